@@ -1,0 +1,1 @@
+"""HTTP blueprints: auth (login/logout) and admin (dashboard, exports)."""

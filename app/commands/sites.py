@@ -1,0 +1,38 @@
+"""``flask site ...``: manage sites."""
+
+import re
+
+import click
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import Site, SiteUser, User
+
+SUBDOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+@click.group("site")
+def site_cli():
+    """Manage sites."""
+
+
+@site_cli.command("create")
+@click.option("--subdomain", required=True, help="Lowercase letters, digits and dashes.")
+@click.option("--owner", "owner_email", required=True, help="Email of an existing user.")
+@click.option("--title", default=None, help="Defaults to the subdomain.")
+def create_site(subdomain, owner_email, title):
+    """Create a site owned by an existing user."""
+    subdomain = subdomain.strip().lower()
+    if not SUBDOMAIN.match(subdomain):
+        raise click.ClickException(f"invalid subdomain {subdomain!r}: use a-z, 0-9 and dashes")
+    owner = db.session.scalar(select(User).where(func.lower(User.email) == owner_email.lower()))
+    if owner is None:
+        raise click.ClickException(f"no user with email {owner_email}")
+    if db.session.scalar(select(Site).where(Site.subdomain == subdomain)):
+        raise click.ClickException(f"site {subdomain} already exists")
+    site = Site(subdomain=subdomain, owner=owner, title=title or subdomain, theme={})
+    db.session.add(site)
+    db.session.flush()
+    db.session.add(SiteUser(user_id=owner.id, site_id=site.id, role="owner"))
+    db.session.commit()
+    click.echo(f"Created site {subdomain} (id {site.id}) owned by {owner.email}.")

@@ -1,0 +1,76 @@
+"""Media files on disk: the one module that adds, opens and deletes them.
+
+Files live at ``<data dir>/uploads/<site_id>/<stored_name>``. Stored names are
+random; the user's file name is kept in the database only, never used as a path.
+"""
+
+import mimetypes
+import os
+import secrets
+import shutil
+from pathlib import Path, PurePosixPath
+
+from flask import current_app
+
+from app.config import data_path
+from app.extensions import db
+from app.models import MediaItem
+
+CHUNK = 1024 * 1024
+
+
+def uploads_dir(config=None):
+    """Return the uploads directory of the current (or given) config."""
+    return data_path(config or current_app.config, "uploads")
+
+
+def media_path(item, config=None):
+    """Return the absolute path of ``item``'s file."""
+    return uploads_dir(config) / str(item.site_id) / item.stored_name
+
+
+def _stored_name(original_name):
+    suffix = PurePosixPath(original_name).suffix.lower()
+    if not (suffix[1:].isalnum() and len(suffix) <= 10):
+        suffix = ""
+    return secrets.token_hex(16) + suffix
+
+
+def add_media(site, stream, original_name, mime_type=None, uploaded_by=None, preview=None):
+    """Store the bytes of ``stream`` as a new media item of ``site`` and return it.
+
+    The caller commits the session; the file is written atomically first.
+    """
+    site_dir = uploads_dir() / str(site.id)
+    site_dir.mkdir(parents=True, exist_ok=True)
+    stored_name = _stored_name(original_name)
+    final = site_dir / stored_name
+    tmp = site_dir / f".{stored_name}.part"
+    with open(tmp, "wb") as out:
+        shutil.copyfileobj(stream, out, CHUNK)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, final)
+    item = MediaItem(
+        site_id=site.id,
+        stored_name=stored_name,
+        original_name=original_name,
+        size=final.stat().st_size,
+        mime_type=mime_type or mimetypes.guess_type(original_name)[0] or "application/octet-stream",
+        uploaded_by_id=uploaded_by.id if uploaded_by else None,
+        preview=preview,
+    )
+    db.session.add(item)
+    return item
+
+
+def open_media(item):
+    """Open ``item``'s file for binary reading."""
+    return open(media_path(item), "rb")
+
+
+def delete_media(item):
+    """Delete ``item``'s row (in the session) and its file."""
+    path = media_path(item)
+    db.session.delete(item)
+    Path(path).unlink(missing_ok=True)

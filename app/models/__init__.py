@@ -1,0 +1,23 @@
+"""The CMS data model."""
+
+from app.models.export import EXPORT_STATES, ExportJob
+from app.models.media import MediaItem, MediaTag
+from app.models.site import BLOCK_TYPES, Block, MenuItem, Page, Site
+from app.models.types import utcnow
+from app.models.user import ROLES, SiteUser, User
+
+__all__ = [
+    "BLOCK_TYPES",
+    "EXPORT_STATES",
+    "ROLES",
+    "Block",
+    "ExportJob",
+    "MediaItem",
+    "MediaTag",
+    "MenuItem",
+    "Page",
+    "Site",
+    "SiteUser",
+    "User",
+    "utcnow",
+]

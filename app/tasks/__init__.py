@@ -1,0 +1,3 @@
+"""Celery tasks: thin wrappers that take ids, call app/backup and record the outcome."""
+
+from app.tasks import ping  # noqa: F401
