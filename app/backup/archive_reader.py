@@ -1,0 +1,314 @@
+"""Reading archives without trusting them: one pass that checks, hashes and extracts.
+
+Nothing here relies on ``tarfile``'s extraction filters (the Python this runs
+on may predate fixes to them). ``tarfile`` only parses headers; every member is
+checked against the manifest before a byte of it is written: regular files
+listed in the manifest with the listed size, at a safe relative name, inside
+the target folder. Links, devices, FIFOs, sparse files, absolute names and
+``..`` are refused, and so is anything unlisted. The total is bounded by the
+manifest (checked against ``max_bytes`` before extracting) because every member
+must be exactly as large as listed.
+"""
+
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import tarfile
+import zlib
+from pathlib import Path, PurePosixPath
+
+from isal import igzip
+
+from app.backup.errors import CorruptArchive, NotEnoughSpace, UnsafeArchive
+
+FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+CHECKSUMS_NAME = "SHA256SUMS"
+MAX_MANIFEST_BYTES = 256 * 1024 * 1024
+MAX_NAME_BYTES = 1024
+CHUNK = 1024 * 1024
+READ_BUFFER = 1024 * 1024
+_REGULAR = (tarfile.REGTYPE, tarfile.AREGTYPE)
+_DECODE_ERRORS = (EOFError, zlib.error, tarfile.TarError, OSError, ValueError, UnicodeError)
+
+
+def check_member_path(name):
+    """Return ``name`` if it is a safe relative POSIX path, else raise UnsafeArchive."""
+    if not isinstance(name, str) or not name or "\x00" in name or "\\" in name:
+        raise UnsafeArchive(f"refused member name {name!r}")
+    if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
+        raise UnsafeArchive(f"refused member name longer than {MAX_NAME_BYTES} bytes")
+    if name.startswith("/") or PurePosixPath(name).is_absolute():
+        raise UnsafeArchive(f"refused absolute member name {name!r}")
+    parts = name.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise UnsafeArchive(f"refused member name {name!r} (empty, '.' or '..' part)")
+    return name
+
+
+def _parse_manifest(data, source):
+    try:
+        manifest = json.loads(data)
+    except (UnicodeError, ValueError) as exc:
+        raise CorruptArchive(f"{source}: manifest.json is not valid JSON ({exc})") from None
+    if not isinstance(manifest, dict) or not str(manifest.get("format", "")).startswith(
+        "stinkykitty-"
+    ):
+        raise CorruptArchive(f"{source}: not a StinkyKitty archive (manifest has no known format)")
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CorruptArchive(
+            f"{source}: archive format version {version!r} is newer than this app reads "
+            f"({FORMAT_VERSION}); upgrade StinkyKitty to read it"
+        )
+    files = manifest.get("files")
+    if not isinstance(files, list):
+        raise CorruptArchive(f"{source}: manifest.json has no file list")
+    sizes = {}
+    for entry in files:
+        if not isinstance(entry, dict):
+            raise CorruptArchive(f"{source}: manifest.json has a malformed file entry")
+        path, size = entry.get("path"), entry.get("size")
+        check_member_path(path)
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise CorruptArchive(f"{source}: manifest.json gives {path!r} a bad size {size!r}")
+        if path in sizes or path == MANIFEST_NAME:
+            raise CorruptArchive(f"{source}: manifest.json lists {path!r} twice")
+        sizes[path] = size
+    if CHECKSUMS_NAME not in sizes:
+        raise CorruptArchive(f"{source}: manifest.json does not list {CHECKSUMS_NAME}")
+    return manifest, sizes
+
+
+class _Reader:
+    """Iterate an archive's members in one forward pass, checking each."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.name = self.path.name
+        try:
+            self._gz = igzip.open(self.path, "rb")
+            self._tar = tarfile.open(  # noqa: SIM115  (closed by close())
+                fileobj=self._gz, mode="r|", bufsize=READ_BUFFER
+            )
+        except FileNotFoundError:
+            raise
+        except _DECODE_ERRORS as exc:
+            self.close()
+            raise CorruptArchive(f"{self.name}: not a readable .tar.gz ({exc})") from None
+
+    def close(self):
+        for attr in ("_tar", "_gz"):
+            obj = getattr(self, attr, None)
+            if obj is not None:
+                with contextlib.suppress(*_DECODE_ERRORS):
+                    obj.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def next_member(self):
+        """Return the next TarInfo (None at the end), refusing anything but regular files."""
+        try:
+            info = self._tar.next()
+        except _DECODE_ERRORS as exc:
+            raise CorruptArchive(f"{self.name}: damaged archive ({_describe(exc)})") from None
+        self._tar.members = []  # keep memory flat however many members there are
+        if info is None:
+            return None
+        if info.type == tarfile.DIRTYPE:
+            check_member_path(info.name.rstrip("/"))
+            return info
+        if info.type not in _REGULAR:
+            kind = {
+                tarfile.SYMTYPE: "symbolic link",
+                tarfile.LNKTYPE: "hard link",
+                tarfile.CHRTYPE: "character device",
+                tarfile.BLKTYPE: "block device",
+                tarfile.FIFOTYPE: "FIFO",
+                tarfile.GNUTYPE_SPARSE: "sparse file",
+            }.get(info.type, f"member of type {info.type!r}")
+            raise UnsafeArchive(f"{self.name}: refused {kind} {info.name!r}")
+        check_member_path(info.name)
+        return info
+
+    def read_chunks(self, info):
+        """Yield the data of ``info`` in chunks."""
+        try:
+            stream = self._tar.extractfile(info)
+            remaining = info.size
+            while remaining:
+                chunk = stream.read(min(CHUNK, remaining))
+                if not chunk:
+                    raise CorruptArchive(f"{self.name}: {info.name} is truncated")
+                remaining -= len(chunk)
+                yield chunk
+        except _DECODE_ERRORS as exc:
+            raise CorruptArchive(f"{self.name}: damaged archive ({_describe(exc)})") from None
+
+    def drain(self):
+        """Read to the end of the gzip stream so its CRC and length are checked."""
+        try:
+            while self._gz.read(CHUNK):
+                pass
+        except _DECODE_ERRORS as exc:
+            raise CorruptArchive(f"{self.name}: damaged archive ({_describe(exc)})") from None
+
+
+def _describe(exc):
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, EOFError) or "end of data" in text or "end-of-stream" in text:
+        return f"truncated: {text}"
+    return text
+
+
+def _read_manifest_member(reader):
+    info = reader.next_member()
+    if info is None or info.name != MANIFEST_NAME or info.type not in _REGULAR:
+        raise CorruptArchive(f"{reader.name}: manifest.json is missing (it must come first)")
+    if info.size > MAX_MANIFEST_BYTES:
+        raise UnsafeArchive(
+            f"{reader.name}: manifest.json is implausibly large ({info.size} bytes)"
+        )
+    data = b"".join(reader.read_chunks(info))
+    return data
+
+
+def read_manifest(path):
+    """Read only the first member (``manifest.json``) of an archive and return it."""
+    with _Reader(path) as reader:
+        data = _read_manifest_member(reader)
+    return _parse_manifest(data, Path(path).name)[0]
+
+
+def verify_archive(path, *, progress=None):
+    """Check a whole archive (structure, sizes, SHA-256s, gzip trailer); return the manifest."""
+    return _walk(path, None, None, progress)
+
+
+def extract_archive(path, dest, *, max_bytes=None, progress=None):
+    """Extract and verify an archive in one pass into the new folder ``dest``; return its manifest.
+
+    On error ``dest`` may hold partial files: callers extract into a staging folder and remove it.
+    """
+    dest = Path(dest)
+    dest.mkdir(mode=0o750)
+    return _walk(path, dest, max_bytes, progress)
+
+
+def _walk(path, dest, max_bytes, progress):
+    name = Path(path).name
+    with _Reader(path) as reader:
+        manifest_bytes = _read_manifest_member(reader)
+        manifest, expected = _parse_manifest(manifest_bytes, name)
+        total = sum(expected.values())
+        if max_bytes is not None and total > max_bytes:
+            raise NotEnoughSpace(
+                f"{name}: unpacks to {total:,} bytes, "
+                f"more than the {max_bytes:,} bytes allowed here"
+            )
+        digests = {MANIFEST_NAME: hashlib.sha256(manifest_bytes).hexdigest()}
+        sums_text = None
+        count = len(expected)
+        while True:
+            info = reader.next_member()
+            if info is None:
+                break
+            if info.isdir():
+                prefix = info.name.rstrip("/") + "/"
+                if not any(p.startswith(prefix) for p in expected):
+                    raise UnsafeArchive(f"{name}: refused directory {info.name!r} not in manifest")
+                continue
+            if info.name not in expected:
+                raise UnsafeArchive(f"{name}: refused member {info.name!r} not listed in manifest")
+            if info.name in digests:
+                raise UnsafeArchive(f"{name}: member {info.name!r} appears twice")
+            if info.size != expected[info.name]:
+                raise UnsafeArchive(
+                    f"{name}: member {info.name!r} is {info.size} bytes, manifest says "
+                    f"{expected[info.name]}"
+                )
+            if sums_text is not None:
+                raise CorruptArchive(f"{name}: member {info.name!r} after {CHECKSUMS_NAME}")
+            if info.name == CHECKSUMS_NAME:
+                sums_text = b"".join(reader.read_chunks(info))
+                digests[info.name] = None
+                _write_bytes(dest, info.name, sums_text)
+            else:
+                digests[info.name] = _copy_member(reader, info, dest)
+            if progress:
+                progress(len(digests) - 1, count)
+        missing = [p for p in expected if p not in digests]
+        if missing:
+            raise CorruptArchive(
+                f"{name}: {len(missing)} member(s) listed in manifest are missing, "
+                f"e.g. {missing[0]!r} (truncated archive?)"
+            )
+        reader.drain()
+    _check_sums(name, sums_text, digests)
+    return manifest
+
+
+def _check_sums(name, sums_text, digests):
+    try:
+        lines = sums_text.decode("utf-8").splitlines()
+        listed = dict(reversed(line.split("  ", 1)) for line in lines)
+    except (UnicodeError, ValueError):
+        raise CorruptArchive(f"{name}: {CHECKSUMS_NAME} is malformed") from None
+    actual = {p: d for p, d in digests.items() if p != CHECKSUMS_NAME}
+    if set(listed) != set(actual):
+        raise CorruptArchive(
+            f"{name}: {CHECKSUMS_NAME} does not cover exactly the archive's members"
+        )
+    for path, digest in actual.items():
+        if listed[path] != digest:
+            raise CorruptArchive(f"{name}: checksum mismatch for {path!r} (the archive is damaged)")
+
+
+def _open_new(dest, member_name):
+    target = dest.joinpath(*member_name.split("/"))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.parent.resolve().is_relative_to(dest.resolve()):
+        raise UnsafeArchive(f"refused member {member_name!r}: it would land outside the target")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    try:
+        return os.fdopen(os.open(target, flags, 0o640), "wb")
+    except FileExistsError:
+        raise UnsafeArchive(f"refused member {member_name!r}: written twice") from None
+
+
+def _write_bytes(dest, member_name, data):
+    if dest is None:
+        return
+    with _disk_full_is_clear(), _open_new(dest, member_name) as out:
+        out.write(data)
+
+
+def _copy_member(reader, info, dest):
+    digest = hashlib.sha256()
+    if dest is None:
+        for chunk in reader.read_chunks(info):
+            digest.update(chunk)
+        return digest.hexdigest()
+    with _disk_full_is_clear(), _open_new(dest, info.name) as out:
+        for chunk in reader.read_chunks(info):
+            digest.update(chunk)
+            out.write(chunk)
+    return digest.hexdigest()
+
+
+class _disk_full_is_clear:
+    """Turn ENOSPC into NotEnoughSpace."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise NotEnoughSpace("disk full while extracting; nothing was changed") from exc
+        return False

@@ -1,0 +1,84 @@
+"""A single-member gzip writer that stores what does not compress.
+
+Media (JPEG, PNG, video) are already compressed: deflating them again burns CPU
+for nothing. This writer emits one standard gzip member whose deflate stream
+mixes *stored* blocks (for incompressible data, at the speed of a copy) with
+blocks compressed by isal (for text). Any gzip reader (``tar xzf``, Python's
+``gzip`` and ``tarfile``) reads the result. One member only: Python's
+``tarfile`` stream mode silently stops after the first member of a multi-member
+gzip file.
+"""
+
+import struct
+import time
+
+from isal import isal_zlib
+
+COMPRESS_LEVEL = 3  # isal levels 0-3; 3 compresses JSON text about as well as gzip -6
+_STORED_MAX = 0xFFFF  # the longest stored deflate block
+_SYNC_FLUSH = isal_zlib.Z_SYNC_FLUSH
+
+
+class GzipStreamWriter:
+    """Write one gzip member to a raw binary file, compressing or storing per call."""
+
+    def __init__(self, raw, level=COMPRESS_LEVEL, mtime=None):
+        self._raw = raw
+        self._level = level
+        self._deflater = None
+        self._crc = 0
+        self._size = 0
+        self.compressed_size = 0
+        header = struct.pack(
+            "<BBBBIBB", 0x1F, 0x8B, 8, 0, int(mtime if mtime is not None else time.time()), 0, 255
+        )
+        self._out(header)
+
+    def _out(self, data):
+        view = memoryview(data)
+        while view:
+            written = self._raw.write(view)
+            view = view[written:]
+        self.compressed_size += len(data)
+
+    def _account(self, data):
+        self._crc = isal_zlib.crc32(data, self._crc)
+        self._size += len(data)
+
+    def compress(self, data):
+        """Append ``data`` as deflated blocks."""
+        if not data:
+            return
+        self._account(data)
+        if self._deflater is None:
+            self._deflater = isal_zlib.compressobj(self._level, isal_zlib.DEFLATED, -15)
+        out = self._deflater.compress(data)
+        if out:
+            self._out(out)
+
+    def _end_deflate_run(self):
+        # A sync flush ends on a byte boundary with a non-final block, so other
+        # blocks may follow. The next run starts a fresh compressor: its
+        # back-references must never reach into data it did not see.
+        if self._deflater is not None:
+            self._out(self._deflater.flush(_SYNC_FLUSH))
+            self._deflater = None
+
+    def store(self, data):
+        """Append ``data`` as stored (uncompressed) deflate blocks."""
+        if not data:
+            return
+        self._end_deflate_run()
+        self._account(data)
+        view = memoryview(data)
+        for start in range(0, len(view), _STORED_MAX):
+            block = view[start : start + _STORED_MAX]
+            n = len(block)
+            self._out(struct.pack("<BHH", 0, n, n ^ 0xFFFF))
+            self._out(block)
+
+    def close(self):
+        """Finish the deflate stream and write the gzip trailer (the raw file stays open)."""
+        self._end_deflate_run()
+        self._out(b"\x01\x00\x00\xff\xff")  # final, empty stored block
+        self._out(struct.pack("<II", self._crc & 0xFFFFFFFF, self._size & 0xFFFFFFFF))
