@@ -4,6 +4,7 @@
 settings, so the environment is read in one place only.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 from celery.schedules import crontab
@@ -53,7 +54,12 @@ def build(config):
 
 def beat_schedule(config):
     """Return the periodic tasks (the nightly backup and the sweeps)."""
-    return {}
+    schedule = {}
+    schedule["sweep-site-exports"] = {
+        "task": "stinkykitty.sweep_site_exports",
+        "schedule": timedelta(seconds=config["EXPORT_SWEEP_INTERVAL"]),
+    }
+    return schedule
 
 
 def parse_crontab(expression):
