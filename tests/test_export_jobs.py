@@ -1,5 +1,6 @@
 """The job flow of site exports: one job per site at a time, idempotent runs, the sweep."""
 
+import hashlib
 import os
 import threading
 import time
@@ -110,8 +111,6 @@ def test_ready_job_records_file_size_checksum_and_progress(app, make):
     job = _reload(job.id)
     path = exports_dir(app.config) / job.filename
     assert job.size == path.stat().st_size
-    import hashlib
-
     assert job.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert job.progress_total == 8  # 5 data files and 3 media files
     assert job.progress_done == job.progress_total
@@ -153,6 +152,7 @@ def test_sweep_fails_stuck_jobs_so_they_never_block(app, make):
     # A request while the stuck job is still young answers with it...
     job, created = request_export_job(db.session, site.id, site.owner_id, stuck_after=3600)
     assert not created
+    assert job.id in (queued.id, running.id)
     # ...and once it is old, the sweep fails it (and a request would too).
     later = _at(app.config["EXPORT_STUCK_AFTER"] + 60)
     fresh.created_at = later() - timedelta(seconds=10)
@@ -164,6 +164,7 @@ def test_sweep_fails_stuck_jobs_so_they_never_block(app, make):
     assert _reload(fresh.id).state == "queued"
     job, created = request_export_job(db.session, site.id, site.owner_id, stuck_after=3600)
     assert created
+    assert job.id not in (queued.id, running.id)
 
 
 def test_request_fails_a_stuck_job_itself_without_waiting_for_the_sweep(app, make):
