@@ -64,6 +64,7 @@ def request_export_job(session, site_id, user_id, *, stuck_after, clock=utcnow):
 
 def claim_job(session, job_id, *, clock=utcnow):
     """Move job ``job_id`` from queued to running; return True if this caller won it. Commits."""
+    session.commit()  # a write must open its transaction (SQLite refuses to upgrade a stale read)
     claimed = session.execute(
         update(ExportJob)
         .where(ExportJob.id == job_id, ExportJob.state == "queued")
@@ -164,27 +165,39 @@ def run_export_job(config, session, job_id, *, clock=utcnow, export=export_site)
     return "ready"
 
 
+def _stuck(cutoff):
+    """Return the condition of a job queued or running since before ``cutoff``."""
+    return (ExportJob.state == "queued") & (ExportJob.created_at < cutoff) | (
+        ExportJob.state == "running"
+    ) & (ExportJob.started_at < cutoff)
+
+
+def _fail_stuck(session, job_ids, cutoff, now):
+    """Fail those of ``job_ids`` that are still stuck; return their ids."""
+    failed = []
+    for job_id in job_ids:
+        done = session.execute(
+            update(ExportJob)
+            .where(ExportJob.id == job_id, _stuck(cutoff))
+            .values(state="failed", error=STUCK_MESSAGE, finished_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if done.rowcount:
+            failed.append(job_id)
+    return failed
+
+
 def fail_stuck_jobs(session, *, stuck_after, clock=utcnow, site_id=None):
     """Mark failed the jobs queued or running for longer than ``stuck_after`` seconds.
 
     Does not commit; returns the ids it failed.
     """
-    cutoff = clock() - timedelta(seconds=stuck_after)
-    stuck = (ExportJob.state == "queued") & (ExportJob.created_at < cutoff) | (
-        ExportJob.state == "running"
-    ) & (ExportJob.started_at < cutoff)
-    query = select(ExportJob.id).where(stuck)
+    now = clock()
+    cutoff = now - timedelta(seconds=stuck_after)
+    query = select(ExportJob.id).where(_stuck(cutoff))
     if site_id is not None:
         query = query.where(ExportJob.site_id == site_id)
-    ids = list(session.scalars(query))
-    if ids:
-        session.execute(
-            update(ExportJob)
-            .where(ExportJob.id.in_(ids), ExportJob.state.in_(ACTIVE_STATES))
-            .values(state="failed", error=STUCK_MESSAGE, finished_at=clock())
-            .execution_options(synchronize_session=False)
-        )
-    return ids
+    return _fail_stuck(session, list(session.scalars(query)), cutoff, now)
 
 
 @dataclass
@@ -202,14 +215,20 @@ def sweep_exports(config, session, *, clock=utcnow):
     Commits. A ready job whose file is deleted keeps its state and loses its
     file name, so its page says it expired.
     """
+    session.commit()  # a write must open its transaction (SQLite refuses to upgrade a stale read)
     report = SweepReport()
     now = clock()
     folder = exports_dir(config)
     retention = timedelta(seconds=config["EXPORT_RETENTION"])
     stuck_after = config["EXPORT_STUCK_AFTER"]
 
-    report.stuck_jobs = fail_stuck_jobs(session, stuck_after=stuck_after, clock=clock)
+    # Read, end the read, then write: each write opens its own transaction.
+    cutoff = now - timedelta(seconds=stuck_after)
+    stuck = list(session.scalars(select(ExportJob.id).where(_stuck(cutoff))))
     session.commit()
+    for job_id in stuck:
+        report.stuck_jobs += _fail_stuck(session, [job_id], cutoff, now)
+        session.commit()
 
     expired = session.execute(
         select(ExportJob.id, ExportJob.filename).where(
@@ -218,6 +237,7 @@ def sweep_exports(config, session, *, clock=utcnow):
             ExportJob.finished_at < now - retention,
         )
     ).all()
+    session.commit()
     for job_id, filename in expired:
         session.execute(
             update(ExportJob)
