@@ -91,7 +91,7 @@ class _Reader:
         try:
             self._gz = igzip.open(self.path, "rb")
             self._tar = tarfile.open(  # noqa: SIM115  (closed by close())
-                fileobj=self._gz, mode="r|", bufsize=READ_BUFFER
+                fileobj=self._gz, mode="r:", bufsize=READ_BUFFER
             )
         except FileNotFoundError:
             raise

@@ -17,6 +17,7 @@ from isal import isal_zlib
 COMPRESS_LEVEL = 3  # isal levels 0-3; 3 compresses JSON text about as well as gzip -6
 _STORED_MAX = 0xFFFF  # the longest stored deflate block
 _SYNC_FLUSH = isal_zlib.Z_SYNC_FLUSH
+_COPY_CHUNK = 1024 * 1024
 
 
 class GzipStreamWriter:
@@ -76,6 +77,22 @@ class GzipStreamWriter:
             n = len(block)
             self._out(struct.pack("<BHH", 0, n, n ^ 0xFFFF))
             self._out(block)
+
+    @property
+    def uncompressed_size(self):
+        """Return how many bytes have been written so far, before compression."""
+        return self._size
+
+    def append_deflate(self, spool, crc, length):
+        """Splice in raw deflate blocks read from ``spool`` (ending on a byte boundary).
+
+        ``crc`` and ``length`` describe the uncompressed bytes those blocks hold.
+        """
+        self._end_deflate_run()
+        while chunk := spool.read(_COPY_CHUNK):
+            self._out(chunk)
+        self._crc = isal_zlib.crc32_combine(self._crc, crc, length)
+        self._size += length
 
     def close(self):
         """Finish the deflate stream and write the gzip trailer (the raw file stays open)."""

@@ -1,0 +1,52 @@
+"""The operations the benchmark measures, each called as ``op(app, *args)`` in an app context."""
+
+import shutil
+from pathlib import Path
+
+from app.backup.archive import extract_archive, verify_archive
+from app.extensions import db
+
+
+def backup(app):
+    """Make a system backup (never skipped as unchanged); return its id and size."""
+    from app.backup.system import create_backup
+
+    outcome = create_backup(app.config, db.engine, skip_unchanged=False)
+    return {"id": outcome.backup_id, "path": str(outcome.path), "size": outcome.size}
+
+
+def verify(app, backup_id):
+    """Verify a system backup."""
+    from app.backup.system import verify_backup
+
+    verify_backup(app.config, backup_id)
+    return {}
+
+
+def restore(app, backup_id):
+    """Restore a system backup into this app's database and uploads."""
+    from app.backup.system import restore_backup
+
+    restore_backup(app.config, db.engine, backup_id)
+    return {}
+
+
+def export(app, site_id):
+    """Export one site; return the archive's path and size."""
+    from app.backup.export import export_site
+
+    result = export_site(app.config, int(site_id))
+    return {"path": str(result.path), "size": result.size}
+
+
+def extract(app, archive, dest):
+    """Extract and verify an archive into a new folder (what a restore does first)."""
+    shutil.rmtree(dest, ignore_errors=True)
+    extract_archive(Path(archive), Path(dest))
+    return {}
+
+
+def check(app, archive):
+    """Verify an archive without extracting it."""
+    verify_archive(Path(archive))
+    return {}

@@ -1,0 +1,117 @@
+"""Turn the benchmark's results into a markdown report with each target beside its figure."""
+
+MB = 1024 * 1024
+
+
+def _s(summary):
+    return f"{summary['median']:.2f} s ({summary['min']:.2f}-{summary['max']:.2f})"
+
+
+def _mb(kb_summary):
+    return f"{kb_summary['median'] / 1024:.0f} MB"
+
+
+def _verdict(ok):
+    return "met" if ok else "**missed**"
+
+
+def write_report(results, path):
+    """Write ``results`` as markdown to ``path`` and return the text."""
+    lines = [
+        "# Benchmark report",
+        "",
+        f"Run {results['started']} on {results['machine']['cores']} cores, Python "
+        f"{results['machine']['python']}. Median of the runs (spread in brackets); ratios are "
+        "ours / GNU tar on the same bytes in the same run.",
+        "",
+        "| measure | figure | target | verdict |",
+        "|---|---|---|---|",
+    ]
+    rows = []
+    export = results.get("export")
+    if export:
+        click = export["click_to_link"]["median"]
+        rows.append(
+            (
+                "Site export, click to download link (worker on Redis)",
+                _s(export["click_to_link"]),
+                "< 5 s",
+                _verdict(click < 5),
+            )
+        )
+        rows.append(("Site export, function only", _s(export["function"]), "", ""))
+        rows.append(
+            (
+                "Site export, peak memory above idle",
+                _mb(export["rss_kb"]),
+                "≤ 64 MB",
+                _verdict(export["rss_kb"]["median"] <= 64 * 1024),
+            )
+        )
+    for name in ("quick", "medium", "large"):
+        r = results.get(name)
+        if not r:
+            continue
+        label = f"{name} corpus ({r['bytes'] / MB:.0f} MB)"
+        czf = r["backup"]["median"] / r["tar_czf"]["median"]
+        cf = r["backup"]["median"] / r["tar_cf"]["median"]
+        size = r["size"] / r["tar_czf_size"]
+        xzf = r["extract"]["median"] / r["tar_xzf"]["median"]
+        rows += [
+            (f"Backup, {label}", _s(r["backup"]), "", ""),
+            (
+                f"Backup / `tar czf`, {label}",
+                f"{czf:.3f} (1/{1 / czf:.1f})",
+                "≤ 1/12",
+                _verdict(czf <= 1 / 12),
+            ),
+            (f"Backup / `tar cf`, {label}", f"{cf:.2f}", "≤ 2", _verdict(cf <= 2)),
+            (
+                f"Archive size / `tar czf` size, {label}",
+                f"{size:.4f}",
+                "≤ 1.01",
+                _verdict(size <= 1.01),
+            ),
+            (f"Verify, {label}", _s(r["verify"]), "", ""),
+            (f"Extract+verify / `tar xzf`, {label}", f"{xzf:.2f}", "≤ 0.5", _verdict(xzf <= 0.5)),
+            (f"Restore (verify + extract + load), SQLite, {label}", _s(r["restore"]), "", ""),
+            (
+                f"Backup peak memory above idle, {label}",
+                _mb(r["backup_rss_kb"]),
+                "≤ 64 MB",
+                _verdict(r["backup_rss_kb"]["median"] <= 64 * 1024),
+            ),
+            (
+                f"Restore peak memory above idle, {label}",
+                _mb(r["restore_rss_kb"]),
+                "≤ 64 MB",
+                _verdict(r["restore_rss_kb"]["median"] <= 64 * 1024),
+            ),
+        ]
+        if "mariadb" in r:
+            m = r["mariadb"]
+            rows += [
+                (f"Restore into MariaDB, {label}", _s(m["restore"]), "", ""),
+                (f"Backup from MariaDB, {label}", _s(m["backup"]), "", ""),
+                (
+                    f"Backup from MariaDB, peak memory above idle, {label}",
+                    _mb(m["backup_rss_kb"]),
+                    "≤ 64 MB",
+                    _verdict(m["backup_rss_kb"]["median"] <= 64 * 1024),
+                ),
+            ]
+    if "medium" in results and "large" in results:
+        medium, large = results["medium"]["backup_rss_kb"], results["large"]["backup_rss_kb"]
+        flat = large["median"] <= medium["median"] * 1.1 + 4096
+        rows.append(
+            (
+                "Backup memory, 1 GB corpus vs 350 MB corpus",
+                f"{_mb(large)} vs {_mb(medium)}",
+                "no larger",
+                _verdict(flat),
+            )
+        )
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    text = "\n".join(lines) + "\n"
+    path.write_text(text)
+    return text
