@@ -36,6 +36,19 @@
     result.textContent = "Export failed: " + message;
     button.disabled = false;
     button.textContent = "Try again";
+    refreshRecentExports();
+  }
+
+  function refreshRecentExports() {
+    // Re-read this page and swap in its list of exports, now that one finished.
+    fetch(window.location.href, { credentials: "same-origin" })
+      .then(function (response) { return response.text(); })
+      .then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("recent-exports");
+        var current = document.getElementById("recent-exports");
+        if (fresh && current) current.replaceWith(fresh);
+      })
+      .catch(function () {});
   }
 
   function showReady(status) {
@@ -46,15 +59,22 @@
     if (!status.download_url) {
       result.textContent = "This export has expired. Start a new one.";
     } else {
+      result.appendChild(document.createTextNode("Your export is ready: "));
       var link = document.createElement("a");
       link.className = "button";
       link.id = "export-download";
       link.href = status.download_url;
       link.textContent = "Download " + status.filename + " (" + megabytes(status.size) + ")";
       result.appendChild(link);
+      var sum = document.createElement("small");
+      sum.className = "checksum";
+      sum.textContent = "SHA-256 " + status.sha256;
+      result.appendChild(sum);
     }
     button.disabled = false;
-    button.textContent = "Download my site";
+    button.className = "secondary";
+    button.textContent = "Export again";
+    refreshRecentExports();
   }
 
   function showProgress(status) {
