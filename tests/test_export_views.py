@@ -319,3 +319,21 @@ def test_failed_export_shows_its_reason_on_the_page(app, camp):
     assert status["error"]
     page = client.get(f"/admin/sites/{site.id}").get_data(as_text=True)
     assert "Export failed: " in page
+
+
+def test_unreachable_queue_fails_the_job_with_a_clear_message(make_app, make):
+    app = make_app(CELERY_BROKER_URL="redis://127.0.0.1:9/0")  # nothing listens there
+    with app.app_context():
+        site = make.site()
+        client, csrf = _login(app, site.owner)
+        response = _post_export(client, csrf, site.id)
+        assert response.status_code == 503
+        assert response.get_json() == {
+            "error": "The export could not be queued. Try again in a minute."
+        }
+        db.session.commit()
+        job = db.session.scalars(select(ExportJob)).one()
+        assert job.state == "failed"
+        # The failed job does not block the next click: it makes a new job.
+        assert _post_export(client, csrf, site.id).status_code == 503
+        assert _job_count() == 2

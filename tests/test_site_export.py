@@ -1,6 +1,7 @@
 """A site export holds exactly one site's data, checksummed, and nothing secret."""
 
 import hashlib
+import io
 import json
 import os
 import subprocess
@@ -247,3 +248,24 @@ def test_flask_site_export_unknown_subdomain_exits_non_zero(app, runner):
     result = runner.invoke(args=["site", "export", "nowhere"])
     assert result.exit_code != 0
     assert "no site with subdomain 'nowhere'" in result.output
+
+
+def test_terminal_progress_draws_a_bar_only_on_a_tty():
+    from app.commands.progress import TerminalProgress
+
+    class Stream(io.StringIO):
+        def __init__(self, tty):
+            super().__init__()
+            self.tty = tty
+
+        def isatty(self):
+            return self.tty
+
+    tty, pipe = Stream(True), Stream(False)
+    for stream in (tty, pipe):
+        with TerminalProgress("Exporting camp", stream=stream) as progress:
+            for done in range(1, 5):
+                progress(done, 4)
+    assert "Exporting camp" in tty.getvalue()
+    assert "100%" in tty.getvalue()
+    assert pipe.getvalue() == ""

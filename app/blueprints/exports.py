@@ -136,12 +136,15 @@ def request_export():
     site = _manageable_site(site_id)
     if site is None:
         return _error(403, NOT_YOURS)
-    job, created = request_export_job(
-        db.session,
-        site.id,
-        current_user.id,
-        stuck_after=current_app.config["EXPORT_STUCK_AFTER"],
-    )
+    try:
+        job, created = request_export_job(
+            db.session,
+            site.id,
+            current_user.id,
+            stuck_after=current_app.config["EXPORT_STUCK_AFTER"],
+        )
+    except LookupError:  # the site was deleted a moment ago
+        return _error(403, NOT_YOURS)
     if created:
         from app.tasks.exports import run_site_export
 
