@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from app.backup.export import exports_dir
 from app.backup.export_jobs import (
     STUCK_MESSAGE,
     claim_job,
@@ -15,7 +16,6 @@ from app.backup.export_jobs import (
     run_export_job,
     sweep_exports,
 )
-from app.backup.site_export import exports_dir
 from app.extensions import db
 from app.models import ExportJob, utcnow
 
@@ -82,7 +82,7 @@ def test_a_job_delivered_twice_runs_once(app, make):
     calls = []
 
     def counting_export(*args, **kwargs):
-        from app.backup.site_export import export_site
+        from app.backup.export import export_site
 
         calls.append(args)
         return export_site(*args, **kwargs)
@@ -181,7 +181,7 @@ def test_a_late_worker_does_not_resurrect_a_job_the_sweep_failed(app, make):
     job = _job(site, site.owner)
 
     def export_while_swept(config, site_id, **kwargs):
-        from app.backup.site_export import export_site
+        from app.backup.export import export_site
 
         result = export_site(config, site_id, **kwargs)
         with app.app_context():

@@ -15,7 +15,7 @@ from datetime import UTC, timedelta
 from sqlalchemy import select, text, update
 
 from app.backup.errors import BackupError
-from app.backup.site_export import export_site, exports_dir, is_export_temporary
+from app.backup.export import export_site, exports_dir, is_export_temporary
 from app.models import ExportJob, utcnow
 
 log = logging.getLogger(__name__)

@@ -47,7 +47,7 @@ def create_site(subdomain, owner_email, title):
 def export_site_command(subdomain, output):
     """Export one site (settings, pages, menu, media) as a .tar.gz."""
     from app.backup.errors import BackupError
-    from app.backup.site_export import export_site, find_site
+    from app.backup.export import export_site, find_site
     from app.commands.progress import TerminalProgress
 
     try:

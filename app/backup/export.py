@@ -15,7 +15,7 @@ from sqlalchemy.orm import selectinload
 
 from app.backup.archive import Member, write_archive
 from app.backup.errors import BackupError
-from app.backup.site_export_data import EXPORT_FORMAT, EXPORT_FORMAT_VERSION, iso, write_data_files
+from app.backup.export_data import EXPORT_FORMAT, EXPORT_FORMAT_VERSION, iso, write_data_files
 from app.config import data_path
 from app.models import Site, utcnow
 
