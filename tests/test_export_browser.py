@@ -11,7 +11,13 @@ import pytest
 from werkzeug.serving import make_server
 
 from tests.factories import PASSWORD
-from tests.worker_process import WorkerProcess, redis_app_config, unique_queue, use_queue
+from tests.worker_process import (
+    WorkerProcess,
+    purge_queue,
+    redis_app_config,
+    unique_queue,
+    use_queue,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -37,6 +43,7 @@ def served(make_app):
         yield app, queue, f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(timeout=10)
+    purge_queue(queue)
 
 
 @pytest.fixture
@@ -72,7 +79,7 @@ def _camp_site(app, make):
     # A large, sparse, highly compressible file keeps the export running for a couple of
     # seconds, so that the progress shown while it runs can be seen.
     slow = make.media(site, content=b"", name="blank-form.txt", mime="text/plain")
-    os.truncate(f"{app.config['STINKY_DATA_DIR']}/uploads/{slow.relative_path}", 384 << 20)
+    os.truncate(f"{app.config['STINKY_DATA_DIR']}/uploads/{slow.relative_path}", 640 << 20)
     return owner, site, photos
 
 

@@ -230,3 +230,12 @@ def test_sweep_leaves_finished_jobs_states_alone(app, make, state):
     job = _job(site, site.owner, state=state, created_at=utcnow() - timedelta(days=3))
     sweep_exports(app.config, db.session)
     assert _reload(job.id).state == state
+
+
+def test_beat_runs_the_sweep_every_interval(app):
+    import celeryconfig
+
+    entry = celeryconfig.beat_schedule(app.config)["sweep-site-exports"]
+    assert entry["task"] == "stinkykitty.sweep_site_exports"
+    assert entry["schedule"] == timedelta(seconds=app.config["EXPORT_SWEEP_INTERVAL"])
+    assert entry["task"] in app.extensions["celery"].tasks

@@ -14,7 +14,13 @@ from app.backup.export_jobs import sweep_exports
 from app.extensions import db
 from app.models import ExportJob, utcnow
 from tests.test_export_views import _login, _post_export
-from tests.worker_process import WorkerProcess, redis_app_config, unique_queue, use_queue
+from tests.worker_process import (
+    WorkerProcess,
+    purge_queue,
+    redis_app_config,
+    unique_queue,
+    use_queue,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -27,6 +33,7 @@ def worker_app(make_app):
     use_queue(app, queue)
     with app.app_context():
         yield app, queue
+    purge_queue(queue)
 
 
 def _wait_for(predicate, timeout=60, what="condition"):
@@ -93,6 +100,7 @@ def test_killed_worker_leaves_a_job_the_sweep_fails(worker_app, make, tmp_path):
     finally:
         worker.stop()
     assert _job_state(job_id).state == "running"
+    assert worker.process.returncode == -9
     assert not list(exports_dir(app.config).glob("site-*.tar.gz"))
 
     # While the dead job is young, a new click answers with it...
@@ -130,7 +138,9 @@ def test_worker_runs_the_sweep_task(worker_app, make, tmp_path):
     from app.tasks.exports import sweep_site_exports
 
     with WorkerProcess(app, queue, tmp_path / "worker.log") as worker:
-        report = sweep_site_exports.apply_async(queue=queue).get(timeout=60)
+        outcome = sweep_site_exports.apply_async(queue=queue)
+        report = outcome.get(timeout=60)
+        outcome.forget()
         assert report["stuck_jobs"] == [stuck.id], worker.output()
     assert report["expired_files"] == [expired.name]
     assert not expired.exists()

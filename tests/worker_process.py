@@ -1,6 +1,7 @@
 """Run a real Celery worker in a subprocess, on the real Redis, with a queue of its own."""
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -28,6 +29,19 @@ def redis_app_config():
 def use_queue(app, queue):
     """Make ``app`` send its tasks to ``queue``."""
     app.extensions["celery"].conf.task_default_queue = queue
+
+
+def purge_queue(queue):
+    """Remove ``queue``, its bindings and its unacknowledged messages from Redis."""
+    client = redis.Redis.from_url(REDIS_URL)
+    client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
+    # A killed worker leaves its message "unacked"; Redis would requeue it hours later.
+    for tag, entry in client.hscan_iter("unacked"):
+        with contextlib.suppress(ValueError, TypeError, IndexError):
+            if json.loads(entry)[2] == queue:
+                client.hdel("unacked", tag)
+                client.zrem("unacked_index", tag)
+    client.close()
 
 
 class WorkerProcess:
@@ -94,9 +108,7 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 self.kill()
         self.log.close()
-        client = redis.Redis.from_url(REDIS_URL)
-        client.delete(self.queue, f"_kombu.binding.{self.queue}")
-        client.close()
+        purge_queue(self.queue)
 
     def __enter__(self):
         return self.start()
