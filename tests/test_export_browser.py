@@ -183,3 +183,34 @@ def test_download_my_site_without_javascript(served, browser, make, tmp_path):
 def photo_bytes(app, item):
     """Return the bytes of a media item on disk."""
     return Path(app.config["STINKY_DATA_DIR"], "uploads", item.relative_path).read_bytes()
+
+
+def test_failed_export_shows_the_reason_and_can_be_retried(served, browser, make, tmp_path):
+    app, queue, base = served
+    owner = make.user()
+    site = make.site(owner=owner, title="Broken Disk Camp")
+    make.page(site, slug="home")
+    # A file where the exports folder belongs: the export cannot be written.
+    blocker = Path(app.config["STINKY_DATA_DIR"], "backups", "site-exports")
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("not a folder")
+    page = browser.new_page()
+    _log_in_and_open_site(page, base, owner, site)
+
+    with WorkerProcess(app, queue, tmp_path / "worker.log"):
+        page.click("#export-button")
+        page.wait_for_selector("#export-result.bad", timeout=60_000)
+        assert page.inner_text("#export-result") == (
+            "Export failed: The server could not write the export (File exists). Try again later."
+        )
+        assert page.inner_text("#export-button") == "Try again"
+        assert page.is_enabled("#export-button")
+
+        blocker.unlink()  # the administrator fixes the disk
+        page.click("#export-button")
+        page.wait_for_selector("#export-download", timeout=60_000)
+        page.wait_for_selector("#export-jobs tbody tr[data-state=ready]")
+    states = page.locator("#export-jobs tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.state)"
+    )
+    assert states == ["ready", "failed"]

@@ -8,7 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from app.backup.export import exports_dir
+from app.backup.errors import BackupError, NotEnoughSpace
+from app.backup.export import ExportFailed, exports_dir
 from app.backup.export_jobs import (
     STUCK_MESSAGE,
     claim_job,
@@ -239,3 +240,37 @@ def test_beat_runs_the_sweep_every_interval(app):
     assert entry["task"] == "stinkykitty.sweep_site_exports"
     assert entry["schedule"] == timedelta(seconds=app.config["EXPORT_SWEEP_INTERVAL"])
     assert entry["task"] in app.extensions["celery"].tasks
+
+
+@pytest.mark.parametrize(
+    ("error", "shown"),
+    [
+        (
+            NotEnoughSpace("disk full while writing x.tar.gz in /srv/data/backups/site-exports"),
+            "The server ran out of disk space while writing the export. Try again later.",
+        ),
+        (
+            OSError(13, "Permission denied", "/srv/data/backups/site-exports"),
+            "The server could not write the export (Permission denied). Try again later.",
+        ),
+        (
+            BackupError("/srv/data/uploads/1/ab.jpg shrank while being archived"),
+            "The export failed on an unexpected error. Try again; if it fails again, tell us.",
+        ),
+        (
+            ExportFailed("A media file of the site (ab.jpg) was deleted while it was exported."),
+            "A media file of the site (ab.jpg) was deleted while it was exported.",
+        ),
+    ],
+)
+def test_failed_job_records_a_message_without_server_paths(app, make, error, shown):
+    site = make.site()
+    job = _job(site, site.owner)
+
+    def failing_export(*args, **kwargs):
+        raise error
+
+    assert run_export_job(app.config, db.session, job.id, export=failing_export) == "failed"
+    failed = _reload(job.id)
+    assert failed.error == shown
+    assert failed.finished_at is not None

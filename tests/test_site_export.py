@@ -220,7 +220,7 @@ def test_media_vanishing_mid_export_fails_clearly_and_leaves_nothing(app, make):
         if os.path.exists(path):
             os.remove(path)
 
-    with pytest.raises(ExportFailed, match="disappeared"):
+    with pytest.raises(ExportFailed, match="was deleted while it was exported"):
         export_site(app.config, site.id, progress=delete_last)
     assert list(exports_dir(app.config).iterdir()) == []
 

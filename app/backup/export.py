@@ -86,7 +86,7 @@ def export_site(config, site_id, *, dest=None, clock=utcnow, progress=None, sess
         session = db.session
     site = session.get(Site, site_id, options=[selectinload(Site.members)])
     if site is None:
-        raise SiteNotFound(f"no site with id {site_id}")
+        raise SiteNotFound(f"There is no site with id {site_id} (any more).")
     now = clock()
     if dest is None:
         folder = exports_dir(config)
@@ -117,8 +117,8 @@ def export_site(config, site_id, *, dest=None, clock=utcnow, progress=None, sess
             archive = write_archive(final, meta, members, progress=progress)
         except FileNotFoundError as exc:
             raise ExportFailed(
-                f"a media file of the site disappeared while it was exported ({exc.filename}); "
-                "start the export again"
+                f"A media file of the site ({Path(exc.filename or '?').name}) was deleted "
+                "while it was exported. Start the export again."
             ) from exc
     return ExportResult(
         path=archive.path, size=archive.size, sha256=archive.sha256, counts=data.counts

@@ -14,8 +14,14 @@ from datetime import UTC, timedelta
 
 from sqlalchemy import select, text, update
 
-from app.backup.errors import BackupError
-from app.backup.export import export_site, exports_dir, is_export_temporary
+from app.backup.errors import NotEnoughSpace
+from app.backup.export import (
+    ExportFailed,
+    SiteNotFound,
+    export_site,
+    exports_dir,
+    is_export_temporary,
+)
 from app.models import ExportJob, utcnow
 
 log = logging.getLogger(__name__)
@@ -132,8 +138,10 @@ class _ThrottledProgress:
 
 
 def failure_message(exc):
-    """Return the sentence a site owner sees for ``exc``."""
-    if isinstance(exc, BackupError):
+    """Return the sentence a site owner sees for ``exc`` (never a server path; the log has it)."""
+    if isinstance(exc, NotEnoughSpace):
+        return "The server ran out of disk space while writing the export. Try again later."
+    if isinstance(exc, ExportFailed | SiteNotFound):
         return str(exc)
     if isinstance(exc, OSError) and exc.strerror:
         return f"The server could not write the export ({exc.strerror}). Try again later."
