@@ -68,12 +68,15 @@ def test_concurrent_requests_for_one_site_give_one_job(any_app, make):
 
 def test_a_finished_job_does_not_block_a_new_request(app, make):
     site = make.site()
+    site_changed_at = site.updated_at
     first, created = request_export_job(db.session, site.id, site.owner_id, stuck_after=3600)
     assert created
     assert run_export_job(app.config, db.session, first.id) == "ready"
     second, created = request_export_job(db.session, site.id, site.owner_id, stuck_after=3600)
     assert created
     assert second.id != first.id
+    db.session.expire_all()
+    assert site.updated_at == site_changed_at  # locking the site's row does not touch it
 
 
 def test_a_job_delivered_twice_runs_once(app, make):

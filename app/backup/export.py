@@ -11,7 +11,6 @@ from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 from app.backup.archive import Member, write_archive
 from app.backup.errors import BackupError
@@ -84,7 +83,7 @@ def export_site(config, site_id, *, dest=None, clock=utcnow, progress=None, sess
         from app.extensions import db
 
         session = db.session
-    site = session.get(Site, site_id, options=[selectinload(Site.members)])
+    site = session.get(Site, site_id)
     if site is None:
         raise SiteNotFound(f"There is no site with id {site_id} (any more).")
     now = clock()
