@@ -20,11 +20,12 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from app.backup.export import exports_dir
-from app.backup.export_jobs import request_export_job
+from app.backup.export_jobs import fail_job, request_export_job
 from app.backup.export_links import InvalidDownloadLink, check_download_token, make_download_token
 from app.extensions import db, login_manager
 from app.models import ExportJob, MediaItem, MenuItem, Page, Site
 from app.permissions import can_manage_site
+from app.tasks.exports import run_site_export
 
 bp = Blueprint("exports", __name__, url_prefix="/admin")
 
@@ -32,6 +33,7 @@ RECENT_JOBS = 10
 NOT_YOURS = "You may not export this site."
 NO_SUCH_JOB = "No such export."
 BAD_LINK = "This download link is not valid or has expired. Open the site's page for a new one."
+NOT_QUEUED = "The export could not be queued. Try again in a minute."
 EXPIRED = "This export has expired and its file was deleted. Start a new export."
 
 
@@ -146,16 +148,12 @@ def request_export():
     except LookupError:  # the site was deleted a moment ago
         return _error(403, NOT_YOURS)
     if created:
-        from app.tasks.exports import run_site_export
-
         try:
             run_site_export.delay(job.id)
-        except Exception:
+        except Exception:  # broker down: say so, and do not leave a job that blocks the next click
             current_app.logger.exception("could not queue export job %s", job.id)
-            from app.backup.export_jobs import fail_job
-
-            fail_job(db.session, job.id, "The export could not be queued. Try again in a minute.")
-            return _error(503, "The export could not be queued. Try again in a minute.")
+            fail_job(db.session, job.id, NOT_QUEUED)
+            return _error(503, NOT_QUEUED)
     if _wants_json():
         return jsonify(job_status(job)), 202
     flash("Your export has started." if created else "An export of this site is already running.")
