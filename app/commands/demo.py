@@ -1,11 +1,12 @@
 """``flask demo ...``: seed a demo (or a benchmark corpus) and show its logins."""
 
 import click
+from flask.cli import AppGroup
 
 from app.demo import DEFAULT_PASSWORD, MIB, DemoError, DemoPlan, demo_logins, seed_demo
 
 
-@click.group("demo")
+@click.group("demo", cls=AppGroup)
 def demo_cli():
     """Seed and inspect demo data."""
 
