@@ -239,6 +239,14 @@ def test_cli_seed_prints_counts_and_logins(runner):
     assert "Error: demo data is already there (admin@example.org exists)" in again.output
 
 
+def test_cli_logins_lists_the_demo_logins_again(runner):
+    assert runner.invoke(args=["demo", "seed", "--sites", "1", "--media-mb", "0"]).exit_code == 0
+    result = runner.invoke(args=["demo", "logins"])
+    assert result.exit_code == 0
+    assert re.search(r"^  owner1@example.org +owner of pinecrest$", result.output, re.M)
+    assert "password for all: stinkykitty" in result.output
+
+
 def test_cli_seed_refuses_bad_numbers(runner):
     result = runner.invoke(args=["demo", "seed", "--sites", "0"])
     assert result.exit_code == 1
