@@ -1,7 +1,7 @@
 """Click to download link, measured in a real browser: ``python -m bench.site_export_click``.
 
-Builds (once) a typical camp site like the demo seed's (50 pages of 8 blocks,
-~200 MB of incompressible photo-sized media), serves the app on localhost with
+Seeds (once) a typical camp site with the demo seed (one site, 50 pages of 8
+blocks, 200 MiB of photo-like JPEGs), serves the app on localhost with
 a Celery worker (prefork, two processes, as in the Procfile) on the real Redis,
 then clicks "Download my site" in headless Chromium and times how long the
 download button takes to appear. The page polls about once a second, so the
@@ -10,9 +10,7 @@ server-side time from request to finished file.
 """
 
 import argparse
-import io
 import os
-import random
 import statistics
 import sys
 import tempfile
@@ -23,47 +21,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-PASSWORD = "bench password"
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
 ]  # fmt: skip
-
-
-def seed(pages, media_mb, rng):
-    """Create one owner and one site with ``pages`` pages and ``media_mb`` MB of media."""
-    from app.extensions import db
-    from app.media import add_media
-    from app.models import Block, MediaTag, MenuItem, Page, Site, SiteUser, User
-
-    owner = User(email="owner@camp.example")
-    owner.set_password(PASSWORD)
-    db.session.add(owner)
-    db.session.flush()
-    site = Site(subdomain="typical", owner_id=owner.id, title="Typical Camp", theme={"c": 1})
-    db.session.add(site)
-    db.session.flush()
-    db.session.add(SiteUser(user_id=owner.id, site_id=site.id, role="owner"))
-    for n in range(pages):
-        page = Page(site_id=site.id, slug=f"page-{n}", title=f"Page {n}", published=True)
-        kinds = ("hero", "text", "gallery", "text", "video", "text", "buttons", "text")
-        for position, kind in enumerate(kinds):
-            html = " ".join(rng.choice(["camp", "lake", "tent", "song", "fire"]) for _ in range(80))
-            page.blocks.append(Block(type=kind, position=position, data={"html": html}))
-        db.session.add(page)
-    for n in range(8):
-        db.session.add(MenuItem(site_id=site.id, label=f"Item {n}", url=f"/p{n}", position=n))
-    remaining = media_mb * 1024 * 1024
-    n = 0
-    while remaining > 0:
-        size = min(remaining, rng.randint(600_000, 1_500_000))
-        item = add_media(site, io.BytesIO(rng.randbytes(size)), f"photo-{n}.jpg", "image/jpeg")
-        db.session.flush()
-        item.tags.append(MediaTag(tag=rng.choice(["summer", "lake", "kids"])))
-        remaining -= size
-        n += 1
-    db.session.commit()
-    return site.id
 
 
 def main():
@@ -71,6 +32,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--pages", type=int, default=50)
+    parser.add_argument("--blocks-per-page", type=int, default=8)
     parser.add_argument("--media-mb", type=int, default=200)
     parser.add_argument("--data-dir", default=None, help="reuse a corpus (default: a temp dir)")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
@@ -92,6 +54,7 @@ def main():
 
     from app import create_app
     from app.config import Config
+    from app.demo import DEFAULT_PASSWORD, DemoPlan, owner_email, seed_demo
     from app.extensions import db
     from app.models import ExportJob, Site
     from tests.worker_process import WorkerProcess
@@ -100,11 +63,18 @@ def main():
     app.extensions["celery"].conf.task_default_queue = queue
     with app.app_context():
         upgrade()
-        site_id = db.session.query(Site.id).scalar()
-        if site_id is None:
+        if db.session.query(Site.id).first() is None:
             started = time.perf_counter()
-            site_id = seed(opts.pages, opts.media_mb, random.Random(1))
+            plan = DemoPlan(
+                sites=1,
+                pages=opts.pages,
+                blocks_per_page=opts.blocks_per_page,
+                media_mb=opts.media_mb,
+            )
+            seed_demo(plan)
             print(f"seeded in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+        site = db.session.query(Site).order_by(Site.id).first()
+        site_id, email = site.id, owner_email(1)
 
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -117,8 +87,8 @@ def main():
         )
         page = browser.new_page()
         page.goto(f"{base}/login")
-        page.fill("input[name=email]", "owner@camp.example")
-        page.fill("input[name=password]", PASSWORD)
+        page.fill("input[name=email]", email)
+        page.fill("input[name=password]", DEFAULT_PASSWORD)
         page.click("button[type=submit]")
         page.goto(f"{base}/admin/sites/{site_id}")
         for _ in range(opts.runs):
@@ -141,7 +111,7 @@ def main():
             f"min {min(values):.2f} s, max {max(values):.2f} s  ({len(values)} runs)"
         )
 
-    print(f"corpus: {data_dir} ({opts.pages} pages, {opts.media_mb} MB media)")
+    print(f"corpus: {data_dir} ({opts.pages} pages, {opts.media_mb} MiB of images)")
     print(f"archive size: {statistics.median(sizes) / 1e6:.1f} MB")
     print(line("click to download button (browser, 1 s polling)", clicks))
     print(line("request to finished file (job timestamps)", pipeline))
