@@ -50,8 +50,13 @@ class WorkerProcess:
     def __init__(self, app, queue, log_path, pool="solo", concurrency=1):
         self.queue = queue
         self.log_path = Path(log_path)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "CELERY_"))}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("CELERY_", "STINKY_", "DATABASE_URL", "SECRET_KEY", "EXPORT_"))
+        }
         env.update(
+            PYTHONPATH=str(ROOT),
             STINKY_DATA_DIR=app.config["STINKY_DATA_DIR"],
             DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
             SECRET_KEY=app.config["SECRET_KEY"],
@@ -73,7 +78,7 @@ class WorkerProcess:
         self.log = open(self.log_path, "ab")  # noqa: SIM115  (closed in stop)
         self.process = subprocess.Popen(
             self.command,
-            cwd=ROOT,
+            cwd=self.log_path.parent,  # not the checkout: a developer's .env there is not read
             env=self.env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
