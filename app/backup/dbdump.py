@@ -41,6 +41,9 @@ from app.backup.errors import BackupError, CorruptArchive
 
 BATCH = 1000
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+# Characters that many line readers (Python's str.splitlines among them) take
+# for line breaks; escaped so that every row stays on one line for every tool.
+_LINE_BREAKS = (("\x85", "\\u0085"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
 
 
 @dataclass(frozen=True)
@@ -178,7 +181,11 @@ def _dump_table(conn, table, path):
                         record[name] = encode(value)
                 lines.append(_encoder.encode(record))
             lines.append("")
-            data = "\n".join(lines).encode("utf-8")
+            text = "\n".join(lines)
+            for char, escape in _LINE_BREAKS:
+                if char in text:
+                    text = text.replace(char, escape)
+            data = text.encode("utf-8")
             out.write(data)
             digest.update(data)
             rows += len(partition)

@@ -183,7 +183,7 @@ def _swap_in(config, engine, backup_id, staging, tables, progress):
     staged = staging / "uploads"
     staged.mkdir(exist_ok=True)  # a backup without media restores to an empty folder
     aside = data_path(config, f"uploads.pre-restore-{backup_id}-{secrets.token_hex(3)}")
-    moved_aside = installed = False
+    moved_aside = False
     step = "loading the database"
     conn = engine.connect()
     try:
@@ -200,11 +200,10 @@ def _swap_in(config, engine, backup_id, staging, tables, progress):
             os.rename(uploads, aside)
             moved_aside = True
         _install_media(staged, uploads)
-        installed = True
         step = "committing"
         trans.commit()
     except BaseException as exc:
-        _undo(conn, uploads, aside, staged, moved_aside, installed)
+        _undo(conn, uploads, aside, staged, moved_aside)
         if not isinstance(exc, Exception):
             raise
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -218,16 +217,23 @@ def _swap_in(config, engine, backup_id, staging, tables, progress):
     return counts
 
 
-def _undo(conn, uploads, aside, staged, moved_aside, installed):
+def _undo(conn, uploads, aside, staged, moved_aside):
     """Roll back the transaction and put the old media folder back."""
     try:
         conn.rollback()
-    except Exception:  # the connection may be the thing that broke
+    except Exception:  # the connection may be the thing that broke; the server rolls back
         log.exception("rollback after a failed restore")
-    if installed:
-        os.rename(uploads, staged)
-    if moved_aside:
-        os.rename(aside, uploads)
+    try:
+        if not staged.exists() and uploads.exists():  # the restored media went in: take them out
+            os.rename(uploads, staged)
+        if moved_aside:
+            os.rename(aside, uploads)
+    except OSError as exc:
+        log.exception("putting the media folder back after a failed restore")
+        raise RestoreFailed(
+            f"restore failed and the old media could not be put back ({exc}): "
+            f"they are in {aside}; move them back to {uploads} by hand"
+        ) from exc
 
 
 def _count_mismatches(engine, tables):
