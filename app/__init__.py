@@ -100,6 +100,7 @@ def celery_init_app(app):
     celery_app.config_from_object(celeryconfig.build(app.config))
     celery_app.set_default()
     app.extensions["celery"] = celery_app
-    import app.tasks
+    # Not "import app.tasks": that would rebind the name `app` used by FlaskTask.
+    from app import tasks  # noqa: F401  (register the tasks on this Celery app)
 
     return celery_app
