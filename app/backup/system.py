@@ -117,9 +117,12 @@ def create_backup(config, engine, *, clock=utcnow, skip_unchanged=None, progress
         finally:
             shutil.rmtree(work, ignore_errors=True)
             shutil.rmtree(links, ignore_errors=True)
-        catalog.write_current_note(
-            config, outcome.backup_id, outcome.fingerprint, outcome.checked_at
-        )
+        try:
+            catalog.write_current_note(
+                config, outcome.backup_id, outcome.fingerprint, outcome.checked_at
+            )
+        except OSError:  # only a cache: status may report the backup older than it is
+            log.warning("could not record that backup %s is current", outcome.backup_id)
         pruned = prune_locked(config, config.get("BACKUP_KEEP", 10))
     outcome = replace(outcome, pruned=pruned)
     if outcome.created:
