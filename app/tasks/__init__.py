@@ -2,5 +2,6 @@
 
 from app.tasks import (
     broker,  # noqa: F401
+    exports,  # noqa: F401
     ping,  # noqa: F401
 )
