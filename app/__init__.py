@@ -18,6 +18,7 @@ def create_app(config=None):
     prepare_data_dir(app)
     register_extensions(app)
     register_blueprints(app)
+    register_maintenance(app)
     register_commands(app)
     celery_init_app(app)
     return app
@@ -71,6 +72,13 @@ def register_blueprints(app):
 
     app.register_blueprint(exports_bp)
     register_root(app)
+
+
+def register_maintenance(app):
+    """Answer 503 while a restore runs."""
+    from app.blueprints.maintenance import register_maintenance as register
+
+    register(app)
 
 
 def register_commands(app):

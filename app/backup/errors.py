@@ -27,3 +27,7 @@ class BackupLocked(BackupError):
 
 class RestoreFailed(BackupError):
     """A restore failed and everything was put back as it was."""
+
+
+class SchemaMismatch(BackupError):
+    """The backup's database schema (Alembic revision) is not the one of this database."""

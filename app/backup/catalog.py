@@ -1,0 +1,285 @@
+"""The folder of system backups: ids, what each archive holds, and the "still current" note.
+
+A backup is ``<data dir>/backups/system/<id>.tar.gz`` with the id
+``stinkykitty-YYYY-MM-DD-HHMMSS`` (UTC). Ids sort in time order and are
+strictly increasing: a backup made in a second that already has one (or
+after the clock stepped back) takes the next free second after the newest id,
+so the name is always a plain timestamp and never collides. The real creation
+time is in the manifest.
+
+Everything here is read from the archives themselves (only their first
+member, the manifest). The one other file, ``.still-current.json``, records
+that a later run found nothing changed since the newest backup; it is a cache
+that the next run rewrites, and nothing else depends on it.
+"""
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.backup.archive import read_manifest
+from app.backup.errors import BackupError, BackupNotFound, CorruptArchive
+from app.config import data_path
+
+log = logging.getLogger(__name__)
+
+FORMAT = "stinkykitty-system-backup"
+SUFFIX = ".tar.gz"
+ID_TIME_FORMAT = "%Y-%m-%d-%H%M%S"
+ID_PATTERN = re.compile(r"^stinkykitty-(\d{4}-\d{2}-\d{2}-\d{6})$")
+CURRENT_NOTE = ".still-current.json"
+# Crash leftovers: temporaries in the backups folder, staging folders in the data dir.
+LEFTOVER_GLOBS = (
+    ("backups/system", ".*.tmp-*"),
+    (".", ".backup-media.tmp-*"),
+    (".", ".restore-staging.tmp-*"),
+)
+
+
+def backups_dir(config):
+    """Return the folder that holds the system backups."""
+    return data_path(config, "backups", "system")
+
+
+def backup_id_for(moment):
+    """Return the id of a backup made at ``moment`` (naive UTC)."""
+    return "stinkykitty-" + moment.strftime(ID_TIME_FORMAT)
+
+
+def id_time(backup_id):
+    """Return the UTC time written in ``backup_id``."""
+    return dt.datetime.strptime(ID_PATTERN.match(backup_id).group(1), ID_TIME_FORMAT)
+
+
+def normalize_id(text):
+    """Return the backup id in ``text`` (an id or a file name), or raise BackupNotFound."""
+    name = Path(str(text).strip()).name
+    if name.endswith(SUFFIX):
+        name = name[: -len(SUFFIX)]
+    if not ID_PATTERN.match(name):
+        raise BackupNotFound(
+            f"{text!r} is not a backup id (they look like stinkykitty-2025-07-01-020000; "
+            "`flask backup list` shows them)"
+        )
+    return name
+
+
+def backup_path(config, backup_id):
+    """Return the path of an existing backup, or raise BackupNotFound."""
+    backup_id = normalize_id(backup_id)
+    path = backups_dir(config) / (backup_id + SUFFIX)
+    if not path.is_file():
+        raise BackupNotFound(
+            f"no backup {backup_id} in {backups_dir(config)} (`flask backup list` shows them)"
+        )
+    return path
+
+
+def new_backup_id(folder, now):
+    """Return a free id for a backup made at ``now``, later than every existing one."""
+    moment = now.replace(microsecond=0)
+    existing = sorted(p.name[: -len(SUFFIX)] for p in Path(folder).glob("stinkykitty-*" + SUFFIX))
+    existing = [i for i in existing if ID_PATTERN.match(i)]
+    if existing and backup_id_for(moment) <= existing[-1]:
+        moment = id_time(existing[-1]) + dt.timedelta(seconds=1)
+    return backup_id_for(moment)
+
+
+def parse_time(text):
+    """Parse a manifest time ("2025-07-01T02:00:00.123456Z") into naive UTC."""
+    value = dt.datetime.fromisoformat(text)
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value
+
+
+def format_time(moment):
+    """Format naive UTC ``moment`` for a manifest."""
+    return moment.isoformat(timespec="microseconds") + "Z"
+
+
+def check_system_manifest(manifest, name):
+    """Raise CorruptArchive unless ``manifest`` is a consistent system backup manifest."""
+
+    def bad(reason):
+        return CorruptArchive(f"{name}: {reason}")
+
+    if manifest.get("format") != FORMAT:
+        raise bad(f"not a system backup (format {manifest.get('format')!r})")
+    try:
+        files = {f["path"]: f["size"] for f in manifest["files"]}
+        tables = manifest["tables"]
+        database = manifest["database"]
+        media = manifest["media"]
+        parse_time(manifest["created_at"])
+        if not isinstance(database["dialect"], str):
+            raise TypeError("dialect")
+        table_paths = set()
+        for table in tables:
+            if table["path"] not in files or not table["path"].startswith("db/"):
+                raise bad(f"table {table['name']!r} has no dump file in the archive")
+            if not isinstance(table["rows"], int) or table["rows"] < 0:
+                raise bad(f"table {table['name']!r} has a bad row count")
+            table_paths.add(table["path"])
+        uploads = [p for p in files if p.startswith("uploads/")]
+        others = set(files) - table_paths - set(uploads) - {"SHA256SUMS"}
+        if others:
+            raise bad(f"unexpected member {sorted(others)[0]!r}")
+        if len(uploads) != media["files"] or sum(files[p] for p in uploads) != media["bytes"]:
+            raise bad("the media totals do not match the file list")
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise bad(f"manifest.json is incomplete or malformed ({exc!s})") from None
+
+
+@dataclass
+class BackupInfo:
+    """What is known about one archive in the backups folder (``error`` set when damaged)."""
+
+    backup_id: str
+    path: Path
+    size: int
+    created_at: dt.datetime
+    error: str | None = None
+    manifest: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def ok(self):
+        """Whether the archive's manifest could be read."""
+        return self.error is None
+
+    @property
+    def counts(self):
+        """Rows per table."""
+        return {t["name"]: t["rows"] for t in self.manifest.get("tables", [])}
+
+    @property
+    def files(self):
+        """Number of media files."""
+        return self.manifest.get("media", {}).get("files", 0)
+
+    @property
+    def fingerprint(self):
+        """The content fingerprint (see system.content_fingerprint)."""
+        return self.manifest.get("fingerprint")
+
+    def to_dict(self, now=None):
+        """Return a JSON-ready summary; with ``now``, include the age in seconds."""
+        database = self.manifest.get("database", {})
+        data = {
+            "id": self.backup_id,
+            "file": self.path.name,
+            "size": self.size,
+            "created_at": format_time(self.created_at),
+            "ok": self.ok,
+            "error": self.error,
+            "app_version": self.manifest.get("app_version"),
+            "dialect": database.get("dialect"),
+            "revision": database.get("revision"),
+            "rows": sum(self.counts.values()),
+            "counts": self.counts,
+            "files": self.files,
+            "media_bytes": self.manifest.get("media", {}).get("bytes", 0),
+        }
+        if now is not None:
+            data["age_seconds"] = round((now - self.created_at).total_seconds(), 3)
+        return data
+
+
+def read_info(path):
+    """Return the BackupInfo of the archive at ``path`` (damaged ones have ``error`` set)."""
+    path = Path(path)
+    backup_id = path.name[: -len(SUFFIX)]
+    size = path.stat().st_size
+    try:
+        manifest = read_manifest(path)
+        check_system_manifest(manifest, path.name)
+        created_at = parse_time(manifest["created_at"])
+    except (BackupError, OSError) as exc:
+        return BackupInfo(backup_id, path, size, id_time(backup_id), error=str(exc))
+    return BackupInfo(backup_id, path, size, created_at, manifest=manifest)
+
+
+def list_backups(config):
+    """Return every backup in the folder, newest first; damaged ones included with ``error``."""
+    folder = backups_dir(config)
+    if not folder.is_dir():
+        return []
+    infos = []
+    for path in folder.glob("stinkykitty-*" + SUFFIX):
+        if ID_PATTERN.match(path.name[: -len(SUFFIX)]) and path.is_file():
+            with contextlib.suppress(FileNotFoundError):  # deleted meanwhile
+                infos.append(read_info(path))
+    return sorted(infos, key=lambda i: i.backup_id, reverse=True)
+
+
+def newest_good(config):
+    """Return the BackupInfo of the newest readable backup, or None."""
+    folder = backups_dir(config)
+    if not folder.is_dir():
+        return None
+    names = sorted(folder.glob("stinkykitty-*" + SUFFIX), reverse=True)
+    for path in names:
+        if ID_PATTERN.match(path.name[: -len(SUFFIX)]):
+            with contextlib.suppress(FileNotFoundError):
+                info = read_info(path)
+                if info.ok:
+                    return info
+    return None
+
+
+def write_current_note(config, backup_id, fingerprint, checked_at):
+    """Record that ``backup_id`` still matched the live content at ``checked_at``."""
+    path = backups_dir(config) / CURRENT_NOTE
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    note = {
+        "backup_id": backup_id,
+        "fingerprint": fingerprint,
+        "checked_at": format_time(checked_at),
+    }
+    tmp.write_text(json.dumps(note))
+    os.replace(tmp, path)
+
+
+def read_current_note(config):
+    """Return the "still current" note as {"backup_id", "fingerprint", "checked_at"}, or None."""
+    try:
+        note = json.loads((backups_dir(config) / CURRENT_NOTE).read_text())
+        note["checked_at"] = parse_time(note["checked_at"])
+        return note
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def remove_leftovers(config):
+    """Delete temporaries and staging folders left by crashed runs; return their names.
+
+    Call only while holding the backup lock, or a running backup's files go too.
+    """
+    removed = []
+    for folder, pattern in LEFTOVER_GLOBS:
+        for path in data_path(config, folder).glob(pattern):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path.name)
+    if removed:
+        log.info("removed leftovers of interrupted runs: %s", ", ".join(sorted(removed)))
+    for path in old_media_folders(config):
+        log.warning(
+            "%s holds the media from before a restore that was interrupted; check the "
+            "restore finished (or restore again), then delete it",
+            path,
+        )
+    return removed
+
+
+def old_media_folders(config):
+    """Return media folders set aside by restores that did not get to delete them."""
+    return sorted(data_path(config).glob("uploads.pre-restore-*"))

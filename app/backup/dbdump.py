@@ -1,0 +1,313 @@
+"""Logical database dump and load: one JSON-lines file per table, on any engine.
+
+A dump file holds one JSON object per row, ``{"column": value, ...}``, rows in
+primary-key order, so the same content always gives the same bytes (the
+content fingerprint of a backup relies on that). Values are encoded by column
+type so that they load back exactly into SQLite, MariaDB or PostgreSQL:
+
+===================  ==========================================================
+column type          encoding
+===================  ==========================================================
+integer, big integer JSON number (Python's JSON reads any size exactly)
+float                JSON number (shortest repr, round-trips exactly)
+numeric / decimal    string, e.g. ``"12.50"``
+boolean              ``true`` / ``false``
+string, text, enum   JSON string (UTF-8)
+date, time, datetime ISO 8601 string with microseconds, e.g. ``"2025-07-01T12:00:00.000001"``
+interval             whole microseconds (JSON number)
+binary               base64 string
+JSON                 the JSON value itself
+UUID                 string
+NULL                 ``null``
+===================  ==========================================================
+
+Dumps are read in one consistent snapshot (see ``_begin_snapshot``) while the
+application keeps writing, streamed from the server and written to disk, never
+held in memory. Loads are plain DML (no DDL, which would commit implicitly on
+MariaDB) inside the caller's transaction.
+"""
+
+import base64
+import datetime as dt
+import decimal
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from app.backup.errors import BackupError, CorruptArchive
+
+BATCH = 1000
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+# Characters that many line readers (Python's str.splitlines among them) take
+# for line breaks; escaped so that every row stays on one line for every tool.
+_LINE_BREAKS = (("\x85", "\\u0085"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
+
+
+@dataclass(frozen=True)
+class TableDump:
+    """One table's dump file."""
+
+    table: str
+    path: Path
+    rows: int
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class DatabaseDump:
+    """A whole database dump: where it came from and one file per table, in FK order."""
+
+    dialect: str
+    revision: str | None
+    tables: list[TableDump]
+
+
+def dump_filename(index, table_name):
+    """Return the file name of a table's dump, e.g. ``003-pages.jsonl``."""
+    return f"{index:03d}-{table_name}.jsonl"
+
+
+# --- column codecs ----------------------------------------------------------------------
+
+
+def _iso(value):
+    return value.isoformat(timespec="microseconds")
+
+
+def _b64(value):
+    return base64.b64encode(value).decode("ascii")
+
+
+def _micros(value):
+    return value // dt.timedelta(microseconds=1)
+
+
+def _from_micros(value):
+    return dt.timedelta(microseconds=value)
+
+
+# Python type of a column's values -> (encode, decode); None stands for "as is".
+CODECS = {
+    bool: (bool, None),
+    int: (None, None),
+    float: (float, None),
+    str: (None, None),
+    decimal.Decimal: (str, decimal.Decimal),
+    dt.datetime: (_iso, dt.datetime.fromisoformat),
+    dt.date: (dt.date.isoformat, dt.date.fromisoformat),
+    dt.time: (_iso, dt.time.fromisoformat),
+    dt.timedelta: (_micros, _from_micros),  # whole microseconds
+    bytes: (_b64, base64.b64decode),
+    uuid.UUID: (str, uuid.UUID),
+}
+
+
+def _codec(column):
+    """Return (encode, decode) for ``column``'s values; None stands for "as is"."""
+    kind = column.type
+    if isinstance(kind, sa.JSON):
+        return None, None
+    if isinstance(kind, sa.Enum) and kind.enum_class is not None:
+        return (lambda v: v.name), (lambda v: kind.enum_class[v])
+    try:
+        python_type = kind.python_type
+    except NotImplementedError:
+        python_type = None
+    if python_type in CODECS:
+        return CODECS[python_type]
+    raise BackupError(
+        f"cannot dump column {column.table.name}.{column.name}: type {column.type!r} "
+        "has no portable encoding yet (add one in app/backup/dbdump.py)"
+    )
+
+
+# --- dump -------------------------------------------------------------------------------
+
+
+def _begin_snapshot(conn):
+    """Start a read-only transaction that sees one consistent state of every table."""
+    name = conn.dialect.name
+    if name == "postgresql":
+        conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        conn.exec_driver_sql("SELECT 1")
+    elif name in ("mysql", "mariadb"):
+        conn.execution_options(isolation_level="REPEATABLE READ")
+        conn.exec_driver_sql("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+    else:
+        # SQLite: app.database makes every transaction a real BEGIN; in WAL mode
+        # one read transaction sees one snapshot while writers carry on.
+        conn.exec_driver_sql("SELECT 1 FROM sqlite_master LIMIT 1")
+
+
+def database_revision(conn):
+    """Return the Alembic revision of the database on ``conn`` (None if unversioned)."""
+    if not sa.inspect(conn).has_table("alembic_version"):
+        return None
+    versions = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all()
+    return ",".join(sorted(versions)) or None
+
+
+def dump_database(engine, dest_dir, tables, *, on_snapshot=None, progress=None):
+    """Dump ``tables`` (in FK order) from ``engine`` into ``dest_dir`` in one snapshot.
+
+    ``on_snapshot()`` is called once the snapshot is taken, before the tables
+    are read (the caller snapshots the media files then, to keep the window
+    between the two short). ``progress(done, total)`` is called per table.
+    """
+    dest_dir = Path(dest_dir)
+    dumps = []
+    with engine.connect() as conn:
+        _begin_snapshot(conn)
+        revision = database_revision(conn)
+        if on_snapshot:
+            on_snapshot()
+        for index, table in enumerate(tables, 1):
+            path = dest_dir / dump_filename(index, table.name)
+            dumps.append(_dump_table(conn, table, path))
+            if progress:
+                progress(index, len(tables))
+        conn.rollback()
+    return DatabaseDump(dialect=engine.dialect.name, revision=revision, tables=dumps)
+
+
+def _dump_table(conn, table, path):
+    names = [c.name for c in table.columns]
+    encoders = [(c.name, enc) for c in table.columns if (enc := _codec(c)[0]) is not None]
+    stmt = sa.select(*table.columns).order_by(*table.primary_key.columns)
+    result = conn.execute(stmt.execution_options(yield_per=BATCH))
+    digest, rows, size = hashlib.sha256(), 0, 0
+    with open(path, "xb") as out:
+        for partition in result.partitions():
+            lines = []
+            for row in partition:
+                record = dict(zip(names, row, strict=True))
+                for name, encode in encoders:
+                    value = record[name]
+                    if value is not None:
+                        record[name] = encode(value)
+                lines.append(_encoder.encode(record))
+            lines.append("")
+            text = "\n".join(lines)
+            for char, escape in _LINE_BREAKS:
+                if char in text:
+                    text = text.replace(char, escape)
+            data = text.encode("utf-8")
+            out.write(data)
+            digest.update(data)
+            rows += len(partition)
+            size += len(data)
+    return TableDump(table.name, path, rows, size, digest.hexdigest())
+
+
+# --- load -------------------------------------------------------------------------------
+
+
+def load_database(conn, entries, *, progress=None):
+    """Replace every row of the given tables with their dumps, inside ``conn``'s transaction.
+
+    ``entries`` is a list of (Table, dump path) in FK order. Deletes the current
+    rows in reverse FK order, bulk-inserts in FK order, then moves id counters
+    on where the engine needs it. Returns {table name: rows loaded}.
+    """
+    for table, _path in reversed(entries):
+        conn.execute(table.delete())
+    counts = {}
+    for done, (table, path) in enumerate(entries, 1):
+        counts[table.name] = _load_table(conn, table, Path(path))
+        if progress:
+            progress(done, len(entries))
+    fix_id_counters(conn, [table for table, _path in entries])
+    return counts
+
+
+def _load_table(conn, table, path):
+    names = {c.name for c in table.columns}
+    decoders = []
+    for column in table.columns:
+        decode = _codec(column)[1]
+        if isinstance(column.type, sa.JSON) and column.nullable:
+            # SQL NULL and JSON null both read as None; a nullable column gets SQL NULL back.
+            decoders.append((column.name, None, True))
+        elif decode is not None:
+            decoders.append((column.name, decode, False))
+    insert = table.insert()
+    rows, batch = 0, []
+    with open(path, "rb") as source:
+        for lineno, line in enumerate(source, 1):
+            try:
+                record = json.loads(line)
+                if not isinstance(record, dict) or record.keys() != names:
+                    raise ValueError("columns differ from the table's")
+                for name, decode, null_json in decoders:
+                    value = record[name]
+                    if value is None:
+                        if null_json:
+                            record[name] = sa.null()
+                    elif decode is not None:
+                        record[name] = decode(value)
+            except (ValueError, TypeError) as exc:
+                raise CorruptArchive(f"{path.name} line {lineno}: {exc}") from None
+            batch.append(record)
+            if len(batch) >= BATCH:
+                conn.execute(insert, batch)
+                rows += len(batch)
+                batch = []
+    if batch:
+        conn.execute(insert, batch)
+        rows += len(batch)
+    return rows
+
+
+def fix_id_counters(conn, tables):
+    """Move PostgreSQL sequences past the loaded ids (never backwards).
+
+    ``setval`` is not transactional: if the load is rolled back the sequence
+    keeps its new value, which is harmless as long as it only ever moves
+    forward. MariaDB and SQLite move their counters on explicit ids by themselves.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    quote = conn.dialect.identifier_preparer
+    for table in tables:
+        column = table.autoincrement_column
+        if column is None:
+            continue
+        sequence = conn.execute(
+            sa.text("SELECT pg_get_serial_sequence(:t, :c)"),
+            {"t": quote.format_table(table), "c": column.name},
+        ).scalar()
+        if sequence is None:
+            continue
+        conn.exec_driver_sql(
+            f"SELECT setval('{sequence}', GREATEST("
+            f"(SELECT COALESCE(MAX({quote.quote(column.name)}), 0) "
+            f"FROM {quote.format_table(table)}), "
+            f"(SELECT last_value FROM {sequence})))"
+        )
+
+
+def estimate_database_size(engine):
+    """Return roughly how many bytes the database takes on its server (or file)."""
+    name = engine.dialect.name
+    with engine.connect() as conn:
+        if name == "postgresql":
+            return int(conn.exec_driver_sql("SELECT pg_database_size(current_database())").scalar())
+        if name in ("mysql", "mariadb"):
+            size = conn.exec_driver_sql(
+                "SELECT SUM(data_length + index_length) FROM information_schema.tables "
+                "WHERE table_schema = DATABASE()"
+            ).scalar()
+            return int(size or 0)
+    database = engine.url.database
+    if not database or database == ":memory:":
+        return 0
+    return sum(
+        Path(database + suffix).stat().st_size
+        for suffix in ("", "-wal")
+        if Path(database + suffix).exists()
+    )

@@ -1,0 +1,114 @@
+"""One backup or restore at a time, across processes and hosts' worth of workers on one disk.
+
+The lock is an ``flock`` on ``<data dir>/backup.lock``. The kernel releases it
+when the holding process exits, however it exits, so a crashed backup never
+holds it forever. While held, the file records who holds it (operation, pid,
+host, start time) so that a refused caller can say what is running.
+"""
+
+import contextlib
+import fcntl
+import json
+import os
+import socket
+import time
+
+from app.backup.errors import BackupLocked
+from app.config import data_path
+from app.models.types import utcnow
+
+LOCK_NAME = "backup.lock"
+# A status probe may hold the lock for a few microseconds (see lock_holder);
+# a starting operation retries that long before it calls the lock taken.
+GRACE_SECONDS = 1.0
+POLL_SECONDS = 0.05
+
+
+def lock_path(config):
+    """Return the path of the lock file."""
+    return data_path(config, LOCK_NAME)
+
+
+def _open(config):
+    path = lock_path(config)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+
+
+def _read_record(fd):
+    try:
+        data = os.pread(fd, 4096, 0)
+        return json.loads(data) if data.strip() else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def describe_holder(holder):
+    """Return a short phrase naming what holds the lock."""
+    if not holder:
+        return "another backup or restore is running"
+    return (
+        f"a {holder.get('operation', 'backup')} is running "
+        f"(pid {holder.get('pid', '?')} on {holder.get('host', '?')}, "
+        f"since {holder.get('started_at', '?')} UTC)"
+    )
+
+
+@contextlib.contextmanager
+def backup_lock(config, operation, *, wait=0.0, clock=utcnow):
+    """Hold the backup lock for ``operation`` ("backup", "restore", ...) or raise BackupLocked.
+
+    ``wait`` is how many seconds to keep trying (0: give up almost at once).
+    Yields the holder record written into the lock file.
+    """
+    fd = _open(config)
+    try:
+        deadline = time.monotonic() + max(wait, GRACE_SECONDS)
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = _read_record(fd)
+                    raise BackupLocked(
+                        f"cannot start the {operation}: {describe_holder(holder)}; "
+                        "try again when it has finished"
+                    ) from None
+                time.sleep(POLL_SECONDS)
+        holder = {
+            "operation": operation,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started_at": clock().isoformat(timespec="seconds"),
+        }
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(holder).encode(), 0)
+        try:
+            yield holder
+        finally:
+            os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def lock_holder(config):
+    """Return the record of the running backup or restore, or None when none runs."""
+    path = lock_path(config)
+    if not path.exists():
+        return None
+    fd = _open(config)
+    try:
+        record = _read_record(fd)
+        if not record:
+            # An empty record means free, or a holder in its first microsecond:
+            # not worth probing (a probe briefly takes the lock itself).
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return record
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None  # the record was left by a process that died
+    finally:
+        os.close(fd)

@@ -1,0 +1,249 @@
+"""Restore a system backup: all of it, or nothing.
+
+1. Under the backup lock, read the manifest and refuse early what cannot be
+   restored (not a system backup, another schema revision, too little space).
+2. Extract and verify the whole archive in one pass into a staging folder next
+   to ``uploads/`` (``app.backup.archive.extract_archive`` checks every name,
+   type, size and SHA-256). A bad or hostile archive stops here: nothing changed.
+3. Enter maintenance mode, then in ONE database transaction delete every row,
+   load the dump, check the counts, move the old ``uploads/`` aside and the
+   staged one in (two renames on one filesystem), and commit.
+4. On any failure: roll back, put the old media folder back, leave maintenance
+   and raise RestoreFailed saying what failed. After success, delete the old
+   media folder, compare the table counts with the manifest and log.
+
+A crash (SIGKILL, power loss) exactly between the media swap and the commit
+would leave the new media with the old database; the old media are then still
+in ``uploads.pre-restore-*`` and running the restore again fixes it. Such
+folders are never deleted automatically (the next run logs a warning and
+``backup_status`` lists them); leftover staging folders are removed by the
+next backup or restore.
+"""
+
+import logging
+import os
+import secrets
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic.script import ScriptDirectory
+
+from app.backup import catalog
+from app.backup.archive import extract_archive, read_manifest
+from app.backup.dbdump import database_revision, load_database
+from app.backup.errors import CorruptArchive, RestoreFailed, SchemaMismatch
+from app.backup.lock import backup_lock
+from app.backup.maintenance import enter_maintenance, leave_maintenance
+from app.backup.space import check_space
+from app.config import data_path
+from app.extensions import db
+from app.models.types import utcnow
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+
+
+@dataclass(frozen=True)
+class RestoreOutcome:
+    """What ``restore_backup`` restored."""
+
+    backup_id: str
+    created_at: object  # naive UTC datetime the backup was made
+    counts: dict[str, int]
+    files: int
+    duration: float
+    count_mismatches: dict[str, tuple[int, int]]  # table -> (in manifest, in database)
+
+    def to_dict(self):
+        """Return a JSON-ready dict."""
+        return {
+            "backup_id": self.backup_id,
+            "created_at": catalog.format_time(self.created_at),
+            "counts": self.counts,
+            "files": self.files,
+            "duration": round(self.duration, 3),
+            "count_mismatches": {k: list(v) for k, v in self.count_mismatches.items()},
+        }
+
+
+def check_revision(manifest, current, name):
+    """Raise SchemaMismatch unless the backup's schema revision is the database's."""
+    wanted = manifest["database"].get("revision")
+    if wanted == current:
+        return
+    script = ScriptDirectory(str(MIGRATIONS_DIR))
+    known = {rev.revision for rev in script.walk_revisions()}
+    made_by = f"StinkyKitty {manifest.get('app_version', '?')}"
+    if wanted not in known:
+        raise SchemaMismatch(
+            f"{name} was made by a newer {made_by} (schema {wanted}, this app knows up to "
+            f"{script.get_current_head()}): upgrade StinkyKitty, then restore"
+        )
+    if current is None or current not in known:
+        raise SchemaMismatch(
+            f"the database is at schema {current or 'none'}, the backup at {wanted}: "
+            "run `flask db upgrade` first, then restore"
+        )
+    older = wanted in {rev.revision for rev in script.iterate_revisions(current, "base")}
+    if older:
+        raise SchemaMismatch(
+            f"{name} has the older schema {wanted} (the database is at {current}); restoring "
+            f"older schemas is not supported yet: restore it with {made_by}, then upgrade"
+        )
+    raise SchemaMismatch(
+        f"the database is at schema {current}, older than the backup's {wanted}: "
+        "run `flask db upgrade` first, then restore"
+    )
+
+
+def _tables_of(manifest, name):
+    """Return [(Table, member path, rows)] in our FK order; the sets must match exactly."""
+    listed = {t["name"]: t for t in manifest["tables"]}
+    ours = db.metadata.sorted_tables
+    if set(listed) != {t.name for t in ours}:
+        missing = sorted({t.name for t in ours} - set(listed))
+        extra = sorted(set(listed) - {t.name for t in ours})
+        raise CorruptArchive(
+            f"{name}: its tables do not match this schema (missing {missing}, unknown {extra})"
+        )
+    return [(t, listed[t.name]["path"], listed[t.name]["rows"]) for t in ours]
+
+
+def restore_backup(config, engine, backup_id, progress=None, *, clock=utcnow):
+    """Replace the database and media with backup ``backup_id``; return a RestoreOutcome.
+
+    ``progress(phase, done, total)`` is called with phases "extract" and "load".
+    Raises BackupNotFound, CorruptArchive/UnsafeArchive, SchemaMismatch,
+    NotEnoughSpace, BackupLocked (nothing changed) or RestoreFailed (rolled back).
+    """
+    started = time.monotonic()
+    path = catalog.backup_path(config, backup_id)
+    backup_id = catalog.normalize_id(backup_id)
+    with backup_lock(config, "restore", clock=clock):
+        catalog.remove_leftovers(config)
+        manifest = read_manifest(path)
+        catalog.check_system_manifest(manifest, path.name)
+        tables = _tables_of(manifest, path.name)
+        with engine.connect() as conn:
+            check_revision(manifest, database_revision(conn), path.name)
+        staging = data_path(config, f".restore-staging.tmp-{secrets.token_hex(4)}")
+        unpacked = sum(f["size"] for f in manifest["files"])
+        free = check_space(unpacked, staging.parent, f"restoring {backup_id}")
+        try:
+            extracted = extract_archive(
+                path, staging, max_bytes=free, progress=_phase(progress, "extract")
+            )
+            if extracted != manifest:
+                raise CorruptArchive(f"{path.name}: the archive changed while it was read")
+            enter_maintenance(config, f"restoring {backup_id}", clock=clock)
+            try:
+                counts = _swap_in(config, engine, backup_id, staging, tables, progress)
+                mismatches = _count_mismatches(engine, tables)
+            finally:
+                leave_maintenance(config)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    outcome = RestoreOutcome(
+        backup_id=backup_id,
+        created_at=catalog.parse_time(manifest["created_at"]),
+        counts=counts,
+        files=manifest["media"]["files"],
+        duration=time.monotonic() - started,
+        count_mismatches=mismatches,
+    )
+    if mismatches:
+        log.error("restore of %s: row counts differ from the manifest: %s", backup_id, mismatches)
+    log.info(
+        "restored backup %s (made %s): %d rows, %d media files, in %.1f s",
+        backup_id,
+        manifest["created_at"],
+        sum(counts.values()),
+        outcome.files,
+        outcome.duration,
+    )
+    return outcome
+
+
+def _phase(progress, name):
+    if progress is None:
+        return None
+    return lambda done, total: progress(name, done, total)
+
+
+def _install_media(staged, uploads):
+    """Move the staged media folder into place (the second rename of the swap)."""
+    os.rename(staged, uploads)
+
+
+def _swap_in(config, engine, backup_id, staging, tables, progress):
+    """Load the database and swap the media in, in one transaction; undo both on failure."""
+    uploads = data_path(config, "uploads")
+    staged = staging / "uploads"
+    staged.mkdir(exist_ok=True)  # a backup without media restores to an empty folder
+    aside = data_path(config, f"uploads.pre-restore-{backup_id}-{secrets.token_hex(3)}")
+    moved_aside = False
+    step = "loading the database"
+    conn = engine.connect()
+    try:
+        trans = conn.begin()
+        entries = [(table, staging / member) for table, member, _rows in tables]
+        counts = load_database(conn, entries, progress=_phase(progress, "load"))
+        for table, _member, rows in tables:
+            if counts[table.name] != rows:
+                raise CorruptArchive(
+                    f"{table.name}: {counts[table.name]} rows in the dump, {rows} in the manifest"
+                )
+        step = "swapping the media folder"
+        if uploads.exists():
+            os.rename(uploads, aside)
+            moved_aside = True
+        _install_media(staged, uploads)
+        step = "committing"
+        trans.commit()
+    except BaseException as exc:
+        _undo(conn, uploads, aside, staged, moved_aside)
+        if not isinstance(exc, Exception):
+            raise
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RestoreFailed(
+            f"restore of {backup_id} failed while {step} ({detail}); "
+            "the database and media were left as they were"
+        ) from exc
+    finally:
+        conn.close()
+    shutil.rmtree(aside, ignore_errors=True)
+    return counts
+
+
+def _undo(conn, uploads, aside, staged, moved_aside):
+    """Roll back the transaction and put the old media folder back."""
+    try:
+        conn.rollback()
+    except Exception:  # the connection may be the thing that broke; the server rolls back
+        log.exception("rollback after a failed restore")
+    try:
+        if not staged.exists() and uploads.exists():  # the restored media went in: take them out
+            os.rename(uploads, staged)
+        if moved_aside:
+            os.rename(aside, uploads)
+    except OSError as exc:
+        log.exception("putting the media folder back after a failed restore")
+        raise RestoreFailed(
+            f"restore failed and the old media could not be put back ({exc}): "
+            f"they are in {aside}; move them back to {uploads} by hand"
+        ) from exc
+
+
+def _count_mismatches(engine, tables):
+    """Return {table: (in manifest, in database)} for tables whose counts differ."""
+    mismatches = {}
+    with engine.connect() as conn:
+        for table, _member, rows in tables:
+            actual = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar()
+            if actual != rows:
+                mismatches[table.name] = (rows, actual)
+    return mismatches

@@ -1,0 +1,227 @@
+"""System backups: make, list, verify, delete, prune and report on whole-system archives.
+
+A system backup is one ``.tar.gz`` (see ``app.backup.archive``) holding
+``manifest.json``, a logical dump of every table (``db/NNN-<table>.jsonl``, in
+foreign-key order, see ``app.backup.dbdump``), every file under ``uploads/``
+and ``SHA256SUMS``. The manifest records the format, creation time, app
+version, database dialect and Alembic revision, per-table row counts, media
+totals and a content fingerprint.
+
+Every function takes the Flask config mapping (``app.config``); those that
+touch the database take an engine; those that depend on time take ``clock``
+(a function returning naive UTC), so tests can live through months of nights.
+This module is the public face: restores (``app.backup.restore``), retention
+and status (``app.backup.retention``) are re-exported here.
+"""
+
+import errno
+import logging
+import secrets
+import shutil
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import app as app_package
+from app.backup import catalog
+from app.backup.archive import Member, verify_archive, write_archive
+from app.backup.catalog import FORMAT, SUFFIX, backup_path, backups_dir, format_time, list_backups
+from app.backup.dbdump import dump_database, estimate_database_size
+from app.backup.errors import NotEnoughSpace
+from app.backup.lock import backup_lock
+from app.backup.mediasnap import content_fingerprint, snapshot_media
+from app.backup.restore import RestoreOutcome, restore_backup
+from app.backup.retention import backup_status, delete_backup, prune_backups, prune_locked
+from app.backup.space import check_space, human_size
+from app.config import data_path
+from app.extensions import db
+from app.models.types import utcnow
+
+__all__ = [
+    "BackupOutcome",
+    "RestoreOutcome",
+    "backup_status",
+    "create_backup",
+    "delete_backup",
+    "list_backups",
+    "prune_backups",
+    "restore_backup",
+    "verify_backup",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BackupOutcome:
+    """What ``create_backup`` did; ``created`` is False when the newest backup was still current."""
+
+    backup_id: str
+    path: Path
+    created: bool
+    size: int
+    counts: dict[str, int]
+    files: int
+    duration: float
+    created_at: object  # naive UTC datetime of the backup (the older one when unchanged)
+    checked_at: object  # naive UTC datetime of this run
+    fingerprint: str
+    pruned: list[str] = field(default_factory=list)
+
+    def to_dict(self):
+        """Return a JSON-ready dict."""
+        data = asdict(self)
+        data["path"] = str(self.path)
+        data["created_at"] = format_time(self.created_at)
+        data["checked_at"] = format_time(self.checked_at)
+        data["duration"] = round(self.duration, 3)
+        return data
+
+
+def _phase(progress, name):
+    if progress is None:
+        return None
+    return lambda done, total: progress(name, done, total)
+
+
+def create_backup(config, engine, *, clock=utcnow, skip_unchanged=None, progress=None):
+    """Make a system backup now; return a BackupOutcome.
+
+    When nothing changed since the newest backup and ``skip_unchanged`` (default:
+    config BACKUP_SKIP_UNCHANGED) is true, write no copy: record that the newest
+    is still current. Then apply retention. ``progress(phase, done, total)`` is
+    called with phase "dump" (tables) and "write" (archive members).
+    Raises BackupLocked, NotEnoughSpace or BackupError.
+    """
+    started = time.monotonic()
+    if skip_unchanged is None:
+        skip_unchanged = config.get("BACKUP_SKIP_UNCHANGED", True)
+    folder = backups_dir(config)
+    folder.mkdir(parents=True, exist_ok=True)
+    with backup_lock(config, "backup", clock=clock):
+        catalog.remove_leftovers(config)
+        token = secrets.token_hex(4)
+        work = folder / f".backup.tmp-{token}"
+        links = data_path(config, f".backup-media.tmp-{token}")
+        try:
+            outcome = _create_locked(
+                config, engine, clock, skip_unchanged, progress, started, work, links
+            )
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise NotEnoughSpace(
+                    f"disk full while backing up into {folder}; nothing was kept, "
+                    "free some space and try again"
+                ) from exc
+            raise
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+            shutil.rmtree(links, ignore_errors=True)
+        try:
+            catalog.write_current_note(
+                config, outcome.backup_id, outcome.fingerprint, outcome.checked_at
+            )
+        except OSError:  # only a cache: status may report the backup older than it is
+            log.warning("could not record that backup %s is current", outcome.backup_id)
+        pruned = prune_locked(config, config.get("BACKUP_KEEP", 10))
+    outcome = replace(outcome, pruned=pruned)
+    if outcome.created:
+        log.info(
+            "backup %s written: %s, %d rows, %d media files, in %.1f s",
+            outcome.backup_id,
+            human_size(outcome.size),
+            sum(outcome.counts.values()),
+            outcome.files,
+            outcome.duration,
+        )
+    else:
+        log.info("nothing changed since backup %s: it is still current", outcome.backup_id)
+    return outcome
+
+
+def _create_locked(config, engine, clock, skip_unchanged, progress, started, work, links):
+    folder = backups_dir(config)
+    db_bytes = estimate_database_size(engine)
+    work.mkdir()
+    media = []
+
+    def on_snapshot():
+        media.extend(snapshot_media(data_path(config, "uploads"), links))
+        # The dump (about the database's size) and the archive (at most the
+        # database again plus the media, which are stored, not deflated).
+        needed = 2 * db_bytes + sum(f.size for f in media)
+        check_space(needed, folder, "the backup")
+
+    dump = dump_database(
+        engine,
+        work,
+        db.metadata.sorted_tables,
+        on_snapshot=on_snapshot,
+        progress=_phase(progress, "dump"),
+    )
+    fingerprint = content_fingerprint(dump, media)
+    counts = {t.table: t.rows for t in dump.tables}
+    now = clock()
+
+    if skip_unchanged:
+        newest = catalog.newest_good(config)
+        if newest is not None and newest.fingerprint == fingerprint:
+            return BackupOutcome(
+                backup_id=newest.backup_id,
+                path=newest.path,
+                created=False,
+                size=newest.size,
+                counts=counts,
+                files=len(media),
+                duration=time.monotonic() - started,
+                created_at=newest.created_at,
+                checked_at=now,
+                fingerprint=fingerprint,
+            )
+
+    backup_id = catalog.new_backup_id(folder, now)
+    tables = []
+    members = []
+    for t in dump.tables:
+        member_path = f"db/{t.path.name}"
+        tables.append({"name": t.table, "path": member_path, "rows": t.rows})
+        members.append(Member(member_path, t.size, t.path, compressible=True))
+    for f in media:
+        members.append(Member(f"uploads/{f.relpath}", f.size, f.source))
+    meta = {
+        "format": FORMAT,
+        "backup_id": backup_id,
+        "created_at": format_time(now),
+        "app_version": app_package.__version__,
+        "database": {"dialect": dump.dialect, "revision": dump.revision},
+        "tables": tables,
+        "media": {"files": len(media), "bytes": sum(f.size for f in media)},
+        "fingerprint": fingerprint,
+    }
+    result = write_archive(
+        folder / (backup_id + SUFFIX), meta, members, progress=_phase(progress, "write")
+    )
+    return BackupOutcome(
+        backup_id=backup_id,
+        path=result.path,
+        created=True,
+        size=result.size,
+        counts=counts,
+        files=len(media),
+        duration=time.monotonic() - started,
+        created_at=now,
+        checked_at=now,
+        fingerprint=fingerprint,
+    )
+
+
+def verify_backup(config, backup_id, progress=None):
+    """Check a backup fully (structure, every SHA-256, manifest); return its manifest.
+
+    ``progress(phase, done, total)`` is called with phase "verify".
+    Raises BackupNotFound, CorruptArchive or UnsafeArchive with the reason.
+    """
+    path = backup_path(config, backup_id)
+    manifest = verify_archive(path, progress=_phase(progress, "verify"))
+    catalog.check_system_manifest(manifest, path.name)
+    return manifest
