@@ -9,6 +9,7 @@ request to finished file.
 """
 
 import argparse
+import logging
 import os
 import statistics
 import threading
@@ -50,6 +51,7 @@ def click_to_link(data_dir, redis_url, runs, chromium=CHROMIUM):
         site = db.session.get(Site, 1)
         site_id, email = site.id, db.session.get(User, site.owner_id).email
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_port}"

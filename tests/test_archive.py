@@ -190,6 +190,31 @@ def test_one_flipped_byte_is_refused(tmp_path, good):
         extract_archive(bad, tmp_path / "staging")
 
 
+def test_a_flipped_byte_anywhere_is_refused(tmp_path):
+    """A flip after the gzip header's unchecked fields is refused, unless it changes no content.
+
+    (A few bits of a deflate block's code tables can flip without changing what decodes.)
+    """
+    text = tmp_path / "rows.jsonl"
+    text.write_bytes(b"".join(b'{"id": %d, "t": "camp"}\n' % i for i in range(3000)))
+    photo = tmp_path / "p.jpg"
+    photo.write_bytes(os.urandom(150_000))
+    members = [Member("db/rows.jsonl", text.stat().st_size, text), Member("p.jpg", 150_000, photo)]
+    data = write_archive(tmp_path / "a.tar.gz", {"format": "stinkykitty-test"}, members)
+    data = data.path.read_bytes()
+    bad = tmp_path / "bad.tar.gz"
+    # Bytes 4-9 of a gzip header (mtime, flags, OS) are not covered by any checksum.
+    for offset in [*range(10, 400, 7), *range(10, len(data), len(data) // 60), len(data) - 3]:
+        flipped = bytearray(data)
+        flipped[offset] ^= 0x10
+        bad.write_bytes(bytes(flipped))
+        try:
+            verify_archive(bad)
+        except CorruptArchive:
+            continue
+        assert gzip.decompress(bytes(flipped)) == gzip.decompress(data), f"offset {offset}"
+
+
 def test_checksum_mismatch_is_refused(tmp_path):
     files = [("uploads/1/a.jpg", b"real bytes")]
     manifest = craft.manifest_for([("uploads/1/a.jpg", 10)])

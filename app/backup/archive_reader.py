@@ -19,7 +19,7 @@ import tarfile
 import zlib
 from pathlib import Path, PurePosixPath
 
-from isal import igzip
+from isal import igzip, isal_zlib
 
 from app.backup.errors import CorruptArchive, NotEnoughSpace, UnsafeArchive
 
@@ -31,7 +31,16 @@ MAX_NAME_BYTES = 1024
 CHUNK = 1024 * 1024
 READ_BUFFER = 1024 * 1024
 _REGULAR = (tarfile.REGTYPE, tarfile.AREGTYPE)
-_DECODE_ERRORS = (EOFError, zlib.error, tarfile.TarError, OSError, ValueError, UnicodeError)
+# isal's own error (bad deflate data) is not a zlib.error.
+_DECODE_ERRORS = (
+    EOFError,
+    zlib.error,
+    isal_zlib.error,
+    tarfile.TarError,
+    OSError,
+    ValueError,
+    UnicodeError,
+)
 
 
 def check_member_path(name):
