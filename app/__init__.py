@@ -68,6 +68,7 @@ def register_blueprints(app):
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(admin_bp)
+    register_health(app)
     register_root(app)
 
 
@@ -76,6 +77,13 @@ def register_maintenance(app):
     from app.blueprints.maintenance import register_maintenance as register
 
     register(app)
+
+
+def register_health(app):
+    """Serve ``/healthz`` and the backup banner of the admin dashboard."""
+    from app.blueprints.health import bp as health_bp
+
+    app.register_blueprint(health_bp)
 
 
 def register_commands(app):
@@ -100,6 +108,7 @@ def celery_init_app(app):
     celery_app.config_from_object(celeryconfig.build(app.config))
     celery_app.set_default()
     app.extensions["celery"] = celery_app
-    import app.tasks
+    # Not "import app.tasks": that would rebind the name `app` used by FlaskTask.
+    from app import tasks  # noqa: F401  (register the tasks on this Celery app)
 
     return celery_app

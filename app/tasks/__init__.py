@@ -1,3 +1,6 @@
 """Celery tasks: thin wrappers that take ids, call app/backup and record the outcome."""
 
-from app.tasks import ping  # noqa: F401
+from app.tasks import (
+    backups,  # noqa: F401
+    ping,  # noqa: F401
+)
