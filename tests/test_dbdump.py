@@ -35,6 +35,7 @@ kinds = sa.Table(
     sa.Column("token", sa.Uuid),
     sa.Column("blob", sa.LargeBinary),
     sa.Column("doc", sa.JSON, nullable=True),
+    sa.Column("span", sa.Interval),
 )
 
 ROWS = [
@@ -54,6 +55,7 @@ ROWS = [
         "token": uuid.UUID("12345678-1234-5678-1234-567812345678"),
         "blob": bytes(range(256)) * 4,
         "doc": {"nested": {"list": [1, 2.5, None, True, "é"]}, "empty": {}},
+        "span": dt.timedelta(days=3, seconds=7, microseconds=11),
     },
     {"id": 2, **{c.name: None for c in kinds.columns if c.name != "id"}},
     {
@@ -72,6 +74,7 @@ ROWS = [
         "token": uuid.UUID(int=0),
         "blob": b"",
         "doc": [],
+        "span": dt.timedelta(0),
     },
 ]
 

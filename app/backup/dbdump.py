@@ -14,6 +14,7 @@ numeric / decimal    string, e.g. ``"12.50"``
 boolean              ``true`` / ``false``
 string, text, enum   JSON string (UTF-8)
 date, time, datetime ISO 8601 string with microseconds, e.g. ``"2025-07-01T12:00:00.000001"``
+interval             whole microseconds (JSON number)
 binary               base64 string
 JSON                 the JSON value itself
 UUID                 string
@@ -82,33 +83,43 @@ def _b64(value):
     return base64.b64encode(value).decode("ascii")
 
 
+def _micros(value):
+    return value // dt.timedelta(microseconds=1)
+
+
+def _from_micros(value):
+    return dt.timedelta(microseconds=value)
+
+
+# Python type of a column's values -> (encode, decode); None stands for "as is".
+CODECS = {
+    bool: (bool, None),
+    int: (None, None),
+    float: (float, None),
+    str: (None, None),
+    decimal.Decimal: (str, decimal.Decimal),
+    dt.datetime: (_iso, dt.datetime.fromisoformat),
+    dt.date: (dt.date.isoformat, dt.date.fromisoformat),
+    dt.time: (_iso, dt.time.fromisoformat),
+    dt.timedelta: (_micros, _from_micros),  # whole microseconds
+    bytes: (_b64, base64.b64decode),
+    uuid.UUID: (str, uuid.UUID),
+}
+
+
 def _codec(column):
-    """Return (encode, decode) for ``column``; None stands for "as is"."""
+    """Return (encode, decode) for ``column``'s values; None stands for "as is"."""
     kind = column.type
-    if isinstance(kind, sa.types.TypeDecorator):
-        kind = kind.impl_instance
     if isinstance(kind, sa.JSON):
         return None, None
-    if isinstance(kind, sa.LargeBinary | sa.BINARY | sa.VARBINARY):
-        return _b64, base64.b64decode
-    if isinstance(kind, sa.DateTime):
-        return _iso, dt.datetime.fromisoformat
-    if isinstance(kind, sa.Date):
-        return dt.date.isoformat, dt.date.fromisoformat
-    if isinstance(kind, sa.Time):
-        return _iso, dt.time.fromisoformat
-    if isinstance(kind, sa.Boolean):
-        return bool, None
-    if isinstance(kind, sa.Float):
-        return float, None
-    if isinstance(kind, sa.Numeric):
-        return str, decimal.Decimal
-    if isinstance(kind, sa.Integer):
-        return None, None
-    if isinstance(kind, sa.Uuid):
-        return str, (uuid.UUID if kind.as_uuid else str)
-    if isinstance(kind, sa.String | sa.Enum):
-        return None, None
+    if isinstance(kind, sa.Enum) and kind.enum_class is not None:
+        return (lambda v: v.name), (lambda v: kind.enum_class[v])
+    try:
+        python_type = kind.python_type
+    except NotImplementedError:
+        python_type = None
+    if python_type in CODECS:
+        return CODECS[python_type]
     raise BackupError(
         f"cannot dump column {column.table.name}.{column.name}: type {column.type!r} "
         "has no portable encoding yet (add one in app/backup/dbdump.py)"

@@ -10,7 +10,6 @@ RETRY_AFTER_SECONDS = 60
 def register_maintenance(app):
     """Make ``app`` answer 503 (a short page, or JSON for JSON clients) during maintenance."""
 
-    @app.before_request
     def refuse_during_maintenance():
         if request.endpoint == "static":
             return None
@@ -23,3 +22,6 @@ def register_maintenance(app):
             body = {"error": "maintenance", "message": "a backup is being restored; retry soon"}
             return jsonify(body), 503, headers
         return render_template("maintenance.html"), 503, headers
+
+    # First of all hooks, so that a form post gets the 503 and not a CSRF error.
+    app.before_request_funcs.setdefault(None, []).insert(0, refuse_during_maintenance)

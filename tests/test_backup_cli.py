@@ -1,0 +1,211 @@
+"""``flask backup``: every command, its prompts, its --json output and its exit codes."""
+
+import datetime as dt
+import json
+
+import pytest
+
+from app.backup.catalog import backups_dir
+from app.backup.lock import backup_lock
+from app.backup.system import create_backup, list_backups
+from app.extensions import db
+from app.models.types import utcnow
+from tests.backupkit import change_everything, full_state, seed_everything
+
+PROMPT = "Restore will overwrite database. Continue? (y/n)"
+
+
+@pytest.fixture
+def backup(runner):
+    """Run ``flask backup <args>``."""
+
+    def run(*args, input=None):
+        return runner.invoke(args=["backup", *args], input=input)
+
+    return run
+
+
+def one_error_line(result):
+    """Assert the command failed with exactly one line on stderr; return it."""
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_create_then_unchanged_then_forced(app, make, backup):
+    make.site()
+    first = backup("create")
+    assert first.exit_code == 0, first.output
+    assert first.stdout.startswith("Created backup stinkykitty-")
+    again = backup("create")
+    assert again.exit_code == 0
+    assert "Nothing changed since backup" in again.stdout
+    forced = backup("create", "--force", "--json")
+    assert forced.exit_code == 0
+    data = json.loads(forced.stdout)
+    assert data["created"] is True
+    assert data["counts"]["sites"] == 1
+    assert len(list_backups(app.config)) == 2
+
+
+def test_create_refused_while_locked_says_what_runs(app, backup):
+    with backup_lock(app.config, "restore"):
+        result = backup("create")
+    assert "a restore is running (pid" in one_error_line(result)
+    assert list_backups(app.config) == []
+
+
+def test_list_text_and_json_including_a_damaged_file(app, make, backup):
+    assert backup("list").stdout.startswith("No backups in ")
+    seed_everything(make, media_files=3)
+    outcome = create_backup(app.config, db.engine)
+    (backups_dir(app.config) / "stinkykitty-2001-01-01-000000.tar.gz").write_bytes(b"junk")
+    text = backup("list")
+    assert text.exit_code == 0
+    lines = text.stdout.splitlines()
+    assert lines[0].split() == ["ID", "SIZE", "AGE", "DATABASE", "ROWS", "FILES"]
+    assert outcome.backup_id in lines[1]
+    assert "sqlite 0001" in lines[1]
+    assert lines[1].split()[-1] == "3"
+    assert "stinkykitty-2001-01-01-000000" in lines[2]
+    assert "DAMAGED:" in lines[2]
+    data = json.loads(backup("list", "--json").stdout)
+    assert [d["id"] for d in data] == [outcome.backup_id, "stinkykitty-2001-01-01-000000"]
+    assert data[0]["counts"] == outcome.counts
+    assert data[0]["files"] == 3
+    assert data[0]["ok"] is True
+    assert data[1]["ok"] is False
+    assert data[1]["error"]
+
+
+def test_status_ok_then_stale(app, make, backup):
+    none = backup("status")
+    assert none.exit_code == 1
+    assert "STALE: no good backup" in none.stderr
+
+    create_backup(app.config, db.engine, clock=lambda: utcnow() - dt.timedelta(hours=30))
+    stale = backup("status", "--json")
+    assert stale.exit_code == 1
+    data = json.loads(stale.stdout)
+    assert data["stale"] is True
+    assert data["count"] == 1
+    assert "more than the 26 h allowed" in stale.stderr
+
+    make.user()
+    create_backup(app.config, db.engine)
+    fresh = backup("status")
+    assert fresh.exit_code == 0, fresh.output
+    assert "Backups:    2 good" in fresh.stdout
+    assert "Next run:" in fresh.stdout
+    data = json.loads(backup("status", "--json").stdout)
+    assert data["stale"] is False
+    next_run = dt.datetime.fromisoformat(data["next_run"])
+    assert (next_run.hour, next_run.minute) == (2, 0)  # BACKUP_SCHEDULE "0 2 * * *", UTC
+    assert next_run > dt.datetime.now(dt.UTC)
+
+
+def test_verify_ok_and_damaged(app, make, backup):
+    make.site()
+    outcome = create_backup(app.config, db.engine)
+    ok = backup("verify", outcome.backup_id)
+    assert ok.exit_code == 0
+    assert "is intact" in ok.stdout
+    data = json.loads(backup("verify", outcome.backup_id, "--json").stdout)
+    assert data["ok"] is True
+    assert data["manifest"]["format"] == "stinkykitty-system-backup"
+    raw = bytearray(outcome.path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    outcome.path.write_bytes(bytes(raw))
+    assert outcome.backup_id in one_error_line(backup("verify", outcome.backup_id))
+    assert "not a backup id" in one_error_line(backup("verify", "../../etc/passwd"))
+    assert "no backup" in one_error_line(backup("verify", "stinkykitty-1999-01-01-000000"))
+
+
+@pytest.fixture
+def changed(app, make):
+    seed_everything(make, media_files=3)
+    backed_up = full_state(app.config)
+    outcome = create_backup(app.config, db.engine)
+    change_everything(make)
+    return outcome, backed_up, full_state(app.config)
+
+
+def test_restore_answered_no_changes_nothing(app, backup, changed):
+    outcome, _backed_up, now = changed
+    result = backup("restore", outcome.backup_id, input="n\n")
+    assert result.exit_code == 1
+    assert f"Backup {outcome.backup_id}, made " in result.stdout
+    assert "rows:  users 3, sites 2" in result.stdout
+    assert "media: 3 files" in result.stdout
+    assert PROMPT in result.stdout
+    assert "Restore cancelled; nothing changed." in result.stderr
+    assert full_state(app.config) == now
+
+
+def test_restore_answered_yes_restores(app, backup, changed):
+    outcome, backed_up, _now = changed
+    result = backup("restore", outcome.backup_id, input="y\n")
+    assert result.exit_code == 0, result.output
+    assert PROMPT in result.stdout
+    assert f"Restored backup {outcome.backup_id}" in result.stdout
+    assert full_state(app.config) == backed_up
+
+
+def test_restore_yes_json_asks_nothing_and_prints_json(app, backup, changed):
+    outcome, backed_up, _now = changed
+    result = backup("restore", f"{outcome.backup_id}.tar.gz", "--yes", "--json")
+    assert result.exit_code == 0, result.output
+    assert PROMPT not in result.output
+    data = json.loads(result.stdout)
+    assert data["backup_id"] == outcome.backup_id
+    assert data["counts"] == outcome.counts
+    assert data["count_mismatches"] == {}
+    assert full_state(app.config) == backed_up
+
+
+def test_restore_refusals_are_one_line_and_change_nothing(app, backup, changed):
+    outcome, _backed_up, now = changed
+    assert "no backup" in one_error_line(backup("restore", "stinkykitty-1999-01-01-000000"))
+    with backup_lock(app.config, "backup"):
+        locked = backup("restore", outcome.backup_id, "--yes")
+    assert "a backup is running" in one_error_line(locked)
+    outcome.path.write_bytes(outcome.path.read_bytes()[:-3000])
+    corrupt = backup("restore", outcome.backup_id, "--yes")
+    assert outcome.backup_id in one_error_line(corrupt)
+    assert full_state(app.config) == now
+
+
+def test_delete_asks_then_deletes(app, make, backup):
+    make.site()
+    outcome = create_backup(app.config, db.engine)
+    kept = backup("delete", outcome.backup_id, input="n\n")
+    assert kept.exit_code == 1
+    assert f"Delete backup {outcome.backup_id} (" in kept.stdout
+    assert outcome.path.exists()
+    gone = backup("delete", outcome.backup_id, input="y\n")
+    assert gone.exit_code == 0
+    assert not outcome.path.exists()
+    assert "no backup" in one_error_line(backup("delete", outcome.backup_id, "--yes"))
+    make.user()
+    second = create_backup(app.config, db.engine)
+    assert backup("delete", second.backup_id, "--yes").exit_code == 0
+    assert list_backups(app.config) == []
+
+
+def test_prune_applies_retention(app, make, backup):
+    made = []
+    for n in range(3):
+        make.user()
+        made.append(
+            create_backup(
+                app.config, db.engine, clock=lambda n=n: dt.datetime(2025, 6, 1 + n, 2)
+            ).backup_id
+        )
+    nothing = backup("prune")
+    assert nothing.exit_code == 0
+    assert "Nothing to delete." in nothing.stdout
+    data = json.loads(backup("prune", "--keep", "1", "--json").stdout)
+    assert data == {"deleted": [made[1], made[0]]}
+    assert [i.backup_id for i in list_backups(app.config)] == [made[2]]
+    assert backup("prune", "--keep", "0").exit_code == 2  # usage error: keep at least one
