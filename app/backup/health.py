@@ -55,10 +55,6 @@ def newest_good_backup(config):
     return None
 
 
-def _hours(seconds):
-    return f"{seconds / 3600:.1f} h"
-
-
 def _problem(code, label, message, summary):
     return {"code": code, "label": label, "message": message, "summary": summary}
 
@@ -97,8 +93,8 @@ def backup_health(config, *, clock=utcnow):
         problems.append(
             _problem(
                 "no-backup",
-                "NO BACKUP",
-                f"there is no good backup in {catalog.backups_dir(config)}; "
+                "STALE",
+                f"no good backup in {catalog.backups_dir(config)}; "
                 "run `flask backup create` and check that the worker and beat run",
                 "there is no good backup",
             )
@@ -109,9 +105,9 @@ def backup_health(config, *, clock=utcnow):
                 "stale",
                 "STALE",
                 f"the newest good backup ({newest.backup_id}) was last confirmed "
-                f"{_hours(age)} ago, more than the {_hours(max_age)} allowed; check that "
-                "the worker and beat run (`flask backup status` shows the last run)",
-                f"the newest good backup is {_hours(age)} old (limit {_hours(max_age)})",
+                f"{age / 3600:.1f} h ago, more than the {max_age / 3600:g} h allowed; check "
+                "that the worker and beat run (`flask backup status` shows the last run)",
+                f"the newest good backup is {age / 3600:.1f} h old (limit {max_age / 3600:g} h)",
             )
         )
     if decisive is not None and decisive["outcome"] in ("failed", "interrupted"):

@@ -39,7 +39,7 @@ from app.models.types import utcnow
 log = logging.getLogger(__name__)
 
 RUNS_NAME = "backup-runs.jsonl"
-RUNS_LOCK_NAME = ".backup-runs.lock"
+RUNS_LOCK_NAME = "backup-runs.lock"
 DEFAULT_KEEP_LINES = 1000
 # An unfinished run on another host (its pid cannot be probed here) counts as
 # running this long before it is called interrupted, unless it holds the lock.
