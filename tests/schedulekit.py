@@ -83,6 +83,23 @@ def new_prefix():
     return f"sk-sched-{uuid.uuid4().hex[:12]}"
 
 
+def isolate(celery_app, prefix):
+    """Give ``celery_app`` its own queue, routes and key prefix on the shared Redis."""
+    options = {"global_keyprefix": f"{prefix}:"}
+    celery_app.conf.update(
+        task_default_queue=prefix,
+        task_routes={"stinkykitty.*": {"queue": prefix}},
+        broker_transport_options={**celery_app.conf.broker_transport_options, **options},
+        result_backend_transport_options={
+            **celery_app.conf.result_backend_transport_options,
+            **options,
+        },
+        result_expires=600,
+        # No remote control: its pidbox binding would go into a set shared by every worker.
+        worker_enable_remote_control=False,
+    )
+
+
 def forget_prefix(prefix):
     """Delete the keys a test left under ``prefix`` on the shared Redis (ours only)."""
     import redis
@@ -118,14 +135,14 @@ def celery_process(kind, data_dir, log_path, environ, extra_args=()):
 
 
 def stop_group(proc, timeout=20):
-    """Stop the process group of ``proc`` (warm shutdown, then SIGKILL if it lingers)."""
+    """Stop ``proc`` (a warm shutdown), then kill whatever is left of its process group."""
     if proc.poll() is None:
         with _gone():
-            os.killpg(proc.pid, signal.SIGTERM)
+            os.kill(proc.pid, signal.SIGTERM)
         with suppress(subprocess.TimeoutExpired):
             proc.wait(timeout)
     with _gone():
-        os.killpg(proc.pid, signal.SIGKILL)  # children a warm shutdown left behind
+        os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
 
 
@@ -151,3 +168,35 @@ def log_tail(path, chars=4000):
         return Path(path).read_text(errors="replace")[-chars:]
     except FileNotFoundError:
         return ""
+
+
+@contextmanager
+def small_filesystem(folder, size="4m"):
+    """Mount a real tmpfs of ``size`` on ``folder`` (root only; skips the test otherwise)."""
+    import pytest
+
+    folder.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def remount(folder, options):
+    """Change the mount options of the tmpfs on ``folder`` (e.g. "size=64m", "ro", "rw")."""
+    subprocess.run(["mount", "-o", f"remount,{options}", str(folder)], check=True)
+
+
+def temp_archives(folder):
+    """The archives being written in ``folder`` (non-empty temporaries)."""
+    found = []
+    for path in Path(folder).glob(".stinkykitty-*.tar.gz.tmp-*"):
+        with suppress(FileNotFoundError):
+            if not path.name.endswith("-text") and path.stat().st_size > 0:
+                found.append(path)
+    return found

@@ -123,7 +123,8 @@ def describe_failure(exc, *, time_limit_errors=()):
                 "(celeryconfig.BACKUP_TIME_LIMIT)"
             )
         if isinstance(cause, NotEnoughSpace):
-            return DISK_FULL, f"{DISK_FULL}: {cause}"
+            text = str(cause)
+            return DISK_FULL, text if text.startswith(DISK_FULL) else f"{DISK_FULL}: {text}"
         if isinstance(cause, OSError) and cause.errno in DISK_FULL_ERRNOS:
             where = f" on {cause.filename}" if cause.filename else ""
             return DISK_FULL, (
