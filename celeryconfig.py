@@ -19,6 +19,7 @@ VISIBILITY_TIMEOUT = BACKUP_TIME_LIMIT + 3600
 BACKUP_SOFT_TIME_LIMIT = BACKUP_TIME_LIMIT - 600
 
 EMBEDDED_POLLING_INTERVAL = 0.1  # seconds between polls of the SQLite broker
+BROKER_SWEEP_INTERVAL = 3600.0  # seconds between sweeps of the embedded broker's used messages
 
 
 def build(config):
@@ -33,6 +34,8 @@ def build(config):
         # Our tasks are safe to run twice (locks and job states make them so).
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
+        # No task outlives this hard limit, which keeps it below visibility_timeout.
+        "task_time_limit": BACKUP_TIME_LIMIT,
         # One task at a time per worker process: a backup must not sit
         # prefetched behind another long task.
         "worker_prefetch_multiplier": 1,
@@ -56,7 +59,14 @@ def build(config):
 
 def beat_schedule(config):
     """Return the periodic tasks (the nightly backup and the sweeps)."""
-    return {**backup_entries(config)}
+    schedule = {**backup_entries(config)}
+    if config["CELERY_BROKER_URL"].startswith("sqla+"):
+        # The embedded broker keeps every delivered message; drop them hourly.
+        schedule["sweep-embedded-broker"] = {
+            "task": "stinkykitty.sweep_broker",
+            "schedule": BROKER_SWEEP_INTERVAL,
+        }
+    return schedule
 
 
 def backup_entries(config):

@@ -8,8 +8,10 @@ arguments and prints; the work is done by functions in ``app/``.
 def register(app):
     """Attach every command group to ``app.cli``."""
     from app.commands.backup import backup_cli
+    from app.commands.demo import demo_cli
+    from app.commands.setup import setup_command
     from app.commands.sites import site_cli
     from app.commands.users import user_cli
 
-    for group in (user_cli, site_cli, backup_cli):
+    for group in (user_cli, site_cli, demo_cli, setup_command, backup_cli):
         app.cli.add_command(group)

@@ -153,3 +153,10 @@ def login_as(client):
 def make():
     """The model factories (see tests/factories.py)."""
     return factories
+
+
+def pytest_collection_modifyitems(items):
+    """Mark the tests that run on the MariaDB and PostgreSQL servers as integration tests."""
+    for item in items:
+        if "any_app" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.integration)

@@ -33,7 +33,15 @@ login_manager.login_view = "auth.login"
 
 def _safe_next(target):
     """Return ``target`` if it is a path on this site, else the dashboard."""
-    if target and not urlsplit(target).netloc and target.startswith("/") and "\\" not in target:
+    # Browsers read "//host", "///host" and "/\\host" as another host and drop
+    # tabs and newlines first: only a path with one leading slash stays here.
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and not any(c == "\\" or ord(c) < 0x20 for c in target)
+        and not urlsplit(target).netloc
+    ):
         return target
     return url_for("admin.dashboard")
 

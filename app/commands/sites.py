@@ -3,6 +3,7 @@
 import re
 
 import click
+from flask.cli import AppGroup
 from sqlalchemy import func, select
 
 from app.extensions import db
@@ -11,7 +12,7 @@ from app.models import Site, SiteUser, User
 SUBDOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 
-@click.group("site")
+@click.group("site", cls=AppGroup)
 def site_cli():
     """Manage sites."""
 

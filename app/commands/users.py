@@ -1,13 +1,14 @@
 """``flask user ...``: manage user accounts."""
 
 import click
+from flask.cli import AppGroup
 from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import User
 
 
-@click.group("user")
+@click.group("user", cls=AppGroup)
 def user_cli():
     """Manage user accounts."""
 

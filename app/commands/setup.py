@@ -1,0 +1,38 @@
+"""``flask setup``: make a data dir ready to serve; safe to run on every start."""
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from flask_migrate import upgrade
+from sqlalchemy import func, select
+
+from app.broker import prepare_celery_storage
+from app.commands.demo import echo_logins
+from app.demo import DEFAULT_PASSWORD, DemoError, DemoPlan, demo_logins, seed_demo
+from app.extensions import db
+from app.models import User
+
+
+@click.command("setup")
+@click.option(
+    "--demo/--no-demo",
+    default=True,
+    show_default=True,
+    help="Seed the demo when the database has no users (never in production).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Host shown in the URL.")
+@click.option("--port", default=5000, show_default=True, envvar="PORT", help="Port in the URL.")
+@with_appcontext
+def setup_command(demo, host, port):
+    """Migrate the database, create the embedded broker's tables, seed an empty database."""
+    upgrade()
+    prepare_celery_storage(current_app.extensions["celery"])
+    if demo and not db.session.scalar(select(func.count()).select_from(User)):
+        click.echo("The database has no users: seeding the demo.")
+        try:
+            seed_demo(DemoPlan(), progress=click.echo)
+        except DemoError as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(f"StinkyKitty admin: http://{host}:{port}/login")
+    if demo:
+        echo_logins(demo_logins(DEFAULT_PASSWORD), DEFAULT_PASSWORD)
