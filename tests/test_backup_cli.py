@@ -2,15 +2,19 @@
 
 import datetime as dt
 import json
+import sys
+import tarfile
 
 import pytest
 
 from app.backup.catalog import backups_dir
 from app.backup.lock import backup_lock
 from app.backup.system import create_backup, list_backups
+from app.commands.backup import progress_for
 from app.extensions import db
 from app.models.types import utcnow
-from tests.backupkit import change_everything, full_state, seed_everything
+from tests import craft
+from tests.backupkit import change_everything, full_state, rebuild, seed_everything, unpack
 
 PROMPT = "Restore will overwrite database. Continue? (y/n)"
 
@@ -174,6 +178,24 @@ def test_restore_refusals_are_one_line_and_change_nothing(app, backup, changed):
     corrupt = backup("restore", outcome.backup_id, "--yes")
     assert outcome.backup_id in one_error_line(corrupt)
     assert full_state(app.config) == now
+
+
+def test_hostile_archive_is_one_line_and_changes_nothing(app, backup, changed, tmp_path):
+    outcome, _backed_up, now = changed
+    manifest, files = unpack(outcome.path, tmp_path / "x")
+    link = craft.special("uploads/1/passwd", tarfile.SYMTYPE, "/etc/passwd")
+    rebuild(outcome.path, manifest, files, extra_entries=[link])
+    line = one_error_line(backup("restore", outcome.backup_id, "--yes"))
+    assert "refused symbolic link 'uploads/1/passwd'" in line
+    assert full_state(app.config) == now
+
+
+def test_progress_bars_only_on_a_terminal_and_never_with_json(monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    assert not progress_for(as_json=False).enabled
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    assert progress_for(as_json=False).enabled
+    assert not progress_for(as_json=True).enabled
 
 
 def test_delete_asks_then_deletes(app, make, backup):

@@ -219,9 +219,13 @@ def test_next_run_removes_crash_leftovers(app, make):
     (folder / ".backup.tmp-dead" / "001-users.jsonl").write_text("{}")
     (data / ".backup-media.tmp-dead" / "1").mkdir(parents=True)
     (data / ".restore-staging.tmp-dead").mkdir()
-    assert leftovers(app.config) != []
+    old_media = data / "uploads.pre-restore-stinkykitty-2025-01-01-000000-abc123"
+    (old_media / "1").mkdir(parents=True)
+    assert leftovers(app.config) != [old_media.name]
     create_backup(app.config, db.engine)
-    assert leftovers(app.config) == []
+    # Media set aside by an interrupted restore may be the only copy: reported, never deleted.
+    assert leftovers(app.config) == [old_media.name]
+    assert backup_status(app.config)["old_media_folders"] == [str(old_media)]
 
 
 def test_media_deleted_while_the_archive_is_written_is_still_backed_up(app, make, tmp_path):

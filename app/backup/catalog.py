@@ -271,4 +271,15 @@ def remove_leftovers(config):
             removed.append(path.name)
     if removed:
         log.info("removed leftovers of interrupted runs: %s", ", ".join(sorted(removed)))
+    for path in old_media_folders(config):
+        log.warning(
+            "%s holds the media from before a restore that was interrupted; check the "
+            "restore finished (or restore again), then delete it",
+            path,
+        )
     return removed
+
+
+def old_media_folders(config):
+    """Return media folders set aside by restores that did not get to delete them."""
+    return sorted(data_path(config).glob("uploads.pre-restore-*"))

@@ -14,8 +14,10 @@
 
 A crash (SIGKILL, power loss) exactly between the media swap and the commit
 would leave the new media with the old database; the old media are then still
-in ``uploads.pre-restore-*`` and running the restore again fixes it. Leftover
-staging folders are removed by the next backup or restore.
+in ``uploads.pre-restore-*`` and running the restore again fixes it. Such
+folders are never deleted automatically (the next run logs a warning and
+``backup_status`` lists them); leftover staging folders are removed by the
+next backup or restore.
 """
 
 import logging

@@ -384,5 +384,6 @@ def backup_status(config, *, clock=utcnow):
         "stale": reason is not None,
         "reason": reason,
         "running": lock_holder(config),
+        "old_media_folders": [str(p) for p in catalog.old_media_folders(config)],
         "maintenance": maintenance_state(config),
     }
