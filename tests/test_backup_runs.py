@@ -109,6 +109,8 @@ def test_the_record_file_keeps_only_the_newest_lines(app, make):
     app.config["BACKUP_RUN_RECORDS"] = 10
     clock = FakeClock()
     site = make.site()
+    left = runs.runs_path(app.config).with_name(".backup-runs.jsonl.tmp-99999")
+    left.write_text("left by a trim that was killed\n")
     ids = []
     for n in range(8):
         make.page(site, title=f"day {n}")

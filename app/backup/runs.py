@@ -203,6 +203,8 @@ def _trim(config, path):
         lines = f.readlines()
     if len(lines) <= keep:
         return
+    for stale in path.parent.glob(f".{path.name}.tmp-*"):  # a trim killed midway
+        stale.unlink(missing_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     with open(tmp, "wb") as f:
         f.writelines(lines[-keep:])
