@@ -13,7 +13,7 @@ from app.backup.runs import BackupRunFailed, run_backup
 from app.extensions import db
 from app.models.types import utcnow
 from tests.backupkit import FakeClock
-from tests.schedulekit import unreachable_app
+from tests.schedulekit import closed_port, unreachable_app
 
 HOUR = dt.timedelta(hours=1)
 
@@ -205,3 +205,17 @@ def test_a_run_killed_midway_is_failing_until_the_next_run(app, make):
     assert "did not finish: interrupted" in health["problems"][0]["message"]
     backup_at(app, clock.now)
     assert backup_health(app.config, clock=clock)["ok"]
+
+
+def test_status_and_healthz_answer_with_the_database_and_the_broker_down(app, make):
+    make.site()
+    backup_at(app, utcnow())
+    down = unreachable_app(
+        app.config["STINKY_DATA_DIR"], CELERY_BROKER_URL=f"redis://127.0.0.1:{closed_port()}/0"
+    )
+    result = down.test_cli_runner().invoke(args=["backup", "status", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["last_run"]["outcome"] == "ok"
+    response = down.test_client().get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json()["last_run"]["outcome"] == "ok"
