@@ -4,6 +4,7 @@
 settings, so the environment is read in one place only.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 from celery.schedules import crontab
@@ -66,6 +67,10 @@ def beat_schedule(config):
             "task": "stinkykitty.sweep_broker",
             "schedule": BROKER_SWEEP_INTERVAL,
         }
+    schedule["sweep-site-exports"] = {
+        "task": "stinkykitty.sweep_site_exports",
+        "schedule": timedelta(seconds=config["EXPORT_SWEEP_INTERVAL"]),
+    }
     return schedule
 
 

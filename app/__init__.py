@@ -68,6 +68,9 @@ def register_blueprints(app):
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(admin_bp)
+    from app.blueprints.exports import bp as exports_bp
+
+    app.register_blueprint(exports_bp)
     register_health(app)
     register_root(app)
 

@@ -44,6 +44,9 @@ class Config:
         self.BACKUP_SKIP_UNCHANGED = env.get("BACKUP_SKIP_UNCHANGED", "1").lower() in TRUE_WORDS
         self.EXPORT_LINK_TTL = int(env.get("EXPORT_LINK_TTL", 3600))
         self.EXPORT_RETENTION = int(env.get("EXPORT_RETENTION", 86400))
+        # A queued or running export older than this is taken as dead (worker killed).
+        self.EXPORT_STUCK_AFTER = int(env.get("EXPORT_STUCK_AFTER", 3600))
+        self.EXPORT_SWEEP_INTERVAL = int(env.get("EXPORT_SWEEP_INTERVAL", 900))
 
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         self.WTF_CSRF_TIME_LIMIT = None  # tokens live as long as the session

@@ -9,7 +9,7 @@ from app.extensions import db
 from app.permissions import can_manage_site, manageable_sites_query
 
 ROW = re.compile(
-    r'<tr data-site="([^"]+)">\s*<td>[^<]*</td>\s*<td>[^<]*</td>\s*'
+    r'<tr data-site="([^"]+)">\s*<td>(?:<a [^>]*>)?[^<]*(?:</a>)?</td>\s*<td>[^<]*</td>\s*'
     r'<td class="num">(\d+)</td>\s*<td class="num">(\d+)</td>\s*<td class="num">(\d+)</td>'
 )
 

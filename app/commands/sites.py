@@ -3,6 +3,7 @@
 import re
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 
@@ -37,3 +38,27 @@ def create_site(subdomain, owner_email, title):
     db.session.add(SiteUser(user_id=owner.id, site_id=site.id, role="owner"))
     db.session.commit()
     click.echo(f"Created site {subdomain} (id {site.id}) owned by {owner.email}.")
+
+
+@site_cli.command("export")
+@click.argument("subdomain")
+@click.option(
+    "-o", "--output", "output", type=click.Path(dir_okay=False), help="Write the export here."
+)
+def export_site_command(subdomain, output):
+    """Export one site (settings, pages, menu, media) as a .tar.gz."""
+    from app.backup.errors import BackupError
+    from app.backup.export import export_site, find_site
+    from app.commands.progress import TerminalProgress
+
+    try:
+        site = find_site(db.session, subdomain)
+        with TerminalProgress(f"Exporting {site.subdomain}") as progress:
+            result = export_site(current_app.config, site.id, dest=output, progress=progress)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    counts = result.counts
+    click.echo(
+        f"Exported {site.subdomain} to {result.path} ({result.size} bytes, "
+        f"{counts['pages']} pages, {counts['media']} media), sha256 {result.sha256}"
+    )

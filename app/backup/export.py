@@ -1,0 +1,130 @@
+"""Site exports: one site's settings, pages, menu and media as a self-describing .tar.gz.
+
+The data files are written to a temporary folder next to the archive first (so a
+large site is never held in memory), then streamed with the media files through
+``archive.write_archive``, which writes the archive atomically.
+"""
+
+import tempfile
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+from app.backup.archive import Member, write_archive
+from app.backup.errors import BackupError
+from app.backup.export_data import EXPORT_FORMAT, EXPORT_FORMAT_VERSION, iso, write_data_files
+from app.config import data_path
+from app.models import Site, utcnow
+
+TEMP_PREFIX = ".export-"
+
+
+class SiteNotFound(BackupError):
+    """There is no site by that id or subdomain."""
+
+
+class ExportFailed(BackupError):
+    """The export could not be written; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """A finished export: where it is, how big, its SHA-256 and what it holds."""
+
+    path: Path
+    size: int
+    sha256: str
+    counts: dict
+
+
+def exports_dir(config):
+    """Return the folder of site exports of ``config``."""
+    return data_path(config, "backups", "site-exports")
+
+
+def export_filename(site_id, when):
+    """Return the file name of an export of ``site_id`` made at ``when``."""
+    return f"site-{site_id}-{when:%Y-%m-%d-%H%M%S}.tar.gz"
+
+
+def is_export_temporary(name):
+    """Return True for names of half-written exports and their scratch folders."""
+    return name.startswith(".")
+
+
+def find_site(session, subdomain):
+    """Return the site at ``subdomain``; raise SiteNotFound if there is none."""
+    site = session.scalar(select(Site).where(Site.subdomain == subdomain.strip().lower()))
+    if site is None:
+        raise SiteNotFound(f"no site with subdomain {subdomain!r}")
+    return site
+
+
+def _free_name(folder, site_id, when):
+    """Return a fresh export path, one second later if the name is taken."""
+    path = folder / export_filename(site_id, when)
+    while path.exists():
+        when += timedelta(seconds=1)
+        path = folder / export_filename(site_id, when)
+    return path
+
+
+def export_site(config, site_id, *, dest=None, clock=utcnow, progress=None, session=None):
+    """Write an export of site ``site_id`` and return an ExportResult.
+
+    Goes to ``STINKY_DATA_DIR/backups/site-exports/site-<id>-<UTC time>.tar.gz``
+    unless ``dest`` names the file. ``progress(files_done, files_total)`` is
+    called as the archive is written. Reads through ``session`` (default: the
+    app's) and neither writes nor commits.
+    """
+    if session is None:
+        from app.extensions import db
+
+        session = db.session
+    site = session.get(Site, site_id)
+    if site is None:
+        raise SiteNotFound(f"There is no site with id {site_id} (any more).")
+    now = clock()
+    if dest is None:
+        folder = exports_dir(config)
+        folder.mkdir(parents=True, exist_ok=True)
+        final = _free_name(folder, site.id, now)
+    else:
+        final = Path(dest).resolve()
+        folder = final.parent
+        if not folder.is_dir():
+            raise ExportFailed(f"cannot write {final}: folder {folder} does not exist")
+
+    with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX, dir=folder) as scratch:
+        data = write_data_files(session, config, site, Path(scratch), exported_at=now)
+        meta = {
+            "format": EXPORT_FORMAT,
+            "export_format_version": EXPORT_FORMAT_VERSION,
+            "site": {"id": site.id, "subdomain": site.subdomain, "title": site.title},
+            "exported_at": iso(now),
+            "app_version": _app_version(),
+            "counts": data.counts,
+        }
+        members = [
+            Member(path=name, size=path.stat().st_size, source=path, compressible=True)
+            for name, path in data.files
+        ]
+        members += [Member(path=name, size=size, source=path) for name, path, size in data.media]
+        try:
+            archive = write_archive(final, meta, members, progress=progress)
+        except FileNotFoundError as exc:
+            raise ExportFailed(
+                f"A media file of the site ({Path(exc.filename or '?').name}) was deleted "
+                "while it was exported. Start the export again."
+            ) from exc
+    return ExportResult(
+        path=archive.path, size=archive.size, sha256=archive.sha256, counts=data.counts
+    )
+
+
+def _app_version():
+    from app import __version__
+
+    return __version__

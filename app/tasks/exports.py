@@ -1,0 +1,21 @@
+"""Site export tasks: run one "Download my site" job, and sweep old exports."""
+
+from dataclasses import asdict
+
+from celery import shared_task
+from flask import current_app
+
+from app.backup.export_jobs import run_export_job, sweep_exports
+from app.extensions import db
+
+
+@shared_task(name="stinkykitty.export_site", ignore_result=True)
+def run_site_export(job_id):
+    """Run export job ``job_id`` (a no-op if another delivery already took it)."""
+    return run_export_job(current_app.config, db.session, job_id)
+
+
+@shared_task(name="stinkykitty.sweep_site_exports")
+def sweep_site_exports():
+    """Delete expired exports and temporaries and fail stuck jobs; return what was done."""
+    return asdict(sweep_exports(current_app.config, db.session))

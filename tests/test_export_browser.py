@@ -1,0 +1,228 @@
+"""The whole "Download my site" flow in a real Chromium, against a served app and a real worker."""
+
+import json
+import os
+import re
+import tarfile
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from tests.factories import PASSWORD
+from tests.worker_process import (
+    WorkerProcess,
+    purge_queue,
+    redis_app_config,
+    unique_queue,
+    use_queue,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+]  # fmt: skip
+# Set to a folder (e.g. docs) to keep the screenshot of the finished export for the README.
+SCREENSHOT_DIR = os.environ.get("EXPORT_SCREENSHOT_DIR")
+
+
+@pytest.fixture
+def served(make_app):
+    """The app, served over HTTP on localhost by a real server thread, with tasks on Redis."""
+    app = make_app(**redis_app_config())
+    queue = unique_queue()
+    use_queue(app, queue)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    with app.app_context():
+        yield app, queue, f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+    purge_queue(queue)
+
+
+@pytest.fixture
+def browser():
+    """A headless Debian Chromium driven by Playwright."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+def _camp_site(app, make):
+    """Return (owner, site, photos): a small camp site, plus one slow file to watch progress."""
+    owner = make.user(email="anna@lakeside.example")
+    site = make.site(owner=owner, subdomain="lakeside", title="Lakeside Summer Camp")
+    for n, slug in enumerate(("home", "program", "sign-up")):
+        make.page(
+            site,
+            slug=slug,
+            title=slug.replace("-", " ").title(),
+            blocks=[("hero", {"title": f"Welcome {n}"}), ("text", {"html": f"<p>{slug}</p>"})],
+        )
+    make.menu_item(site, "Home", "/", 0)
+    photos = [
+        make.media(site, content=os.urandom(200_000 + n), name=f"lake-{n}.jpg", mime="image/jpeg")
+        for n in range(3)
+    ]
+    # A large, sparse, highly compressible file keeps the export running for a couple of
+    # seconds, so that the progress shown while it runs can be seen.
+    slow = make.media(site, content=b"", name="blank-form.txt", mime="text/plain")
+    os.truncate(f"{app.config['STINKY_DATA_DIR']}/uploads/{slow.relative_path}", 640 << 20)
+    return owner, site, photos
+
+
+def _log_in_and_open_site(page, base, owner, site):
+    page.goto(f"{base}/login")
+    page.fill("input[name=email]", owner.email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.click(f"a[href='/admin/sites/{site.id}']")
+
+
+def _read_members(archive, wanted):
+    """Return {name: bytes} of the ``wanted`` members, reading no further than needed."""
+    members, first = {}, None
+    with tarfile.open(archive, "r|gz") as tar:
+        for member in tar:
+            first = first or member.name
+            if member.name in wanted:
+                members[member.name] = tar.extractfile(member).read()
+                if len(members) == len(wanted):
+                    return first, members
+    raise AssertionError(f"{sorted(set(wanted) - set(members))} not in {archive}")
+
+
+def test_download_my_site_in_a_real_browser(served, browser, make, tmp_path):
+    app, queue, base = served
+    owner, site, photos = _camp_site(app, make)
+    page = browser.new_page(accept_downloads=True, viewport={"width": 960, "height": 760})
+    _log_in_and_open_site(page, base, owner, site)
+    assert page.inner_text("h1") == "Lakeside Summer Camp"
+
+    # Record every progress text the page shows, however briefly.
+    page.evaluate(
+        """() => {
+        window.seenProgress = [];
+        const text = document.getElementById('export-text');
+        new MutationObserver(() => window.seenProgress.push(text.textContent))
+          .observe(text, {childList: true, characterData: true, subtree: true});
+    }"""
+    )
+    page.click("#export-button")
+    page.wait_for_selector("#export-progress:not([hidden])")
+    page.wait_for_function(
+        "document.getElementById('export-text').textContent.includes('Waiting for a worker')"
+    )  # no worker yet: the job waits in the queue, and the page says so
+
+    with WorkerProcess(app, queue, tmp_path / "worker.log") as worker:
+        page.wait_for_selector("#export-download", timeout=90_000)
+        seen = page.evaluate("window.seenProgress")
+        assert any(re.fullmatch(r"Exporting… \d+ / \d+ files", s) for s in seen), (
+            seen,
+            worker.output(),
+        )
+        assert page.is_hidden("#export-progress")
+        page.wait_for_selector("#export-jobs tbody tr[data-state=ready]")  # the list caught up
+        assert page.inner_text("#export-button") == "Export again"
+        if SCREENSHOT_DIR:
+            page.screenshot(path=str(Path(SCREENSHOT_DIR) / "site-export.png"))
+        with page.expect_download() as download_info:
+            page.click("#export-download")
+        download = download_info.value
+        saved = tmp_path / download.suggested_filename
+        download.save_as(saved)
+
+    assert re.fullmatch(rf"site-{site.id}-\d{{4}}-\d\d-\d\d-\d{{6}}\.tar\.gz", saved.name)
+    wanted = {"manifest.json", "pages.json", "media.json"}
+    first, members = _read_members(saved, wanted | {f"media/{p.stored_name}" for p in photos})
+    manifest = json.loads(members["manifest.json"])
+    pages = json.loads(members["pages.json"])
+    media = json.loads(members["media.json"])
+    exported_photos = {m["id"]: members[m["file"]] for m in media[:3]}
+    assert first == "manifest.json"
+    assert manifest["site"] == {"id": site.id, "subdomain": "lakeside", "title": site.title}
+    assert manifest["counts"]["pages"] == 3
+    assert [p["slug"] for p in pages] == ["home", "program", "sign-up"]
+    assert [b["type"] for b in pages[0]["blocks"]] == ["hero", "text"]
+    for photo in photos:
+        assert exported_photos[photo.id] == photo_bytes(app, photo)
+
+    # Reloading the page shows the finished export in the list, with its own download button.
+    page.reload()
+    row = page.locator("#export-jobs tbody tr").first
+    assert row.get_attribute("data-state") == "ready"
+    assert row.locator("a.button").inner_text() == "Download"
+
+
+def test_download_my_site_without_javascript(served, browser, make, tmp_path):
+    app, queue, base = served
+    owner = make.user()
+    site = make.site(owner=owner, title="No Script Camp")
+    photo = make.media(site, content=os.urandom(50_000), name="tent.jpg")
+    context = browser.new_context(java_script_enabled=False, accept_downloads=True)
+    page = context.new_page()
+    _log_in_and_open_site(page, base, owner, site)
+
+    page.click("#export-button")  # a plain form post, answered by a redirect
+    assert page.url == f"{base}/admin/sites/{site.id}"
+    assert "Your export has started." in page.inner_text("main")
+    assert page.locator("#export-jobs tbody tr").first.get_attribute("data-state") == "queued"
+
+    with WorkerProcess(app, queue, tmp_path / "worker.log"):
+        # The page refreshes itself (a <noscript> meta refresh) until the export is done.
+        page.wait_for_selector("#export-jobs tbody tr[data-state=ready] a.button", timeout=60_000)
+        with page.expect_download() as download_info:
+            page.click("#export-jobs tbody tr[data-state=ready] a.button")
+        saved = tmp_path / "export.tar.gz"
+        download_info.value.save_as(saved)
+    with tarfile.open(saved, "r:gz") as tar:
+        assert tar.extractfile(f"media/{photo.stored_name}").read() == photo_bytes(app, photo)
+    context.close()
+
+
+def photo_bytes(app, item):
+    """Return the bytes of a media item on disk."""
+    return Path(app.config["STINKY_DATA_DIR"], "uploads", item.relative_path).read_bytes()
+
+
+def test_failed_export_shows_the_reason_and_can_be_retried(served, browser, make, tmp_path):
+    app, queue, base = served
+    owner = make.user()
+    site = make.site(owner=owner, title="Broken Disk Camp")
+    make.page(site, slug="home")
+    # A file where the exports folder belongs: the export cannot be written.
+    blocker = Path(app.config["STINKY_DATA_DIR"], "backups", "site-exports")
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("not a folder")
+    page = browser.new_page()
+    _log_in_and_open_site(page, base, owner, site)
+
+    with WorkerProcess(app, queue, tmp_path / "worker.log"):
+        page.click("#export-button")
+        page.wait_for_selector("#export-result.bad", timeout=60_000)
+        assert page.inner_text("#export-result") == (
+            "Export failed: The server could not write the export (File exists). Try again later."
+        )
+        assert page.inner_text("#export-button") == "Try again"
+        assert page.is_enabled("#export-button")
+
+        blocker.unlink()  # the administrator fixes the disk
+        page.click("#export-button")
+        page.wait_for_selector("#export-download", timeout=60_000)
+        page.wait_for_selector("#export-jobs tbody tr[data-state=ready]")
+    states = page.locator("#export-jobs tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.state)"
+    )
+    assert states == ["ready", "failed"]
