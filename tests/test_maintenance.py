@@ -1,5 +1,7 @@
 """Maintenance mode: the web answers 503 while a restore runs, and only then."""
 
+import json
+
 from app.backup.lock import backup_lock
 from app.backup.maintenance import enter_maintenance, flag_path, maintenance_state
 from app.backup.system import create_backup, restore_backup
@@ -27,6 +29,15 @@ def test_a_flag_left_by_a_killed_restore_is_stale(app, client):
     assert flag_path(app.config).exists()
     assert maintenance_state(app.config) is None
     assert client.get("/admin/").status_code == 302
+
+
+def test_a_stale_flag_stays_stale_while_a_backup_runs(app, client, tmp_path):
+    enter_maintenance(app.config, "restoring a backup")
+    flag = json.loads(flag_path(app.config).read_text())
+    flag_path(app.config).write_text(json.dumps({**flag, "pid": 999_999_999}))  # a dead process
+    with backup_lock(app.config, "backup"):
+        assert maintenance_state(app.config) is None
+        assert client.get("/admin/").status_code == 302
 
 
 def test_requests_during_a_real_restore_get_503(app, make, client):

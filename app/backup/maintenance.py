@@ -2,13 +2,15 @@
 
 A restore sets the flag while it replaces the database and media, so that no
 write is lost in between, and removes it when done. A restore always holds the
-backup lock while the flag is set, so a flag found while the lock is free was
-left by a restore that was killed: it is stale and ignored (the next restore
-replaces it).
+backup lock while the flag is set, and both record the same process, so a
+flag whose process does not hold the lock (the lock is free, or a later backup
+holds it) was left by a restore that was killed: it is stale and ignored (the
+next restore replaces it).
 """
 
 import json
 import os
+import socket
 
 from app.backup.lock import lock_holder
 from app.config import data_path
@@ -32,6 +34,7 @@ def enter_maintenance(config, reason, *, clock=utcnow):
                 "reason": reason,
                 "since": clock().isoformat(timespec="seconds"),
                 "pid": os.getpid(),
+                "host": socket.gethostname(),
             }
         )
     )
@@ -50,10 +53,13 @@ def maintenance_state(config):
         data = path.read_text()
     except FileNotFoundError:
         return None
-    if lock_holder(config) is None:
-        return None
     try:
         record = json.loads(data)
     except ValueError:
-        record = {}
-    return record if isinstance(record, dict) else {}
+        return None  # half-written by a killed process
+    holder = lock_holder(config)
+    if not isinstance(record, dict) or holder is None:
+        return None
+    if (holder.get("pid"), holder.get("host")) != (record.get("pid"), record.get("host")):
+        return None
+    return record

@@ -1,0 +1,82 @@
+"""The media side of a system backup: which files go in, pinned as they are, and a fingerprint."""
+
+import hashlib
+import json
+import logging
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.backup.archive import check_member_path
+from app.backup.errors import BackupError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    """One file under uploads/, as found when the backup started."""
+
+    relpath: str  # relative to uploads/, POSIX
+    source: Path  # where to read it (a hard link in the media snapshot when possible)
+    size: int
+    mtime_ns: int
+
+
+def snapshot_media(uploads, links):
+    """Return the files under ``uploads``, hard-linked into ``links`` where possible.
+
+    Hard links pin each file as it is now, so a media item deleted while the
+    archive is being written is still backed up whole. Dot files (uploads still
+    being written, e.g. ``.abc.part``) and anything but regular files are skipped.
+    """
+    files = []
+    uploads = Path(uploads)
+    for root, dirs, names in os.walk(uploads):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(names):
+            if name.startswith("."):
+                continue
+            path = Path(root, name)
+            relpath = path.relative_to(uploads).as_posix()
+            try:
+                check_member_path(relpath)
+                st = path.lstat()
+            except FileNotFoundError:
+                continue
+            except BackupError:
+                log.warning("not backing up %s: its name cannot go into an archive", path)
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                log.warning("not backing up %s: not a regular file", path)
+                continue
+            source = links / relpath
+            try:
+                source.parent.mkdir(parents=True, exist_ok=True)
+                os.link(path, source)
+            except FileNotFoundError:
+                continue  # deleted since we listed it
+            except OSError:
+                source = path  # no hard links here (other filesystem): read in place
+            files.append(MediaFile(relpath, source, st.st_size, st.st_mtime_ns))
+    return files
+
+
+def content_fingerprint(dump, media):
+    """Return a SHA-256 naming the content: database rows (via dump hashes) and media.
+
+    Media files are immutable once stored (each upload gets a new random name,
+    nothing rewrites a file in place), so path, size and mtime identify their
+    content without reading them again.
+    """
+    digest = hashlib.sha256()
+    head = {
+        "dialect": dump.dialect,
+        "revision": dump.revision,
+        "tables": [[t.table, t.rows, t.sha256] for t in dump.tables],
+    }
+    digest.update(json.dumps(head, sort_keys=True).encode())
+    for f in sorted(media, key=lambda f: f.relpath):
+        digest.update(f"{f.relpath}\0{f.size}\0{f.mtime_ns}\n".encode())
+    return digest.hexdigest()
