@@ -28,7 +28,7 @@ CORPORA = {
     "quick": {"sites": 2, "pages": 10, "blocks_per_page": 6, "media_mb": 20},
 }
 MARIADB_SERVER = os.environ.get("BENCH_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def run(cmd, env=None, **kw):
@@ -224,11 +224,13 @@ def measure_export(out, data_dir, runs, results):
         archive = Path(e["result"]["path"])
         size = archive.stat().st_size
         archive.unlink()
+    clicks = click_to_link(data_dir, REDIS_URL, runs)
     results["export"] = {
         "function": summary(exports),
         "rss_kb": summary(rss),
         "size": size,
-        "click_to_link": summary(click_to_link(data_dir, REDIS_URL, runs)),
+        "click_to_link": summary(clicks["browser"]),
+        "pipeline": summary(clicks["pipeline"]),
     }
 
 

@@ -5,6 +5,7 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
+from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
 from app import create_app
@@ -17,6 +18,18 @@ POSTGRES_SERVER = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 ENGINES = ("sqlite", "mariadb", "postgresql")
+
+
+class OwnContextClient(FlaskClient):
+    """A test client whose every request gets an app context (and so a ``g``) of its own.
+
+    The ``app`` fixture keeps an app context pushed; requests would share it, and
+    Flask-Login's user cached in ``g`` would leak from one client to the next.
+    """
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
 
 
 def _throwaway_database(server_url, kind):
@@ -90,6 +103,7 @@ def make_app(tmp_path, server_databases):
             _reset_schema(url)
             environ["DATABASE_URL"] = url
         app = create_app(Config(environ=environ, TESTING=True, **overrides))
+        app.test_client_class = OwnContextClient
         with app.app_context():
             upgrade()
         apps.append(app)

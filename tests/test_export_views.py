@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import itsdangerous.timed
 import pytest
-from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from app.backup.export_jobs import run_export_job, sweep_exports
@@ -42,21 +41,8 @@ def camp(make):
     return site, other, users
 
 
-class OwnContextClient(FlaskClient):
-    """A test client whose every request gets an app context (and so a ``g``) of its own.
-
-    The ``app`` fixture keeps an app context pushed; requests would share it, and
-    Flask-Login's user cached in ``g`` would leak from one client to the next.
-    """
-
-    def open(self, *args, **kwargs):
-        with self.application.app_context():
-            return super().open(*args, **kwargs)
-
-
 def _login(app, user):
     """Return a fresh client logged in as ``user`` (anonymous for None), and its CSRF token."""
-    app.test_client_class = OwnContextClient
     client = app.test_client()
     if user is not None:
         with client.session_transaction() as session:
