@@ -15,6 +15,9 @@ from celery.schedules import crontab
 # (the backup lock would refuse the second, but it would still be noise).
 BACKUP_TIME_LIMIT = 4 * 3600
 VISIBILITY_TIMEOUT = BACKUP_TIME_LIMIT + 3600
+# The backup task is told to stop this long before it is killed, so it can
+# clean up and record "time limit hit".
+BACKUP_SOFT_TIME_LIMIT = BACKUP_TIME_LIMIT - 600
 
 EMBEDDED_POLLING_INTERVAL = 0.1  # seconds between polls of the SQLite broker
 BROKER_SWEEP_INTERVAL = 3600.0  # seconds between sweeps of the embedded broker's used messages
@@ -57,7 +60,7 @@ def build(config):
 
 def beat_schedule(config):
     """Return the periodic tasks (the nightly backup and the sweeps)."""
-    schedule = {}
+    schedule = {**backup_entries(config)}
     if config["CELERY_BROKER_URL"].startswith("sqla+"):
         # The embedded broker keeps every delivered message; drop them hourly.
         schedule["sweep-embedded-broker"] = {
@@ -69,6 +72,33 @@ def beat_schedule(config):
         "schedule": timedelta(seconds=config["EXPORT_SWEEP_INTERVAL"]),
     }
     return schedule
+
+
+def backup_entries(config):
+    """Return the beat entry of the system backup (which applies retention right after)."""
+    return {
+        "system-backup": {
+            "task": "stinkykitty.system_backup",
+            "schedule": backup_schedule(config),
+            "kwargs": {"trigger": "schedule"},
+        }
+    }
+
+
+def backup_schedule(config):
+    """Return when the system backup runs: BACKUP_SCHEDULE in BACKUP_TIMEZONE (Celery's timezone).
+
+    BACKUP_INTERVAL_SECONDS, when set, replaces it with a plain interval; it
+    exists for tests that need a backup every few seconds, not for production.
+    """
+    interval = config.get("BACKUP_INTERVAL_SECONDS")
+    if interval:
+        return float(interval)
+    expression = config["BACKUP_SCHEDULE"]
+    try:
+        return parse_crontab(expression)
+    except ValueError as exc:
+        raise ValueError(f"BACKUP_SCHEDULE={expression!r} is not a valid crontab: {exc}") from None
 
 
 def parse_crontab(expression):

@@ -71,6 +71,7 @@ def register_blueprints(app):
     from app.blueprints.exports import bp as exports_bp
 
     app.register_blueprint(exports_bp)
+    register_health(app)
     register_root(app)
 
 
@@ -79,6 +80,13 @@ def register_maintenance(app):
     from app.blueprints.maintenance import register_maintenance as register
 
     register(app)
+
+
+def register_health(app):
+    """Serve ``/healthz`` and the backup banner of the admin dashboard."""
+    from app.blueprints.health import bp as health_bp
+
+    app.register_blueprint(health_bp)
 
 
 def register_commands(app):

@@ -38,6 +38,8 @@ class Config:
         self.BACKUP_KEEP = int(env.get("BACKUP_KEEP", 10))
         self.BACKUP_SCHEDULE = env.get("BACKUP_SCHEDULE", "0 2 * * *")
         self.BACKUP_TIMEZONE = env.get("BACKUP_TIMEZONE", "UTC")
+        # Testing only: run the scheduled backup every N seconds instead of BACKUP_SCHEDULE.
+        self.BACKUP_INTERVAL_SECONDS = float(env.get("BACKUP_INTERVAL_SECONDS", 0)) or None
         self.BACKUP_MAX_AGE = int(env.get("BACKUP_MAX_AGE", 26 * 3600))
         self.BACKUP_SKIP_UNCHANGED = env.get("BACKUP_SKIP_UNCHANGED", "1").lower() in TRUE_WORDS
         self.EXPORT_LINK_TTL = int(env.get("EXPORT_LINK_TTL", 3600))

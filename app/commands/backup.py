@@ -12,7 +12,7 @@ import sys
 import click
 from flask import current_app
 
-from app.backup import catalog, system
+from app.backup import catalog, health, runs, system
 from app.backup.errors import BackupError
 from app.backup.space import human_size
 from app.commands import echo_json
@@ -110,6 +110,8 @@ def next_run(config, now):
     """Return when the nightly backup runs next (aware UTC), from BACKUP_SCHEDULE."""
     from celeryconfig import parse_crontab
 
+    if config.get("BACKUP_INTERVAL_SECONDS"):  # the test-only interval schedule
+        return now.replace(tzinfo=dt.UTC) + dt.timedelta(seconds=config["BACKUP_INTERVAL_SECONDS"])
     schedule = parse_crontab(config["BACKUP_SCHEDULE"])
     celery_app = current_app.extensions.get("celery")
     if celery_app is not None:
@@ -155,11 +157,14 @@ def list_command(as_json):
 def create_command(force, as_json):
     """Make a system backup now."""
     with progress_for(as_json) as progress:
-        outcome = system.create_backup(
+        # Recorded like the scheduled runs (see app.backup.runs); errors print below.
+        _, outcome = runs.run_backup(
             current_app.config,
             db.engine,
+            trigger="cli",
             skip_unchanged=False if force else None,
             progress=progress,
+            log_errors=False,
         )
     if as_json:
         echo_json(outcome.to_dict())
@@ -187,6 +192,8 @@ def status_command(as_json):
     config = current_app.config
     now = utcnow()
     status = system.backup_status(config)
+    checked = health.backup_health(config)  # also judges the last run (app.backup.health)
+    status.update({key: checked[key] for key in health.VERDICT_KEYS})
     try:
         upcoming = next_run(config, now)
         status["next_run"] = upcoming.isoformat()
@@ -197,8 +204,9 @@ def status_command(as_json):
         echo_json(status)
     else:
         _print_status(status, upcoming, now)
-    if status["stale"]:
-        click.echo(f"STALE: {status['reason']}", err=True)
+    if not status["ok"]:
+        for problem in status["problems"]:
+            click.echo(f"{problem['label']}: {problem['message']}", err=True)
         sys.exit(1)
 
 
@@ -224,6 +232,33 @@ def _print_status(status, upcoming, now):
     if status["running"]:
         running = status["running"]
         click.echo(f"Running:    {running['operation']} since {running['started_at']} UTC")
+    _print_last_runs(status)
+
+
+def _print_last_runs(status):
+    last, failure = status["last_run"], status["last_failure"]
+    if last is None:
+        click.echo("Last run:   none recorded")
+        return
+    click.echo(f"Last run:   {_describe_run(last)}")
+    if failure and failure != last:
+        click.echo(f"Last fail:  {_describe_run(failure)}")
+    for warning in status["warnings"]:
+        click.echo(f"Warning:    {warning}")
+
+
+def _describe_run(run):
+    text = f"{run['outcome']} ({run['trigger']}, started {run['started_at']}"
+    if run.get("duration") is not None:
+        text += f", {run['duration']:.1f} s"
+    text += ")"
+    if run.get("backup_id"):
+        text += f" {run['backup_id']}"
+    if run.get("pruned"):
+        text += f", retention deleted {len(run['pruned'])}"
+    if run.get("error"):
+        text += f": {run['error']}"
+    return text
 
 
 @backup_cli.command("verify")

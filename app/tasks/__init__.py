@@ -1,6 +1,7 @@
 """Celery tasks: thin wrappers that take ids, call app/backup and record the outcome."""
 
 from app.tasks import (
+    backups,  # noqa: F401
     broker,  # noqa: F401
     exports,  # noqa: F401
     ping,  # noqa: F401
