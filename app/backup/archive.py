@@ -13,7 +13,6 @@ Both system backups and site exports are written with ``write_archive`` and read
 with the functions of ``app.backup.archive_reader`` (re-exported here).
 """
 
-import errno
 import hashlib
 import json
 import mimetypes
@@ -40,6 +39,7 @@ from app.backup.archive_reader import (
 )
 from app.backup.errors import BackupError, NotEnoughSpace
 from app.backup.gzipstream import GzipStreamWriter
+from app.backup.space import fsync_dir, is_disk_full
 
 __all__ = [
     "ArchiveResult",
@@ -149,10 +149,10 @@ def write_archive(
             gz.close()
             os.fsync(raw.fileno())
         os.replace(tmp, final_path)
-        _fsync_dir(final_path.parent)
+        fsync_dir(final_path.parent)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        if is_disk_full(exc):
             raise NotEnoughSpace(
                 f"disk full while writing {final_path.name} in {final_path.parent}; "
                 "nothing was kept, free some space and try again"
@@ -173,14 +173,6 @@ def remove_temporaries(folder):
         path.unlink(missing_ok=True)
         removed.append(path.name)
     return removed
-
-
-def _fsync_dir(folder):
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class _HashingRaw:

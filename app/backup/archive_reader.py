@@ -11,7 +11,6 @@ must be exactly as large as listed.
 """
 
 import contextlib
-import errno
 import hashlib
 import json
 import os
@@ -22,6 +21,7 @@ from pathlib import Path, PurePosixPath
 from isal import igzip, isal_zlib
 
 from app.backup.errors import CorruptArchive, NotEnoughSpace, UnsafeArchive
+from app.backup.space import disk_full_as
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -31,6 +31,7 @@ MAX_NAME_BYTES = 1024
 CHUNK = 1024 * 1024
 READ_BUFFER = 1024 * 1024
 _REGULAR = (tarfile.REGTYPE, tarfile.AREGTYPE)
+_EXTRACT_DISK_FULL = "disk full while extracting; nothing was changed"
 # isal's own error (bad deflate data) is not a zlib.error.
 _DECODE_ERRORS = (
     EOFError,
@@ -294,7 +295,7 @@ def _open_new(dest, member_name):
 def _write_bytes(dest, member_name, data):
     if dest is None:
         return
-    with _disk_full_is_clear(), _open_new(dest, member_name) as out:
+    with disk_full_as(_EXTRACT_DISK_FULL), _open_new(dest, member_name) as out:
         out.write(data)
 
 
@@ -304,20 +305,8 @@ def _copy_member(reader, info, dest):
         for chunk in reader.read_chunks(info):
             digest.update(chunk)
         return digest.hexdigest()
-    with _disk_full_is_clear(), _open_new(dest, info.name) as out:
+    with disk_full_as(_EXTRACT_DISK_FULL), _open_new(dest, info.name) as out:
         for chunk in reader.read_chunks(info):
             digest.update(chunk)
             out.write(chunk)
     return digest.hexdigest()
-
-
-class _disk_full_is_clear:
-    """Turn ENOSPC into NotEnoughSpace."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise NotEnoughSpace("disk full while extracting; nothing was changed") from exc
-        return False

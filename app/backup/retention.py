@@ -1,27 +1,19 @@
 """Keeping the backups folder in shape: retention, deletion, and the status monitoring reads."""
 
 import logging
-import os
 import shutil
 
 from app.backup import catalog
 from app.backup.catalog import SUFFIX, backup_path, backups_dir, format_time, list_backups
 from app.backup.lock import backup_lock, lock_holder
 from app.backup.maintenance import maintenance_state
+from app.backup.space import fsync_dir
 from app.config import data_path
 from app.models.types import utcnow
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_AGE = 26 * 3600
-
-
-def _fsync_dir(folder):
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def prune_locked(config, keep):
@@ -33,7 +25,7 @@ def prune_locked(config, keep):
         info.path.unlink(missing_ok=True)
         deleted.append(info.backup_id)
     if deleted:
-        _fsync_dir(backups_dir(config))
+        fsync_dir(backups_dir(config))
         log.info("retention (keep %d) deleted %s", keep, ", ".join(deleted))
     return deleted
 
@@ -53,7 +45,7 @@ def delete_backup(config, backup_id):
     path = backup_path(config, backup_id)
     with backup_lock(config, "delete"):
         path.unlink(missing_ok=True)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     note = catalog.read_current_note(config)
     if note and note["backup_id"] == path.name[: -len(SUFFIX)]:
         (backups_dir(config) / catalog.CURRENT_NOTE).unlink(missing_ok=True)

@@ -33,6 +33,7 @@ import sqlalchemy.exc as sa_exc
 from app.backup import system
 from app.backup.errors import BackupError, BackupLocked, NotEnoughSpace
 from app.backup.lock import lock_holder
+from app.backup.space import fsync_dir, is_disk_full
 from app.config import data_path
 from app.models.types import utcnow
 
@@ -60,7 +61,6 @@ REASONS = (
     UNEXPECTED,
 )
 
-DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 PERMISSION_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS)
 DATABASE_ERRORS = (
     sa_exc.OperationalError,
@@ -125,7 +125,7 @@ def describe_failure(exc, *, time_limit_errors=()):
         if isinstance(cause, NotEnoughSpace):
             text = str(cause)
             return DISK_FULL, text if text.startswith(DISK_FULL) else f"{DISK_FULL}: {text}"
-        if isinstance(cause, OSError) and cause.errno in DISK_FULL_ERRNOS:
+        if is_disk_full(cause):
             where = f" on {cause.filename}" if cause.filename else ""
             return DISK_FULL, (
                 f"{DISK_FULL}: no space left{where}; nothing was kept. "
@@ -161,14 +161,6 @@ def _records_lock(config):
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(folder):
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
     finally:
         os.close(fd)
 
@@ -211,7 +203,7 @@ def _trim(config, path):
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def _safe_append(config, record):

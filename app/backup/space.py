@@ -1,6 +1,10 @@
-"""Disk space: what is free where, sizes people can read, and the check before a long write."""
+"""Disk space and durability: what is free where, the check before a long write,
+turning a full disk into a clear error, and making renames survive a crash."""
 
+import errno
+import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 from app.backup.errors import NotEnoughSpace
@@ -35,3 +39,31 @@ def check_space(needed, folder, what):
             "free some space (or delete old backups) and try again"
         )
     return free
+
+
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+def is_disk_full(exc):
+    """Return True when ``exc`` says the disk (or the quota) is full."""
+    return isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS
+
+
+@contextmanager
+def disk_full_as(message):
+    """Turn a full disk inside the block into NotEnoughSpace(``message``)."""
+    try:
+        yield
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise NotEnoughSpace(message) from exc
+        raise
+
+
+def fsync_dir(folder):
+    """Flush a folder's entries to disk, so a rename in it survives a crash."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -14,7 +14,6 @@ This module is the public face: restores (``app.backup.restore``), retention
 and status (``app.backup.retention``) are re-exported here.
 """
 
-import errno
 import logging
 import secrets
 import shutil
@@ -32,7 +31,7 @@ from app.backup.lock import backup_lock
 from app.backup.mediasnap import content_fingerprint, snapshot_media
 from app.backup.restore import RestoreOutcome, restore_backup
 from app.backup.retention import backup_status, delete_backup, prune_backups, prune_locked
-from app.backup.space import check_space, human_size
+from app.backup.space import check_space, human_size, is_disk_full
 from app.config import data_path
 from app.extensions import db
 from app.models.types import utcnow
@@ -108,7 +107,7 @@ def create_backup(config, engine, *, clock=utcnow, skip_unchanged=None, progress
                 config, engine, clock, skip_unchanged, progress, started, work, links
             )
         except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            if is_disk_full(exc):
                 raise NotEnoughSpace(
                     f"disk full while backing up into {folder}; nothing was kept, "
                     "free some space and try again"
