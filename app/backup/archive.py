@@ -79,7 +79,7 @@ class ArchiveResult:
 
     path: Path
     size: int
-    sha256: str
+    sha256: str | None
     checksums: dict[str, str]
 
 
@@ -94,6 +94,7 @@ def write_archive(
     members: Iterable[Member],
     *,
     progress: Callable[[int, int], None] | None = None,
+    digest: bool = True,
 ) -> ArchiveResult:
     """Write ``members`` under ``meta`` as one ``.tar.gz`` at ``final_path``, atomically.
 
@@ -101,6 +102,8 @@ def write_archive(
     copy while a second thread deflates the compressible ones (database dumps,
     JSON) into a spool file next to the archive; that spool is appended last.
     So the manifest lists stored members first, then deflated ones.
+    ``digest=False`` skips the SHA-256 of the whole archive file (``sha256`` is
+    then None), for callers that do not use it; members are always hashed.
     """
     final_path = Path(final_path)
     members = list(members)
@@ -130,7 +133,7 @@ def write_archive(
             open(tmp, "xb", buffering=0) as raw,
         ):
             os.fchmod(raw.fileno(), 0o640)
-            out = _HashingRaw(raw)
+            out = _HashingRaw(raw, digest)
             gz = GzipStreamWriter(out, mtime=mtime)
             checksums = {MANIFEST_NAME: _add_bytes(gz, MANIFEST_NAME, manifest_bytes, mtime)}
             for done, member in enumerate(stored, 1):
@@ -148,6 +151,8 @@ def write_archive(
             gz.compress(bytes(2 * BLOCK + (-(gz.uncompressed_size + 2 * BLOCK)) % RECORD))
             gz.close()
             os.fsync(raw.fileno())
+            if os.fstat(raw.fileno()).st_size != out.size:
+                raise BackupError(f"{tmp.name}: the file on disk is not the size written")
         os.replace(tmp, final_path)
         fsync_dir(final_path.parent)
     except OSError as exc:
@@ -162,7 +167,10 @@ def write_archive(
         tmp.unlink(missing_ok=True)
         raise
     return ArchiveResult(
-        path=final_path, size=out.size, sha256=out.hash.hexdigest(), checksums=checksums
+        path=final_path,
+        size=out.size,
+        sha256=out.hash.hexdigest() if out.hash else None,
+        checksums=checksums,
     )
 
 
@@ -178,14 +186,15 @@ def remove_temporaries(folder):
 class _HashingRaw:
     """A write-only raw file that hashes and counts what passes through."""
 
-    def __init__(self, raw):
+    def __init__(self, raw, digest=True):
         self._raw = raw
-        self.hash = hashlib.sha256()
+        self.hash = hashlib.sha256() if digest else None
         self.size = 0
 
     def write(self, data):
         n = self._raw.write(data)
-        self.hash.update(data[:n])
+        if self.hash is not None:
+            self.hash.update(data[:n])
         self.size += n
         return n
 
