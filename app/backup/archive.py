@@ -54,8 +54,14 @@ CHUNK = 1024 * 1024
 BLOCK = tarfile.BLOCKSIZE
 RECORD = tarfile.RECORDSIZE
 PROBE = 64 * 1024
-# zlib level 3 compresses JSON within ~15% of gzip -6 at ~3x its speed, in its own thread.
-TEXT_LEVEL = 3
+# Text (JSON lines) is deflated by zlib in its own thread while this one stores the
+# media. Measured on a 332 MB backup (31 MB of text): level 3 took 0.22 s and left
+# the archive 1.25% larger than `tar czf`'s; level 7 takes 0.62 s, still hidden
+# behind the media, and the archive is 0.99% larger (level 6: 1.004%; 8 and 9 cost
+# more time for under 0.01%). The rest of the gap is the media, which gzip -6
+# shrinks by about 1% and which we store: deflating them would cost more CPU
+# than everything else the writer does.
+TEXT_LEVEL = 7
 INCOMPRESSIBLE_SUFFIXES = {
     ".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif", ".heic", ".mp4", ".m4v", ".mov",
     ".webm", ".mkv", ".mp3", ".m4a", ".ogg", ".opus", ".zip", ".gz", ".tgz", ".bz2", ".xz",
