@@ -349,10 +349,6 @@ class _Sink:
                     if out is not None:  # stopped mid-member: the reader failed
                         out.close()
                     break
-                if self._error is not None:
-                    if kind == "begin" and file is not None:
-                        file.close()
-                    continue  # drain until stopped; the reader raises the error
                 if kind == "begin":
                     name, out, digest = value, file, hashlib.sha256()
                 elif kind == "data":
