@@ -1,7 +1,6 @@
 """Helpers of the scheduling tests: broken configs, big media, real worker and beat processes."""
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -12,6 +11,7 @@ from pathlib import Path
 
 from app import create_app
 from app.config import Config
+from tests.processes import stop_group
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -134,22 +134,6 @@ def celery_process(kind, data_dir, log_path, environ, extra_args=()):
         stop_group(proc)
 
 
-def stop_group(proc, timeout=20):
-    """Stop ``proc`` (a warm shutdown), then kill whatever is left of its process group."""
-    if proc.poll() is None:
-        with _gone():
-            os.kill(proc.pid, signal.SIGTERM)
-        with suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout)
-    with _gone():
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-
-
-def _gone():
-    return suppress(ProcessLookupError)
-
-
 def flask_process(data_dir, *args, **environ):
     """Start ``flask --app app <args>`` on ``data_dir`` in its own process group."""
     return subprocess.Popen(
@@ -168,23 +152,6 @@ def log_tail(path, chars=4000):
         return Path(path).read_text(errors="replace")[-chars:]
     except FileNotFoundError:
         return ""
-
-
-@contextmanager
-def small_filesystem(folder, size="4m"):
-    """Mount a real tmpfs of ``size`` on ``folder`` (root only; skips the test otherwise)."""
-    import pytest
-
-    folder.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.decode().strip()}")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
 def remount(folder, options):

@@ -19,6 +19,7 @@ from app.backup.archive import (
 )
 from app.backup.errors import CorruptArchive, NotEnoughSpace, UnsafeArchive
 from tests import craft
+from tests.processes import small_filesystem
 
 
 @pytest.fixture
@@ -124,13 +125,8 @@ def test_remove_temporaries_cleans_crash_leftovers(tmp_path):
 @pytest.fixture
 def tiny_fs(tmp_path):
     """A real 3 MiB tmpfs, so the disk really fills up."""
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)])
-    if done.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (needs root)")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
+    with small_filesystem(tmp_path / "tiny", "3m") as mount:
+        yield mount
 
 
 def test_disk_full_is_a_clear_error_and_leaves_nothing(tiny_fs, sources):

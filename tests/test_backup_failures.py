@@ -22,6 +22,7 @@ from app.backup.runs import BackupRunFailed, recent_runs, run_backup
 from app.backup.system import verify_backup
 from app.extensions import db
 from tests.backupkit import leftovers
+from tests.processes import small_filesystem
 from tests.schedulekit import (
     REDIS_URL,
     add_big_media,
@@ -33,7 +34,6 @@ from tests.schedulekit import (
     log_tail,
     new_prefix,
     remount,
-    small_filesystem,
     temp_archives,
     unreachable_app,
     wait_for,

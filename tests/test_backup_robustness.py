@@ -18,6 +18,7 @@ from app.backup.lock import lock_holder
 from app.backup.system import create_backup, list_backups, verify_backup
 from app.extensions import db
 from tests.backupkit import leftovers
+from tests.processes import small_filesystem
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[1]
@@ -141,15 +142,8 @@ def _size(path):
 @pytest.fixture
 def tiny_backups_fs(app):
     """The backups folder on a real 4 MB tmpfs, so the disk really fills up."""
-    folder = backups_dir(app.config)
-    folder.mkdir(parents=True)
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.decode().strip()}")
-    yield folder
-    subprocess.run(["umount", "-l", str(folder)], check=False)
+    with small_filesystem(backups_dir(app.config), "4m") as folder:
+        yield folder
 
 
 def test_not_enough_space_is_refused_before_writing(app, make, tiny_backups_fs):

@@ -1,7 +1,6 @@
 """Real Celery workers for the tests: in a thread of the test process, or as a subprocess."""
 
 import os
-import signal
 import subprocess
 import sys
 import uuid
@@ -9,6 +8,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from celery.contrib.testing.worker import start_worker
+
+from tests.processes import stop_group
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULT_TIMEOUT = 60  # seconds to wait for a task result before calling the wiring broken
@@ -57,18 +58,7 @@ def process_worker(data_dir, log_path, environ=None):
     try:
         yield proc
     finally:
-        stop_process_group(proc)
-
-
-def stop_process_group(proc, timeout=30):
-    """Ask the process group of ``proc`` to stop (warm shutdown), kill it if it lingers."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_group(proc, timeout=30)
 
 
 def wait_result(async_result, log_path=None):
