@@ -128,9 +128,11 @@ def measure_backup(out, name, data_dir, runs, results):
     same.mkdir()
     run(["tar", "xzf", str(archive), "-C", str(same)])
     ref = out / "ref"
-    tar_cf, tar_czf, tar_xzf = [], [], []
+    tar_cf, tar_czf, tar_xzf, writer = [], [], [], []
     for _ in range(runs):
         warm(same)
+        w = probe("write", data_dir, same, out / "writer.tar.gz")
+        writer.append(w["seconds"])
         tar_cf.append(timed(f"tar cf {ref}.tar -C {same} ."))
         tar_czf.append(timed(f"tar czf {ref}.tar.gz -C {same} ."))
         shutil.rmtree(out / "extract-tar", ignore_errors=True)
@@ -146,6 +148,8 @@ def measure_backup(out, name, data_dir, runs, results):
         "tar_cf": summary(tar_cf),
         "tar_czf": summary(tar_czf),
         "tar_xzf": summary(tar_xzf),
+        "writer": summary(writer),
+        "writer_size": w["result"]["size"],
         "size": archive.stat().st_size,
         "tar_czf_size": Path(f"{ref}.tar.gz").stat().st_size,
         "backup_id": backup_id,
@@ -160,6 +164,7 @@ def measure_backup(out, name, data_dir, runs, results):
     for p in (same, out / "extract-ours", out / "extract-tar"):
         shutil.rmtree(p, ignore_errors=True)
     Path(f"{ref}.tar").unlink(missing_ok=True)
+    (out / "writer.tar.gz").unlink(missing_ok=True)
     Path(f"{ref}.tar.gz").unlink(missing_ok=True)
 
 

@@ -50,3 +50,25 @@ def check(app, archive):
     """Verify an archive without extracting it."""
     verify_archive(Path(archive))
     return {}
+
+
+def write(app, folder, dest):
+    """Archive an unpacked backup's files again with ``write_archive`` alone (no dump, no checks).
+
+    The members are the files tar sees in the same folder, minus the manifest and
+    SHA256SUMS, which the writer makes itself; database dumps are marked
+    compressible and the whole file is not hashed, as ``create_backup`` does.
+    """
+    from app.backup.archive import Member, write_archive
+
+    folder, dest = Path(folder), Path(dest)
+    dest.unlink(missing_ok=True)
+    members = []
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder).as_posix()
+        if not path.is_file() or rel in ("manifest.json", "SHA256SUMS"):
+            continue
+        compressible = True if rel.startswith("db/") else None
+        members.append(Member(rel, path.stat().st_size, path, compressible=compressible))
+    result = write_archive(dest, {"format": "stinkykitty-bench"}, members, digest=False)
+    return {"path": str(result.path), "size": result.size}

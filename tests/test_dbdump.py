@@ -158,3 +158,23 @@ def test_dump_reads_one_snapshot_while_others_write(any_app, make, tmp_path):
     assert written
     counts = {t.table: t.rows for t in dump.tables}
     assert counts == {"users": 1, "pages": 1, "blocks": 5}
+
+
+def test_json_stored_across_lines_is_dumped_on_one_line(kinds_table, tmp_path):
+    """JSON columns are dumped as stored; stored text with line breaks still gives one line."""
+    stored = '{\n  "a": [1,\r\n 2],\n  "b": "x\\ny \u2028"\n}'
+    with db.engine.begin() as conn:
+        conn.execute(kinds.insert(), [{"id": 1}, {"id": 2}])
+        value = "CAST(:doc AS json)" if conn.dialect.name == "postgresql" else ":doc"
+        conn.execute(sa.text(f"UPDATE dump_kinds SET doc = {value} WHERE id = 1"), {"doc": stored})
+        before = _rows(conn)
+    assert before[0]["doc"] == {"a": [1, 2], "b": "x\ny \u2028"}
+    dump = dump_database(db.engine, tmp_path, [kinds])
+    data = dump.tables[0].path.read_bytes()
+    assert data.count(b"\n") == 2
+    assert "\u2028".encode() not in data
+    assert json.loads(data.splitlines()[0])["doc"] == before[0]["doc"]
+    with db.engine.begin() as conn:
+        load_database(conn, [(kinds, dump.tables[0].path)])
+    with db.engine.connect() as conn:
+        assert _rows(conn) == before

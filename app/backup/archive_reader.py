@@ -14,7 +14,9 @@ import contextlib
 import hashlib
 import json
 import os
+import queue
 import tarfile
+import threading
 import zlib
 from pathlib import Path, PurePosixPath
 
@@ -213,7 +215,7 @@ def extract_archive(path, dest, *, max_bytes=None, progress=None):
 
 def _walk(path, dest, max_bytes, progress):
     name = Path(path).name
-    with _Reader(path) as reader:
+    with _Reader(path) as reader, _Sink() as sink:
         manifest_bytes = _read_manifest_member(reader)
         manifest, expected = _parse_manifest(manifest_bytes, name)
         total = sum(expected.values())
@@ -222,7 +224,7 @@ def _walk(path, dest, max_bytes, progress):
                 f"{name}: unpacks to {total:,} bytes, "
                 f"more than the {max_bytes:,} bytes allowed here"
             )
-        digests = {MANIFEST_NAME: hashlib.sha256(manifest_bytes).hexdigest()}
+        seen = {MANIFEST_NAME}
         sums_text = None
         count = len(expected)
         while True:
@@ -236,7 +238,7 @@ def _walk(path, dest, max_bytes, progress):
                 continue
             if info.name not in expected:
                 raise UnsafeArchive(f"{name}: refused member {info.name!r} not listed in manifest")
-            if info.name in digests:
+            if info.name in seen:
                 raise UnsafeArchive(f"{name}: member {info.name!r} appears twice")
             if info.size != expected[info.name]:
                 raise UnsafeArchive(
@@ -245,23 +247,135 @@ def _walk(path, dest, max_bytes, progress):
                 )
             if sums_text is not None:
                 raise CorruptArchive(f"{name}: member {info.name!r} after {CHECKSUMS_NAME}")
+            seen.add(info.name)
             if info.name == CHECKSUMS_NAME:
                 sums_text = b"".join(reader.read_chunks(info))
-                digests[info.name] = None
                 _write_bytes(dest, info.name, sums_text)
             else:
-                digests[info.name] = _copy_member(reader, info, dest)
+                out = None
+                if dest is not None:
+                    with disk_full_as(_EXTRACT_DISK_FULL):
+                        out = _open_new(dest, info.name)
+                sink.begin(info.name, out)
+                for chunk in reader.read_chunks(info):
+                    sink.put(chunk)
+                sink.end()
             if progress:
-                progress(len(digests) - 1, count)
-        missing = [p for p in expected if p not in digests]
+                progress(len(seen) - 1, count)
+        missing = [p for p in expected if p not in seen]
         if missing:
             raise CorruptArchive(
                 f"{name}: {len(missing)} member(s) listed in manifest are missing, "
                 f"e.g. {missing[0]!r} (truncated archive?)"
             )
         reader.drain()
+        digests = sink.finish()
+    digests[MANIFEST_NAME] = hashlib.sha256(manifest_bytes).hexdigest()
+    digests[CHECKSUMS_NAME] = None
     _check_sums(name, sums_text, digests)
     return manifest
+
+
+class _Sink:
+    """Hash (and write) members' data in a second thread while the first one decompresses.
+
+    The reading thread checks every member and opens its file (all safety checks
+    stay there); this thread only hashes and writes what it is handed, through a
+    short queue, so memory stays bounded. Its errors are raised in the reading
+    thread at the next hand-over or at ``finish()``.
+    """
+
+    _DEPTH = 4  # chunks in flight (up to CHUNK bytes each)
+
+    def __init__(self):
+        self._queue = queue.Queue(self._DEPTH)
+        self._digests = {}
+        self._error = None
+        self._thread = threading.Thread(target=self._run, name="archive-sink", daemon=True)
+        self._thread.start()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._stop()
+        return False
+
+    def _hand(self, item):
+        if self._error is not None:
+            self._raise()
+        while True:
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                if self._error is not None:
+                    self._raise()
+
+    def _raise(self):
+        error, self._error = self._error, None
+        raise error
+
+    def begin(self, member_name, out):
+        """Start a member; ``out`` is its open file, or None to only hash it."""
+        self._hand(("begin", member_name, out))
+
+    def put(self, chunk):
+        """Hand over the next chunk of the current member."""
+        self._hand(("data", chunk, None))
+
+    def end(self):
+        """End the current member."""
+        self._hand(("end", None, None))
+
+    def finish(self):
+        """Wait for every chunk handed over; return {member: SHA-256} or raise the error."""
+        self._stop()
+        if self._error is not None:
+            self._raise()
+        return self._digests
+
+    def _stop(self):
+        if self._thread.is_alive():
+            self._queue.put(("stop", None, None))
+            self._thread.join()
+
+    def _run(self):
+        name = out = digest = None
+        try:
+            while True:
+                kind, value, file = self._queue.get()
+                if kind == "stop":
+                    if out is not None:  # stopped mid-member: the reader failed
+                        out.close()
+                    break
+                if kind == "begin":
+                    name, out, digest = value, file, hashlib.sha256()
+                elif kind == "data":
+                    digest.update(value)
+                    if out is not None:
+                        with disk_full_as(_EXTRACT_DISK_FULL):
+                            out.write(value)
+                else:
+                    if out is not None:
+                        with disk_full_as(_EXTRACT_DISK_FULL):
+                            out.close()
+                    self._digests[name] = digest.hexdigest()
+                    name = out = digest = None
+        except BaseException as exc:  # handed to the reading thread
+            self._error = exc
+            if out is not None:
+                with contextlib.suppress(OSError):
+                    out.close()
+            self._drain_after_error()
+
+    def _drain_after_error(self):
+        while True:
+            kind, _value, file = self._queue.get()
+            if kind == "stop":
+                return
+            if kind == "begin" and file is not None:
+                file.close()
 
 
 def _check_sums(name, sums_text, digests):
@@ -297,16 +411,3 @@ def _write_bytes(dest, member_name, data):
         return
     with disk_full_as(_EXTRACT_DISK_FULL), _open_new(dest, member_name) as out:
         out.write(data)
-
-
-def _copy_member(reader, info, dest):
-    digest = hashlib.sha256()
-    if dest is None:
-        for chunk in reader.read_chunks(info):
-            digest.update(chunk)
-        return digest.hexdigest()
-    with disk_full_as(_EXTRACT_DISK_FULL), _open_new(dest, info.name) as out:
-        for chunk in reader.read_chunks(info):
-            digest.update(chunk)
-            out.write(chunk)
-    return digest.hexdigest()

@@ -30,6 +30,7 @@ class GzipStreamWriter:
         self._crc = 0
         self._size = 0
         self.compressed_size = 0
+        self._buffer = bytearray()
         header = struct.pack(
             "<BBBBIBB", 0x1F, 0x8B, 8, 0, int(mtime if mtime is not None else time.time()), 0, 255
         )
@@ -71,12 +72,20 @@ class GzipStreamWriter:
             return
         self._end_deflate_run()
         self._account(data)
-        view = memoryview(data)
-        for start in range(0, len(view), _STORED_MAX):
-            block = view[start : start + _STORED_MAX]
-            n = len(block)
-            self._out(struct.pack("<BHH", 0, n, n ^ 0xFFFF))
-            self._out(block)
+        view = memoryview(data).cast("B")
+        # One write per call: each block's 5-byte header and data copied into one buffer.
+        size = len(view)
+        needed = size + 5 * -(-size // _STORED_MAX)
+        if len(self._buffer) < needed:
+            self._buffer = bytearray(needed)
+        out = self._buffer
+        pos = 0
+        for start in range(0, size, _STORED_MAX):
+            n = min(_STORED_MAX, size - start)
+            out[pos : pos + 5] = struct.pack("<BHH", 0, n, n ^ 0xFFFF)
+            out[pos + 5 : pos + 5 + n] = view[start : start + n]
+            pos += 5 + n
+        self._out(memoryview(out)[:pos])
 
     @property
     def uncompressed_size(self):
