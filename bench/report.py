@@ -15,6 +15,24 @@ def _verdict(ok):
     return "met" if ok else "**missed**"
 
 
+def _archive_rows(title, short, size_title, seconds, size, r, label):
+    """Rows of one way of writing an archive: its time, its ratios to tar, its size ratio."""
+    czf = seconds["median"] / r["tar_czf"]["median"]
+    cf = seconds["median"] / r["tar_cf"]["median"]
+    ratio = size / r["tar_czf_size"]
+    return [
+        (f"{title}, {label}", _s(seconds), "", ""),
+        (
+            f"{short} / `tar czf`, {label}",
+            f"{czf:.3f} (1/{1 / czf:.1f})",
+            "≤ 1/12",
+            _verdict(czf <= 1 / 12),
+        ),
+        (f"{short} / `tar cf`, {label}", f"{cf:.2f}", "≤ 2", _verdict(cf <= 2)),
+        (f"{size_title}, {label}", f"{ratio:.4f}", "≤ 1.01", _verdict(ratio <= 1.01)),
+    ]
+
+
 def write_report(results, path):
     """Write ``results`` as markdown to ``path`` and return the text."""
     lines = [
@@ -61,47 +79,27 @@ def write_report(results, path):
         if not r:
             continue
         label = f"{name} corpus ({r['bytes'] / MB:.0f} MB)"
-        czf = r["backup"]["median"] / r["tar_czf"]["median"]
-        cf = r["backup"]["median"] / r["tar_cf"]["median"]
-        size = r["size"] / r["tar_czf_size"]
         xzf = r["extract"]["median"] / r["tar_xzf"]["median"]
-        rows += [
-            (f"Backup end to end (dump + write), {label}", _s(r["backup"]), "", ""),
-            (
-                f"Backup end to end / `tar czf`, {label}",
-                f"{czf:.3f} (1/{1 / czf:.1f})",
-                "≤ 1/12",
-                _verdict(czf <= 1 / 12),
-            ),
-            (f"Backup end to end / `tar cf`, {label}", f"{cf:.2f}", "≤ 2", _verdict(cf <= 2)),
-            (
-                f"Archive size / `tar czf` size, {label}",
-                f"{size:.4f}",
-                "≤ 1.01",
-                _verdict(size <= 1.01),
-            ),
-        ]
+        rows += _archive_rows(
+            "Backup end to end (dump + write)",
+            "Backup end to end",
+            "Archive size / `tar czf` size",
+            r["backup"],
+            r["size"],
+            r,
+            label,
+        )
         if "writer" in r:
             # The writer alone on exactly the bytes tar archives (no database dump).
-            wczf = r["writer"]["median"] / r["tar_czf"]["median"]
-            wcf = r["writer"]["median"] / r["tar_cf"]["median"]
-            wsize = r["writer_size"] / r["tar_czf_size"]
-            rows += [
-                (f"Archive writer alone, same files as tar, {label}", _s(r["writer"]), "", ""),
-                (
-                    f"Writer alone / `tar czf`, {label}",
-                    f"{wczf:.3f} (1/{1 / wczf:.1f})",
-                    "≤ 1/12",
-                    _verdict(wczf <= 1 / 12),
-                ),
-                (f"Writer alone / `tar cf`, {label}", f"{wcf:.2f}", "≤ 2", _verdict(wcf <= 2)),
-                (
-                    f"Writer alone, archive size / `tar czf` size, {label}",
-                    f"{wsize:.4f}",
-                    "≤ 1.01",
-                    _verdict(wsize <= 1.01),
-                ),
-            ]
+            rows += _archive_rows(
+                "Archive writer alone, same files as tar",
+                "Writer alone",
+                "Writer alone, archive size / `tar czf` size",
+                r["writer"],
+                r["writer_size"],
+                r,
+                label,
+            )
         rows += [
             (f"Verify, {label}", _s(r["verify"]), "", ""),
             (f"Extract+verify / `tar xzf`, {label}", f"{xzf:.2f}", "≤ 0.5", _verdict(xzf <= 0.5)),

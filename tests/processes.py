@@ -4,6 +4,22 @@ import os
 import signal
 import subprocess
 from contextlib import contextmanager, suppress
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# Settings of the environment running the tests that must not leak into a child process.
+APP_VARIABLES = ("CELERY_", "STINKY_", "DATABASE_URL", "SECRET_KEY", "BACKUP_", "EXPORT_")
+
+
+def clean_env(**extra):
+    """Return the environment for an app process: ours without the app's settings, plus ``extra``.
+
+    The child then reads its settings from ``extra`` alone, as in production.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(APP_VARIABLES)}
+    env["PYTHONPATH"] = str(ROOT)
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
 
 
 def stop_group(proc, timeout=20):

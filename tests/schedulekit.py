@@ -11,9 +11,8 @@ from pathlib import Path
 
 from app import create_app
 from app.config import Config
-from tests.processes import stop_group
+from tests.processes import clean_env, stop_group
 
-ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
@@ -55,18 +54,7 @@ def wait_for(predicate, timeout=60, interval=0.005, what="the condition"):
 
 def process_env(data_dir, **environ):
     """The environment of a worker, beat or ``flask`` process on ``data_dir`` (ours left out)."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("CELERY_", "STINKY_", "DATABASE_URL", "SECRET_KEY", "BACKUP_"))
-    }
-    env.update(
-        STINKY_DATA_DIR=str(data_dir),
-        SECRET_KEY="test-secret",
-        PYTHONPATH=str(ROOT),
-        **{k: str(v) for k, v in environ.items()},
-    )
-    return env
+    return clean_env(STINKY_DATA_DIR=data_dir, SECRET_KEY="test-secret", **environ)
 
 
 def isolation_env(prefix):

@@ -11,7 +11,6 @@ import signal
 from pathlib import Path
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 
 from app.backup import runs
 from app.backup import system as system_module
@@ -38,6 +37,7 @@ from tests.schedulekit import (
     unreachable_app,
     wait_for,
 )
+from tests.workers import thread_worker
 
 pytestmark = pytest.mark.integration
 RESULT_TIMEOUT = 60
@@ -116,13 +116,7 @@ def test_duplicate_delivery_and_a_manual_backup_at_the_same_moment_run_one_backu
         assert manual.poll() is None, "the manual backup ended before it could be held"
 
         # Beat twice by mistake, and Redis handing out the same message twice.
-        with start_worker(
-            app.extensions["celery"],
-            pool="solo",
-            perform_ping_check=False,
-            queues=[app.config["TEST_CELERY_PREFIX"]],
-            loglevel="WARNING",
-        ):
+        with thread_worker(app.extensions["celery"], queues=[app.config["TEST_CELERY_PREFIX"]]):
             first = send_backup(app)
             again = send_backup(app, task_id=first.id)
             other = send_backup(app)
@@ -271,13 +265,7 @@ def test_an_unreachable_database_fails_the_task_once_and_the_next_run_succeeds(
     broken = unreachable_app(data_dir(app), CELERY_BROKER_URL=REDIS_URL)
     isolate(broken.extensions["celery"], app.config["TEST_CELERY_PREFIX"])
     with broken.app_context():
-        with start_worker(
-            broken.extensions["celery"],
-            pool="solo",
-            perform_ping_check=False,
-            queues=[app.config["TEST_CELERY_PREFIX"]],
-            loglevel="WARNING",
-        ):
+        with thread_worker(broken.extensions["celery"], queues=[app.config["TEST_CELERY_PREFIX"]]):
             sent = send_backup(broken)
             sent.get(timeout=RESULT_TIMEOUT, propagate=False)
         assert sent.state == "FAILURE"  # failed, not retried

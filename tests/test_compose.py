@@ -14,7 +14,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from app.config import Config
-from tests.workers import ROOT
+from tests.processes import ROOT
 
 COMPOSE = ROOT / "docker-compose.yml"
 CHECK_JSONSCHEMA = Path(sys.executable).with_name("check-jsonschema")

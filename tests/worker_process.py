@@ -12,8 +12,9 @@ from pathlib import Path
 
 import redis
 
+from tests.processes import clean_env
+
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def unique_queue():
@@ -50,13 +51,7 @@ class WorkerProcess:
     def __init__(self, app, queue, log_path, pool="solo", concurrency=1):
         self.queue = queue
         self.log_path = Path(log_path)
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("CELERY_", "STINKY_", "DATABASE_URL", "SECRET_KEY", "EXPORT_"))
-        }
-        env.update(
-            PYTHONPATH=str(ROOT),
+        env = clean_env(
             STINKY_DATA_DIR=app.config["STINKY_DATA_DIR"],
             DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
             SECRET_KEY=app.config["SECRET_KEY"],

@@ -1,6 +1,5 @@
 """Real Celery workers for the tests: in a thread of the test process, or as a subprocess."""
 
-import os
 import subprocess
 import sys
 import uuid
@@ -9,9 +8,8 @@ from pathlib import Path
 
 from celery.contrib.testing.worker import start_worker
 
-from tests.processes import stop_group
+from tests.processes import clean_env, stop_group
 
-ROOT = Path(__file__).resolve().parent.parent
 RESULT_TIMEOUT = 60  # seconds to wait for a task result before calling the wiring broken
 
 
@@ -36,12 +34,7 @@ def process_worker(data_dir, log_path, environ=None):
     The worker reads its settings from the environment like in production; the
     settings of the environment running the tests are left out.
     """
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("CELERY_", "STINKY_", "DATABASE_URL", "SECRET_KEY"))
-    }
-    env.update(STINKY_DATA_DIR=str(data_dir), PYTHONPATH=str(ROOT), **(environ or {}))
+    env = clean_env(STINKY_DATA_DIR=data_dir, **(environ or {}))
     command = [sys.executable, "-m", "celery", "-A", "worker", "worker"]
     command += ["--concurrency", "1", "--loglevel", "INFO"]
     command += ["--hostname", f"test-{uuid.uuid4().hex[:8]}@%h"]

@@ -91,6 +91,13 @@ def new_backup_id(folder, now):
     return backup_id_for(moment)
 
 
+def phase(progress, name):
+    """Adapt ``progress(phase, done, total)`` to a ``(done, total)`` callback for step ``name``."""
+    if progress is None:
+        return None
+    return lambda done, total: progress(name, done, total)
+
+
 def parse_time(text):
     """Parse a manifest time ("2025-07-01T02:00:00.123456Z") into naive UTC."""
     value = dt.datetime.fromisoformat(text)

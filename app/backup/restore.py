@@ -135,7 +135,7 @@ def restore_backup(config, engine, backup_id, progress=None, *, clock=utcnow):
         free = check_space(unpacked, staging.parent, f"restoring {backup_id}")
         try:
             extracted = extract_archive(
-                path, staging, max_bytes=free, progress=_phase(progress, "extract")
+                path, staging, max_bytes=free, progress=catalog.phase(progress, "extract")
             )
             if extracted != manifest:
                 raise CorruptArchive(f"{path.name}: the archive changed while it was read")
@@ -168,12 +168,6 @@ def restore_backup(config, engine, backup_id, progress=None, *, clock=utcnow):
     return outcome
 
 
-def _phase(progress, name):
-    if progress is None:
-        return None
-    return lambda done, total: progress(name, done, total)
-
-
 def _install_media(staged, uploads):
     """Move the staged media folder into place (the second rename of the swap)."""
     os.rename(staged, uploads)
@@ -191,7 +185,7 @@ def _swap_in(config, engine, backup_id, staging, tables, progress):
     try:
         trans = conn.begin()
         entries = [(table, staging / member) for table, member, _rows in tables]
-        counts = load_database(conn, entries, progress=_phase(progress, "load"))
+        counts = load_database(conn, entries, progress=catalog.phase(progress, "load"))
         for table, _member, rows in tables:
             if counts[table.name] != rows:
                 raise CorruptArchive(

@@ -77,12 +77,6 @@ class BackupOutcome:
         return data
 
 
-def _phase(progress, name):
-    if progress is None:
-        return None
-    return lambda done, total: progress(name, done, total)
-
-
 def create_backup(config, engine, *, clock=utcnow, skip_unchanged=None, progress=None):
     """Make a system backup now; return a BackupOutcome.
 
@@ -156,7 +150,7 @@ def _create_locked(config, engine, clock, skip_unchanged, progress, started, wor
         work,
         db.metadata.sorted_tables,
         on_snapshot=on_snapshot,
-        progress=_phase(progress, "dump"),
+        progress=catalog.phase(progress, "dump"),
     )
     fingerprint = content_fingerprint(dump, media)
     counts = {t.table: t.rows for t in dump.tables}
@@ -210,7 +204,7 @@ def _create_locked(config, engine, clock, skip_unchanged, progress, started, wor
         folder / (backup_id + SUFFIX),
         meta,
         members,
-        progress=_phase(progress, "write"),
+        progress=catalog.phase(progress, "write"),
         digest=False,  # the whole file's SHA-256 is not recorded for backups
     )
     return BackupOutcome(
@@ -234,6 +228,6 @@ def verify_backup(config, backup_id, progress=None):
     Raises BackupNotFound, CorruptArchive or UnsafeArchive with the reason.
     """
     path = backup_path(config, backup_id)
-    manifest = verify_archive(path, progress=_phase(progress, "verify"))
+    manifest = verify_archive(path, progress=catalog.phase(progress, "verify"))
     catalog.check_system_manifest(manifest, path.name)
     return manifest
