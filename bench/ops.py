@@ -3,7 +3,7 @@
 import shutil
 from pathlib import Path
 
-from app.backup.archive import extract_archive, verify_archive
+from app.archive import extract_archive, verify_archive
 from app.extensions import db
 
 
@@ -33,7 +33,7 @@ def restore(app, backup_id):
 
 def export(app, site_id):
     """Export one site; return the archive's path and size."""
-    from app.backup.export import export_site
+    from app.exports.archive import export_site
 
     result = export_site(app.config, int(site_id))
     return {"path": str(result.path), "size": result.size}
@@ -59,7 +59,7 @@ def write(app, folder, dest):
     SHA256SUMS, which the writer makes itself; database dumps are marked
     compressible and the whole file is not hashed, as ``create_backup`` does.
     """
-    from app.backup.archive import Member, write_archive
+    from app.archive import Member, write_archive
 
     folder, dest = Path(folder), Path(dest)
     dest.unlink(missing_ok=True)

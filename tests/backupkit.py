@@ -7,7 +7,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from app.backup.archive import extract_archive
+from app.archive import extract_archive
 from app.backup.catalog import backups_dir
 from app.extensions import db
 from app.media import uploads_dir

@@ -5,7 +5,7 @@ import io
 import json
 import tarfile
 
-from app.backup.archive import checksums_size
+from app.archive import checksums_size
 
 
 def manifest_for(files, fmt="stinkykitty-system-backup", **extra):

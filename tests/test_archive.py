@@ -9,7 +9,7 @@ import zlib
 
 import pytest
 
-from app.backup.archive import (
+from app.archive import (
     Member,
     extract_archive,
     read_manifest,
@@ -17,7 +17,7 @@ from app.backup.archive import (
     verify_archive,
     write_archive,
 )
-from app.backup.errors import CorruptArchive, NotEnoughSpace, UnsafeArchive
+from app.archive.errors import CorruptArchive, NotEnoughSpace, UnsafeArchive
 from tests import craft
 from tests.processes import small_filesystem
 

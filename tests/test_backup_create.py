@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
+from app.archive import extract_archive, read_manifest
 from app.backup import system as system_module
-from app.backup.archive import extract_archive, read_manifest
 from app.backup.catalog import backups_dir
 from app.backup.errors import BackupError
 from app.backup.system import (

@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 
 from app.backup.errors import BackupError, NotEnoughSpace
-from app.backup.export import ExportFailed, exports_dir
-from app.backup.export_jobs import (
+from app.exports.archive import ExportFailed, exports_dir
+from app.exports.jobs import (
     STUCK_MESSAGE,
     claim_job,
     request_export_job,
@@ -86,7 +86,7 @@ def test_a_job_delivered_twice_runs_once(app, make):
     calls = []
 
     def counting_export(*args, **kwargs):
-        from app.backup.export import export_site
+        from app.exports.archive import export_site
 
         calls.append(args)
         return export_site(*args, **kwargs)
@@ -185,7 +185,7 @@ def test_a_late_worker_does_not_resurrect_a_job_the_sweep_failed(app, make):
     job = _job(site, site.owner)
 
     def export_while_swept(config, site_id, **kwargs):
-        from app.backup.export import export_site
+        from app.exports.archive import export_site
 
         result = export_site(config, site_id, **kwargs)
         with app.app_context():

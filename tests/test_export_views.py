@@ -9,8 +9,8 @@ import itsdangerous.timed
 import pytest
 from sqlalchemy import func, select
 
-from app.backup.export_jobs import run_export_job, sweep_exports
-from app.backup.export_links import make_download_token
+from app.exports.jobs import run_export_job, sweep_exports
+from app.exports.links import make_download_token
 from app.extensions import db
 from app.models import ExportJob, utcnow
 

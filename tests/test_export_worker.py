@@ -9,8 +9,8 @@ from datetime import timedelta
 
 import pytest
 
-from app.backup.export import exports_dir
-from app.backup.export_jobs import sweep_exports
+from app.exports.archive import exports_dir
+from app.exports.jobs import sweep_exports
 from app.extensions import db
 from app.models import ExportJob, utcnow
 from tests.test_export_views import _login, _post_export

@@ -9,9 +9,9 @@ import tarfile
 
 import pytest
 
-from app.backup.archive import extract_archive, read_manifest
+from app.archive import extract_archive, read_manifest
 from app.backup.errors import BackupError
-from app.backup.export import ExportFailed, SiteNotFound, export_site, exports_dir
+from app.exports.archive import ExportFailed, SiteNotFound, export_site, exports_dir
 from app.extensions import db
 from app.models import MediaTag, Site, User
 

@@ -1,6 +1,12 @@
-"""The backup core: archives, database dump and load, system backups, site exports.
+"""System backups: the whole database plus every uploaded file, as one archive.
 
-Plain functions and small classes that take paths, a config mapping, an engine
-and a clock. No Flask request objects and no Celery in here: the CLI, the tasks
-and the views all call these.
+``dbdump`` dumps and loads the database, ``mediasnap`` walks the uploads,
+``system`` creates and verifies backups, ``catalog`` lists them, ``retention``
+deletes old ones, ``restore`` puts one back, ``lock`` and ``maintenance`` keep a
+backup and a restore from interleaving with each other and with the site,
+``runs`` records every run, ``health`` answers "are backups healthy?".
+
+Depends on the archive format (``app.archive``), the models, the config and
+Flask-SQLAlchemy's ``db``. No Flask request objects and no Celery in here: the
+CLI, the tasks and the views all call these functions.
 """

@@ -23,7 +23,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.backup.archive import read_manifest
+from app.archive import read_manifest
 from app.backup.errors import BackupError, BackupNotFound, CorruptArchive
 from app.config import data_path
 

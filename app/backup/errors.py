@@ -1,24 +1,27 @@
-"""Errors of the backup core; each message is one line a person can act on."""
+"""Errors of system backups and restores; each message is one line a person can act on.
 
+``BackupError`` is the archive's base error under the name the layers above
+catch: a damaged archive or a full disk is a backup error too.
+"""
 
-class BackupError(Exception):
-    """Base of every backup, restore and export error."""
+from app.archive.errors import ArchiveError, CorruptArchive, NotEnoughSpace, UnsafeArchive
+
+BackupError = ArchiveError
+
+__all__ = [
+    "BackupError",
+    "BackupLocked",
+    "BackupNotFound",
+    "CorruptArchive",
+    "NotEnoughSpace",
+    "RestoreFailed",
+    "SchemaMismatch",
+    "UnsafeArchive",
+]
 
 
 class BackupNotFound(BackupError):
     """No backup with the given id."""
-
-
-class CorruptArchive(BackupError):
-    """The archive is damaged or not one of ours (truncated, bad checksum, bad manifest)."""
-
-
-class UnsafeArchive(CorruptArchive):
-    """The archive holds what we never extract: links, devices, '..', unlisted members, a bomb."""
-
-
-class NotEnoughSpace(BackupError):
-    """Not enough free disk space, found before starting or when the disk filled up."""
 
 
 class BackupLocked(BackupError):

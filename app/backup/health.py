@@ -11,10 +11,10 @@ broker and the database are down.
 
 import shutil
 
+from app.archive.space import human_size
 from app.backup import catalog
 from app.backup.lock import lock_holder
 from app.backup.runs import recent_runs
-from app.backup.space import human_size
 from app.models.types import utcnow
 
 DEFAULT_MAX_AGE = 26 * 3600

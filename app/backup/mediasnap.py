@@ -8,7 +8,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.backup.archive import check_member_path
+from app.archive import check_member_path
 from app.backup.errors import BackupError
 
 log = logging.getLogger(__name__)

@@ -3,7 +3,7 @@
 1. Under the backup lock, read the manifest and refuse early what cannot be
    restored (not a system backup, another schema revision, too little space).
 2. Extract and verify the whole archive in one pass into a staging folder next
-   to ``uploads/`` (``app.backup.archive.extract_archive`` checks every name,
+   to ``uploads/`` (``app.archive.extract_archive`` checks every name,
    type, size and SHA-256). A bad or hostile archive stops here: nothing changed.
 3. Enter maintenance mode, then in ONE database transaction delete every row,
    load the dump, check the counts, move the old ``uploads/`` aside and the
@@ -31,13 +31,13 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 
+from app.archive import extract_archive, read_manifest
+from app.archive.space import check_space
 from app.backup import catalog
-from app.backup.archive import extract_archive, read_manifest
 from app.backup.dbdump import database_revision, load_database
 from app.backup.errors import CorruptArchive, RestoreFailed, SchemaMismatch
 from app.backup.lock import backup_lock
 from app.backup.maintenance import enter_maintenance, leave_maintenance
-from app.backup.space import check_space
 from app.config import data_path
 from app.extensions import db
 from app.models.types import utcnow

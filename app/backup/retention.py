@@ -3,11 +3,11 @@
 import logging
 import shutil
 
+from app.archive.space import fsync_dir
 from app.backup import catalog
 from app.backup.catalog import SUFFIX, backup_path, backups_dir, format_time, list_backups
 from app.backup.lock import backup_lock, lock_holder
 from app.backup.maintenance import maintenance_state
-from app.backup.space import fsync_dir
 from app.config import data_path
 from app.models.types import utcnow
 

@@ -30,10 +30,10 @@ import uuid
 
 import sqlalchemy.exc as sa_exc
 
+from app.archive.space import fsync_dir, is_disk_full
 from app.backup import system
 from app.backup.errors import BackupError, BackupLocked, NotEnoughSpace
 from app.backup.lock import lock_holder
-from app.backup.space import fsync_dir, is_disk_full
 from app.config import data_path
 from app.models.types import utcnow
 

@@ -1,6 +1,6 @@
 """System backups: make, list, verify, delete, prune and report on whole-system archives.
 
-A system backup is one ``.tar.gz`` (see ``app.backup.archive``) holding
+A system backup is one ``.tar.gz`` (see ``app.archive``) holding
 ``manifest.json``, a logical dump of every table (``db/NNN-<table>.jsonl``, in
 foreign-key order, see ``app.backup.dbdump``), every file under ``uploads/``
 and ``SHA256SUMS``. The manifest records the format, creation time, app
@@ -22,8 +22,9 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import app as app_package
+from app.archive import Member, verify_archive, write_archive
+from app.archive.space import check_space, human_size, is_disk_full
 from app.backup import catalog
-from app.backup.archive import Member, verify_archive, write_archive
 from app.backup.catalog import FORMAT, SUFFIX, backup_path, backups_dir, format_time, list_backups
 from app.backup.dbdump import dump_database, estimate_database_size
 from app.backup.errors import NotEnoughSpace
@@ -31,7 +32,6 @@ from app.backup.lock import backup_lock
 from app.backup.mediasnap import content_fingerprint, snapshot_media
 from app.backup.restore import RestoreOutcome, restore_backup
 from app.backup.retention import backup_status, delete_backup, prune_backups, prune_locked
-from app.backup.space import check_space, human_size, is_disk_full
 from app.config import data_path
 from app.extensions import db
 from app.models.types import utcnow

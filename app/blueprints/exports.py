@@ -19,9 +19,9 @@ from flask import (
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from app.backup.export import exports_dir
-from app.backup.export_jobs import fail_job, request_export_job
-from app.backup.export_links import InvalidDownloadLink, check_download_token, make_download_token
+from app.exports.archive import exports_dir
+from app.exports.jobs import fail_job, request_export_job
+from app.exports.links import InvalidDownloadLink, check_download_token, make_download_token
 from app.extensions import db, login_manager
 from app.models import ExportJob, MediaItem, MenuItem, Page, Site
 from app.permissions import can_manage_site

@@ -12,9 +12,9 @@ import sys
 import click
 from flask import current_app
 
+from app.archive.space import human_size
 from app.backup import catalog, health, runs, system
 from app.backup.errors import BackupError
-from app.backup.space import human_size
 from app.commands import echo_json
 from app.extensions import db
 from app.models.types import utcnow

@@ -48,8 +48,8 @@ def create_site(subdomain, owner_email, title):
 def export_site_command(subdomain, output):
     """Export one site (settings, pages, menu, media) as a .tar.gz."""
     from app.backup.errors import BackupError
-    from app.backup.export import export_site, find_site
     from app.commands.progress import TerminalProgress
+    from app.exports.archive import export_site, find_site
 
     try:
         site = find_site(db.session, subdomain)

@@ -5,7 +5,7 @@ from dataclasses import asdict
 from celery import shared_task
 from flask import current_app
 
-from app.backup.export_jobs import run_export_job, sweep_exports
+from app.exports.jobs import run_export_job, sweep_exports
 from app.extensions import db
 
 

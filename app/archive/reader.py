@@ -22,8 +22,8 @@ from pathlib import Path, PurePosixPath
 
 from isal import igzip, isal_zlib
 
-from app.backup.errors import CorruptArchive, NotEnoughSpace, UnsafeArchive
-from app.backup.space import disk_full_as
+from app.archive.errors import CorruptArchive, NotEnoughSpace, UnsafeArchive
+from app.archive.space import disk_full_as
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"

@@ -7,7 +7,7 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
-from app.backup.errors import NotEnoughSpace
+from app.archive.errors import NotEnoughSpace
 
 UNITS = ("bytes", "KB", "MB", "GB", "TB")
 

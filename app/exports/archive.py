@@ -12,20 +12,20 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from app.backup.archive import Member, write_archive
-from app.backup.errors import BackupError
-from app.backup.export_data import EXPORT_FORMAT, EXPORT_FORMAT_VERSION, iso, write_data_files
+from app.archive import Member, write_archive
+from app.archive.errors import ArchiveError
 from app.config import data_path
+from app.exports.data import EXPORT_FORMAT, EXPORT_FORMAT_VERSION, iso, write_data_files
 from app.models import Site, utcnow
 
 TEMP_PREFIX = ".export-"
 
 
-class SiteNotFound(BackupError):
+class SiteNotFound(ArchiveError):
     """There is no site by that id or subdomain."""
 
 
-class ExportFailed(BackupError):
+class ExportFailed(ArchiveError):
     """The export could not be written; the message says why and what to do."""
 
 

@@ -10,7 +10,7 @@ Layout, in this order:
   ``sha256sum -c`` reads.
 
 Both system backups and site exports are written with ``write_archive`` and read
-with the functions of ``app.backup.archive_reader`` (re-exported here).
+with the functions of ``app.archive.reader``.
 """
 
 import hashlib
@@ -28,27 +28,15 @@ from pathlib import Path, PurePosixPath
 
 from isal import isal_zlib
 
-from app.backup.archive_reader import (
+from app.archive.errors import ArchiveError, NotEnoughSpace
+from app.archive.gzipstream import GzipStreamWriter
+from app.archive.reader import (
     CHECKSUMS_NAME,
     FORMAT_VERSION,
     MANIFEST_NAME,
     check_member_path,
-    extract_archive,
-    read_manifest,
-    verify_archive,
 )
-from app.backup.errors import BackupError, NotEnoughSpace
-from app.backup.gzipstream import GzipStreamWriter
-from app.backup.space import fsync_dir, is_disk_full
-
-__all__ = [
-    "ArchiveResult",
-    "Member",
-    "extract_archive",
-    "read_manifest",
-    "verify_archive",
-    "write_archive",
-]
+from app.archive.space import fsync_dir, is_disk_full
 
 CHUNK = 1024 * 1024
 BLOCK = tarfile.BLOCKSIZE
@@ -117,10 +105,10 @@ def write_archive(
     for name in names:
         check_member_path(name)
     if len(set(names)) != len(names) or {MANIFEST_NAME, CHECKSUMS_NAME} & set(names):
-        raise BackupError("archive members must have distinct names, none reserved")
+        raise ArchiveError("archive members must have distinct names, none reserved")
     for member in members:
         if isinstance(member.source, bytes | bytearray) and len(member.source) != member.size:
-            raise BackupError(f"{member.path}: {len(member.source)} bytes, expected {member.size}")
+            raise ArchiveError(f"{member.path}: {len(member.source)} bytes, expected {member.size}")
 
     stored, deflated = _split_by_compressibility(members)
     ordered = stored + deflated
@@ -158,7 +146,7 @@ def write_archive(
             gz.close()
             os.fsync(raw.fileno())
             if os.fstat(raw.fileno()).st_size != out.size:
-                raise BackupError(f"{tmp.name}: the file on disk is not the size written")
+                raise ArchiveError(f"{tmp.name}: the file on disk is not the size written")
         os.replace(tmp, final_path)
         fsync_dir(final_path.parent)
     except OSError as exc:
@@ -272,7 +260,7 @@ def _read_source(member):
         while remaining:
             n = source.readinto(view[: min(CHUNK, remaining)])
             if not n:
-                raise BackupError(
+                raise ArchiveError(
                     f"{member.source} shrank while being archived "
                     f"({member.size - remaining} of {member.size} bytes read)"
                 )

@@ -21,7 +21,7 @@ EXPORT_FORMAT_VERSION = 1
 BATCH = 200
 # Stored names are random hex plus a suffix; anything else would not be a safe archive path.
 STORED_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-README_TEMPLATE = Path(__file__).with_name("export_readme.md")
+README_TEMPLATE = Path(__file__).with_name("readme.md")
 
 
 @dataclass

@@ -14,8 +14,8 @@ from datetime import UTC, timedelta
 
 from sqlalchemy import select, text, update
 
-from app.backup.errors import NotEnoughSpace
-from app.backup.export import (
+from app.archive.errors import NotEnoughSpace
+from app.exports.archive import (
     ExportFailed,
     SiteNotFound,
     export_site,

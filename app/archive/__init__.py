@@ -1,0 +1,45 @@
+"""The archive format: self-describing, checksummed ``.tar.gz`` files.
+
+Written atomically in one pass (``writer``), read without trusting them
+(``reader``), with our own gzip stream (``gzipstream``) and the disk-space and
+durability helpers both sides need (``space``). Used by system backups and site
+exports alike. It imports nothing of the application: no models, no config, no
+Flask, SQLAlchemy or Celery; the format is documented in docs/archive-format.md.
+"""
+
+from app.archive.errors import ArchiveError, CorruptArchive, NotEnoughSpace, UnsafeArchive
+from app.archive.reader import (
+    CHECKSUMS_NAME,
+    FORMAT_VERSION,
+    MANIFEST_NAME,
+    check_member_path,
+    extract_archive,
+    read_manifest,
+    verify_archive,
+)
+from app.archive.writer import (
+    ArchiveResult,
+    Member,
+    checksums_size,
+    remove_temporaries,
+    write_archive,
+)
+
+__all__ = [
+    "CHECKSUMS_NAME",
+    "FORMAT_VERSION",
+    "MANIFEST_NAME",
+    "ArchiveError",
+    "ArchiveResult",
+    "CorruptArchive",
+    "Member",
+    "NotEnoughSpace",
+    "UnsafeArchive",
+    "check_member_path",
+    "checksums_size",
+    "extract_archive",
+    "read_manifest",
+    "remove_temporaries",
+    "verify_archive",
+    "write_archive",
+]
