@@ -47,6 +47,23 @@ class Config:
         # A queued or running export older than this is taken as dead (worker killed).
         self.EXPORT_STUCK_AFTER = int(env.get("EXPORT_STUCK_AFTER", 3600))
         self.EXPORT_SWEEP_INTERVAL = int(env.get("EXPORT_SWEEP_INTERVAL", 900))
+        # Off the machine (docs/operations.md): object storage, encryption, cross-host locks.
+        self.BACKUP_STORAGE_URL = env.get("BACKUP_STORAGE_URL")
+        self.BACKUP_STORAGE_ENDPOINT = env.get("BACKUP_STORAGE_ENDPOINT")
+        self.BACKUP_STORAGE_PART_SIZE = int(env.get("BACKUP_STORAGE_PART_SIZE", 16 * 1024 * 1024))
+        self.BACKUP_REMOTE_KEEP = int(env.get("BACKUP_REMOTE_KEEP", 30))
+        self.BACKUP_AGE_RECIPIENTS = env.get("BACKUP_AGE_RECIPIENTS")
+        self.BACKUP_AGE_IDENTITY_FILE = env.get("BACKUP_AGE_IDENTITY_FILE")
+        self.EXPORT_STORAGE_URL = env.get("EXPORT_STORAGE_URL")
+        self.EXPORT_STORAGE_ENDPOINT = env.get(
+            "EXPORT_STORAGE_ENDPOINT", self.BACKUP_STORAGE_ENDPOINT
+        )
+        self.EXPORT_STORAGE_LINK_TTL = int(env.get("EXPORT_STORAGE_LINK_TTL", 300))
+        self.BACKUP_LOCK_URL = env.get("BACKUP_LOCK_URL")
+        self.BACKUP_LOCK_TTL = float(env.get("BACKUP_LOCK_TTL", 30))
+        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+            setattr(self, key, env.get(key))
+        self.AWS_DEFAULT_REGION = env.get("AWS_DEFAULT_REGION", env.get("AWS_REGION"))
 
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         self.WTF_CSRF_TIME_LIMIT = None  # tokens live as long as the session

@@ -13,7 +13,7 @@ import click
 from flask import current_app
 
 from app.archive.space import human_size
-from app.backup import catalog, health, runs, system
+from app.backup import catalog, health, offsite_fetch, runs, system
 from app.backup.errors import BackupError
 from app.commands import echo_json
 from app.extensions import db
@@ -122,10 +122,15 @@ def next_run(config, now):
 
 
 @backup_cli.command("list")
+@click.option("--remote", is_flag=True, help="List the off-site copies instead.")
 @json_option
 @clear_errors
-def list_command(as_json):
+def list_command(remote, as_json):
     """List backups, newest first: id, size, age, database, counts."""
+    if remote:
+        from app.commands.offsite import print_remote_list  # it builds on this module
+
+        return print_remote_list(as_json)
     now = utcnow()
     infos = system.list_backups(current_app.config)
     if as_json:
@@ -298,7 +303,7 @@ def _describe(info):
 def restore_command(backup_id, yes, as_json):
     """Replace the database and media with a backup (asks first unless --yes)."""
     config = current_app.config
-    info = catalog.read_info(catalog.backup_path(config, backup_id))
+    info = catalog.read_info(offsite_fetch.local_or_fetch(config, backup_id))
     if not info.ok:
         raise BackupError(info.error)
     if not yes:
