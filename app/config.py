@@ -61,6 +61,7 @@ class Config:
         self.EXPORT_STORAGE_LINK_TTL = int(env.get("EXPORT_STORAGE_LINK_TTL", 300))
         self.BACKUP_LOCK_URL = env.get("BACKUP_LOCK_URL")
         self.BACKUP_LOCK_TTL = float(env.get("BACKUP_LOCK_TTL", 30))
+        self.BACKUP_LOCK_PREFIX = env.get("BACKUP_LOCK_PREFIX", "stinkykitty")
         for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
             setattr(self, key, env.get(key))
         self.AWS_DEFAULT_REGION = env.get("AWS_DEFAULT_REGION", env.get("AWS_REGION"))
