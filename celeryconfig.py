@@ -67,6 +67,11 @@ def beat_schedule(config):
             "task": "stinkykitty.sweep_broker",
             "schedule": BROKER_SWEEP_INTERVAL,
         }
+    if config.get("BACKUP_STORAGE_URL"):  # off-site copies: checked daily, after the backup
+        schedule["verify-remote-backups"] = {
+            "task": "stinkykitty.verify_remote_backups",
+            "schedule": parse_crontab(config.get("BACKUP_REMOTE_VERIFY_SCHEDULE") or "30 4 * * *"),
+        }
     schedule["sweep-site-exports"] = {
         "task": "stinkykitty.sweep_site_exports",
         "schedule": timedelta(seconds=config["EXPORT_SWEEP_INTERVAL"]),

@@ -205,3 +205,17 @@ def test_the_store_is_a_plain_s3_client(s3_config, tmp_path):
     assert [o.name for o in store.list()] == ["blob"]
     store.delete("blob")
     assert store.head("blob") is None
+
+
+def test_beat_checks_the_remote_copies_daily_with_a_registered_task(s3_app, make):
+    celery_app = s3_app.extensions["celery"]
+    entry = celery_app.conf.beat_schedule["verify-remote-backups"]
+    assert entry["task"] == "stinkykitty.verify_remote_backups"
+    assert entry["task"] in celery_app.tasks
+    make.user()
+    _, outcome = backup_now(s3_app)
+    from app.tasks.offsite import verify_remote_backups
+
+    assert verify_remote_backups() == {"ok": True, "checked": 1, "failures": []}
+    outcome.path.unlink()  # a local loss does not touch the remote copy
+    assert verify_remote_backups()["ok"] is True
