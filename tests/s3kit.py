@@ -110,14 +110,29 @@ def s3_server():
         server.stop()
 
 
+def drop_bucket(endpoint, bucket):
+    """Delete a test bucket and everything in it (a long-lived server keeps it in memory)."""
+    client = s3_client(endpoint)
+    try:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for item in page.get("Contents", []):
+                client.delete_object(Bucket=bucket, Key=item["Key"])
+        client.delete_bucket(Bucket=bucket)
+    except Exception:  # a test that stopped the server, or removed the bucket itself
+        pass
+
+
 @pytest.fixture
 def s3_config(s3_server):
     """Config overrides that send off-site copies and exports to fresh buckets on the server."""
-    return {
-        "BACKUP_STORAGE_URL": f"s3://{new_bucket(s3_server)}/nightly",
+    backups, exports = new_bucket(s3_server), new_bucket(s3_server)
+    yield {
+        "BACKUP_STORAGE_URL": f"s3://{backups}/nightly",
         "BACKUP_STORAGE_ENDPOINT": s3_server,
         "BACKUP_STORAGE_PART_SIZE": PART_SIZE,
-        "EXPORT_STORAGE_URL": f"s3://{new_bucket(s3_server)}/exports",
+        "EXPORT_STORAGE_URL": f"s3://{exports}/exports",
         "EXPORT_STORAGE_ENDPOINT": s3_server,
         **CREDENTIALS,
     }
+    drop_bucket(s3_server, backups)
+    drop_bucket(s3_server, exports)
