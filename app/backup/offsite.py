@@ -55,6 +55,7 @@ def remote_store(config):
             endpoint=config.get("BACKUP_STORAGE_ENDPOINT"),
             config=config,
             part_size=config.get("BACKUP_STORAGE_PART_SIZE"),
+            concurrency=config.get("BACKUP_STORAGE_CONCURRENCY"),
         )
     except StorageError as exc:
         raise OffsiteError(f"BACKUP_STORAGE_URL: {exc}") from None

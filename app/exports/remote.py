@@ -28,6 +28,7 @@ def export_store(config):
         endpoint=config.get("EXPORT_STORAGE_ENDPOINT"),
         config=config,
         part_size=config.get("BACKUP_STORAGE_PART_SIZE"),
+        concurrency=config.get("BACKUP_STORAGE_CONCURRENCY"),
     )
 
 

@@ -1,8 +1,9 @@
 """A small client for one ``s3://bucket/prefix`` location, over boto3.
 
 Uploads are multipart and streamed: ``ObjectStore.writer`` returns a file-like
-object that sends a part each time ``part_size`` bytes have been written, so
-memory holds one part whatever the size of the object. Every part carries its
+object that sends a part each time ``part_size`` bytes have been written, up to
+``concurrency`` parts at once (a writer waits for the oldest when that many are
+in flight), so memory holds a few parts whatever the size of the object. Every part carries its
 SHA-256 (``ChecksumAlgorithm='SHA256'``), which the store checks on receipt;
 after completing, the object's checksum as the store records it (the composite
 SHA-256: the SHA-256 of the parts' digests, ``-N`` appended by S3) is compared
@@ -12,6 +13,8 @@ or from the same names in the app's config.
 """
 
 import base64
+import collections
+import concurrent.futures
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -21,6 +24,7 @@ log = logging.getLogger(__name__)
 
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3's smallest part but the last
 DEFAULT_PART_SIZE = 16 * 1024 * 1024
+DEFAULT_CONCURRENCY = 4  # parts in flight: memory holds about this many parts, plus one
 CREDENTIAL_KEYS = {
     "AWS_ACCESS_KEY_ID": "aws_access_key_id",
     "AWS_SECRET_ACCESS_KEY": "aws_secret_access_key",
@@ -75,11 +79,14 @@ def _describe(exc):
 class ObjectStore:
     """The objects under one bucket and prefix of an S3-compatible store."""
 
-    def __init__(self, url, *, endpoint=None, config=None, part_size=None, client=None):
+    def __init__(
+        self, url, *, endpoint=None, config=None, part_size=None, concurrency=None, client=None
+    ):
         self.url = url
         self.bucket, self.prefix = parse_storage_url(url)
         self.endpoint = endpoint or None
         self.part_size = int(part_size or DEFAULT_PART_SIZE)
+        self.concurrency = max(1, int(concurrency or DEFAULT_CONCURRENCY))
         self._client = client
         self._credentials = {
             arg: config.get(key)
@@ -227,6 +234,8 @@ class MultipartWriter:
         self.buffer = bytearray()
         self.whole = hashlib.sha256()
         self.digests, self.etags = [], []
+        self.pending = collections.deque()  # parts in flight, oldest first
+        self.pool = None
         self.size = 0
         self.sha256 = self.checksum = None
         self.closed = False
@@ -265,17 +274,44 @@ class MultipartWriter:
         """Nothing to flush before close (parts go as they fill)."""
 
     def _send(self, part):
+        """Start sending ``part``; with ``concurrency`` parts in flight, wait for the oldest."""
         digest = hashlib.sha256(part).digest()
-        number = len(self.etags) + 1
+        self.digests.append(digest)
+        number = len(self.digests)
+        if self.store.concurrency <= 1:
+            self._collect(number, lambda: self._upload_part(number, part, digest))
+            return
+        if self.pool is None:
+            self.pool = concurrent.futures.ThreadPoolExecutor(
+                self.store.concurrency, thread_name_prefix="s3-part"
+            )
+        future = self.pool.submit(self._upload_part, number, part, digest)
+        self.pending.append((number, future))
+        while len(self.pending) >= self.store.concurrency:
+            self._collect(*self.pending.popleft())
+
+    def _collect(self, number, answer):
+        """Record the answer of part ``number`` (a future or a call), in part order."""
         try:
-            answer = self._upload_part(number, part, digest)
+            etag = (answer.result() if hasattr(answer, "result") else answer())["ETag"]
         except StorageError as exc:
             self.error = exc  # a caller in between (pyrage) may replace the exception
             raise
-        self.digests.append(digest)
-        self.etags.append(answer["ETag"])
+        self.etags.append(etag)
         if self.on_part is not None:
             self.on_part(number, self.size)
+
+    def _drain(self):
+        while self.pending:
+            self._collect(*self.pending.popleft())
+
+    def _stop_pool(self):
+        if self.pool is not None:
+            for _, future in self.pending:
+                future.cancel()
+            self.pool.shutdown(wait=True)
+            self.pool = None
+        self.pending.clear()
 
     def _upload_part(self, number, part, digest):
         return self.store._call(
@@ -294,9 +330,13 @@ class MultipartWriter:
         """Send the last part, complete the upload and check the store's checksum."""
         if self.closed:
             return
-        if self.buffer or not self.etags:
+        if self.buffer or not self.digests:
             self._send(bytes(self.buffer))
             self.buffer.clear()
+        try:
+            self._drain()
+        finally:
+            self._stop_pool()
         parts = [
             {"PartNumber": i + 1, "ETag": etag, "ChecksumSHA256": base64.b64encode(d).decode()}
             for i, (etag, d) in enumerate(zip(self.etags, self.digests, strict=True))
@@ -324,6 +364,7 @@ class MultipartWriter:
     def abort(self):
         """Give up the upload; the store drops the parts already sent."""
         self.closed = True
+        self._stop_pool()
         try:
             self.store.client.abort_multipart_upload(
                 Bucket=self.store.bucket, Key=self.store.key(self.name), UploadId=self.upload_id
@@ -335,10 +376,15 @@ class MultipartWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            self.close()
-        else:
+        if exc_type is not None:
             self.abort()
+            return
+        try:
+            self.close()
+        except BaseException:
+            if not self.closed:  # failed before completing: drop the parts sent
+                self.abort()
+            raise
 
 
 def _checksum_matches(stored, writer):
