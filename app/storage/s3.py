@@ -265,7 +265,8 @@ class MultipartWriter:
         self.whole.update(data)
         self.size += len(data)
         while len(self.buffer) >= self.store.part_size:
-            part = bytes(self.buffer[: self.store.part_size])
+            with memoryview(self.buffer) as view:
+                part = bytes(view[: self.store.part_size])  # one copy, no temporary slice
             del self.buffer[: self.store.part_size]
             self._send(part)
         return len(data)
