@@ -11,7 +11,8 @@ Every function takes the Flask config mapping (``app.config``); those that
 touch the database take an engine; those that depend on time take ``clock``
 (a function returning naive UTC), so tests can live through months of nights.
 This module is the public face: restores (``app.backup.restore``), retention
-and status (``app.backup.retention``) are re-exported here.
+(``app.backup.retention``) and status (``app.backup.status``) are
+re-exported here.
 """
 
 import logging
@@ -25,16 +26,17 @@ import app as app_package
 from app.archive import Member, verify_archive, write_archive
 from app.archive.space import check_space, human_size, is_disk_full
 from app.backup import catalog
-from app.backup.catalog import FORMAT, SUFFIX, backup_path, backups_dir, format_time, list_backups
+from app.backup.catalog import FORMAT, SUFFIX, backup_path, backups_dir, list_backups
 from app.backup.dbdump import dump_database, estimate_database_size
 from app.backup.errors import NotEnoughSpace
 from app.backup.lock import backup_lock
 from app.backup.mediasnap import content_fingerprint, snapshot_media
 from app.backup.restore import RestoreOutcome, restore_backup
-from app.backup.retention import backup_status, delete_backup, prune_backups, prune_locked
+from app.backup.retention import delete_backup, prune_backups, prune_locked
+from app.backup.status import backup_status
 from app.config import data_path
 from app.extensions import db
-from app.models.types import utcnow
+from app.models.types import format_utc, utcnow
 
 __all__ = [
     "BackupOutcome",
@@ -71,8 +73,8 @@ class BackupOutcome:
         """Return a JSON-ready dict."""
         data = asdict(self)
         data["path"] = str(self.path)
-        data["created_at"] = format_time(self.created_at)
-        data["checked_at"] = format_time(self.checked_at)
+        data["created_at"] = format_utc(self.created_at)
+        data["checked_at"] = format_utc(self.checked_at)
         data["duration"] = round(self.duration, 3)
         return data
 
@@ -184,7 +186,7 @@ def _create_locked(config, engine, clock, skip_unchanged, progress, started, wor
     meta = {
         "format": FORMAT,
         "backup_id": backup_id,
-        "created_at": format_time(now),
+        "created_at": format_utc(now),
         "app_version": app_package.__version__,
         "database": {"dialect": dump.dialect, "revision": dump.revision},
         "tables": tables,
