@@ -135,54 +135,33 @@ def create_backup(config, engine, *, clock=utcnow, skip_unchanged=None, progress
 
 
 def _create_locked(config, engine, clock, skip_unchanged, progress, started, work, links):
-    folder = backups_dir(config)
-    db_bytes = estimate_database_size(engine)
-    work.mkdir()
-    media = []
-
-    def on_snapshot():
-        media.extend(snapshot_media(data_path(config, "uploads"), links))
-        # The dump (about the database's size) and the archive (at most the
-        # database again plus the media, which are stored, not deflated).
-        needed = 2 * db_bytes + sum(f.size for f in media)
-        check_space(needed, folder, "the backup")
-
-    dump = dump_database(
-        engine,
-        work,
-        db.metadata.sorted_tables,
-        on_snapshot=on_snapshot,
-        progress=catalog.phase(progress, "dump"),
-    )
+    """Dump, compare with the newest backup, and write the archive unless nothing changed."""
+    dump, media = _dump_and_snapshot(config, engine, work, links, progress)
     fingerprint = content_fingerprint(dump, media)
-    counts = {t.table: t.rows for t in dump.tables}
     now = clock()
+
+    def outcome(backup_id, path, created, size, created_at):
+        return BackupOutcome(
+            backup_id=backup_id,
+            path=path,
+            created=created,
+            size=size,
+            counts={t.table: t.rows for t in dump.tables},
+            files=len(media),
+            duration=time.monotonic() - started,
+            created_at=created_at,
+            checked_at=now,
+            fingerprint=fingerprint,
+        )
 
     if skip_unchanged:
         newest = catalog.newest_good(config)
         if newest is not None and newest.fingerprint == fingerprint:
-            return BackupOutcome(
-                backup_id=newest.backup_id,
-                path=newest.path,
-                created=False,
-                size=newest.size,
-                counts=counts,
-                files=len(media),
-                duration=time.monotonic() - started,
-                created_at=newest.created_at,
-                checked_at=now,
-                fingerprint=fingerprint,
-            )
+            return outcome(newest.backup_id, newest.path, False, newest.size, newest.created_at)
 
+    folder = backups_dir(config)
     backup_id = catalog.new_backup_id(folder, now)
-    tables = []
-    members = []
-    for t in dump.tables:
-        member_path = f"db/{t.path.name}"
-        tables.append({"name": t.table, "path": member_path, "rows": t.rows})
-        members.append(Member(member_path, t.size, t.path, compressible=True))
-    for f in media:
-        members.append(Member(f"uploads/{f.relpath}", f.size, f.source))
+    tables, members = _archive_members(dump, media)
     meta = {
         "format": FORMAT,
         "backup_id": backup_id,
@@ -209,18 +188,48 @@ def _create_locked(config, engine, clock, skip_unchanged, progress, started, wor
         progress=catalog.phase(progress, "write"),
         digest=False,  # the whole file's SHA-256 is not recorded for backups
     )
-    return BackupOutcome(
-        backup_id=backup_id,
-        path=result.path,
-        created=True,
-        size=result.size,
-        counts=counts,
-        files=len(media),
-        duration=time.monotonic() - started,
-        created_at=now,
-        checked_at=now,
-        fingerprint=fingerprint,
+    return outcome(backup_id, result.path, True, result.size, now)
+
+
+def _dump_and_snapshot(config, engine, work, links, progress):
+    """Dump every table into ``work`` and link the media into ``links``; return (dump, media).
+
+    The media are snapshotted, and the free space checked, while the dump's
+    database snapshot is open, so rows and files are of the same moment.
+    """
+    folder = backups_dir(config)
+    db_bytes = estimate_database_size(engine)
+    work.mkdir()
+    media = []
+
+    def on_snapshot():
+        media.extend(snapshot_media(data_path(config, "uploads"), links))
+        # The dump (about the database's size) and the archive (at most the
+        # database again plus the media, which are stored, not deflated).
+        needed = 2 * db_bytes + sum(f.size for f in media)
+        check_space(needed, folder, "the backup")
+
+    dump = dump_database(
+        engine,
+        work,
+        db.metadata.sorted_tables,
+        on_snapshot=on_snapshot,
+        progress=catalog.phase(progress, "dump"),
     )
+    return dump, media
+
+
+def _archive_members(dump, media):
+    """Return (the manifest's table list, the archive members) of a dump and media snapshot."""
+    tables = []
+    members = []
+    for t in dump.tables:
+        member_path = f"db/{t.path.name}"
+        tables.append({"name": t.table, "path": member_path, "rows": t.rows})
+        members.append(Member(member_path, t.size, t.path, compressible=True))
+    for f in media:
+        members.append(Member(f"uploads/{f.relpath}", f.size, f.source))
+    return tables, members
 
 
 def verify_backup(config, backup_id, progress=None):

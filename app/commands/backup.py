@@ -16,6 +16,7 @@ from app.backup import catalog, runs, system
 from app.backup.errors import BackupError
 from app.backup.status import backup_status
 from app.commands import echo_json
+from app.commands.progress import PhaseProgress
 from app.extensions import db
 from app.models.types import utcnow
 
@@ -48,42 +49,9 @@ def clear_errors(command):
     return wrapper
 
 
-class Progress:
-    """A ``progress(phase, done, total)`` callback drawing one bar per phase on a terminal."""
-
-    def __init__(self, enabled):
-        self.enabled = enabled
-        self.phase = None
-        self.bar = None
-
-    def __call__(self, phase, done, total):
-        if not self.enabled:
-            return
-        if phase != self.phase:
-            self.close()
-            self.phase = phase
-            self.bar = click.progressbar(
-                length=total, label=PHASES.get(phase, phase), file=sys.stderr
-            )
-            self.bar.__enter__()
-        self.bar.update(done - self.bar.pos)
-
-    def close(self):
-        """Finish the current bar."""
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-            self.bar = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-
 def progress_for(as_json):
     """Return a Progress that draws only on a terminal and never in JSON mode."""
-    return Progress(enabled=not as_json and sys.stderr.isatty())
+    return PhaseProgress(PHASES, enabled=not as_json and sys.stderr.isatty())
 
 
 def human_age(seconds):

@@ -16,8 +16,8 @@ def utcnow():
 
 
 def format_utc(moment, timespec="microseconds"):
-    """Format naive UTC ``moment`` as ISO 8601 ending in "Z" (how times are written out)."""
-    return moment.isoformat(timespec=timespec) + "Z"
+    """Format naive UTC ``moment`` as ISO 8601 ending in "Z" (None stays None)."""
+    return None if moment is None else moment.isoformat(timespec=timespec) + "Z"
 
 
 def parse_utc(text):
