@@ -88,6 +88,13 @@ def isolate(celery_app, prefix):
     )
 
 
+def backup_every(settings, seconds):
+    """Make the beat schedule in Celery ``settings`` send the system backup every ``seconds``."""
+    schedule = dict(settings["beat_schedule"])
+    schedule["system-backup"] = {**schedule["system-backup"], "schedule": seconds}
+    settings["beat_schedule"] = schedule
+
+
 def forget_prefix(prefix):
     """Delete the keys a test left under ``prefix`` on the shared Redis (ours only)."""
     import redis

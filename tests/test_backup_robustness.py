@@ -149,8 +149,8 @@ def tiny_backups_fs(app):
 def test_not_enough_space_is_refused_before_writing(app, make, tiny_backups_fs):
     site = make.site()
     older = create_backup(app.config, db.engine)
-    make.media(site, content=os.urandom(6_000_000), name="video.mp4")
-    with pytest.raises(NotEnoughSpace, match=r"needs about 6\.\d MB, \d\.\d MB free on "):
+    make.media(site, content=os.urandom(6 * 1024 * 1024), name="video.mp4")
+    with pytest.raises(NotEnoughSpace, match=r"needs about 6\.\d MiB, \d\.\d MiB free on "):
         create_backup(app.config, db.engine)
     assert [i.backup_id for i in list_backups(app.config)] == [older.backup_id]
     assert leftovers(app.config) == []

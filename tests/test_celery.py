@@ -9,9 +9,8 @@ import redis
 from fakeredis import TcpFakeServer
 from kombu.transport.sqlalchemy import Transport
 
-import celeryconfig
 from app import create_app
-from app.broker import prepare_celery_storage
+from app.broker import POLLING_INTERVAL, prepare_celery_storage
 from app.config import Config
 from app.extensions import db
 from tests.workers import process_worker, thread_worker, wait_result
@@ -158,7 +157,7 @@ def test_visibility_timeout_outlasts_the_longest_task(tmp_path):
 def test_embedded_broker_polls_quickly_and_production_leaves_it_alone(make_app, tmp_path):
     app = make_app()
     assert app.config["CELERY_BROKER_URL"].startswith("sqla+sqlite:///")
-    assert Transport.polling_interval == celeryconfig.EMBEDDED_POLLING_INTERVAL
+    assert Transport.polling_interval == POLLING_INTERVAL
     assert "visibility_timeout" not in app.extensions["celery"].conf.broker_transport_options
     prod = production_app(tmp_path).extensions["celery"].conf
     assert prod.broker_url == "redis://redis:6379/0"
