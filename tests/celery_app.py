@@ -9,7 +9,7 @@ only to each other.
 import os
 
 from app import create_app
-from tests.schedulekit import isolate
+from tests.workers import isolate
 
 flask_app = create_app()
 celery_app = flask_app.extensions["celery"]

@@ -16,14 +16,8 @@ import celeryconfig
 from app.backup.catalog import list_backups
 from app.backup.health import backup_health
 from app.backup.runs import recent_runs
-from tests.schedulekit import (
-    celery_process,
-    forget_prefix,
-    isolation_env,
-    log_tail,
-    new_prefix,
-    wait_for,
-)
+from tests.schedulekit import celery_process, log_tail, wait_for
+from tests.workers import forget_prefix, isolation_env, new_prefix
 
 RUNS_WANTED = 3
 KEEP = 2

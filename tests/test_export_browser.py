@@ -11,13 +11,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from tests.factories import PASSWORD
-from tests.worker_process import (
-    WorkerProcess,
-    purge_queue,
-    redis_app_config,
-    unique_queue,
-    use_queue,
-)
+from tests.workers import app_worker, purge_queue, redis_app_config, unique_queue, use_queue
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -126,7 +120,7 @@ def test_download_my_site_in_a_real_browser(served, browser, make, tmp_path):
         "document.getElementById('export-text').textContent.includes('Waiting for a worker')"
     )  # no worker yet: the job waits in the queue, and the page says so
 
-    with WorkerProcess(app, queue, tmp_path / "worker.log") as worker:
+    with app_worker(app, queue, tmp_path / "worker.log") as worker:
         page.wait_for_selector("#export-download", timeout=90_000)
         seen = page.evaluate("window.seenProgress")
         assert any(re.fullmatch(r"Exporting… \d+ / \d+ files", s) for s in seen), (
@@ -180,7 +174,7 @@ def test_download_my_site_without_javascript(served, browser, make, tmp_path):
     assert "Your export has started." in page.inner_text("main")
     assert page.locator("#export-jobs tbody tr").first.get_attribute("data-state") == "queued"
 
-    with WorkerProcess(app, queue, tmp_path / "worker.log"):
+    with app_worker(app, queue, tmp_path / "worker.log"):
         # The page refreshes itself (a <noscript> meta refresh) until the export is done.
         page.wait_for_selector("#export-jobs tbody tr[data-state=ready] a.button", timeout=60_000)
         with page.expect_download() as download_info:
@@ -209,7 +203,7 @@ def test_failed_export_shows_the_reason_and_can_be_retried(served, browser, make
     page = browser.new_page()
     _log_in_and_open_site(page, base, owner, site)
 
-    with WorkerProcess(app, queue, tmp_path / "worker.log"):
+    with app_worker(app, queue, tmp_path / "worker.log"):
         page.click("#export-button")
         page.wait_for_selector("#export-result.bad", timeout=60_000)
         assert page.inner_text("#export-result") == (
