@@ -74,6 +74,7 @@ def test_a_lock_held_by_a_killed_process_is_free_again(app, make):
     holder = subprocess.Popen(
         [sys.executable, "-c", code, app.config["STINKY_DATA_DIR"]],
         cwd=ROOT,
+        env=clean_env(),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
