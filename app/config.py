@@ -45,6 +45,10 @@ class Config:
         self.EXPORT_STUCK_AFTER = int(env.get("EXPORT_STUCK_AFTER", 3600))
         self.EXPORT_SWEEP_INTERVAL = int(env.get("EXPORT_SWEEP_INTERVAL", 900))
 
+        # How User.set_password hashes (a werkzeug method; slow on purpose). Not read from
+        # the environment: the test fixtures alone set a cheap one.
+        self.PASSWORD_HASH_METHOD = "scrypt"
+
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         self.WTF_CSRF_TIME_LIMIT = None  # tokens live as long as the session
         self.SESSION_COOKIE_HTTPONLY = True

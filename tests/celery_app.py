@@ -10,7 +10,8 @@ the system backup every that many seconds instead of at BACKUP_SCHEDULE.
 import os
 
 from app import create_app
-from tests.schedulekit import backup_every, isolate
+from tests.schedulekit import backup_every
+from tests.workers import isolate
 
 flask_app = create_app()
 celery_app = flask_app.extensions["celery"]

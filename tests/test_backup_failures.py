@@ -24,21 +24,23 @@ from app.extensions import db
 from tests.backupkit import leftovers
 from tests.processes import small_filesystem
 from tests.schedulekit import (
-    REDIS_URL,
     add_big_media,
     celery_process,
     flask_process,
-    forget_prefix,
-    isolate,
-    isolation_env,
     log_tail,
-    new_prefix,
     remount,
     temp_archives,
     unreachable_app,
     wait_for,
 )
-from tests.workers import thread_worker
+from tests.workers import (
+    REDIS_URL,
+    forget_prefix,
+    isolate,
+    isolation_env,
+    new_prefix,
+    thread_worker,
+)
 
 pytestmark = pytest.mark.integration
 RESULT_TIMEOUT = 60

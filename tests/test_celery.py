@@ -13,9 +13,7 @@ from app import create_app
 from app.broker import POLLING_INTERVAL, prepare_celery_storage
 from app.config import Config
 from app.extensions import db
-from tests.workers import process_worker, thread_worker, wait_result
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
+from tests.workers import REDIS_URL, CeleryProcess, thread_worker, wait_result
 
 
 def ping_through(celery_app, value, log_path=None):
@@ -109,7 +107,7 @@ def test_ping_round_trip_on_the_embedded_broker_with_a_worker_process(make_app, 
     assert celery_app.conf.result_backend.startswith("db+sqlite:///")
     prepare_celery_storage(celery_app)
     log = tmp_path / "worker.log"
-    with process_worker(data_dir, log):
+    with CeleryProcess(log, {"STINKY_DATA_DIR": data_dir}, pool="prefork"):
         answers = [ping_through(celery_app, f"embedded {n}", log) for n in range(3)]
     assert answers == [{"value": f"embedded {n}", "database": "sqlite"} for n in range(3)]
 

@@ -20,5 +20,14 @@ def dashboard():
 
 
 def register_root(app):
-    """Send visitors of / to the dashboard."""
+    """Send visitors of / to the dashboard, of /favicon.ico to the icon; style every 404."""
     app.add_url_rule("/", "index", lambda: redirect(url_for("admin.dashboard")))
+    app.add_url_rule(
+        "/favicon.ico", "favicon", lambda: redirect(url_for("static", filename="favicon.svg"))
+    )
+    app.register_error_handler(404, not_found)
+
+
+def not_found(error):
+    """Answer an unknown URL with the styled "Not found" page."""
+    return render_template("not_found.html"), 404
