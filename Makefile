@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: run test lint format venv bench clean
+.PHONY: run test format venv clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -14,9 +14,17 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 venv: $(BIN)/.installed
 
 ## Start web, worker and beat on the embedded defaults (SQLite, no Redis needed).
+# Ctrl-C stops them (see Procfile); honcho waits up to HONCHO_KILL_WAIT seconds (its own 5 s
+# are shorter than a Celery worker's warm shutdown) before it kills, and make ends quietly
+# instead of reporting "Error 130".
+HONCHO_KILL_WAIT ?= 30
+HONCHO = import sys, honcho.manager, honcho.command; \
+	honcho.manager.KILL_WAIT = float(sys.argv.pop(1)); honcho.command.main()
 run: venv
 	$(BIN)/flask --app app setup
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/honcho start -f Procfile
+	trap : INT; PATH=$(abspath $(BIN)):$$PATH \
+	  $(BIN)/python -c '$(HONCHO)' $(HONCHO_KILL_WAIT) start -f Procfile; \
+	  status=$$?; [ $$status -eq 130 ] || exit $$status
 
 ## Lint, check formatting, then run every test.
 test: venv

@@ -1,13 +1,16 @@
 """Celery settings: broker, result backend, reliability and the beat schedule.
 
 ``build(config)`` turns the Flask config (``app.config.Config``) into Celery's
-settings, so the environment is read in one place only.
+settings, so the environment is read in one place only. What the embedded
+broker needs comes from ``app.broker``, when the backup runs from
+``app.backup.schedule``.
 """
 
 from datetime import timedelta
 from pathlib import Path
 
-from celery.schedules import crontab
+from app import broker
+from app.backup.schedule import backup_schedule, parse_crontab
 
 # The longest task we run is a system backup of a large deployment. Redis hands
 # an unacknowledged task to another worker after `visibility_timeout`, so it
@@ -19,15 +22,12 @@ VISIBILITY_TIMEOUT = BACKUP_TIME_LIMIT + 3600
 # clean up and record "time limit hit".
 BACKUP_SOFT_TIME_LIMIT = BACKUP_TIME_LIMIT - 600
 
-EMBEDDED_POLLING_INTERVAL = 0.1  # seconds between polls of the SQLite broker
-BROKER_SWEEP_INTERVAL = 3600.0  # seconds between sweeps of the embedded broker's used messages
-
 
 def build(config):
     """Return Celery's settings for the Flask config mapping ``config``."""
-    broker = config["CELERY_BROKER_URL"]
+    broker_url = config["CELERY_BROKER_URL"]
     settings = {
-        "broker_url": broker,
+        "broker_url": broker_url,
         "result_backend": config["CELERY_RESULT_BACKEND"],
         "broker_connection_retry_on_startup": True,
         # Acknowledge after the task ran, and give the message back if the
@@ -50,23 +50,16 @@ def build(config):
         "beat_schedule_filename": str(Path(config["STINKY_DATA_DIR"], "celerybeat-schedule")),
         "beat_schedule": beat_schedule(config),
     }
-    if broker.startswith("redis"):
+    if broker_url.startswith("redis"):
         settings["broker_transport_options"] = {"visibility_timeout": VISIBILITY_TIMEOUT}
         settings["result_backend_transport_options"] = {"visibility_timeout": VISIBILITY_TIMEOUT}
-    if broker.startswith("sqla+"):
-        use_embedded_broker()
+    broker.use_embedded_broker(broker_url)
     return settings
 
 
 def beat_schedule(config):
     """Return the periodic tasks (the nightly backup and the sweeps)."""
-    schedule = {**backup_entries(config)}
-    if config["CELERY_BROKER_URL"].startswith("sqla+"):
-        # The embedded broker keeps every delivered message; drop them hourly.
-        schedule["sweep-embedded-broker"] = {
-            "task": "stinkykitty.sweep_broker",
-            "schedule": BROKER_SWEEP_INTERVAL,
-        }
+    schedule = {**backup_entries(config), **broker.beat_entries(config["CELERY_BROKER_URL"])}
     if config.get("BACKUP_STORAGE_URL"):  # off-site copies: checked daily, after the backup
         schedule["verify-remote-backups"] = {
             "task": "stinkykitty.verify_remote_backups",
@@ -88,55 +81,3 @@ def backup_entries(config):
             "kwargs": {"trigger": "schedule"},
         }
     }
-
-
-def backup_schedule(config):
-    """Return when the system backup runs: BACKUP_SCHEDULE in BACKUP_TIMEZONE (Celery's timezone).
-
-    BACKUP_INTERVAL_SECONDS, when set, replaces it with a plain interval; it
-    exists for tests that need a backup every few seconds, not for production.
-    """
-    interval = config.get("BACKUP_INTERVAL_SECONDS")
-    if interval:
-        return float(interval)
-    expression = config["BACKUP_SCHEDULE"]
-    try:
-        return parse_crontab(expression)
-    except ValueError as exc:
-        raise ValueError(f"BACKUP_SCHEDULE={expression!r} is not a valid crontab: {exc}") from None
-
-
-def parse_crontab(expression):
-    """Turn a five-field crontab string ("0 2 * * *") into a Celery schedule."""
-    fields = expression.split()
-    if len(fields) != 5:
-        raise ValueError(f"crontab needs 5 fields (minute hour day month weekday): {expression!r}")
-    minute, hour, day_of_month, month_of_year, day_of_week = fields
-    return crontab(
-        minute=minute,
-        hour=hour,
-        day_of_month=day_of_month,
-        month_of_year=month_of_year,
-        day_of_week=day_of_week,
-    )
-
-
-def use_embedded_broker():
-    """Make kombu's SQLAlchemy transport poll quickly.
-
-    It must be a class attribute: kombu passes transport options straight to
-    ``create_engine``, which rejects ``polling_interval``.
-    """
-    from kombu.transport.sqlalchemy import Transport
-
-    Transport.polling_interval = EMBEDDED_POLLING_INTERVAL
-
-
-def prepare_embedded_broker(broker_url):
-    """Create the SQLite broker's tables once, before several processes race to."""
-    if not broker_url.startswith("sqla+"):
-        return
-    from kombu import Connection
-
-    with Connection(broker_url) as conn:
-        conn.default_channel.session  # noqa: B018  (opening the channel creates the tables)

@@ -5,6 +5,8 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from app.broker import default_broker_url, default_result_backend
+
 TRUE_WORDS = {"1", "true", "yes", "on"}
 
 
@@ -25,21 +27,16 @@ class Config:
         self.SQLALCHEMY_DATABASE_URI = env.get(
             "DATABASE_URL", f"sqlite:///{data_dir / 'stinkykitty.db'}"
         )
-        # Embedded defaults need no server: kombu's SQLAlchemy transport and
-        # Celery's database result backend, both on SQLite files in the data dir.
-        self.CELERY_BROKER_URL = env.get(
-            "CELERY_BROKER_URL", f"sqla+sqlite:///{data_dir / 'celery-broker.sqlite'}"
-        )
+        # Embedded defaults need no server (see app.broker).
+        self.CELERY_BROKER_URL = env.get("CELERY_BROKER_URL", default_broker_url(data_dir))
         self.CELERY_RESULT_BACKEND = env.get(
-            "CELERY_RESULT_BACKEND", f"db+sqlite:///{data_dir / 'celery-results.sqlite'}"
+            "CELERY_RESULT_BACKEND", default_result_backend(data_dir)
         )
         # None means "generate once and keep in the data dir" (see create_app).
         self.SECRET_KEY = env.get("SECRET_KEY")
         self.BACKUP_KEEP = int(env.get("BACKUP_KEEP", 10))
         self.BACKUP_SCHEDULE = env.get("BACKUP_SCHEDULE", "0 2 * * *")
         self.BACKUP_TIMEZONE = env.get("BACKUP_TIMEZONE", "UTC")
-        # Testing only: run the scheduled backup every N seconds instead of BACKUP_SCHEDULE.
-        self.BACKUP_INTERVAL_SECONDS = float(env.get("BACKUP_INTERVAL_SECONDS", 0)) or None
         self.BACKUP_MAX_AGE = int(env.get("BACKUP_MAX_AGE", 26 * 3600))
         self.BACKUP_SKIP_UNCHANGED = env.get("BACKUP_SKIP_UNCHANGED", "1").lower() in TRUE_WORDS
         self.EXPORT_LINK_TTL = int(env.get("EXPORT_LINK_TTL", 3600))
@@ -67,6 +64,10 @@ class Config:
         for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
             setattr(self, key, env.get(key))
         self.AWS_DEFAULT_REGION = env.get("AWS_DEFAULT_REGION", env.get("AWS_REGION"))
+
+        # How User.set_password hashes (a werkzeug method; slow on purpose). Not read from
+        # the environment: the test fixtures alone set a cheap one.
+        self.PASSWORD_HASH_METHOD = "scrypt"
 
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         self.WTF_CSRF_TIME_LIMIT = None  # tokens live as long as the session

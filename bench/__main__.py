@@ -245,7 +245,7 @@ def main(argv=None):
     parser.add_argument("--runs", type=int, default=3, help="runs of each measurement")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     parser.add_argument("--quick", action="store_true", help="a tiny corpus, to check the bench")
-    parser.add_argument("--no-large", action="store_true", help="skip the 1 GB corpus")
+    parser.add_argument("--no-large", action="store_true", help="skip the 1 GiB corpus")
     parser.add_argument("--no-mariadb", action="store_true")
     opts = parser.parse_args(argv)
     opts.out.mkdir(parents=True, exist_ok=True)

@@ -42,7 +42,7 @@ def click_to_link(data_dir, redis_url, runs, chromium=CHROMIUM):
     from app.demo import DEFAULT_PASSWORD
     from app.extensions import db
     from app.models import ExportJob, Site, User
-    from tests.worker_process import WorkerProcess, purge_queue
+    from tests.workers import app_worker, purge_queue
 
     queue = f"sk-bench-{uuid.uuid4().hex[:8]}"
     app = create_app(Config())
@@ -56,7 +56,7 @@ def click_to_link(data_dir, redis_url, runs, chromium=CHROMIUM):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_port}"
     browser_s, pipeline_s, size = [], [], 0
-    worker = WorkerProcess(app, queue, data_dir / "bench-worker.log", pool="prefork", concurrency=2)
+    worker = app_worker(app, queue, data_dir / "bench-worker.log", pool="prefork", concurrency=2)
     try:
         with worker, sync_playwright() as pw, app.app_context():
             browser = pw.chromium.launch(

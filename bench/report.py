@@ -1,14 +1,14 @@
 """Turn the benchmark's results into a markdown report with each target beside its figure."""
 
-MB = 1024 * 1024
+MIB = 1024 * 1024  # sizes are shown in IEC units, as everywhere in StinkyKitty
 
 
 def _s(summary):
     return f"{summary['median']:.2f} s ({summary['min']:.2f}-{summary['max']:.2f})"
 
 
-def _mb(kb_summary):
-    return f"{kb_summary['median'] / 1024:.0f} MB"
+def _mib(kb_summary):
+    return f"{kb_summary['median'] / 1024:.0f} MiB"
 
 
 def _verdict(ok):
@@ -69,8 +69,8 @@ def write_report(results, path):
         rows.append(
             (
                 "Site export, peak memory above idle",
-                _mb(export["rss_kb"]),
-                "≤ 64 MB",
+                _mib(export["rss_kb"]),
+                "≤ 64 MiB",
                 _verdict(export["rss_kb"]["median"] <= 64 * 1024),
             )
         )
@@ -78,7 +78,7 @@ def write_report(results, path):
         r = results.get(name)
         if not r:
             continue
-        label = f"{name} corpus ({r['bytes'] / MB:.0f} MB)"
+        label = f"{name} corpus ({r['bytes'] / MIB:.0f} MiB)"
         xzf = r["extract"]["median"] / r["tar_xzf"]["median"]
         rows += _archive_rows(
             "Backup end to end (dump + write)",
@@ -106,14 +106,14 @@ def write_report(results, path):
             (f"Restore (verify + extract + load), SQLite, {label}", _s(r["restore"]), "", ""),
             (
                 f"Backup peak memory above idle, {label}",
-                _mb(r["backup_rss_kb"]),
-                "≤ 64 MB",
+                _mib(r["backup_rss_kb"]),
+                "≤ 64 MiB",
                 _verdict(r["backup_rss_kb"]["median"] <= 64 * 1024),
             ),
             (
                 f"Restore peak memory above idle, {label}",
-                _mb(r["restore_rss_kb"]),
-                "≤ 64 MB",
+                _mib(r["restore_rss_kb"]),
+                "≤ 64 MiB",
                 _verdict(r["restore_rss_kb"]["median"] <= 64 * 1024),
             ),
         ]
@@ -124,8 +124,8 @@ def write_report(results, path):
                 (f"Backup from MariaDB, {label}", _s(m["backup"]), "", ""),
                 (
                     f"Backup from MariaDB, peak memory above idle, {label}",
-                    _mb(m["backup_rss_kb"]),
-                    "≤ 64 MB",
+                    _mib(m["backup_rss_kb"]),
+                    "≤ 64 MiB",
                     _verdict(m["backup_rss_kb"]["median"] <= 64 * 1024),
                 ),
             ]
@@ -134,8 +134,8 @@ def write_report(results, path):
         flat = large["median"] <= medium["median"] * 1.1 + 4096
         rows.append(
             (
-                "Backup memory, 1 GB corpus vs 350 MB corpus",
-                f"{_mb(large)} vs {_mb(medium)}",
+                "Backup memory, large corpus vs medium corpus",
+                f"{_mib(large)} vs {_mib(medium)}",
                 "no larger",
                 _verdict(flat),
             )

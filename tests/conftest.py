@@ -20,6 +20,8 @@ POSTGRES_SERVER = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 ENGINES = ("sqlite", "mariadb", "postgresql")
+# Scrypt costs about 0.1 s a hash: tests that are not about hashing take a cheap method.
+CHEAP_PASSWORD_HASH = "pbkdf2:sha256:1"
 
 
 class OwnContextClient(FlaskClient):
@@ -104,6 +106,7 @@ def make_app(tmp_path, server_databases):
             url = server_databases(engine)
             _reset_schema(url)
             environ["DATABASE_URL"] = url
+        overrides = {"PASSWORD_HASH_METHOD": CHEAP_PASSWORD_HASH, **overrides}
         app = create_app(Config(environ=environ, TESTING=True, **overrides))
         app.test_client_class = OwnContextClient
         with app.app_context():

@@ -5,15 +5,13 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
 
 from app import create_app
 from app.config import Config
-from tests.processes import clean_env, stop_group
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
+from tests.processes import clean_env
+from tests.workers import CeleryProcess
 
 
 def closed_port():
@@ -52,74 +50,27 @@ def wait_for(predicate, timeout=60, interval=0.005, what="the condition"):
         time.sleep(interval)
 
 
-def process_env(data_dir, **environ):
-    """The environment of a worker, beat or ``flask`` process on ``data_dir`` (ours left out)."""
-    return clean_env(STINKY_DATA_DIR=data_dir, SECRET_KEY="test-secret", **environ)
+def process_settings(data_dir, **environ):
+    """The settings of a worker, beat or ``flask`` process on ``data_dir``."""
+    return {"STINKY_DATA_DIR": data_dir, "SECRET_KEY": "test-secret", **environ}
 
 
-def isolation_env(prefix):
-    """Environment keeping a worker and beat apart on the shared Redis (see tests/celery_app.py)."""
-    return {
-        "CELERY_BROKER_URL": REDIS_URL,
-        "CELERY_RESULT_BACKEND": REDIS_URL,
-        "TEST_CELERY_PREFIX": prefix,
-    }
-
-
-def new_prefix():
-    """A queue name and key prefix of one test on the shared Redis."""
-    return f"sk-sched-{uuid.uuid4().hex[:12]}"
-
-
-def isolate(celery_app, prefix):
-    """Give ``celery_app`` its own queue, routes and key prefix on the shared Redis."""
-    options = {"global_keyprefix": f"{prefix}:"}
-    celery_app.conf.update(
-        task_default_queue=prefix,
-        task_routes={"stinkykitty.*": {"queue": prefix}},
-        broker_transport_options={**celery_app.conf.broker_transport_options, **options},
-        result_backend_transport_options={
-            **celery_app.conf.result_backend_transport_options,
-            **options,
-        },
-        result_expires=600,
-        # No remote control: its pidbox binding would go into a set shared by every worker.
-        worker_enable_remote_control=False,
+def celery_process(kind, data_dir, log_path, environ):
+    """Return a ``celery -A tests.celery_app worker|beat`` process on ``data_dir`` (not started)."""
+    return CeleryProcess(
+        log_path,
+        process_settings(data_dir, **environ),
+        kind=kind,
+        entry="tests.celery_app",
+        pool="prefork",
     )
 
 
-def forget_prefix(prefix):
-    """Delete the keys a test left under ``prefix`` on the shared Redis (ours only)."""
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL)
-    for key in client.scan_iter(match=f"*{prefix}*"):
-        client.delete(key)
-    client.close()
-
-
-@contextmanager
-def celery_process(kind, data_dir, log_path, environ, extra_args=()):
-    """Run ``celery -A tests.celery_app worker|beat`` on ``data_dir``; stop its group after."""
-    command = [sys.executable, "-m", "celery", "-A", "tests.celery_app", kind, "--loglevel", "INFO"]
-    if kind == "worker":
-        command += ["--pool", "prefork", "--concurrency", "1", "--without-mingle"]
-        command += ["--without-gossip", "--hostname", f"sched-{uuid.uuid4().hex[:8]}@%h"]
-    command += list(extra_args)
-    with open(log_path, "ab") as log:
-        # Started outside the checkout, so a developer's .env there is not read.
-        proc = subprocess.Popen(
-            command,
-            cwd=data_dir.parent,
-            env=process_env(data_dir, **environ),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        yield proc
-    finally:
-        stop_group(proc)
+def backup_every(settings, seconds):
+    """Make the beat schedule in Celery ``settings`` send the system backup every ``seconds``."""
+    schedule = dict(settings["beat_schedule"])
+    schedule["system-backup"] = {**schedule["system-backup"], "schedule": seconds}
+    settings["beat_schedule"] = schedule
 
 
 def flask_process(data_dir, *args, **environ):
@@ -127,7 +78,7 @@ def flask_process(data_dir, *args, **environ):
     return subprocess.Popen(
         [sys.executable, "-m", "flask", "--app", "app", *args],
         cwd=data_dir.parent,
-        env=process_env(data_dir, **environ),
+        env=clean_env(**process_settings(data_dir, **environ)),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,

@@ -120,3 +120,18 @@ def test_logout_with_csrf_token_logs_out(client, make, login_as):
     assert response.status_code == 302
     assert response.location == "/login"
     assert not is_logged_in(client)
+
+
+def test_passwords_are_hashed_with_scrypt_unless_the_config_says_otherwise(make_app, tmp_path):
+    from app.config import Config
+    from app.models import User
+
+    assert Config(environ={"STINKY_DATA_DIR": str(tmp_path)}).PASSWORD_HASH_METHOD == "scrypt"
+    for method, prefix in (("scrypt", "scrypt:"), ("pbkdf2:sha256:1", "pbkdf2:sha256:1$")):
+        app = make_app(PASSWORD_HASH_METHOD=method)
+        with app.app_context():
+            user = User(email="anna@example.org")
+            user.set_password(PASSWORD)
+            assert user.password_hash.startswith(prefix)
+            assert user.check_password(PASSWORD)
+            assert not user.check_password(PASSWORD + "!")

@@ -12,18 +12,12 @@ from pathlib import Path
 
 import pytest
 
-import celeryconfig
 from app.backup.catalog import list_backups
-from app.backup.health import backup_health
-from app.backup.runs import recent_runs
-from tests.schedulekit import (
-    celery_process,
-    forget_prefix,
-    isolation_env,
-    log_tail,
-    new_prefix,
-    wait_for,
-)
+from app.backup.runlog import recent_runs
+from app.backup.status import backup_status
+from app.broker import prepare_embedded_broker
+from tests.schedulekit import celery_process, log_tail, wait_for
+from tests.workers import forget_prefix, isolation_env, new_prefix
 
 RUNS_WANTED = 3
 KEEP = 2
@@ -75,7 +69,7 @@ def assert_backups_on_schedule_with_retention(app, logs):
         [ids[n - KEEP]] for n in range(KEEP, len(ids))
     ]
     assert [info.backup_id for info in list_backups(app.config)] == ids[-KEEP:][::-1]
-    assert backup_health(app.config)["ok"]
+    assert backup_status(app.config).ok
     assert "Sending due task system-backup (stinkykitty.system_backup)" in logs[1].read_text()
 
 
@@ -98,6 +92,6 @@ def test_beat_and_worker_make_scheduled_backups_on_the_embedded_broker(make_app,
     assert app.config["CELERY_BROKER_URL"].startswith("sqla+sqlite:///")
     with app.app_context():
         make.site()
-    celeryconfig.prepare_embedded_broker(app.config["CELERY_BROKER_URL"])
+    prepare_embedded_broker(app.config["CELERY_BROKER_URL"])
     logs = run_beat_and_worker(app, tmp_path, {})
     assert_backups_on_schedule_with_retention(app, logs)

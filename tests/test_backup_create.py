@@ -88,7 +88,7 @@ def test_unchanged_content_adds_no_copy_until_forced(any_app, make):
 
     # Confirmed current a day later: not stale although the archive is 2 days old at that point.
     clock.advance(hours=25)
-    status = backup_status(config, clock=clock)
+    status = backup_status(config, clock=clock).to_dict()
     assert not status["stale"]
     assert status["last_success_at"] == "2025-06-02T02:00:00.123456Z"
 
@@ -140,7 +140,7 @@ def test_dead_season_keeps_the_peak_season_backups(app, make):
         assert not outcome.created
         clock.advance(days=1)
     assert _ids(app.config) == peak
-    assert not backup_status(app.config, clock=clock)["stale"]
+    assert not backup_status(app.config, clock=clock).to_dict()["stale"]
 
 
 def test_a_failed_backup_deletes_nothing(app, make, monkeypatch):
@@ -183,7 +183,7 @@ def test_damaged_file_is_listed_not_counted_and_not_pruned(app, make):
     assert "not a readable .tar.gz" in infos[-1].error
     assert prune_backups(app.config, keep=1) == [i.backup_id for i in infos[1:3]]
     assert damaged.exists()
-    status = backup_status(app.config, clock=clock)
+    status = backup_status(app.config, clock=clock).to_dict()
     assert status["count"] == 1
     assert status["damaged"][0]["id"] == "stinkykitty-2020-01-01-000000"
     delete_backup(app.config, "stinkykitty-2020-01-01-000000.tar.gz")
@@ -198,14 +198,14 @@ def test_prune_never_deletes_the_newest_good_backup(app, make):
 
 def test_status_turns_stale_when_the_newest_backup_is_too_old(app, make):
     clock = FakeClock()
-    status = backup_status(app.config, clock=clock)
+    status = backup_status(app.config, clock=clock).to_dict()
     assert status["stale"]
     assert "no good backup" in status["reason"]
     create_backup(app.config, db.engine, clock=clock)
     clock.advance(hours=25)
-    assert not backup_status(app.config, clock=clock)["stale"]
+    assert not backup_status(app.config, clock=clock).to_dict()["stale"]
     clock.advance(hours=2)
-    status = backup_status(app.config, clock=clock)
+    status = backup_status(app.config, clock=clock).to_dict()
     assert status["stale"]
     assert "27.0 h ago, more than the 26 h allowed" in status["reason"]
 
@@ -225,7 +225,7 @@ def test_next_run_removes_crash_leftovers(app, make):
     create_backup(app.config, db.engine)
     # Media set aside by an interrupted restore may be the only copy: reported, never deleted.
     assert leftovers(app.config) == [old_media.name]
-    assert backup_status(app.config)["old_media_folders"] == [str(old_media)]
+    assert backup_status(app.config).to_dict()["old_media_folders"] == [str(old_media)]
 
 
 def test_media_deleted_while_the_archive_is_written_is_still_backed_up(app, make, tmp_path):

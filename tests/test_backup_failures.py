@@ -15,29 +15,32 @@ import pytest
 from app.backup import runs
 from app.backup import system as system_module
 from app.backup.catalog import backups_dir, list_backups
-from app.backup.health import backup_health
 from app.backup.lock import lock_holder
-from app.backup.runs import BackupRunFailed, recent_runs, run_backup
+from app.backup.runlog import recent_runs
+from app.backup.runs import BackupRunFailed, run_backup
+from app.backup.status import backup_status
 from app.backup.system import verify_backup
 from app.extensions import db
 from tests.backupkit import leftovers
 from tests.processes import small_filesystem
 from tests.schedulekit import (
-    REDIS_URL,
     add_big_media,
     celery_process,
     flask_process,
-    forget_prefix,
-    isolate,
-    isolation_env,
     log_tail,
-    new_prefix,
     remount,
     temp_archives,
     unreachable_app,
     wait_for,
 )
-from tests.workers import thread_worker
+from tests.workers import (
+    REDIS_URL,
+    forget_prefix,
+    isolate,
+    isolation_env,
+    new_prefix,
+    thread_worker,
+)
 
 pytestmark = pytest.mark.integration
 RESULT_TIMEOUT = 60
@@ -148,7 +151,7 @@ def test_duplicate_delivery_and_a_manual_backup_at_the_same_moment_run_one_backu
     ]
     assert history[1]["task_id"] == history[2]["task_id"] == first.id
     assert history[0]["backup_id"] == backups[0].backup_id
-    assert backup_health(app.config)["ok"]  # skipping is not failing
+    assert backup_status(app.config).ok  # skipping is not failing
     assert_intact(app, backups[0].backup_id)
 
 
@@ -177,7 +180,7 @@ def test_a_worker_process_killed_mid_backup_leaves_no_partial_file_and_the_run_i
     assert redone["task_id"] == killed["task_id"] == sent.id
     assert [i.backup_id for i in list_backups(app.config)] == [redone["backup_id"], older.backup_id]
     assert_intact(app, older.backup_id, redone["backup_id"])
-    assert backup_health(app.config)["ok"]
+    assert backup_status(app.config).ok
 
 
 def test_the_time_limit_stops_a_backup_records_it_and_the_next_run_succeeds(
@@ -209,12 +212,12 @@ def test_the_time_limit_stops_a_backup_records_it_and_the_next_run_succeeds(
         assert "ran longer than its time limit" in failed["error"]
         sent.get(timeout=RESULT_TIMEOUT, propagate=False)
         assert sent.state == "FAILURE"
-        assert not backup_health(app.config)["ok"]
+        assert not backup_status(app.config).ok
         assert_intact(app, older.backup_id)
 
         after = send_backup(app).get(timeout=RESULT_TIMEOUT)
     assert after["outcome"] == "ok"
-    assert backup_health(app.config)["ok"]
+    assert backup_status(app.config).ok
     assert f"ERROR/ForkPoolWorker-1] system backup (schedule) failed: {failed['error']}" in (
         log.read_text()
     )
@@ -247,12 +250,12 @@ def test_a_full_disk_fails_clearly_keeps_the_older_backups_and_the_next_run_succ
             ("schedule", "failed", runs.DISK_FULL),
             ("cli", "failed", runs.DISK_FULL),
         ]
-        assert not backup_health(app.config)["ok"]
+        assert not backup_status(app.config).ok
 
         remount(folder, "size=64m")  # ops made room
         after = run_backup(app.config, db.engine, trigger="schedule")[0]
         assert after["outcome"] == "ok"
-        assert backup_health(app.config)["ok"]
+        assert backup_status(app.config).ok
         assert_intact(app, older.backup_id, after["backup_id"])
 
 
@@ -284,11 +287,11 @@ def test_an_unreachable_database_fails_the_task_once_and_the_next_run_succeeds(
     assert history[1]["task_id"] == sent.id
     assert "Can't connect to MySQL server" in history[1]["error"]
     assert_intact(app, older.backup_id)
-    assert not backup_health(app.config)["ok"]
+    assert not backup_status(app.config).ok
 
     make.site()
     assert cli_backup(app).created
-    assert backup_health(app.config)["ok"]
+    assert backup_status(app.config).ok
 
 
 def test_a_read_only_disk_is_reported_as_permission_denied(app, make):

@@ -6,10 +6,10 @@ import json
 import pytest
 from flask import g
 
-from app.backup import runs
-from app.backup.health import backup_health
+from app.backup import runlog, runs
 from app.backup.lock import backup_lock
 from app.backup.runs import BackupRunFailed, run_backup
+from app.backup.status import backup_status
 from app.extensions import db
 from app.models.types import utcnow
 from tests.backupkit import FakeClock
@@ -51,16 +51,14 @@ def test_health_turns_stale_past_the_max_age_and_back_after_a_good_run(app, make
     made = clock.now
     backup_at(app, made)
     clock.now = made + 25 * HOUR
-    assert backup_health(app.config, clock=clock)["ok"]
+    assert backup_status(app.config, clock=clock).ok
     clock.now = made + 26 * HOUR + dt.timedelta(seconds=1)
-    health = backup_health(app.config, clock=clock)
-    assert not health["ok"]
-    assert [p["code"] for p in health["problems"]] == ["stale"]
-    assert (
-        "last confirmed 26.0 h ago, more than the 26 h allowed" in health["problems"][0]["message"]
-    )
+    health = backup_status(app.config, clock=clock)
+    assert not health.ok
+    assert [p.code for p in health.problems] == ["stale"]
+    assert "last confirmed 26.0 h ago, more than the 26 h allowed" in health.problems[0].message
     backup_at(app, clock.now)  # nothing changed: the run confirms the newest backup
-    assert backup_health(app.config, clock=clock)["ok"]
+    assert backup_status(app.config, clock=clock).ok
 
 
 def test_status_and_healthz_say_stale_when_the_newest_backup_is_too_old(app, make, runner, client):
@@ -130,11 +128,11 @@ def test_a_skipped_run_neither_fails_nor_confirms(app, make):
     clock.advance(hours=20)
     with backup_lock(app.config, "restore"), pytest.raises(runs.BackupLocked):
         run_backup(app.config, db.engine, trigger="schedule", clock=clock)
-    health = backup_health(app.config, clock=clock)
-    assert health["ok"]
-    assert health["last_run"]["outcome"] == "skipped"
+    health = backup_status(app.config, clock=clock)
+    assert health.ok
+    assert health.last_run["outcome"] == "skipped"
     clock.advance(hours=7)  # a lock that never frees shows up as staleness
-    assert [p["code"] for p in backup_health(app.config, clock=clock)["problems"]] == ["stale"]
+    assert [p.code for p in backup_status(app.config, clock=clock).problems] == ["stale"]
 
 
 def test_no_backup_at_all_is_unhealthy(app, client):
@@ -198,13 +196,13 @@ def test_a_run_killed_midway_is_failing_until_the_next_run(app, make):
     clock = FakeClock()
     backup_at(app, clock.now)
     clock.advance(days=1)
-    start = runs.start_run(app.config, "schedule", clock=clock)
-    runs.append_record(app.config, {**start, "run": "killed", "pid": dead_pid()})
-    health = backup_health(app.config, clock=clock)
-    assert [p["code"] for p in health["problems"]] == ["last-run-failed"]
-    assert "did not finish: interrupted" in health["problems"][0]["message"]
+    start = runlog.start_run(app.config, "schedule", clock=clock)
+    runlog.append_record(app.config, {**start, "run": "killed", "pid": dead_pid()})
+    health = backup_status(app.config, clock=clock)
+    assert [p.code for p in health.problems] == ["last-run-failed"]
+    assert "did not finish: interrupted" in health.problems[0].message
     backup_at(app, clock.now)
-    assert backup_health(app.config, clock=clock)["ok"]
+    assert backup_status(app.config, clock=clock).ok
 
 
 def test_status_and_healthz_answer_with_the_database_and_the_broker_down(app, make):

@@ -18,20 +18,18 @@ from app.backup.lock import lock_holder
 from app.backup.system import create_backup, list_backups, verify_backup
 from app.extensions import db
 from tests.backupkit import leftovers
-from tests.processes import small_filesystem
+from tests.processes import clean_env, small_filesystem
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _env(app):
-    env = dict(os.environ)
-    env.update(
+    return clean_env(
         STINKY_DATA_DIR=app.config["STINKY_DATA_DIR"],
         SECRET_KEY="test-secret",
         DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
     )
-    return env
 
 
 def test_a_second_backup_is_refused_while_one_runs(app, make):
@@ -76,6 +74,7 @@ def test_a_lock_held_by_a_killed_process_is_free_again(app, make):
     holder = subprocess.Popen(
         [sys.executable, "-c", code, app.config["STINKY_DATA_DIR"]],
         cwd=ROOT,
+        env=clean_env(),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -99,7 +98,7 @@ def test_a_backup_killed_mid_write_leaves_no_final_file_and_the_next_one_cleans_
     folder = backups_dir(app.config)
     proc = subprocess.Popen(
         [sys.executable, "-m", "flask", "--app", "app", "backup", "create", "--force"],
-        cwd=ROOT,
+        cwd=Path(app.config["STINKY_DATA_DIR"]).parent,  # not the checkout: its .env is not read
         env=_env(app),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -149,8 +148,8 @@ def tiny_backups_fs(app):
 def test_not_enough_space_is_refused_before_writing(app, make, tiny_backups_fs):
     site = make.site()
     older = create_backup(app.config, db.engine)
-    make.media(site, content=os.urandom(6_000_000), name="video.mp4")
-    with pytest.raises(NotEnoughSpace, match=r"needs about 6\.\d MB, \d\.\d MB free on "):
+    make.media(site, content=os.urandom(6 * 1024 * 1024), name="video.mp4")
+    with pytest.raises(NotEnoughSpace, match=r"needs about 6\.\d MiB, \d\.\d MiB free on "):
         create_backup(app.config, db.engine)
     assert [i.backup_id for i in list_backups(app.config)] == [older.backup_id]
     assert leftovers(app.config) == []

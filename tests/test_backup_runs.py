@@ -8,10 +8,11 @@ import pytest
 import sqlalchemy as sa
 from celery.exceptions import SoftTimeLimitExceeded
 
-from app.backup import runs
+from app.backup import runlog, runs
 from app.backup.errors import BackupError, BackupLocked, NotEnoughSpace
 from app.backup.lock import backup_lock
-from app.backup.runs import BackupRunFailed, describe_failure, recent_runs, run_backup
+from app.backup.runlog import recent_runs
+from app.backup.runs import BackupRunFailed, describe_failure, run_backup
 from app.extensions import db
 from tests.backupkit import FakeClock
 
@@ -91,13 +92,13 @@ def dead_pid():
 
 def test_a_run_whose_process_died_reads_as_interrupted(app):
     clock = FakeClock()
-    start = runs.start_run(app.config, "schedule", clock=clock)
+    start = runlog.start_run(app.config, "schedule", clock=clock)
     assert recent_runs(app.config)[0]["outcome"] == "running"  # this process is alive
 
-    lines = runs.runs_path(app.config).read_text().splitlines()
+    lines = runlog.runs_path(app.config).read_text().splitlines()
     record = json.loads(lines[-1])
     record.update(pid=dead_pid(), run="killed-run")
-    runs.append_record(app.config, record)
+    runlog.append_record(app.config, record)
     newest = recent_runs(app.config)[0]
     assert newest["run"] == "killed-run"
     assert newest["outcome"] == "interrupted"
@@ -109,25 +110,25 @@ def test_the_record_file_keeps_only_the_newest_lines(app, make):
     app.config["BACKUP_RUN_RECORDS"] = 10
     clock = FakeClock()
     site = make.site()
-    left = runs.runs_path(app.config).with_name(".backup-runs.jsonl.tmp-99999")
+    left = runlog.runs_path(app.config).with_name(".backup-runs.jsonl.tmp-99999")
     left.write_text("left by a trim that was killed\n")
     ids = []
     for n in range(8):
         make.page(site, title=f"day {n}")
         ids.append(backup(app, clock)["backup_id"])
         clock.advance(days=1)
-    lines = runs.runs_path(app.config).read_text().splitlines()
+    lines = runlog.runs_path(app.config).read_text().splitlines()
     assert len(lines) == 10
     kept = recent_runs(app.config)
     assert [r["backup_id"] for r in kept] == ids[::-1][:5]
-    assert not list(runs.runs_path(app.config).parent.glob(".backup-runs.jsonl.tmp-*"))
+    assert not list(runlog.runs_path(app.config).parent.glob(".backup-runs.jsonl.tmp-*"))
 
 
 def test_a_line_torn_by_a_crash_does_not_hide_the_runs_after_it(app, make):
     clock = FakeClock()
     make.site()
     first = backup(app, clock)
-    with open(runs.runs_path(app.config), "a") as f:
+    with open(runlog.runs_path(app.config), "a") as f:
         f.write('{"event": "start", "run": "torn", "trig')  # killed mid-write
     clock.advance(days=1)
     second = backup(app, clock)

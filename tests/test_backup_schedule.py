@@ -9,6 +9,7 @@ from celery.schedules import crontab
 
 import celeryconfig
 from app.config import Config
+from tests.schedulekit import backup_every
 
 
 def settings(**environ):
@@ -86,9 +87,13 @@ def test_the_day_summer_time_starts_still_gets_its_backup():
 
 
 def test_the_interval_variable_replaces_the_crontab_for_tests():
-    entry = settings(BACKUP_INTERVAL_SECONDS="2.5")["beat_schedule"]["system-backup"]
-    assert entry["schedule"] == 2.5
-    assert Config(environ={}).BACKUP_INTERVAL_SECONDS is None
+    conf = settings(BACKUP_INTERVAL_SECONDS="2.5")
+    assert conf["beat_schedule"]["system-backup"]["schedule"] == crontab(minute="0", hour="2")
+    backup_every(conf, 2.5)  # what tests/celery_app.py does with BACKUP_INTERVAL_SECONDS
+    assert conf["beat_schedule"]["system-backup"]["schedule"] == 2.5
+    assert not hasattr(
+        Config(environ={"BACKUP_INTERVAL_SECONDS": "2.5"}), "BACKUP_INTERVAL_SECONDS"
+    )
 
 
 def test_a_bad_schedule_is_refused_naming_the_variable():

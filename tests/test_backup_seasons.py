@@ -3,8 +3,9 @@
 import datetime as dt
 
 from app.backup.catalog import list_backups
-from app.backup.health import backup_health
-from app.backup.runs import recent_runs, run_backup
+from app.backup.runlog import recent_runs
+from app.backup.runs import run_backup
+from app.backup.status import backup_status
 from app.extensions import db
 from tests.backupkit import FakeClock
 
@@ -35,8 +36,8 @@ def test_busy_summer_then_dead_season_keeps_the_last_distinct_states(app, make):
         record, _ = run_backup(app.config, db.engine, trigger="schedule", clock=clock)
         assert record["started_at"] == f"{day:%Y-%m-%d}T02:00:00Z"
         kept = [info.backup_id for info in list_backups(app.config)]
-        health = backup_health(app.config, clock=clock)
-        assert health["ok"], (day, health["problems"])
+        health = backup_status(app.config, clock=clock)
+        assert health.ok, (day, health.problems)
         return record, kept
 
     for n, day in enumerate(days(*BUSY), start=1):

@@ -9,14 +9,11 @@ import redis
 from fakeredis import TcpFakeServer
 from kombu.transport.sqlalchemy import Transport
 
-import celeryconfig
 from app import create_app
-from app.broker import prepare_celery_storage
+from app.broker import POLLING_INTERVAL, prepare_celery_storage
 from app.config import Config
 from app.extensions import db
-from tests.workers import process_worker, thread_worker, wait_result
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
+from tests.workers import REDIS_URL, CeleryProcess, thread_worker, wait_result
 
 
 def ping_through(celery_app, value, log_path=None):
@@ -110,7 +107,7 @@ def test_ping_round_trip_on_the_embedded_broker_with_a_worker_process(make_app, 
     assert celery_app.conf.result_backend.startswith("db+sqlite:///")
     prepare_celery_storage(celery_app)
     log = tmp_path / "worker.log"
-    with process_worker(data_dir, log):
+    with CeleryProcess(log, {"STINKY_DATA_DIR": data_dir}, pool="prefork"):
         answers = [ping_through(celery_app, f"embedded {n}", log) for n in range(3)]
     assert answers == [{"value": f"embedded {n}", "database": "sqlite"} for n in range(3)]
 
@@ -158,7 +155,7 @@ def test_visibility_timeout_outlasts_the_longest_task(tmp_path):
 def test_embedded_broker_polls_quickly_and_production_leaves_it_alone(make_app, tmp_path):
     app = make_app()
     assert app.config["CELERY_BROKER_URL"].startswith("sqla+sqlite:///")
-    assert Transport.polling_interval == celeryconfig.EMBEDDED_POLLING_INTERVAL
+    assert Transport.polling_interval == POLLING_INTERVAL
     assert "visibility_timeout" not in app.extensions["celery"].conf.broker_transport_options
     prod = production_app(tmp_path).extensions["celery"].conf
     assert prod.broker_url == "redis://redis:6379/0"

@@ -10,14 +10,11 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
+from app.exports.jobs import fail_job, request_export_job, run_export_job
+from app.extensions import db
+from app.models import ExportJob, utcnow
 from tests.factories import PASSWORD
-from tests.worker_process import (
-    WorkerProcess,
-    purge_queue,
-    redis_app_config,
-    unique_queue,
-    use_queue,
-)
+from tests.workers import app_worker, purge_queue, redis_app_config, unique_queue, use_queue
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -126,7 +123,7 @@ def test_download_my_site_in_a_real_browser(served, browser, make, tmp_path):
         "document.getElementById('export-text').textContent.includes('Waiting for a worker')"
     )  # no worker yet: the job waits in the queue, and the page says so
 
-    with WorkerProcess(app, queue, tmp_path / "worker.log") as worker:
+    with app_worker(app, queue, tmp_path / "worker.log") as worker:
         page.wait_for_selector("#export-download", timeout=90_000)
         seen = page.evaluate("window.seenProgress")
         assert any(re.fullmatch(r"Exporting… \d+ / \d+ files", s) for s in seen), (
@@ -180,9 +177,16 @@ def test_download_my_site_without_javascript(served, browser, make, tmp_path):
     assert "Your export has started." in page.inner_text("main")
     assert page.locator("#export-jobs tbody tr").first.get_attribute("data-state") == "queued"
 
-    with WorkerProcess(app, queue, tmp_path / "worker.log"):
+    with app_worker(app, queue, tmp_path / "worker.log"):
         # The page refreshes itself (a <noscript> meta refresh) until the export is done.
         page.wait_for_selector("#export-jobs tbody tr[data-state=ready] a.button", timeout=60_000)
+        # ...and then shows the box the JavaScript page shows.
+        assert re.fullmatch(
+            rf"Your export is ready: Download site-{site.id}-[\d-]+\.tar\.gz \(\d+\.\d MB\)\s+"
+            r"SHA-256 [0-9a-f]{64}",
+            page.inner_text("#export-result"),
+        )
+        assert page.inner_text("#export-button") == "Export again"
         with page.expect_download() as download_info:
             page.click("#export-jobs tbody tr[data-state=ready] a.button")
         saved = tmp_path / "export.tar.gz"
@@ -209,7 +213,7 @@ def test_failed_export_shows_the_reason_and_can_be_retried(served, browser, make
     page = browser.new_page()
     _log_in_and_open_site(page, base, owner, site)
 
-    with WorkerProcess(app, queue, tmp_path / "worker.log"):
+    with app_worker(app, queue, tmp_path / "worker.log"):
         page.click("#export-button")
         page.wait_for_selector("#export-result.bad", timeout=60_000)
         assert page.inner_text("#export-result") == (
@@ -226,3 +230,42 @@ def test_failed_export_shows_the_reason_and_can_be_retried(served, browser, make
         "rows => rows.map(r => r.dataset.state)"
     )
     assert states == ["ready", "failed"]
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+def test_login_dashboard_and_site_pages_fit_a_390_px_screen(served, browser, make):
+    app, _, base = served
+    # Long names, a global admin (so the backup banner shows), a ready and a failed export.
+    owner = make.user(email="anna.longname@lakeside-summer-camp.example", admin=True)
+    for n in range(2):
+        site = make.site(
+            owner=owner,
+            subdomain=f"lakeside-summer-camp-{n}",
+            title=f"Lakeside Summer Camp and Outdoor Centre {n}",
+        )
+    make.media(site, content=os.urandom(300_000), name="lake.jpg")
+    failed = ExportJob(site_id=site.id, user_id=owner.id, created_at=utcnow())
+    db.session.add(failed)
+    db.session.commit()
+    fail_job(db.session, failed.id, "The server could not write the export (File exists).")
+    job, _ = request_export_job(db.session, site.id, owner.id, stuck_after=3600)
+    assert run_export_job(app.config, db.session, job.id) == "ready"
+
+    page = browser.new_page(viewport=PHONE)
+    widths = {}
+    page.goto(f"{base}/login")
+    widths["login"] = page.evaluate("document.documentElement.scrollWidth")
+    page.fill("input[name=email]", owner.email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("[data-banner=backups]")
+    widths["dashboard"] = page.evaluate("document.documentElement.scrollWidth")
+    page.click(f"a[href='/admin/sites/{site.id}']")
+    page.wait_for_selector("#export-download")
+    page.wait_for_selector("#export-jobs tbody tr[data-state=failed]")
+    widths["site"] = page.evaluate("document.documentElement.scrollWidth")
+    if SCREENSHOT_DIR:
+        page.screenshot(path=str(Path(SCREENSHOT_DIR) / "site-390px.png"), full_page=True)
+    assert all(width <= PHONE["width"] for width in widths.values()), widths  # nothing overflows

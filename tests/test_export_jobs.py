@@ -5,10 +5,12 @@ import os
 import threading
 import time
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 
 from app.backup.errors import BackupError, NotEnoughSpace
+from app.exports import jobs as jobs_module
 from app.exports.archive import ExportFailed, exports_dir
 from app.exports.jobs import (
     STUCK_MESSAGE,
@@ -122,10 +124,12 @@ def test_ready_job_records_file_size_checksum_and_progress(app, make):
     assert job.error is None
 
 
-def test_progress_is_written_while_the_export_runs(app, make):
+def test_progress_is_written_while_the_export_runs(app, make, monkeypatch):
     site = make.site()
     job = _job(site, site.owner)
     seen = []
+    ticks = [1000.0]  # the throttle's monotonic clock, moved by the fake export below
+    monkeypatch.setattr(jobs_module, "time", SimpleNamespace(monotonic=lambda: ticks[0]))
 
     def slow_export(config, site_id, *, progress, **kwargs):
         for done in range(1, 4):
@@ -133,7 +137,7 @@ def test_progress_is_written_while_the_export_runs(app, make):
             with db.engine.connect() as conn:  # what the status URL would read meanwhile
                 row = conn.execute(ExportJob.__table__.select().where(ExportJob.id == job.id)).one()
             seen.append((row.state, row.progress_done, row.progress_total))
-            time.sleep(0.3)  # longer than the throttle, so every step is written
+            ticks[0] += 0.3  # longer than the throttle, so every step is written
         raise OSError(28, "No space left on device")
 
     assert run_export_job(app.config, db.session, job.id, export=slow_export) == "failed"
@@ -204,8 +208,8 @@ def test_sweep_deletes_expired_exports_and_old_temporaries_only(app, make):
     old_job = _reload(old_job.id)
     old_job.finished_at = utcnow() - timedelta(seconds=app.config["EXPORT_RETENTION"] + 60)
     db.session.commit()
-    time.sleep(1.1)  # distinct file name: they carry the second
-    assert run_export_job(app.config, db.session, new_job.id) == "ready"
+    later = utcnow() + timedelta(seconds=1.1)  # distinct file name: they carry the second
+    assert run_export_job(app.config, db.session, new_job.id, clock=lambda: later) == "ready"
     new_job = _reload(new_job.id)
 
     folder = exports_dir(app.config)

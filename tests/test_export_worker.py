@@ -14,13 +14,7 @@ from app.exports.jobs import sweep_exports
 from app.extensions import db
 from app.models import ExportJob, utcnow
 from tests.test_export_views import _login, _post_export
-from tests.worker_process import (
-    WorkerProcess,
-    purge_queue,
-    redis_app_config,
-    unique_queue,
-    use_queue,
-)
+from tests.workers import app_worker, purge_queue, redis_app_config, unique_queue, use_queue
 
 pytestmark = pytest.mark.integration
 
@@ -59,7 +53,7 @@ def test_worker_runs_the_export_end_to_end(worker_app, make, tmp_path):
     photo = make.media(site, content=os.urandom(300_000), name="river.jpg")
     client, csrf = _login(app, owner)
 
-    with WorkerProcess(app, queue, tmp_path / "worker.log") as worker:
+    with app_worker(app, queue, tmp_path / "worker.log") as worker:
         started = _post_export(client, csrf, site.id)
         assert started.status_code == 202
         status_url = started.get_json()["status_url"]
@@ -90,7 +84,7 @@ def test_killed_worker_leaves_a_job_the_sweep_fails(worker_app, make, tmp_path):
     os.truncate(f"{app.config['STINKY_DATA_DIR']}/uploads/{slow.relative_path}", 64 << 30)
     client, csrf = _login(app, site.owner)
 
-    worker = WorkerProcess(app, queue, tmp_path / "worker.log").start()
+    worker = app_worker(app, queue, tmp_path / "worker.log").start()
     try:
         job_id = _post_export(client, csrf, site.id).get_json()["job_id"]
         _wait_for(
@@ -137,7 +131,7 @@ def test_worker_runs_the_sweep_task(worker_app, make, tmp_path):
     db.session.commit()
     from app.tasks.exports import sweep_site_exports
 
-    with WorkerProcess(app, queue, tmp_path / "worker.log") as worker:
+    with app_worker(app, queue, tmp_path / "worker.log") as worker:
         outcome = sweep_site_exports.apply_async(queue=queue)
         report = outcome.get(timeout=60)
         outcome.forget()

@@ -9,7 +9,7 @@ import pytest
 
 from app.backup import offsite, offsite_fetch, runs
 from app.backup.catalog import backup_path, backups_dir
-from app.backup.health import backup_health
+from app.backup.status import backup_status
 from app.extensions import db
 from app.storage import ObjectStore
 from tests.backupkit import FakeClock, change_everything, full_state, seed_everything
@@ -73,7 +73,7 @@ def test_a_backup_run_uploads_a_multipart_copy_the_store_checksummed(s3_app, mak
     assert description["parts"] == parts
     assert description["encrypted"] is False
     assert offsite.read_record(s3_app.config)["copies"][outcome.backup_id] == description
-    assert backup_health(s3_app.config, clock=FakeClock())["ok"]
+    assert backup_status(s3_app.config, clock=FakeClock()).ok
 
 
 def test_remote_retention_keeps_the_newest_copies_and_every_local_backup(make_app, make, s3_config):
@@ -142,7 +142,7 @@ def test_a_damaged_remote_copy_is_refused_and_nothing_is_placed(s3_app, make, ru
     checked = runner.invoke(args=["backup", "verify-remote"])
     assert checked.exit_code == 1
     assert "DAMAGED" in checked.output
-    assert "offsite-damaged" in [p["code"] for p in backup_health(s3_app.config)["problems"]]
+    assert "offsite-damaged" in [p.code for p in backup_status(s3_app.config).problems]
 
 
 def test_restore_finds_a_backup_that_is_only_remote(s3_app, make, runner):

@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from app.backup import offsite, runs
-from app.backup.health import backup_health
+from app.backup import offsite, runlog, runs
+from app.backup.status import backup_status
 from app.backup.system import create_backup
 from app.extensions import db
 from app.storage import StorageError
@@ -36,9 +36,7 @@ def store_app(make_app, own_server):
 
 
 def offsite_problems(app, clock):
-    return [
-        p for p in backup_health(app.config, clock=clock)["problems"] if p["label"] == "OFFSITE"
-    ]
+    return [p for p in backup_status(app.config, clock=clock).problems if p.label == "OFFSITE"]
 
 
 def test_an_upload_that_fails_midway_leaves_no_copy_keeps_the_backup_and_heals_on_retry(
@@ -62,8 +60,8 @@ def test_an_upload_that_fails_midway_leaves_no_copy_keeps_the_backup_and_heals_o
     assert backup.backup_id in fields["offsite_error"]
     assert backup.path.is_file()  # nothing local deleted
     problems = offsite_problems(store_app, clock)
-    assert [p["code"] for p in problems] == ["offsite-failed"]
-    assert "the local backups are kept" in problems[0]["message"]
+    assert [p.code for p in problems] == ["offsite-failed"]
+    assert "the local backups are kept" in problems[0].message
 
     # The store comes back (moto forgets its buckets when stopped: make it anew).
     own_server.start()
@@ -109,9 +107,9 @@ def test_a_run_against_a_stopped_store_records_the_failure_and_stays_unhealthy(
     assert record["offsite"] == "failed"
     assert "off-site copy of" in record["offsite_error"]
     assert outcome.path.is_file()
-    assert runs.last_run(store_app.config, clock=clock)["offsite"] == "failed"
-    health = backup_health(store_app.config, clock=clock)
-    assert not health["ok"]
-    assert [p["label"] for p in health["problems"]] == ["OFFSITE"]
+    assert runlog.recent_runs(store_app.config, limit=1, clock=clock)[0]["offsite"] == "failed"
+    health = backup_status(store_app.config, clock=clock)
+    assert not health.ok
+    assert [p.label for p in health.problems] == ["OFFSITE"]
     response = store_app.test_client().get("/healthz")
     assert response.status_code == 503

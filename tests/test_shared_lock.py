@@ -15,8 +15,8 @@ from app.backup.lock import backup_lock, lock_holder, lock_path
 from app.backup.maintenance import enter_maintenance, flag_path, leave_maintenance
 from app.backup.system import create_backup
 from app.extensions import db
-from tests.processes import ROOT
-from tests.worker_process import REDIS_URL
+from tests.processes import clean_env
+from tests.workers import REDIS_URL
 
 pytestmark = pytest.mark.integration
 
@@ -73,7 +73,7 @@ def test_the_lease_outlives_its_ttl_while_the_holder_lives(lock_config):
 
 
 def test_a_crashed_holder_frees_the_lock(lock_config):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = clean_env()
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD_SCRIPT, json.dumps(lock_config)],
         stdout=subprocess.PIPE,

@@ -12,15 +12,16 @@ from app.extensions import db
 from tests.s3kit import CREDENTIALS
 from tests.test_export_views import _login, _post_export
 from tests.test_export_worker import _wait_for
-from tests.worker_process import (
+from tests.workers import (
     REDIS_URL,
-    WorkerProcess,
+    CeleryProcess,
+    app_environ,
     purge_queue,
     redis_app_config,
     unique_queue,
     use_queue,
+    wait_result,
 )
-from tests.workers import wait_result
 
 pytestmark = pytest.mark.integration
 
@@ -58,10 +59,12 @@ def web(make_app, s3_config, tmp_path):
 def worker(web, tmp_path):
     """The worker host: the same settings but another data dir, in a process of its own."""
     app, queue = web
-    process = WorkerProcess(app, queue, tmp_path / "worker.log")
-    process.env.update({key: str(app.config[key]) for key in SHARED_KEYS})
-    process.env["STINKY_DATA_DIR"] = str(tmp_path / "worker-host")
-    with process:
+    environ = {
+        **app_environ(app),
+        **{key: app.config[key] for key in SHARED_KEYS},
+        "STINKY_DATA_DIR": tmp_path / "worker-host",
+    }
+    with CeleryProcess(tmp_path / "worker.log", environ, queue=queue) as process:
         yield process
 
 

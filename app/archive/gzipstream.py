@@ -29,7 +29,6 @@ class GzipStreamWriter:
         self._deflater = None
         self._crc = 0
         self._size = 0
-        self.compressed_size = 0
         self._buffer = bytearray()
         header = struct.pack(
             "<BBBBIBB", 0x1F, 0x8B, 8, 0, int(mtime if mtime is not None else time.time()), 0, 255
@@ -41,7 +40,6 @@ class GzipStreamWriter:
         while view:
             written = self._raw.write(view)
             view = view[written:]
-        self.compressed_size += len(data)
 
     def _account(self, data):
         self._crc = isal_zlib.crc32(data, self._crc)

@@ -9,16 +9,17 @@ from pathlib import Path
 
 from app.archive.errors import NotEnoughSpace
 
-UNITS = ("bytes", "KB", "MB", "GB", "TB")
+# IEC units (powers of 1024), the one unit system of every size shown: CLI, web and messages.
+UNITS = ("bytes", "KiB", "MiB", "GiB", "TiB")
 
 
 def human_size(n):
-    """Return ``n`` bytes as a short text, e.g. "1.5 MB"."""
+    """Return ``n`` bytes as a short text in IEC units, e.g. "1.5 MiB"."""
     n = float(n)
     for unit in UNITS:
-        if abs(n) < 1000 or unit == UNITS[-1]:
+        if abs(n) < 1024 or unit == UNITS[-1]:
             return f"{int(n)} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1000
+        n /= 1024
     raise AssertionError("unreachable")
 
 

@@ -101,24 +101,10 @@ def write_archive(
     """
     final_path = Path(final_path)
     members = list(members)
-    names = [m.path for m in members]
-    for name in names:
-        check_member_path(name)
-    if len(set(names)) != len(names) or {MANIFEST_NAME, CHECKSUMS_NAME} & set(names):
-        raise ArchiveError("archive members must have distinct names, none reserved")
-    for member in members:
-        if isinstance(member.source, bytes | bytearray) and len(member.source) != member.size:
-            raise ArchiveError(f"{member.path}: {len(member.source)} bytes, expected {member.size}")
-
+    _check_members(members)
     stored, deflated = _split_by_compressibility(members)
-    ordered = stored + deflated
-    summed = [MANIFEST_NAME, *(m.path for m in ordered)]
-    files = [{"path": m.path, "size": m.size} for m in ordered]
-    files.append({"path": CHECKSUMS_NAME, "size": checksums_size(summed)})
-    manifest = {**meta, "format_version": FORMAT_VERSION, "files": files}
-    manifest_bytes = json.dumps(manifest, indent=1, ensure_ascii=False).encode("utf-8")
+    summed, manifest_bytes = _manifest(meta, stored + deflated)
     mtime = int(os.environ.get("SOURCE_DATE_EPOCH", "0")) or int(time.time())
-    total = len(ordered)
 
     tmp = final_path.with_name(f".{final_path.name}.tmp-{secrets.token_hex(4)}")
     try:
@@ -130,16 +116,7 @@ def write_archive(
             out = _HashingRaw(raw, digest)
             gz = GzipStreamWriter(out, mtime=mtime)
             checksums = {MANIFEST_NAME: _add_bytes(gz, MANIFEST_NAME, manifest_bytes, mtime)}
-            for done, member in enumerate(stored, 1):
-                checksums[member.path] = _add_stored(gz, member, mtime)
-                if progress:
-                    progress(done, total)
-            segment = ahead.result()
-            gz.append_deflate(segment.spool, segment.crc, segment.length)
-            checksums.update(segment.checksums)
-            if progress:
-                for done in range(len(stored) + 1, total + 1):
-                    progress(done, total)
+            checksums.update(_add_members(gz, stored, ahead, mtime, progress))
             sums = "".join(f"{checksums[p]}  {p}\n" for p in summed).encode("utf-8")
             _add_bytes(gz, CHECKSUMS_NAME, sums, mtime)
             gz.compress(bytes(2 * BLOCK + (-(gz.uncompressed_size + 2 * BLOCK)) % RECORD))
@@ -166,6 +143,44 @@ def write_archive(
         sha256=out.hash.hexdigest() if out.hash else None,
         checksums=checksums,
     )
+
+
+def _check_members(members):
+    """Raise ArchiveError unless every member has a safe, distinct, unreserved name and its size."""
+    names = [m.path for m in members]
+    for name in names:
+        check_member_path(name)
+    if len(set(names)) != len(names) or {MANIFEST_NAME, CHECKSUMS_NAME} & set(names):
+        raise ArchiveError("archive members must have distinct names, none reserved")
+    for member in members:
+        if isinstance(member.source, bytes | bytearray) and len(member.source) != member.size:
+            raise ArchiveError(f"{member.path}: {len(member.source)} bytes, expected {member.size}")
+
+
+def _manifest(meta, ordered):
+    """Return (the member names SHA256SUMS lists, the manifest's bytes) for ``ordered`` members."""
+    summed = [MANIFEST_NAME, *(m.path for m in ordered)]
+    files = [{"path": m.path, "size": m.size} for m in ordered]
+    files.append({"path": CHECKSUMS_NAME, "size": checksums_size(summed)})
+    manifest = {**meta, "format_version": FORMAT_VERSION, "files": files}
+    return summed, json.dumps(manifest, indent=1, ensure_ascii=False).encode("utf-8")
+
+
+def _add_members(gz, stored, ahead, mtime, progress):
+    """Store ``stored``, then splice in what ``ahead`` deflated; return every member's SHA-256."""
+    total = len(stored) + len(ahead.members)
+    checksums = {}
+    for done, member in enumerate(stored, 1):
+        checksums[member.path] = _add_stored(gz, member, mtime)
+        if progress:
+            progress(done, total)
+    segment = ahead.result()
+    gz.append_deflate(segment.spool, segment.crc, segment.length)
+    checksums.update(segment.checksums)
+    if progress:
+        for done in range(len(stored) + 1, total + 1):
+            progress(done, total)
+    return checksums
 
 
 def remove_temporaries(folder):
@@ -295,7 +310,7 @@ class _DeflateAhead:
     """
 
     def __init__(self, members, spool_path, mtime):
-        self._members = members
+        self.members = members
         self._spool_path = spool_path
         self._mtime = mtime
         self._stop = threading.Event()
@@ -326,7 +341,7 @@ class _DeflateAhead:
                 length += len(data)
                 self._spool.write(deflater.compress(data))
 
-            for member in self._members:
+            for member in self.members:
                 put(tar_header(member.path, member.size, self._mtime))
                 digest = hashlib.sha256()
                 for chunk in _read_source(member):

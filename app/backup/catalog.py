@@ -26,6 +26,7 @@ from pathlib import Path
 from app.archive import read_manifest
 from app.backup.errors import BackupError, BackupNotFound, CorruptArchive
 from app.config import data_path
+from app.models.types import format_utc, parse_utc
 
 log = logging.getLogger(__name__)
 
@@ -98,19 +99,6 @@ def phase(progress, name):
     return lambda done, total: progress(name, done, total)
 
 
-def parse_time(text):
-    """Parse a manifest time ("2025-07-01T02:00:00.123456Z") into naive UTC."""
-    value = dt.datetime.fromisoformat(text)
-    if value.tzinfo is not None:
-        value = value.astimezone(dt.UTC).replace(tzinfo=None)
-    return value
-
-
-def format_time(moment):
-    """Format naive UTC ``moment`` for a manifest."""
-    return moment.isoformat(timespec="microseconds") + "Z"
-
-
 def check_system_manifest(manifest, name):
     """Raise CorruptArchive unless ``manifest`` is a consistent system backup manifest."""
 
@@ -124,7 +112,7 @@ def check_system_manifest(manifest, name):
         tables = manifest["tables"]
         database = manifest["database"]
         media = manifest["media"]
-        parse_time(manifest["created_at"])
+        parse_utc(manifest["created_at"])
         if not isinstance(database["dialect"], str):
             raise TypeError("dialect")
         table_paths = set()
@@ -182,7 +170,7 @@ class BackupInfo:
             "id": self.backup_id,
             "file": self.path.name,
             "size": self.size,
-            "created_at": format_time(self.created_at),
+            "created_at": format_utc(self.created_at),
             "ok": self.ok,
             "error": self.error,
             "app_version": self.manifest.get("app_version"),
@@ -206,37 +194,41 @@ def read_info(path):
     try:
         manifest = read_manifest(path)
         check_system_manifest(manifest, path.name)
-        created_at = parse_time(manifest["created_at"])
+        created_at = parse_utc(manifest["created_at"])
     except (BackupError, OSError) as exc:
         return BackupInfo(backup_id, path, size, id_time(backup_id), error=str(exc))
     return BackupInfo(backup_id, path, size, created_at, manifest=manifest)
 
 
-def list_backups(config):
-    """Return every backup in the folder, newest first; damaged ones included with ``error``."""
+def backup_files(config):
+    """Return the paths of the backups in the folder, newest first (by id)."""
     folder = backups_dir(config)
     if not folder.is_dir():
         return []
+    paths = [
+        path
+        for path in folder.glob("stinkykitty-*" + SUFFIX)
+        if ID_PATTERN.match(path.name[: -len(SUFFIX)]) and path.is_file()
+    ]
+    return sorted(paths, key=lambda path: path.name, reverse=True)
+
+
+def list_backups(config):
+    """Return every backup in the folder, newest first; damaged ones included with ``error``."""
     infos = []
-    for path in folder.glob("stinkykitty-*" + SUFFIX):
-        if ID_PATTERN.match(path.name[: -len(SUFFIX)]) and path.is_file():
-            with contextlib.suppress(FileNotFoundError):  # deleted meanwhile
-                infos.append(read_info(path))
-    return sorted(infos, key=lambda i: i.backup_id, reverse=True)
+    for path in backup_files(config):
+        with contextlib.suppress(FileNotFoundError):  # deleted meanwhile
+            infos.append(read_info(path))
+    return infos
 
 
 def newest_good(config):
     """Return the BackupInfo of the newest readable backup, or None."""
-    folder = backups_dir(config)
-    if not folder.is_dir():
-        return None
-    names = sorted(folder.glob("stinkykitty-*" + SUFFIX), reverse=True)
-    for path in names:
-        if ID_PATTERN.match(path.name[: -len(SUFFIX)]):
-            with contextlib.suppress(FileNotFoundError):
-                info = read_info(path)
-                if info.ok:
-                    return info
+    for path in backup_files(config):
+        with contextlib.suppress(FileNotFoundError):  # deleted meanwhile
+            info = read_info(path)
+            if info.ok:
+                return info
     return None
 
 
@@ -247,7 +239,7 @@ def write_current_note(config, backup_id, fingerprint, checked_at):
     note = {
         "backup_id": backup_id,
         "fingerprint": fingerprint,
-        "checked_at": format_time(checked_at),
+        "checked_at": format_utc(checked_at),
     }
     tmp.write_text(json.dumps(note))
     os.replace(tmp, path)
@@ -257,7 +249,7 @@ def read_current_note(config):
     """Return the "still current" note as {"backup_id", "fingerprint", "checked_at"}, or None."""
     try:
         note = json.loads((backups_dir(config) / CURRENT_NOTE).read_text())
-        note["checked_at"] = parse_time(note["checked_at"])
+        note["checked_at"] = parse_utc(note["checked_at"])
         return note
     except (OSError, ValueError, KeyError, TypeError):
         return None

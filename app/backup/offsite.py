@@ -16,14 +16,13 @@ Locally, ``backups/system/.offsite.json`` records each uploaded copy and the
 last attempt; a failed last attempt makes the backups unhealthy (``OFFSITE``).
 """
 
-import datetime as dt
 import json
 import logging
 import os
 
 from app.backup import catalog
 from app.backup.errors import BackupError
-from app.models.types import utcnow
+from app.models.types import format_utc, utcnow
 from app.storage import ObjectStore, StorageError
 from app.storage.age import EncryptionError, encrypt_stream, parse_recipients
 
@@ -72,7 +71,7 @@ def description_name(backup_id):
 
 
 def _time(moment):
-    return moment.isoformat(timespec="seconds") + "Z"
+    return format_utc(moment, timespec="seconds")
 
 
 # --- the local record -----------------------------------------------------------
@@ -166,7 +165,7 @@ def upload_backup(config, backup_id, *, store=None, clock=utcnow, on_part=None):
         "parts": writer.parts,
         "encrypted": bool(recipients),
         "archive_size": info.size,
-        "created_at": catalog.format_time(info.created_at),
+        "created_at": format_utc(info.created_at),
         "uploaded_at": _time(clock()),
     }
     try:
@@ -259,38 +258,31 @@ def after_backup(config, *, clock=utcnow, on_part=None):
     return {"offsite": "ok", "offsite_error": None, "remote_pruned": pruned}
 
 
-def offsite_problems(config):
-    """Return the health problems of the off-site copies (a failed copy or check), else []."""
+def offsite_problem(config):
+    """Return the off-site problem (code, label, message, summary as a dict), or None.
+
+    A failed last copy comes first; then a remote copy that failed its check.
+    """
     if not enabled(config):
-        return []
+        return None
     record = read_record(config)
-    problems = []
     last = record.get("last")
     if last and not last.get("ok"):
-        problems.append(
-            {
-                "code": "offsite-failed",
-                "label": "OFFSITE",
-                "message": f"{last.get('error')} (at {last.get('at')}); the local backups are "
-                "kept. Check BACKUP_STORAGE_URL, the endpoint and the credentials, then run "
-                "`flask backup create` or wait for the next run, which retries",
-                "summary": "the last off-site copy failed",
-            }
-        )
+        return {
+            "code": "offsite-failed",
+            "label": "OFFSITE",
+            "message": f"{last.get('error')} (at {last.get('at')}); the local backups are "
+            "kept. Check BACKUP_STORAGE_URL, the endpoint and the credentials, then run "
+            "`flask backup upload` or wait for the next run, which retries",
+            "summary": "the last off-site copy failed",
+        }
     checked = record.get("verified")
     if checked and checked.get("failures"):
-        problems.append(
-            {
-                "code": "offsite-damaged",
-                "label": "OFFSITE",
-                "message": f"remote copies failed their check at {checked.get('at')}: "
-                + "; ".join(checked["failures"]),
-                "summary": "a remote copy failed its check",
-            }
-        )
-    return problems
-
-
-def parse_description_time(text):
-    """Parse a description's time into naive UTC."""
-    return dt.datetime.fromisoformat(text.removesuffix("Z"))
+        return {
+            "code": "offsite-damaged",
+            "label": "OFFSITE",
+            "message": f"remote copies failed their check at {checked.get('at')}: "
+            + "; ".join(checked["failures"]),
+            "summary": "a remote copy failed its check",
+        }
+    return None

@@ -40,7 +40,7 @@ from app.backup.lock import backup_lock
 from app.backup.maintenance import enter_maintenance, leave_maintenance
 from app.config import data_path
 from app.extensions import db
-from app.models.types import utcnow
+from app.models.types import format_utc, parse_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class RestoreOutcome:
         """Return a JSON-ready dict."""
         return {
             "backup_id": self.backup_id,
-            "created_at": catalog.format_time(self.created_at),
+            "created_at": format_utc(self.created_at),
             "counts": self.counts,
             "files": self.files,
             "duration": round(self.duration, 3),
@@ -149,7 +149,7 @@ def restore_backup(config, engine, backup_id, progress=None, *, clock=utcnow):
             shutil.rmtree(staging, ignore_errors=True)
     outcome = RestoreOutcome(
         backup_id=backup_id,
-        created_at=catalog.parse_time(manifest["created_at"]),
+        created_at=parse_utc(manifest["created_at"]),
         counts=counts,
         files=manifest["media"]["files"],
         duration=time.monotonic() - started,

@@ -11,7 +11,8 @@ Every function takes the Flask config mapping (``app.config``); those that
 touch the database take an engine; those that depend on time take ``clock``
 (a function returning naive UTC), so tests can live through months of nights.
 This module is the public face: restores (``app.backup.restore``), retention
-and status (``app.backup.retention``) are re-exported here.
+(``app.backup.retention``) and status (``app.backup.status``) are
+re-exported here.
 """
 
 import logging
@@ -25,16 +26,17 @@ import app as app_package
 from app.archive import Member, verify_archive, write_archive
 from app.archive.space import check_space, human_size, is_disk_full
 from app.backup import catalog
-from app.backup.catalog import FORMAT, SUFFIX, backup_path, backups_dir, format_time, list_backups
+from app.backup.catalog import FORMAT, SUFFIX, backup_path, backups_dir, list_backups
 from app.backup.dbdump import dump_database, estimate_database_size
 from app.backup.errors import NotEnoughSpace
 from app.backup.lock import backup_lock
 from app.backup.mediasnap import content_fingerprint, snapshot_media
 from app.backup.restore import RestoreOutcome, restore_backup
-from app.backup.retention import backup_status, delete_backup, prune_backups, prune_locked
+from app.backup.retention import delete_backup, prune_backups, prune_locked
+from app.backup.status import backup_status
 from app.config import data_path
 from app.extensions import db
-from app.models.types import utcnow
+from app.models.types import format_utc, utcnow
 
 __all__ = [
     "BackupOutcome",
@@ -71,8 +73,8 @@ class BackupOutcome:
         """Return a JSON-ready dict."""
         data = asdict(self)
         data["path"] = str(self.path)
-        data["created_at"] = format_time(self.created_at)
-        data["checked_at"] = format_time(self.checked_at)
+        data["created_at"] = format_utc(self.created_at)
+        data["checked_at"] = format_utc(self.checked_at)
         data["duration"] = round(self.duration, 3)
         return data
 
@@ -133,58 +135,37 @@ def create_backup(config, engine, *, clock=utcnow, skip_unchanged=None, progress
 
 
 def _create_locked(config, engine, clock, skip_unchanged, progress, started, work, links):
-    folder = backups_dir(config)
-    db_bytes = estimate_database_size(engine)
-    work.mkdir()
-    media = []
-
-    def on_snapshot():
-        media.extend(snapshot_media(data_path(config, "uploads"), links))
-        # The dump (about the database's size) and the archive (at most the
-        # database again plus the media, which are stored, not deflated).
-        needed = 2 * db_bytes + sum(f.size for f in media)
-        check_space(needed, folder, "the backup")
-
-    dump = dump_database(
-        engine,
-        work,
-        db.metadata.sorted_tables,
-        on_snapshot=on_snapshot,
-        progress=catalog.phase(progress, "dump"),
-    )
+    """Dump, compare with the newest backup, and write the archive unless nothing changed."""
+    dump, media = _dump_and_snapshot(config, engine, work, links, progress)
     fingerprint = content_fingerprint(dump, media)
-    counts = {t.table: t.rows for t in dump.tables}
     now = clock()
+
+    def outcome(backup_id, path, created, size, created_at):
+        return BackupOutcome(
+            backup_id=backup_id,
+            path=path,
+            created=created,
+            size=size,
+            counts={t.table: t.rows for t in dump.tables},
+            files=len(media),
+            duration=time.monotonic() - started,
+            created_at=created_at,
+            checked_at=now,
+            fingerprint=fingerprint,
+        )
 
     if skip_unchanged:
         newest = catalog.newest_good(config)
         if newest is not None and newest.fingerprint == fingerprint:
-            return BackupOutcome(
-                backup_id=newest.backup_id,
-                path=newest.path,
-                created=False,
-                size=newest.size,
-                counts=counts,
-                files=len(media),
-                duration=time.monotonic() - started,
-                created_at=newest.created_at,
-                checked_at=now,
-                fingerprint=fingerprint,
-            )
+            return outcome(newest.backup_id, newest.path, False, newest.size, newest.created_at)
 
+    folder = backups_dir(config)
     backup_id = catalog.new_backup_id(folder, now)
-    tables = []
-    members = []
-    for t in dump.tables:
-        member_path = f"db/{t.path.name}"
-        tables.append({"name": t.table, "path": member_path, "rows": t.rows})
-        members.append(Member(member_path, t.size, t.path, compressible=True))
-    for f in media:
-        members.append(Member(f"uploads/{f.relpath}", f.size, f.source))
+    tables, members = _archive_members(dump, media)
     meta = {
         "format": FORMAT,
         "backup_id": backup_id,
-        "created_at": format_time(now),
+        "created_at": format_utc(now),
         "app_version": app_package.__version__,
         "database": {"dialect": dump.dialect, "revision": dump.revision},
         "tables": tables,
@@ -207,18 +188,48 @@ def _create_locked(config, engine, clock, skip_unchanged, progress, started, wor
         progress=catalog.phase(progress, "write"),
         digest=False,  # the whole file's SHA-256 is not recorded for backups
     )
-    return BackupOutcome(
-        backup_id=backup_id,
-        path=result.path,
-        created=True,
-        size=result.size,
-        counts=counts,
-        files=len(media),
-        duration=time.monotonic() - started,
-        created_at=now,
-        checked_at=now,
-        fingerprint=fingerprint,
+    return outcome(backup_id, result.path, True, result.size, now)
+
+
+def _dump_and_snapshot(config, engine, work, links, progress):
+    """Dump every table into ``work`` and link the media into ``links``; return (dump, media).
+
+    The media are snapshotted, and the free space checked, while the dump's
+    database snapshot is open, so rows and files are of the same moment.
+    """
+    folder = backups_dir(config)
+    db_bytes = estimate_database_size(engine)
+    work.mkdir()
+    media = []
+
+    def on_snapshot():
+        media.extend(snapshot_media(data_path(config, "uploads"), links))
+        # The dump (about the database's size) and the archive (at most the
+        # database again plus the media, which are stored, not deflated).
+        needed = 2 * db_bytes + sum(f.size for f in media)
+        check_space(needed, folder, "the backup")
+
+    dump = dump_database(
+        engine,
+        work,
+        db.metadata.sorted_tables,
+        on_snapshot=on_snapshot,
+        progress=catalog.phase(progress, "dump"),
     )
+    return dump, media
+
+
+def _archive_members(dump, media):
+    """Return (the manifest's table list, the archive members) of a dump and media snapshot."""
+    tables = []
+    members = []
+    for t in dump.tables:
+        member_path = f"db/{t.path.name}"
+        tables.append({"name": t.table, "path": member_path, "rows": t.rows})
+        members.append(Member(member_path, t.size, t.path, compressible=True))
+    for f in media:
+        members.append(Member(f"uploads/{f.relpath}", f.size, f.source))
+    return tables, members
 
 
 def verify_backup(config, backup_id, progress=None):

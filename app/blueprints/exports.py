@@ -17,14 +17,17 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import select
 
+from app.blueprints import wants_json
 from app.exports import remote as remote_exports
 from app.exports.archive import exports_dir
 from app.exports.jobs import fail_job, request_export_job
 from app.exports.links import InvalidDownloadLink, check_download_token, make_download_token
 from app.extensions import db, login_manager
-from app.models import ExportJob, MediaItem, MenuItem, Page, Site
+from app.models import ExportJob, Site
+from app.models.counts import site_counts
+from app.models.types import format_utc
 from app.permissions import can_manage_site
 from app.tasks.exports import run_site_export
 
@@ -38,12 +41,6 @@ NOT_QUEUED = "The export could not be queued. Try again in a minute."
 EXPIRED = "This export has expired and its file was deleted. Start a new export."
 
 
-def _wants_json():
-    """Return True when the client asked for JSON (our script does; a plain form does not)."""
-    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
-    return request.is_json or best == "application/json"
-
-
 def _error(status, message):
     return jsonify(error=message), status
 
@@ -52,7 +49,7 @@ def _error(status, message):
 def _require_login():
     """Send anonymous visitors to the login form, or a 401 JSON error to scripts."""
     if not current_user.is_authenticated:
-        if _wants_json():
+        if wants_json():
             return _error(401, "Log in first.")
         return login_manager.unauthorized()
     return None
@@ -78,9 +75,9 @@ def job_status(job):
         "state": job.state,
         "progress": {"done": job.progress_done or 0, "total": job.progress_total or 0},
         "error": job.error,
-        "created_at": _iso(job.created_at),
-        "started_at": _iso(job.started_at),
-        "finished_at": _iso(job.finished_at),
+        "created_at": format_utc(job.created_at),
+        "started_at": format_utc(job.started_at),
+        "finished_at": format_utc(job.finished_at),
         "status_url": url_for("exports.export_status", job_id=job.id),
         "filename": job.filename,
         "size": job.size,
@@ -96,10 +93,6 @@ def job_status(job):
     return status
 
 
-def _iso(moment):
-    return None if moment is None else moment.isoformat() + "Z"
-
-
 @bp.get("/sites/<int:site_id>")
 def site_page(site_id):
     """Show a site's admin page: its contents, the export button and its recent exports."""
@@ -107,8 +100,7 @@ def site_page(site_id):
     if site is None:
         return render_template("not_found.html"), 404
     counts = {
-        name: db.session.scalar(select(func.count()).where(model.site_id == site.id))
-        for name, model in (("pages", Page), ("menu", MenuItem), ("media", MediaItem))
+        name: rows.get(site.id, 0) for name, rows in site_counts(db.session, [site.id]).items()
     }
     jobs = db.session.scalars(
         select(ExportJob)
@@ -155,7 +147,7 @@ def request_export():
             current_app.logger.exception("could not queue export job %s", job.id)
             fail_job(db.session, job.id, NOT_QUEUED)
             return _error(503, NOT_QUEUED)
-    if _wants_json():
+    if wants_json():
         return jsonify(job_status(job)), 202
     flash("Your export has started." if created else "An export of this site is already running.")
     return redirect(url_for("exports.site_page", site_id=site.id), 303)

@@ -3,6 +3,7 @@
 from flask import jsonify, render_template, request
 
 from app.backup.maintenance import maintenance_state
+from app.blueprints import wants_json
 
 RETRY_AFTER_SECONDS = 60
 
@@ -17,8 +18,7 @@ def register_maintenance(app):
         if state is None:
             return None
         headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
-        best = request.accept_mimetypes.best_match(["text/html", "application/json"])
-        if request.is_json or best == "application/json":
+        if wants_json():
             body = {"error": "maintenance", "message": "a backup is being restored; retry soon"}
             return jsonify(body), 503, headers
         return render_template("maintenance.html"), 503, headers

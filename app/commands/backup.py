@@ -5,7 +5,6 @@ ask for confirmation and print. Any BackupError becomes one line on stderr and
 exit status 1. Progress bars appear only on a terminal and never with ``--json``.
 """
 
-import datetime as dt
 import functools
 import sys
 
@@ -13,9 +12,11 @@ import click
 from flask import current_app
 
 from app.archive.space import human_size
-from app.backup import catalog, health, offsite_fetch, runs, system
+from app.backup import catalog, offsite_fetch, runs, system
 from app.backup.errors import BackupError
+from app.backup.status import backup_status
 from app.commands import echo_json
+from app.commands.progress import PhaseProgress
 from app.extensions import db
 from app.models.types import utcnow
 
@@ -48,42 +49,9 @@ def clear_errors(command):
     return wrapper
 
 
-class Progress:
-    """A ``progress(phase, done, total)`` callback drawing one bar per phase on a terminal."""
-
-    def __init__(self, enabled):
-        self.enabled = enabled
-        self.phase = None
-        self.bar = None
-
-    def __call__(self, phase, done, total):
-        if not self.enabled:
-            return
-        if phase != self.phase:
-            self.close()
-            self.phase = phase
-            self.bar = click.progressbar(
-                length=total, label=PHASES.get(phase, phase), file=sys.stderr
-            )
-            self.bar.__enter__()
-        self.bar.update(done - self.bar.pos)
-
-    def close(self):
-        """Finish the current bar."""
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-            self.bar = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-
 def progress_for(as_json):
     """Return a Progress that draws only on a terminal and never in JSON mode."""
-    return Progress(enabled=not as_json and sys.stderr.isatty())
+    return PhaseProgress(PHASES, enabled=not as_json and sys.stderr.isatty())
 
 
 def human_age(seconds):
@@ -104,21 +72,6 @@ def confirm(question, err=False):
     """Ask ``question`` exactly as written; return True for y/yes."""
     answer = click.prompt(question, default="", show_default=False, prompt_suffix=" ", err=err)
     return answer.strip().lower() in ("y", "yes")
-
-
-def next_run(config, now):
-    """Return when the nightly backup runs next (aware UTC), from BACKUP_SCHEDULE."""
-    from celeryconfig import parse_crontab
-
-    if config.get("BACKUP_INTERVAL_SECONDS"):  # the test-only interval schedule
-        return now.replace(tzinfo=dt.UTC) + dt.timedelta(seconds=config["BACKUP_INTERVAL_SECONDS"])
-    schedule = parse_crontab(config["BACKUP_SCHEDULE"])
-    celery_app = current_app.extensions.get("celery")
-    if celery_app is not None:
-        schedule.app = celery_app  # its timezone is BACKUP_TIMEZONE
-    aware = now.replace(tzinfo=dt.UTC)
-    schedule.nowfun = lambda: aware
-    return aware + schedule.remaining_estimate(aware)
 
 
 @backup_cli.command("list")
@@ -193,62 +146,52 @@ def create_command(force, as_json):
 @json_option
 @clear_errors
 def status_command(as_json):
-    """Show count, sizes, free disk, the newest backup and the next run; exit 1 when stale."""
-    config = current_app.config
-    now = utcnow()
-    status = system.backup_status(config)
-    checked = health.backup_health(config)  # also judges the last run (app.backup.health)
-    status.update({key: checked[key] for key in health.VERDICT_KEYS})
-    try:
-        upcoming = next_run(config, now)
-        status["next_run"] = upcoming.isoformat()
-    except ValueError as exc:
-        upcoming, status["next_run"] = None, None
-        status["schedule_error"] = str(exc)
+    """Show count, sizes, free disk, the newest backup and the next run; exit 1 when unhealthy."""
+    status = backup_status(current_app.config)
     if as_json:
-        echo_json(status)
+        echo_json(status.to_dict())
     else:
-        _print_status(status, upcoming, now)
-    if not status["ok"]:
-        for problem in status["problems"]:
-            click.echo(f"{problem['label']}: {problem['message']}", err=True)
+        _print_status(status)
+    if not status.ok:
+        for problem in status.problems:
+            click.echo(f"{problem.label}: {problem.message}", err=True)
         sys.exit(1)
 
 
-def _print_status(status, upcoming, now):
-    damaged = f" ({len(status['damaged'])} damaged)" if status["damaged"] else ""
+def _print_status(status):
+    damaged = f" ({len(status.damaged)} damaged)" if status.damaged else ""
+    total = sum(info.size for info in status.backups)
     click.echo(
-        f"Backups:    {status['count']} good{damaged}, {human_size(status['total_size'])} "
-        f"in {status['folder']}"
+        f"Backups:    {len(status.good)} good{damaged}, {human_size(total)} in {status.folder}"
     )
-    click.echo(f"Free disk:  {human_size(status['free_bytes'])}")
-    newest = status["newest"]
+    click.echo(f"Free disk:  {human_size(status.free_bytes)}")
+    newest = status.newest
     if newest:
-        confirmed = human_age(status["age_seconds"])
+        made = (status.checked_at - newest.created_at).total_seconds()
         click.echo(
-            f"Newest:     {newest['id']} ({newest['dialect']}, made "
-            f"{human_age(newest['age_seconds'])} ago, still current {confirmed} ago)"
+            f"Newest:     {newest.backup_id} ({newest.to_dict()['dialect']}, made "
+            f"{human_age(made)} ago, still current {human_age(status.age_seconds)} ago)"
         )
     else:
         click.echo("Newest:     none")
-    if upcoming:
-        wait = human_age((upcoming.replace(tzinfo=None) - now).total_seconds())
-        click.echo(f"Next run:   {upcoming:%Y-%m-%d %H:%M} UTC (in {wait})")
-    if status["running"]:
-        running = status["running"]
+    if status.next_run:
+        wait = human_age((status.next_run.replace(tzinfo=None) - status.checked_at).total_seconds())
+        click.echo(f"Next run:   {status.next_run:%Y-%m-%d %H:%M} UTC (in {wait})")
+    if status.running:
+        running = status.running
         click.echo(f"Running:    {running['operation']} since {running['started_at']} UTC")
     _print_last_runs(status)
 
 
 def _print_last_runs(status):
-    last, failure = status["last_run"], status["last_failure"]
+    last, failure = status.last_run, status.last_failure
     if last is None:
         click.echo("Last run:   none recorded")
         return
     click.echo(f"Last run:   {_describe_run(last)}")
     if failure and failure != last:
         click.echo(f"Last fail:  {_describe_run(failure)}")
-    for warning in status["warnings"]:
+    for warning in status.warnings:
         click.echo(f"Warning:    {warning}")
 
 

@@ -12,7 +12,7 @@ from app.backup import offsite, offsite_fetch
 from app.backup.errors import BackupError
 from app.commands import echo_json
 from app.commands.backup import clear_errors, human_age, json_option
-from app.models.types import utcnow
+from app.models.types import parse_utc, utcnow
 
 
 def print_remote_list(as_json):
@@ -30,7 +30,7 @@ def print_remote_list(as_json):
     now = utcnow()
     click.echo(f"{'ID':<30} {'SIZE':>10} {'AGE':>12}  {'ENCRYPTED':<9}  HERE")
     for c in copies:
-        age = human_age((now - offsite.parse_description_time(c["created_at"])).total_seconds())
+        age = human_age((now - parse_utc(c["created_at"])).total_seconds())
         encrypted = "yes" if c.get("encrypted") else "no"
         here = "yes" if c["backup_id"] in local else "no"
         click.echo(

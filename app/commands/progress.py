@@ -1,4 +1,4 @@
-"""A progress bar for long commands, shown only when stderr is a terminal."""
+"""Progress bars for long commands, shown only when stderr is a terminal."""
 
 import sys
 
@@ -29,3 +29,39 @@ class TerminalProgress:
     def __exit__(self, *exc):
         if self.bar is not None:
             self.bar.__exit__(*exc)
+            self.bar = None
+
+
+class PhaseProgress:
+    """A ``progress(phase, done, total)`` callback: one TerminalProgress bar per phase.
+
+    ``labels`` maps a phase to its label; nothing is drawn unless ``enabled``.
+    """
+
+    def __init__(self, labels, enabled, stream=None):
+        self.labels = labels
+        self.enabled = enabled
+        self.stream = stream
+        self.phase = None
+        self.bar = None
+
+    def __call__(self, phase, done, total):
+        if not self.enabled:
+            return
+        if phase != self.phase:
+            self.close()
+            self.phase = phase
+            self.bar = TerminalProgress(self.labels.get(phase, phase), self.stream)
+        self.bar(done, total)
+
+    def close(self):
+        """Finish the current bar."""
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -15,8 +15,9 @@ from sqlalchemy import select
 from app.archive import Member, write_archive
 from app.archive.errors import ArchiveError
 from app.config import data_path
-from app.exports.data import EXPORT_FORMAT, EXPORT_FORMAT_VERSION, iso, write_data_files
+from app.exports.data import EXPORT_FORMAT, EXPORT_FORMAT_VERSION, write_data_files
 from app.models import Site, utcnow
+from app.models.types import format_utc
 
 TEMP_PREFIX = ".export-"
 
@@ -103,7 +104,7 @@ def export_site(config, site_id, *, dest=None, clock=utcnow, progress=None, sess
             "format": EXPORT_FORMAT,
             "export_format_version": EXPORT_FORMAT_VERSION,
             "site": {"id": site.id, "subdomain": site.subdomain, "title": site.title},
-            "exported_at": iso(now),
+            "exported_at": format_utc(now),
             "app_version": _app_version(),
             "counts": data.counts,
         }

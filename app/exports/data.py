@@ -15,6 +15,7 @@ from sqlalchemy.orm import selectinload
 
 from app.config import data_path
 from app.models import Block, MediaItem, MenuItem, Page, SiteUser, User
+from app.models.types import format_utc
 
 EXPORT_FORMAT = "stinkykitty-site-export"
 EXPORT_FORMAT_VERSION = 1
@@ -31,11 +32,6 @@ class ExportData:
     files: list[tuple[str, Path]] = field(default_factory=list)
     media: list[tuple[str, Path, int]] = field(default_factory=list)
     counts: dict = field(default_factory=dict)
-
-
-def iso(moment):
-    """Return a naive UTC datetime as ISO 8601 with a Z, or None."""
-    return None if moment is None else moment.isoformat(timespec="microseconds") + "Z"
 
 
 class _JsonArrayWriter:
@@ -86,8 +82,8 @@ def site_settings(site):
         "title": site.title,
         "tagline": site.tagline,
         "theme": site.theme or {},
-        "created_at": iso(site.created_at),
-        "updated_at": iso(site.updated_at),
+        "created_at": format_utc(site.created_at),
+        "updated_at": format_utc(site.updated_at),
     }
 
 
@@ -108,8 +104,8 @@ def _write_pages(session, site_id, path, counts):
                         "type": block.type,
                         "position": block.position,
                         "data": block.data,
-                        "created_at": iso(block.created_at),
-                        "updated_at": iso(block.updated_at),
+                        "created_at": format_utc(block.created_at),
+                        "updated_at": format_utc(block.updated_at),
                     }
                 )
             for page in pages:
@@ -119,8 +115,8 @@ def _write_pages(session, site_id, path, counts):
                         "slug": page.slug,
                         "title": page.title,
                         "published": page.published,
-                        "created_at": iso(page.created_at),
-                        "updated_at": iso(page.updated_at),
+                        "created_at": format_utc(page.created_at),
+                        "updated_at": format_utc(page.updated_at),
                         "blocks": by_page[page.id],
                     }
                 )
@@ -179,8 +175,8 @@ def _write_media(session, config, site, path, data):
                         "file": member,
                         "tags": [t.tag for t in item.tags],
                         "uploaded_by": emails.get(item.uploaded_by_id),
-                        "created_at": iso(item.created_at),
-                        "updated_at": iso(item.updated_at),
+                        "created_at": format_utc(item.created_at),
+                        "updated_at": format_utc(item.updated_at),
                     }
                 )
         data.counts.update(
@@ -200,7 +196,7 @@ def write_data_files(session, config, site, folder, *, exported_at):
     readme = Template(README_TEMPLATE.read_text(encoding="utf-8")).safe_substitute(
         title=settings["title"],
         subdomain=settings["subdomain"],
-        exported_at=iso(exported_at),
+        exported_at=format_utc(exported_at),
         format=EXPORT_FORMAT,
         version=EXPORT_FORMAT_VERSION,
         **{k: data.counts[k] for k in ("pages", "blocks", "menu_items", "media")},

@@ -1,6 +1,6 @@
 """The CMS data model."""
 
-from app.models.export import EXPORT_STATES, ExportJob
+from app.models.export import ExportJob
 from app.models.media import MediaItem, MediaTag
 from app.models.site import BLOCK_TYPES, Block, MenuItem, Page, Site
 from app.models.types import utcnow
@@ -8,7 +8,6 @@ from app.models.user import ROLES, SiteUser, User
 
 __all__ = [
     "BLOCK_TYPES",
-    "EXPORT_STATES",
     "ROLES",
     "Block",
     "ExportJob",

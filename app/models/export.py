@@ -8,8 +8,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.extensions import db
 from app.models.types import UTCDateTime, utcnow
 
-EXPORT_STATES = ("queued", "running", "ready", "failed")
-
 
 class ExportJob(db.Model):
     """One "Download my site" request and its outcome."""

@@ -2,6 +2,7 @@
 
 from datetime import datetime
 
+from flask import current_app, has_app_context
 from flask_login import UserMixin
 from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -11,6 +12,7 @@ from app.extensions import db
 from app.models.types import UTCDateTime, utcnow
 
 ROLES = ("owner", "admin", "editor")
+DEFAULT_HASH_METHOD = "scrypt"
 
 
 class User(UserMixin, db.Model):
@@ -30,8 +32,11 @@ class User(UserMixin, db.Model):
     )
 
     def set_password(self, password):
-        """Store a salted hash of ``password``."""
-        self.password_hash = generate_password_hash(password)
+        """Store a salted hash of ``password`` (the app's PASSWORD_HASH_METHOD, else scrypt)."""
+        method = DEFAULT_HASH_METHOD
+        if has_app_context():
+            method = current_app.config.get("PASSWORD_HASH_METHOD", DEFAULT_HASH_METHOD)
+        self.password_hash = generate_password_hash(password, method=method)
 
     def check_password(self, password):
         """Return True when ``password`` matches the stored hash."""

@@ -14,8 +14,8 @@
   var result = document.getElementById("export-result");
   var csrf = form.querySelector("input[name=csrf_token]").value;
 
-  function megabytes(bytes) {
-    return (bytes / 1048576).toFixed(1) + " MB";
+  function mebibytes(bytes) {
+    return (bytes / 1048576).toFixed(1) + " MiB";
   }
 
   function readJson(response) {
@@ -64,7 +64,7 @@
       link.className = "button";
       link.id = "export-download";
       link.href = status.download_url;
-      link.textContent = "Download " + status.filename + " (" + megabytes(status.size) + ")";
+      link.textContent = "Download " + status.filename + " (" + mebibytes(status.size) + ")";
       result.appendChild(link);
       var sum = document.createElement("small");
       sum.className = "checksum";

@@ -1,0 +1,56 @@
+"""When the nightly backup runs: ``BACKUP_SCHEDULE`` (a crontab) in ``BACKUP_TIMEZONE``.
+
+``celeryconfig`` puts ``backup_schedule`` into beat's schedule; the status
+model (``app.backup.status``) asks ``next_run`` when that is. Only Celery's
+crontab type is used here: no Celery app, no broker.
+"""
+
+import datetime as dt
+import functools
+
+from celery import Celery
+from celery.schedules import crontab
+
+
+def parse_crontab(expression):
+    """Turn a five-field crontab string ("0 2 * * *") into a Celery schedule."""
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ValueError(f"crontab needs 5 fields (minute hour day month weekday): {expression!r}")
+    minute, hour, day_of_month, month_of_year, day_of_week = fields
+    return crontab(
+        minute=minute,
+        hour=hour,
+        day_of_month=day_of_month,
+        month_of_year=month_of_year,
+        day_of_week=day_of_week,
+    )
+
+
+def backup_schedule(config):
+    """Return BACKUP_SCHEDULE as a crontab, or raise ValueError naming the variable."""
+    expression = config["BACKUP_SCHEDULE"]
+    try:
+        return parse_crontab(expression)
+    except ValueError as exc:
+        raise ValueError(f"BACKUP_SCHEDULE={expression!r} is not a valid crontab: {exc}") from None
+
+
+@functools.lru_cache(maxsize=8)
+def _clock_in(timezone):
+    """A Celery app that only knows ``timezone``: what a crontab needs to compute its times."""
+    celery_app = Celery("schedule", set_as_current=False)
+    celery_app.conf.update(timezone=timezone, enable_utc=True)
+    return celery_app
+
+
+def next_run(config, now):
+    """Return when the scheduled backup runs next after naive UTC ``now`` (aware UTC).
+
+    Raises ValueError when BACKUP_SCHEDULE is not a valid crontab.
+    """
+    schedule = backup_schedule(config)
+    schedule.app = _clock_in(config["BACKUP_TIMEZONE"])
+    aware = now.replace(tzinfo=dt.UTC)
+    schedule.nowfun = lambda: aware
+    return (aware + schedule.remaining_estimate(aware)).astimezone(dt.UTC)
