@@ -9,6 +9,7 @@ from app.backup import offsite, runlog, runs
 from app.backup.status import backup_status
 from app.backup.system import create_backup
 from app.extensions import db
+from app.models.types import utcnow
 from app.storage import StorageError
 from tests.backupkit import FakeClock
 from tests.s3kit import CREDENTIALS, PART_SIZE, S3Server, new_bucket, s3_client
@@ -101,7 +102,7 @@ def test_a_run_against_a_stopped_store_records_the_failure_and_stays_unhealthy(
 ):
     make.user()
     own_server.stop()
-    clock = FakeClock()
+    clock = utcnow  # the real clock: /healthz below reads it too
     record, outcome = runs.run_backup(store_app.config, db.engine, trigger="cli", clock=clock)
     assert record["outcome"] == "ok"  # the backup itself is good and kept
     assert record["offsite"] == "failed"
@@ -111,5 +112,8 @@ def test_a_run_against_a_stopped_store_records_the_failure_and_stays_unhealthy(
     health = backup_status(store_app.config, clock=clock)
     assert not health.ok
     assert [p.label for p in health.problems] == ["OFFSITE"]
+    assert health.to_dict()["last_run"]["offsite"] == "failed"
     response = store_app.test_client().get("/healthz")
     assert response.status_code == 503
+    assert response.get_json()["status"] == "offsite-failed"
+    assert "s3://" not in response.get_data(as_text=True)

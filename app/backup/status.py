@@ -44,7 +44,7 @@ FAILED = ("failed", "interrupted")
 RUNS_LOOKED_AT = 50
 RUN_KEYS = (
     "outcome", "trigger", "started_at", "ended_at", "backup_id", "size", "duration",
-    "pruned", "reason", "error", "task_id",
+    "pruned", "reason", "error", "task_id", "offsite",
 )  # fmt: skip
 
 
