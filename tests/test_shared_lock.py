@@ -9,12 +9,20 @@ import time
 import uuid
 
 import pytest
+import sqlalchemy as sa
 
+from app.backup import restore as restore_module
 from app.backup.errors import BackupLocked
 from app.backup.lock import backup_lock, lock_holder, lock_path
-from app.backup.maintenance import enter_maintenance, flag_path, leave_maintenance
-from app.backup.system import create_backup
+from app.backup.maintenance import (
+    enter_maintenance,
+    flag_path,
+    leave_maintenance,
+    maintenance_state,
+)
+from app.backup.system import create_backup, restore_backup
 from app.extensions import db
+from app.models import Site
 from tests.processes import clean_env
 from tests.workers import REDIS_URL
 
@@ -105,3 +113,26 @@ def test_the_maintenance_flag_is_seen_on_every_host_and_only_while_its_restore_r
     # The restore's process no longer holds the lock: its flag is stale, as with files.
     assert client.get("/login").status_code == 200
     leave_maintenance(worker.config)
+
+
+def test_a_restore_takes_and_frees_the_shared_lock_and_flag(
+    make_app, lock_config, make, monkeypatch
+):
+    app = make_app(**lock_config)
+    with app.app_context():
+        make.site(owner=make.user(), subdomain="lakeside")
+        backup = create_backup(app.config, db.engine)
+        make.site(owner=make.user(), subdomain="hilltop")
+        seen = []
+
+        def watch(config, reason, **kwargs):
+            enter_maintenance(config, reason, **kwargs)
+            seen.append((lock_holder(config)["operation"], maintenance_state(config)["reason"]))
+
+        monkeypatch.setattr(restore_module, "enter_maintenance", watch)
+        restore_backup(app.config, db.engine, backup.backup_id)
+        assert seen == [("restore", f"restoring {backup.backup_id}")]
+        assert lock_holder(app.config) is None
+        assert maintenance_state(app.config) is None
+        db.session.commit()
+        assert [s.subdomain for s in db.session.scalars(sa.select(Site))] == ["lakeside"]
