@@ -247,9 +247,10 @@ def after_backup(config, *, clock=utcnow, on_part=None):
             )
             log.info("backup %s copied to %s", newest.backup_id, store.where(uploaded["object"]))
         pruned = prune_remote(config, store=store)
-    except (BackupError, StorageError) as exc:
+    except Exception as exc:  # whatever stops the copy (even a time limit) is recorded
         message = f"off-site copy of {newest.backup_id} failed: {exc}"
-        log.error("%s; the local backup is kept", message)
+        expected = isinstance(exc, BackupError | StorageError)
+        log.error("%s; the local backup is kept", message, exc_info=not expected)
         _note(config, last={"ok": False, "backup_id": newest.backup_id, "at": _time(clock()),
                             "error": message})  # fmt: skip
         return {"offsite": "failed", "offsite_error": message, "remote_pruned": []}

@@ -107,6 +107,7 @@ class ObjectStore:
                 endpoint_url=self.endpoint,
                 region_name=self._region,
                 config=BotoConfig(
+                    signature_version="s3v4",  # presigned links too: newer regions refuse SigV2
                     retries={"max_attempts": 3, "mode": "standard"},
                     connect_timeout=10,
                     read_timeout=120,
