@@ -3,8 +3,8 @@
 Uploads are multipart and streamed: ``ObjectStore.writer`` returns a file-like
 object that sends a part each time ``part_size`` bytes have been written, up to
 ``concurrency`` parts at once (a writer waits for the oldest when that many are
-in flight), so memory holds a few parts whatever the size of the object. Every part carries its
-SHA-256 (``ChecksumAlgorithm='SHA256'``), which the store checks on receipt;
+in flight), so memory holds a few parts whatever the size of the object. Every
+part carries its SHA-256 (``ChecksumAlgorithm='SHA256'``), which the store checks on receipt;
 after completing, the object's checksum as the store records it (the composite
 SHA-256: the SHA-256 of the parts' digests, ``-N`` appended by S3) is compared
 with the one computed here, and a mismatch deletes the object and fails the
@@ -22,8 +22,7 @@ from urllib.parse import urlparse
 
 log = logging.getLogger(__name__)
 
-MIN_PART_SIZE = 5 * 1024 * 1024  # S3's smallest part but the last
-DEFAULT_PART_SIZE = 16 * 1024 * 1024
+DEFAULT_PART_SIZE = 16 * 1024 * 1024  # S3 takes parts of 5 MiB and more (but the last)
 DEFAULT_CONCURRENCY = 4  # parts in flight: memory holds about this many parts, plus one
 CREDENTIAL_KEYS = {
     "AWS_ACCESS_KEY_ID": "aws_access_key_id",
