@@ -219,3 +219,26 @@ def test_beat_checks_the_remote_copies_daily_with_a_registered_task(s3_app, make
     assert verify_remote_backups() == {"ok": True, "checked": 1, "failures": []}
     outcome.path.unlink()  # a local loss does not touch the remote copy
     assert verify_remote_backups()["ok"] is True
+
+
+def test_list_remote_names_each_copy_and_whether_it_is_here(s3_app, make, runner):
+    make.user()
+    clock = FakeClock()
+    first = backup_now(s3_app, clock)[1]
+    clock.advance(hours=1)
+    second = backup_now(s3_app, clock)[1]
+    first.path.unlink()
+    lines = runner.invoke(args=["backup", "list", "--remote"]).stdout.splitlines()
+    assert lines[0].split() == ["ID", "SIZE", "AGE", "ENCRYPTED", "HERE"]
+    assert [(line.split()[0], line.split()[-2:]) for line in lines[1:]] == [
+        (second.backup_id, ["no", "yes"]),
+        (first.backup_id, ["no", "no"]),
+    ]
+
+
+def test_without_storage_the_remote_commands_say_how_to_set_it(app):
+    result = app.test_cli_runner().invoke(args=["backup", "list", "--remote"])
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: no off-site storage configured: set BACKUP_STORAGE_URL=s3://bucket/prefix\n"
+    )
