@@ -145,17 +145,26 @@ def test_a_damaged_remote_copy_is_refused_and_nothing_is_placed(s3_app, make, ru
     assert "offsite-damaged" in [p.code for p in backup_status(s3_app.config).problems]
 
 
-def test_restore_finds_a_backup_that_is_only_remote(s3_app, make, runner):
-    seed_everything(make, media_files=4)
-    before = full_state(s3_app.config)
-    _, outcome = backup_now(s3_app)
-    outcome.path.unlink()
-    change_everything(make)
-    assert full_state(s3_app.config) != before
+@pytest.mark.parametrize(
+    "engine",
+    ["sqlite", pytest.param("mariadb", marks=pytest.mark.integration),
+     pytest.param("postgresql", marks=pytest.mark.integration)],
+)  # fmt: skip
+def test_restore_finds_a_backup_that_is_only_remote(make_app, s3_config, make, engine):
+    app = make_app(engine, **s3_config)
+    with app.app_context():
+        seed_everything(make, media_files=4)
+        before = full_state(app.config)
+        _, outcome = backup_now(app)
+        outcome.path.unlink()
+        change_everything(make)
+        assert full_state(app.config) != before
 
-    result = runner.invoke(args=["backup", "restore", outcome.backup_id, "--yes"])
-    assert result.exit_code == 0, result.output
-    assert full_state(s3_app.config) == before
+        result = app.test_cli_runner().invoke(
+            args=["backup", "restore", outcome.backup_id, "--yes"]
+        )
+        assert result.exit_code == 0, result.output
+        assert full_state(app.config) == before
 
 
 def test_an_unknown_id_is_neither_here_nor_remote(s3_app, runner):
