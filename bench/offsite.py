@@ -8,7 +8,8 @@ RSS, less the same process's RSS after imports) is its own:
   per part, the store's checksum compared at the end), as off-site copies do;
 - ``ours+age``: the same through age encryption (``BACKUP_AGE_RECIPIENTS``);
 - ``boto3``: ``client.upload_file`` with its defaults (8 MiB parts, 10 threads),
-  what ``aws s3 cp`` does.
+  what ``aws s3 cp`` does;
+- ``fetch`` and ``fetch+age``: the way back, streamed to a file (decrypted).
 
 Memory is reported for two file sizes: flat means the same peak for both.
 The server runs on the same 2 cores, so the figures compare the clients with
@@ -55,10 +56,23 @@ def child(mode, path, endpoint, bucket):
     import pyrage
 
     recipients = parse_recipients(str(pyrage.x25519.Identity.generate().to_public()))
+    identity = None
+    if mode.startswith("fetch"):
+        from app.storage.age import decrypt_stream, load_identities
+
+        identity = load_identities(Path(path).with_suffix(".key"))
     base = _rss_mb()
     key = f"{mode}-{uuid.uuid4().hex[:8]}"
     started = time.perf_counter()
-    if mode == "ours":
+    if mode.startswith("fetch"):  # download (and decrypt) what the parent uploaded
+        name = Path(path).name + (".age" if mode == "fetch+age" else "")
+        with store.open(name) as body, open(Path(path).with_suffix(".out"), "wb") as out:
+            if mode == "fetch+age":
+                decrypt_stream(body, out, identity)
+            else:
+                while chunk := body.read(1024 * 1024):
+                    out.write(chunk)
+    elif mode == "ours":
         store.upload_file(key, path)
     elif mode == "ours+age":
         with open(path, "rb") as source, store.writer(key) as writer:
@@ -70,6 +84,21 @@ def child(mode, path, endpoint, bucket):
         )  # fmt: skip
     seconds = time.perf_counter() - started
     print(json.dumps({"seconds": seconds, "added_mb": _rss_mb() - base}))
+
+
+def _stage_fetches(path, endpoint, bucket):
+    """Upload ``path`` plain and encrypted (to a key written beside it) for the fetch modes."""
+    from pyrage import x25519
+
+    from app.storage import ObjectStore
+    from app.storage.age import encrypt_stream
+
+    key = x25519.Identity.generate()
+    Path(path).with_suffix(".key").write_text(f"{key}\n")
+    store = ObjectStore(f"s3://{bucket}/bench", endpoint=endpoint, part_size=PART)
+    store.upload_file(Path(path).name, path)
+    with open(path, "rb") as source, store.writer(Path(path).name + ".age") as writer:
+        encrypt_stream(source, writer, [key.to_public()])
 
 
 def _free_port():
@@ -110,7 +139,8 @@ def main(argv=None):
                 with open(path, "wb") as f:
                     for _ in range(mb):
                         f.write(os.urandom(1024 * 1024))
-                for mode in ("boto3", "ours", "ours+age"):
+                _stage_fetches(path, endpoint, bucket)
+                for mode in ("boto3", "ours", "ours+age", "fetch", "fetch+age"):
                     runs = []
                     for _ in range(args.runs):
                         out = subprocess.run(
