@@ -39,11 +39,15 @@ ENV = {
 
 
 def _rss_mb():
+    """Return this process's peak RSS in MB (VmHWM: unlike ru_maxrss, not inherited over exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def child(mode, path, endpoint, bucket):
-    """Upload ``path`` once by ``mode``; print seconds and the memory it added."""
+    """Upload (or fetch) ``path`` once by ``mode``; print seconds and the memory it added."""
     import boto3
     from boto3.s3.transfer import TransferConfig
 
