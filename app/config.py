@@ -47,6 +47,9 @@ class Config:
         # A queued or running export older than this is taken as dead (worker killed).
         self.EXPORT_STUCK_AFTER = int(env.get("EXPORT_STUCK_AFTER", 3600))
         self.EXPORT_SWEEP_INTERVAL = int(env.get("EXPORT_SWEEP_INTERVAL", 900))
+        # The largest site export accepted for import (file and unpacked), and its member count.
+        self.SITE_IMPORT_MAX_BYTES = int(env.get("SITE_IMPORT_MAX_BYTES", 2 * 1024**3))
+        self.SITE_IMPORT_MAX_MEMBERS = int(env.get("SITE_IMPORT_MAX_MEMBERS", 100_000))
 
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         self.WTF_CSRF_TIME_LIMIT = None  # tokens live as long as the session

@@ -15,6 +15,7 @@ from app.archive.reader import (
     check_member_path,
     extract_archive,
     read_manifest,
+    read_member,
     verify_archive,
 )
 from app.archive.writer import (
@@ -39,6 +40,7 @@ __all__ = [
     "checksums_size",
     "extract_archive",
     "read_manifest",
+    "read_member",
     "remove_temporaries",
     "verify_archive",
     "write_archive",

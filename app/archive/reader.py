@@ -203,22 +203,44 @@ def verify_archive(path, *, progress=None):
     return _walk(path, None, None, progress)
 
 
-def extract_archive(path, dest, *, max_bytes=None, progress=None):
+def extract_archive(path, dest, *, max_bytes=None, progress=None, keep=None):
     """Extract and verify an archive in one pass into the new folder ``dest``; return its manifest.
 
-    On error ``dest`` may hold partial files: callers extract into a staging folder and remove it.
+    ``keep(member name)`` returning False verifies a member without writing it
+    (``max_bytes`` then bounds only what is written). On error ``dest`` may hold
+    partial files: callers extract into a staging folder and remove it.
     """
     dest = Path(dest)
     dest.mkdir(mode=0o750)
-    return _walk(path, dest, max_bytes, progress)
+    return _walk(path, dest, max_bytes, progress, keep)
 
 
-def _walk(path, dest, max_bytes, progress):
+def read_member(path, member_name, *, max_bytes):
+    """Return the bytes of one member, reading no further than it (NOT verified: verify later).
+
+    Raises CorruptArchive if the member is missing or larger than ``max_bytes``.
+    """
+    name = Path(path).name
+    with _Reader(path) as reader:
+        _, expected = _parse_manifest(_read_manifest_member(reader), name)
+        if member_name not in expected:
+            raise CorruptArchive(f"{name}: has no member {member_name!r}")
+        if expected[member_name] > max_bytes:
+            raise UnsafeArchive(f"{name}: {member_name} is implausibly large")
+        while (info := reader.next_member()) is not None:
+            if info.name == member_name and not info.isdir():
+                if info.size != expected[member_name]:
+                    raise UnsafeArchive(f"{name}: {member_name} is not the size listed")
+                return b"".join(reader.read_chunks(info))
+    raise CorruptArchive(f"{name}: {member_name} is missing (truncated archive?)")
+
+
+def _walk(path, dest, max_bytes, progress, keep=None):
     name = Path(path).name
     with _Reader(path) as reader, _Sink() as sink:
         manifest_bytes = _read_manifest_member(reader)
         manifest, expected = _parse_manifest(manifest_bytes, name)
-        total = sum(expected.values())
+        total = sum(size for p, size in expected.items() if keep is None or keep(p))
         if max_bytes is not None and total > max_bytes:
             raise NotEnoughSpace(
                 f"{name}: unpacks to {total:,} bytes, "
@@ -253,7 +275,7 @@ def _walk(path, dest, max_bytes, progress):
                 _write_bytes(dest, info.name, sums_text)
             else:
                 out = None
-                if dest is not None:
+                if dest is not None and (keep is None or keep(info.name)):
                     with disk_full_as(_EXTRACT_DISK_FULL):
                         out = _open_new(dest, info.name)
                 sink.begin(info.name, out)
