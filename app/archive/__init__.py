@@ -8,6 +8,7 @@ Flask, SQLAlchemy or Celery; the format is documented in docs/archive-format.md.
 """
 
 from app.archive.errors import ArchiveError, CorruptArchive, NotEnoughSpace, UnsafeArchive
+from app.archive.peek import read_member
 from app.archive.reader import (
     CHECKSUMS_NAME,
     FORMAT_VERSION,
@@ -15,7 +16,6 @@ from app.archive.reader import (
     check_member_path,
     extract_archive,
     read_manifest,
-    read_member,
     verify_archive,
 )
 from app.archive.writer import (

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 
 from app.archive.errors import ArchiveError
 from app.config import data_path
-from app.exports.siterows import check_site_rows, rewrite_media_references
+from app.exports.siterows import SUBDOMAIN, check_site_rows, rewrite_media_references
 from app.models import Block, MediaItem, MediaTag, MenuItem, Page, Site, SiteUser, User, utcnow
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ class _Load:
 
     def __init__(self, rows, keep_ids):
         self.rows, self.keep_ids = rows, keep_ids
-        self.placed, self.old_files = [], []
+        self.placed, self.old_files, self.reused = [], [], set()
         self.folder = None
         self.summary = None
         self.notes = []
@@ -189,6 +189,8 @@ class _Load:
         return wanted
 
     def _create_site(self, conn, subdomain, owner_email):
+        if not SUBDOMAIN.match(subdomain):
+            raise SiteLoadRefused(f"invalid subdomain {subdomain!r}: use a-z, 0-9 and dashes")
         taken = conn.scalar(sa.select(SITES.c.id).where(SITES.c.subdomain == subdomain))
         if taken is not None:
             raise SiteLoadRefused(f"the subdomain {subdomain!r} is taken by another site")
@@ -330,7 +332,7 @@ class _Load:
         target = self.folder / name
         if target.exists():
             if name in self.old_files and filecmp.cmp(source, target, shallow=False):
-                self.old_files.remove(name)  # the same bytes under the same name: keep the file
+                self.reused.add(name)  # the same bytes under the same name: keep the file
                 return name
             name = secrets.token_hex(16) + Path(name).suffix[:11]
             target = self.folder / name
@@ -349,12 +351,19 @@ class _Load:
             path.unlink(missing_ok=True)
 
     def remove_replaced(self):
-        """Delete the files of the site's old media (the transaction committed)."""
-        if self.folder is None:
+        """Delete the site's files no row refers to any more (the transaction committed).
+
+        That is its old media, and whatever a load killed before its commit left.
+        Files being written (dot files) are left alone.
+        """
+        if self.folder is None or not self.folder.is_dir():
             return
-        for name in self.old_files:
-            if "/" not in name and name not in ("", ".", ".."):
-                (self.folder / name).unlink(missing_ok=True)
+        kept = {path.name for path in self.placed}
+        kept |= {m["stored_name"] for m in self.rows["media"] if m["source"] is None}
+        kept |= self.reused
+        for path in self.folder.iterdir():
+            if not path.name.startswith(".") and path.name not in kept and path.is_file():
+                path.unlink(missing_ok=True)
 
 
 def fix_id_counter(conn, table):
