@@ -50,6 +50,8 @@ class Config:
         # The largest site export accepted for import (file and unpacked), and its member count.
         self.SITE_IMPORT_MAX_BYTES = int(env.get("SITE_IMPORT_MAX_BYTES", 2 * 1024**3))
         self.SITE_IMPORT_MAX_MEMBERS = int(env.get("SITE_IMPORT_MAX_MEMBERS", 100_000))
+        # How long an owner's restore waits for a running backup to finish (seconds).
+        self.RESTORE_LOCK_WAIT = float(env.get("RESTORE_LOCK_WAIT", 600))
 
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         self.WTF_CSRF_TIME_LIMIT = None  # tokens live as long as the session
