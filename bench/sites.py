@@ -1,7 +1,8 @@
 """``python -m bench.sites``: one site's import and restore, against exporting that site.
 
 - import: ``import_site`` of the typical site's own export over that site
-  (function level: archive checked, extracted, every JSON checked, loaded);
+  (function level: archive checked, extracted, every JSON checked, loaded), and
+  with ``--clicks`` the web flow in Chromium (bench/restoreclicks.py);
 - restore: ``restore_site`` of one site from the medium corpus's system backup,
   beside ``export_site`` of the same site in the same run (the target: under 2x).
 
@@ -59,6 +60,7 @@ def main(argv=None):
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     parser.add_argument("--quick", action="store_true", help="the tiny corpus for both")
+    parser.add_argument("--clicks", action="store_true", help="also click to done (needs Redis)")
     opts = parser.parse_args(argv)
     opts.out.mkdir(parents=True, exist_ok=True)
     typical = build_corpus(opts.out, "quick" if opts.quick else "typical")
@@ -71,6 +73,13 @@ def main(argv=None):
         "import": measure_import(typical, opts.runs),
         "restore": measure_restore(medium, opts.runs),
     }
+    if opts.clicks:
+        from bench.__main__ import REDIS_URL
+        from bench.restoreclicks import click_to_done
+
+        clicks = click_to_done(typical, REDIS_URL, opts.runs)
+        results["import"]["upload_to_preview"] = summary(clicks["upload_to_preview"])
+        results["import"]["confirm_to_done"] = summary(clicks["confirm_to_done"])
     (opts.out / "sites.json").write_text(json.dumps(results, indent=1))
     json.dump(results, sys.stdout, indent=1)
     print()

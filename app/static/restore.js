@@ -81,6 +81,7 @@
     box.hidden = false;
     preview.hidden = true;
     result.hidden = true;
+    result.textContent = "";
     undoButton.hidden = true;
     var p = job.progress || {};
     if (job.state === "queued" || !p.total) {
@@ -129,6 +130,7 @@
     }
     uploadButton.disabled = true;
     result.hidden = true;
+    result.textContent = "";
     post(section.dataset.uploadUrl, chosen, "application/gzip")
       .then(showPreview)
       .catch(function (err) { idle(); show(err.message, true); });
