@@ -179,6 +179,12 @@ def test_cli_imports_a_new_site_and_replaces_one_after_asking(app, make):
         2,
     )
 
+    unknown = runner.invoke(
+        args=["site", "import", str(GOLDEN), "--subdomain", "other", "--owner", "who@example.org"]
+    )
+    assert unknown.exit_code == 1
+    assert "there is no user who@example.org" in unknown.output
+
     no_owner = runner.invoke(args=["site", "import", str(GOLDEN), "--subdomain", "other"])
     assert no_owner.exit_code == 1
     assert "name an owner" in no_owner.output

@@ -1,13 +1,14 @@
 """Who may restore a site from an export file on its page, and what the flow does."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from app.exports.archive import export_site
-from app.exports.restorejobs import imports_dir, run_restore_job
+from app.exports.restorejobs import imports_dir, run_restore_job, sweep_restore_jobs
 from app.extensions import db
-from app.models import Site, User
+from app.models import Site, User, utcnow
 from app.tasks.siteimports import restore_guard
 from tests.sitekit import all_site_ids, build_camp, snapshot
 from tests.test_export_views import _login
@@ -164,3 +165,13 @@ def test_too_large_or_not_an_export_is_refused_and_nothing_kept(make_app, make):
         assert "cannot be restored" in junk.get_json()["error"]
         assert list(imports_dir(app.config).iterdir()) == []
         assert Path(app.config["STINKY_DATA_DIR"], "uploads", str(site.id)).exists() is False
+
+
+def test_the_sweep_removes_old_finished_jobs_only(app, camp):
+    site_id, users = camp
+    client, csrf = _as(app, users, "global_admin")
+    job = _upload(client, csrf, site_id, GOLDEN.read_bytes()).get_json()
+    later = utcnow() + timedelta(seconds=app.config["EXPORT_RETENTION"] + 60)
+    assert sweep_restore_jobs(app.config) == []  # still fresh
+    assert sweep_restore_jobs(app.config, clock=lambda: later) == [job["job_id"]]
+    assert client.get(job["status_url"]).status_code == 404

@@ -194,6 +194,8 @@ class _Load:
         taken = conn.scalar(sa.select(SITES.c.id).where(SITES.c.subdomain == subdomain))
         if taken is not None:
             raise SiteLoadRefused(f"the subdomain {subdomain!r} is taken by another site")
+        if owner_email and self._user(owner_email) is None:
+            raise SiteLoadRefused(f"there is no user {owner_email} to own the site")
         owner_id = self._user(owner_email) or self._user(self.rows["site"].get("owner"))
         if owner_id is None:
             who = owner_email or self.rows["site"].get("owner") or "nobody"
