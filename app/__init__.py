@@ -71,6 +71,9 @@ def register_blueprints(app):
     from app.blueprints.exports import bp as exports_bp
 
     app.register_blueprint(exports_bp)
+    from app.blueprints.siteimport import bp as siteimport_bp
+
+    app.register_blueprint(siteimport_bp)
     register_health(app)
     register_root(app)
 

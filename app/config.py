@@ -44,6 +44,11 @@ class Config:
         # A queued or running export older than this is taken as dead (worker killed).
         self.EXPORT_STUCK_AFTER = int(env.get("EXPORT_STUCK_AFTER", 3600))
         self.EXPORT_SWEEP_INTERVAL = int(env.get("EXPORT_SWEEP_INTERVAL", 900))
+        # The largest site export accepted for import (file and unpacked), and its member count.
+        self.SITE_IMPORT_MAX_BYTES = int(env.get("SITE_IMPORT_MAX_BYTES", 2 * 1024**3))
+        self.SITE_IMPORT_MAX_MEMBERS = int(env.get("SITE_IMPORT_MAX_MEMBERS", 100_000))
+        # How long an owner's restore waits for a running backup to finish (seconds).
+        self.RESTORE_LOCK_WAIT = float(env.get("RESTORE_LOCK_WAIT", 600))
 
         # How User.set_password hashes (a werkzeug method; slow on purpose). Not read from
         # the environment: the test fixtures alone set a cheap one.

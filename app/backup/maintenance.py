@@ -8,8 +8,10 @@ holds it) was left by a restore that was killed: it is stale and ignored (the
 next restore replaces it).
 """
 
+import contextlib
 import json
 import os
+import re
 import socket
 
 from app.backup.lock import lock_holder
@@ -17,6 +19,7 @@ from app.config import data_path
 from app.models.types import utcnow
 
 FLAG_NAME = "maintenance.json"
+SITE_FLAG = re.compile(r"maintenance-site-([0-9]+)\.json")
 
 
 def flag_path(config):
@@ -24,9 +27,14 @@ def flag_path(config):
     return data_path(config, FLAG_NAME)
 
 
-def enter_maintenance(config, reason, *, clock=utcnow):
+def site_flag_path(config, site_id):
+    """Return the path of the maintenance flag of one site."""
+    return data_path(config, f"maintenance-site-{int(site_id)}.json")
+
+
+def enter_maintenance(config, reason, *, clock=utcnow, path=None):
     """Set the maintenance flag with a short ``reason`` (call while holding the backup lock)."""
-    path = flag_path(config)
+    path = path or flag_path(config)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     tmp.write_text(
         json.dumps(
@@ -46,9 +54,33 @@ def leave_maintenance(config):
     flag_path(config).unlink(missing_ok=True)
 
 
-def maintenance_state(config):
+@contextlib.contextmanager
+def site_maintenance(config, site_id, reason, *, clock=utcnow):
+    """Make only site ``site_id`` answer 503 while the block runs (hold the backup lock)."""
+    if site_id is None:
+        yield
+        return
+    path = site_flag_path(config, site_id)
+    enter_maintenance(config, reason, clock=clock, path=path)
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def sites_in_maintenance(config):
+    """Return the ids of the sites whose own maintenance flag is on (stale flags ignored)."""
+    found = set()
+    for path in data_path(config).glob("maintenance-site-*.json"):
+        match = SITE_FLAG.fullmatch(path.name)
+        if match and maintenance_state(config, path=path) is not None:
+            found.add(int(match.group(1)))
+    return found
+
+
+def maintenance_state(config, *, path=None):
     """Return the flag's record while maintenance is on, else None (also for a stale flag)."""
-    path = flag_path(config)
+    path = path or flag_path(config)
     try:
         data = path.read_text()
     except FileNotFoundError:

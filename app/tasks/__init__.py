@@ -5,4 +5,5 @@ from app.tasks import (
     broker,  # noqa: F401
     exports,  # noqa: F401
     ping,  # noqa: F401
+    siteimports,  # noqa: F401
 )

@@ -6,6 +6,7 @@ from celery import shared_task
 from flask import current_app
 
 from app.exports.jobs import run_export_job, sweep_exports
+from app.exports.restorejobs import sweep_restore_jobs
 from app.extensions import db
 
 
@@ -17,5 +18,7 @@ def run_site_export(job_id):
 
 @shared_task(name="stinkykitty.sweep_site_exports")
 def sweep_site_exports():
-    """Delete expired exports and temporaries and fail stuck jobs; return what was done."""
-    return asdict(sweep_exports(current_app.config, db.session))
+    """Delete expired exports, temporaries and restore jobs; fail stuck jobs; say what was done."""
+    report = asdict(sweep_exports(current_app.config, db.session))
+    report["restore_jobs"] = sweep_restore_jobs(current_app.config)
+    return report
