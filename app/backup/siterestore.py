@@ -33,7 +33,7 @@ from app.backup.restore import check_revision
 from app.backup.sitedump import SiteNotInBackup, dump_member, find_site_row, read_site_rows
 from app.config import data_path
 from app.models import Site
-from app.models.types import utcnow
+from app.models.types import format_utc, parse_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class SiteRestoreOutcome:
         """Return a JSON-ready dict."""
         return {
             "backup_id": self.backup_id,
-            "created_at": catalog.format_time(self.created_at),
+            "created_at": format_utc(self.created_at),
             "subdomain": self.subdomain,
             **self.summary,
             "duration": round(self.duration, 3),
@@ -122,7 +122,7 @@ def restore_site(
             shutil.rmtree(staging, ignore_errors=True)
     outcome = SiteRestoreOutcome(
         backup_id=backup_id,
-        created_at=catalog.parse_time(manifest["created_at"]),
+        created_at=parse_utc(manifest["created_at"]),
         subdomain=subdomain,
         summary=summary,
         duration=time.monotonic() - started,
