@@ -47,6 +47,9 @@ class Config:
         # A queued or running export older than this is taken as dead (worker killed).
         self.EXPORT_STUCK_AFTER = int(env.get("EXPORT_STUCK_AFTER", 3600))
         self.EXPORT_SWEEP_INTERVAL = int(env.get("EXPORT_SWEEP_INTERVAL", 900))
+        # Deleted media wait this long in the trash (a backup may still need them).
+        self.MEDIA_TRASH_GRACE = int(env.get("MEDIA_TRASH_GRACE", 3600))
+        self.MEDIA_TRASH_SWEEP_INTERVAL = int(env.get("MEDIA_TRASH_SWEEP_INTERVAL", 600))
 
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         self.WTF_CSRF_TIME_LIMIT = None  # tokens live as long as the session

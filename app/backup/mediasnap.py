@@ -24,15 +24,25 @@ class MediaFile:
     mtime_ns: int
 
 
-def snapshot_media(uploads, links):
-    """Return the files under ``uploads``, hard-linked into ``links`` where possible.
+def snapshot_media(uploads, links, trash=None):
+    """Return the files under ``uploads`` and ``trash``, hard-linked into ``links`` if possible.
 
     Hard links pin each file as it is now, so a media item deleted while the
     archive is being written is still backed up whole. Dot files (uploads still
     being written, e.g. ``.abc.part``) and anything but regular files are skipped.
+    Deleted media wait in ``trash`` (same layout) until no backup can need them:
+    they go in as if still in ``uploads/``, walked after it so that a file moved
+    there meanwhile is found in one place or the other.
     """
     files = []
-    uploads = Path(uploads)
+    seen = set()
+    for root in (uploads, trash):
+        if root is not None:
+            files.extend(_snapshot_tree(Path(root), links, seen))
+    return files
+
+
+def _snapshot_tree(uploads, links, seen):
     for root, dirs, names in os.walk(uploads):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(names):
@@ -40,6 +50,8 @@ def snapshot_media(uploads, links):
                 continue
             path = Path(root, name)
             relpath = path.relative_to(uploads).as_posix()
+            if relpath in seen:
+                continue  # moved to the trash after it was linked from uploads/
             try:
                 check_member_path(relpath)
                 st = path.lstat()
@@ -56,11 +68,11 @@ def snapshot_media(uploads, links):
                 source.parent.mkdir(parents=True, exist_ok=True)
                 os.link(path, source)
             except FileNotFoundError:
-                continue  # deleted since we listed it
+                continue  # deleted (moved to the trash) since we listed it
             except OSError:
                 source = path  # no hard links here (other filesystem): read in place
-            files.append(MediaFile(relpath, source, st.st_size, st.st_mtime_ns))
-    return files
+            seen.add(relpath)
+            yield MediaFile(relpath, source, st.st_size, st.st_mtime_ns)
 
 
 def content_fingerprint(dump, media):

@@ -32,6 +32,7 @@ from app.backup.lock import backup_lock
 from app.backup.mediasnap import content_fingerprint, snapshot_media
 from app.backup.restore import RestoreOutcome, restore_backup
 from app.backup.retention import backup_status, delete_backup, prune_backups, prune_locked
+from app.backup.trash import trash_dir
 from app.config import data_path
 from app.extensions import db
 from app.models.types import utcnow
@@ -139,7 +140,7 @@ def _create_locked(config, engine, clock, skip_unchanged, progress, started, wor
     media = []
 
     def on_snapshot():
-        media.extend(snapshot_media(data_path(config, "uploads"), links))
+        media.extend(snapshot_media(data_path(config, "uploads"), links, trash_dir(config)))
         # The dump (about the database's size) and the archive (at most the
         # database again plus the media, which are stored, not deflated).
         needed = 2 * db_bytes + sum(f.size for f in media)

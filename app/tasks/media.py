@@ -1,0 +1,12 @@
+"""Periodic removal of deleted media files once no backup can need them."""
+
+from celery import shared_task
+from flask import current_app
+
+from app.backup.trash import sweep_trash
+
+
+@shared_task(name="stinkykitty.sweep_media_trash")
+def sweep_media_trash():
+    """Delete trashed media past their grace period; return how many went (None: a backup ran)."""
+    return {"deleted": sweep_trash(current_app.config)}
