@@ -17,6 +17,7 @@ def create_app(config=None):
     app.config.from_object(config or Config())
     prepare_data_dir(app)
     register_extensions(app)
+    finish_interrupted_restore(app)
     register_blueprints(app)
     register_maintenance(app)
     register_commands(app)
@@ -58,6 +59,14 @@ def register_extensions(app):
     csrf.init_app(app)
     with app.app_context():
         configure_engine_events(db.engine)
+
+
+def finish_interrupted_restore(app):
+    """Finish or undo a restore that a crash interrupted, so database and media match."""
+    from app.backup.journal import recover_at_startup
+
+    with app.app_context():
+        recover_at_startup(app.config, db.engine)
 
 
 def register_blueprints(app):

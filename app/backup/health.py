@@ -13,6 +13,7 @@ import shutil
 
 from app.archive.space import human_size
 from app.backup import catalog
+from app.backup.journal import journal_problems
 from app.backup.lock import lock_holder
 from app.backup.runs import recent_runs
 from app.models.types import utcnow
@@ -122,6 +123,8 @@ def backup_health(config, *, clock=utcnow):
                 f"the last backup run failed ({decisive.get('reason')})",
             )
         )
+
+    problems.extend(journal_problems(config))
 
     warnings = []
     folder = catalog.backups_dir(config)

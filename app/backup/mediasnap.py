@@ -22,6 +22,7 @@ class MediaFile:
     source: Path  # where to read it (a hard link in the media snapshot when possible)
     size: int
     mtime_ns: int
+    trashed: bool = False  # found in the media trash: its row was being deleted
 
 
 def snapshot_media(uploads, links, trash=None):
@@ -36,13 +37,29 @@ def snapshot_media(uploads, links, trash=None):
     """
     files = []
     seen = set()
-    for root in (uploads, trash):
+    for root, trashed in ((uploads, False), (trash, True)):
         if root is not None:
-            files.extend(_snapshot_tree(Path(root), links, seen))
+            files.extend(_snapshot_tree(Path(root), links, seen, trashed))
     return files
 
 
-def _snapshot_tree(uploads, links, seen):
+def drop_unreferenced_trash(media, media_rows_dump):
+    """Return ``media`` without the trashed files that no row of the dump references.
+
+    ``media_rows_dump`` is the dump file of the media table (JSON lines with
+    ``site_id`` and ``stored_name``); read only when something was trashed.
+    """
+    if not any(f.trashed for f in media):
+        return media
+    referenced = set()
+    with open(media_rows_dump, encoding="utf-8") as rows:
+        for line in rows:
+            row = json.loads(line)
+            referenced.add(f"{row['site_id']}/{row['stored_name']}")
+    return [f for f in media if not f.trashed or f.relpath in referenced]
+
+
+def _snapshot_tree(uploads, links, seen, trashed):
     for root, dirs, names in os.walk(uploads):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(names):
@@ -72,7 +89,7 @@ def _snapshot_tree(uploads, links, seen):
             except OSError:
                 source = path  # no hard links here (other filesystem): read in place
             seen.add(relpath)
-            yield MediaFile(relpath, source, st.st_size, st.st_mtime_ns)
+            yield MediaFile(relpath, source, st.st_size, st.st_mtime_ns, trashed)
 
 
 def content_fingerprint(dump, media):

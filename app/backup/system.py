@@ -28,13 +28,15 @@ from app.backup import catalog
 from app.backup.catalog import FORMAT, SUFFIX, backup_path, backups_dir, format_time, list_backups
 from app.backup.dbdump import dump_database, estimate_database_size
 from app.backup.errors import NotEnoughSpace
+from app.backup.journal import recover_locked
 from app.backup.lock import backup_lock
-from app.backup.mediasnap import content_fingerprint, snapshot_media
+from app.backup.mediasnap import content_fingerprint, drop_unreferenced_trash, snapshot_media
 from app.backup.restore import RestoreOutcome, restore_backup
 from app.backup.retention import backup_status, delete_backup, prune_backups, prune_locked
 from app.backup.trash import trash_dir
 from app.config import data_path
 from app.extensions import db
+from app.models import MediaItem
 from app.models.types import utcnow
 
 __all__ = [
@@ -93,6 +95,7 @@ def create_backup(config, engine, *, clock=utcnow, skip_unchanged=None, progress
     folder = backups_dir(config)
     folder.mkdir(parents=True, exist_ok=True)
     with backup_lock(config, "backup", clock=clock):
+        recover_locked(config, engine)  # never back up half a restore
         catalog.remove_leftovers(config)
         token = secrets.token_hex(4)
         work = folder / f".backup.tmp-{token}"
@@ -153,6 +156,8 @@ def _create_locked(config, engine, clock, skip_unchanged, progress, started, wor
         on_snapshot=on_snapshot,
         progress=catalog.phase(progress, "dump"),
     )
+    media_rows = next(t.path for t in dump.tables if t.table == MediaItem.__tablename__)
+    media = drop_unreferenced_trash(media, media_rows)
     fingerprint = content_fingerprint(dump, media)
     counts = {t.table: t.rows for t in dump.tables}
     now = clock()
