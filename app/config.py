@@ -47,6 +47,10 @@ class Config:
         # A queued or running export older than this is taken as dead (worker killed).
         self.EXPORT_STUCK_AFTER = int(env.get("EXPORT_STUCK_AFTER", 3600))
         self.EXPORT_SWEEP_INTERVAL = int(env.get("EXPORT_SWEEP_INTERVAL", 900))
+        # A restore waits this long for running worker tasks, then refuses.
+        self.RESTORE_WAIT_FOR_TASKS = float(env.get("RESTORE_WAIT_FOR_TASKS", 300))
+        # A task that touches site data and starts during a restore is retried this much later.
+        self.TASK_RETRY_DURING_RESTORE = float(env.get("TASK_RETRY_DURING_RESTORE", 30))
         # Deleted media wait this long in the trash (a backup may still need them).
         self.MEDIA_TRASH_GRACE = int(env.get("MEDIA_TRASH_GRACE", 3600))
         self.MEDIA_TRASH_SWEEP_INTERVAL = int(env.get("MEDIA_TRASH_SWEEP_INTERVAL", 600))

@@ -5,9 +5,11 @@
 2. Extract and verify the whole archive in one pass into a staging folder next
    to ``uploads/`` (``app.archive.extract_archive`` checks every name,
    type, size and SHA-256). A bad or hostile archive stops here: nothing changed.
-3. Enter maintenance mode, then in ONE database transaction delete every row,
-   load the dump, check the counts, move the old ``uploads/`` aside and the
-   staged one in (two renames on one filesystem), and commit.
+3. Enter maintenance mode (the web answers 503, worker tasks that touch site
+   data retry later), wait for the running ones (``app.backup.running``),
+   then in ONE database transaction delete every row, load the dump, check
+   the counts, move the old ``uploads/`` aside and the staged one in (two
+   renames on one filesystem), and commit.
 4. On any failure: roll back, put the old media folder back, leave maintenance
    and raise RestoreFailed saying what failed. After success, delete the old
    media folder, compare the table counts with the manifest and log.
@@ -44,6 +46,7 @@ from app.backup.journal import (
 )
 from app.backup.lock import backup_lock
 from app.backup.maintenance import enter_maintenance, leave_maintenance
+from app.backup.running import wait_for_tasks
 from app.config import data_path
 from app.extensions import db
 from app.models.types import utcnow
@@ -149,6 +152,7 @@ def restore_backup(config, engine, backup_id, progress=None, *, clock=utcnow):
             reached("extracted")
             enter_maintenance(config, f"restoring {backup_id}", clock=clock)
             try:
+                wait_for_tasks(config, progress=catalog.phase(progress, "wait"))
                 counts = _swap_in(config, engine, backup_id, staging, tables, progress)
                 mismatches = _count_mismatches(engine, tables)
             finally:

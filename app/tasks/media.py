@@ -4,9 +4,11 @@ from celery import shared_task
 from flask import current_app
 
 from app.backup.trash import sweep_trash
+from app.tasks.pause import pauses_for_restore
 
 
-@shared_task(name="stinkykitty.sweep_media_trash")
-def sweep_media_trash():
+@shared_task(name="stinkykitty.sweep_media_trash", bind=True)
+@pauses_for_restore
+def sweep_media_trash(self):
     """Delete trashed media past their grace period; return how many went (None: a backup ran)."""
     return {"deleted": sweep_trash(current_app.config)}
