@@ -74,8 +74,10 @@ def register_blueprints(app):
     from app.blueprints.admin import bp as admin_bp
     from app.blueprints.admin import register_root
     from app.blueprints.auth import bp as auth_bp
+    from app.blueprints.auth import throttle_logins
 
     app.register_blueprint(auth_bp)
+    throttle_logins(app)
     app.register_blueprint(admin_bp)
     from app.blueprints.exports import bp as exports_bp
 

@@ -59,6 +59,24 @@ class Config:
         self.WTF_CSRF_TIME_LIMIT = None  # tokens live as long as the session
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
+        # On when the site is served over HTTPS: browsers then never send the cookie in clear.
+        self.SESSION_COOKIE_SECURE = env.get("SESSION_COOKIE_SECURE", "0").lower() in TRUE_WORDS
+        self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        # Failed logins allowed per account (email) and per client address (Flask-Limiter
+        # syntax); counted in Redis when Redis is the broker, else in each web process.
+        self.LOGIN_FAILURES_PER_ACCOUNT = env.get(
+            "LOGIN_FAILURES_PER_ACCOUNT", "5 per minute; 20 per hour"
+        )
+        self.LOGIN_FAILURES_PER_ADDRESS = env.get(
+            "LOGIN_FAILURES_PER_ADDRESS", "20 per minute; 100 per hour"
+        )
+        # None: the broker's Redis when it is Redis, else memory (see create_app).
+        self.RATELIMIT_STORAGE_URI = env.get("RATELIMIT_STORAGE_URI")
+        self.RATELIMIT_KEY_PREFIX = env.get("RATELIMIT_KEY_PREFIX", "stinkykitty")
+        self.RATELIMIT_HEADERS_ENABLED = True
+        # Redis down: log in unthrottled rather than not at all (the error is logged).
+        self.RATELIMIT_SWALLOW_ERRORS = True
         self.MAX_CONTENT_LENGTH = 64 * 1024 * 1024
 
         for key, value in overrides.items():
