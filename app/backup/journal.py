@@ -28,7 +28,7 @@ import socket
 import sqlalchemy as sa
 from sqlalchemy.schema import CreateTable
 
-from app.backup.errors import BackupLocked
+from app.backup.errors import BackupLocked, RestoreFailed
 from app.backup.lock import backup_lock, lock_holder
 from app.config import data_path
 from app.models.types import utcnow
@@ -147,7 +147,10 @@ def recover_locked(config, engine):
     if record is None:
         return None
     if not record.get("token"):
-        raise RuntimeError(f"{journal_path(config)} is unreadable: check the media folders by hand")
+        raise RestoreFailed(
+            f"{journal_path(config)} is unreadable: compare uploads/ with the "
+            "uploads.pre-restore-* folder by hand, then delete it"
+        )
     uploads = data_path(config, "uploads")
     aside = data_path(config, record["aside"])
     if _committed(engine, record["token"]):
