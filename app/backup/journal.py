@@ -180,7 +180,7 @@ def recover_locked(config, engine):
 
 
 def _discard(config, folder):
-    discard = data_path(config, f".restore-undone.tmp-{secrets.token_hex(4)}")
+    discard = data_path(config, f".restore-staging.tmp-undone-{secrets.token_hex(4)}")
     os.rename(folder, discard)
     shutil.rmtree(discard, ignore_errors=True)
 

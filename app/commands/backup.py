@@ -25,7 +25,7 @@ PHASES = {
     "write": "Writing archive ",
     "verify": "Verifying       ",
     "extract": "Extracting      ",
-    "wait": "Waiting for tasks",
+    "wait": "Waiting on tasks",
     "load": "Loading tables  ",
 }
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
