@@ -134,3 +134,11 @@ def test_the_sweep_waits_for_the_grace_period_and_never_runs_during_a_backup(app
         assert trashed.exists()
     assert sweep_trash(app.config, grace=0) == 1
     assert not trashed.exists()
+
+
+def test_beat_sweeps_the_media_trash(app):
+    import celeryconfig
+
+    entry = celeryconfig.beat_schedule(app.config)["sweep-media-trash"]
+    assert entry["task"] == "stinkykitty.sweep_media_trash"
+    assert entry["task"] in app.extensions["celery"].tasks

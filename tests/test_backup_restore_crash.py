@@ -81,8 +81,9 @@ def test_a_restore_killed_at_any_step_ends_in_the_old_or_the_new_state_exactly(a
             assert full_state(app.config) == old
 
 
-def test_status_exits_non_zero_while_a_restore_is_interrupted(app, make, runner, client):
+def test_status_exits_non_zero_while_a_restore_is_interrupted(app, make, runner, client, login_as):
     seed_everything(make, media_files=2)
+    admin = make.user(email="ops@example.org", admin=True)
     backup_id = create_backup(app.config, db.engine, skip_unchanged=False).backup_id
     change_everything(make)
     killed = flask(app, "backup", "restore", backup_id, "--yes", **{KILL_AT_VARIABLE: "installed"})
@@ -93,6 +94,8 @@ def test_status_exits_non_zero_while_a_restore_is_interrupted(app, make, runner,
     assert "RESTORE: the restore of " in result.output
     assert "interrupted" in result.output
     assert client.get("/healthz").status_code == 503
+    banner = login_as(admin).get("/admin/").get_data(as_text=True)
+    assert "RESTORE: the restore of " in banner
     # The next process that starts settles it, and says so.
     settled = flask(app, "backup", "status")
     assert settled.returncode == 0, settled.stderr.decode()
