@@ -113,14 +113,15 @@ def test_the_session_cookie_is_secure_when_served_over_https(make_app, make):
 def test_the_switch_reads_the_environment_and_compose_turns_it_on(tmp_path):
     from pathlib import Path
 
-    import yaml
+    from ruamel.yaml import YAML
 
     from app.config import Config
 
     assert Config(environ={"STINKY_DATA_DIR": str(tmp_path)}).SESSION_COOKIE_SECURE is False
     on = Config(environ={"STINKY_DATA_DIR": str(tmp_path), "SESSION_COOKIE_SECURE": "1"})
     assert on.SESSION_COOKIE_SECURE is True
-    compose = yaml.safe_load((Path(__file__).parent.parent / "docker-compose.yml").read_text())
+    compose_file = Path(__file__).parent.parent / "docker-compose.yml"
+    compose = YAML(typ="safe", pure=True).load(compose_file.read_text())
     assert compose["x-app-environment"]["SESSION_COOKIE_SECURE"] == "${SESSION_COOKIE_SECURE:-1}"
 
 
