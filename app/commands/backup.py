@@ -26,6 +26,7 @@ PHASES = {
     "write": "Writing archive ",
     "verify": "Verifying       ",
     "extract": "Extracting      ",
+    "wait": "Waiting on tasks",
     "load": "Loading tables  ",
 }
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
