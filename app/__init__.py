@@ -17,6 +17,7 @@ def create_app(config=None):
     app.config.from_object(config or Config())
     prepare_data_dir(app)
     register_extensions(app)
+    finish_interrupted_restore(app)
     register_blueprints(app)
     register_maintenance(app)
     register_commands(app)
@@ -60,17 +61,30 @@ def register_extensions(app):
         configure_engine_events(db.engine)
 
 
+def finish_interrupted_restore(app):
+    """Finish or undo a restore that a crash interrupted, so database and media match."""
+    from app.backup.journal import recover_at_startup
+
+    with app.app_context():
+        recover_at_startup(app.config, db.engine)
+
+
 def register_blueprints(app):
     """Attach the auth and admin blueprints."""
     from app.blueprints.admin import bp as admin_bp
     from app.blueprints.admin import register_root
     from app.blueprints.auth import bp as auth_bp
+    from app.blueprints.auth import throttle_logins
 
     app.register_blueprint(auth_bp)
+    throttle_logins(app)
     app.register_blueprint(admin_bp)
     from app.blueprints.exports import bp as exports_bp
 
     app.register_blueprint(exports_bp)
+    from app.blueprints.siteimport import bp as siteimport_bp
+
+    app.register_blueprint(siteimport_bp)
     register_health(app)
     register_root(app)
 

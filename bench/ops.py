@@ -72,3 +72,26 @@ def write(app, folder, dest):
         members.append(Member(rel, path.stat().st_size, path, compressible=compressible))
     result = write_archive(dest, {"format": "stinkykitty-bench"}, members, digest=False)
     return {"path": str(result.path), "size": result.size}
+
+
+def site_import(app, archive, subdomain):
+    """Import a site export over the site at ``subdomain``; return the loader's summary."""
+    from app.exports.archive import find_site
+    from app.exports.siteimport import import_site
+
+    site_id = find_site(db.session, subdomain).id
+    db.session.remove()
+    return import_site(app.config, db.engine, Path(archive), replace_site_id=site_id).to_dict()
+
+
+def site_restore(app, backup_id, subdomain):
+    """Restore one site from a system backup; return the loader's summary."""
+    from app.backup.siterestore import restore_site
+    from app.exports.loader import load_site
+
+    def load(rows, site_id):
+        summary = load_site(app.config, db.engine, rows, replace_site_id=site_id, keep_ids=True)
+        return summary.to_dict()
+
+    outcome = restore_site(app.config, db.engine, backup_id, subdomain, load=load)
+    return {"subdomain": outcome.subdomain}

@@ -7,10 +7,12 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from app.backup import maintenance as maintenance_module
 from app.backup import restore as restore_module
 from app.backup.errors import BackupLocked
 from app.backup.lock import backup_lock, lock_holder, lock_path
@@ -19,6 +21,9 @@ from app.backup.maintenance import (
     flag_path,
     leave_maintenance,
     maintenance_state,
+    site_flag_path,
+    site_maintenance,
+    sites_in_maintenance,
 )
 from app.backup.system import create_backup, restore_backup
 from app.extensions import db
@@ -136,3 +141,17 @@ def test_a_restore_takes_and_frees_the_shared_lock_and_flag(
         assert maintenance_state(app.config) is None
         db.session.commit()
         assert [s.subdomain for s in db.session.scalars(sa.select(Site))] == ["lakeside"]
+
+
+def test_a_site_flag_is_seen_on_every_host_while_its_restore_runs(two_hosts):
+    web, worker = two_hosts
+    with backup_lock(worker.config, "restore"):
+        with site_maintenance(worker.config, 7, "restoring one site"):
+            assert sites_in_maintenance(web.config) == {7}
+            assert not list(Path(worker.config["STINKY_DATA_DIR"]).glob("maintenance-site-*"))
+        assert sites_in_maintenance(web.config) == set()
+        with site_maintenance(worker.config, 8, "restoring one site"):
+            pass
+    enter_maintenance(worker.config, "x", path=site_flag_path(worker.config, 9))  # then killed
+    assert sites_in_maintenance(web.config) == set()  # stale: its process holds no lock
+    maintenance_module._clear(worker.config, site_flag_path(worker.config, 9))

@@ -8,6 +8,7 @@ Flask, SQLAlchemy or Celery; the format is documented in docs/archive-format.md.
 """
 
 from app.archive.errors import ArchiveError, CorruptArchive, NotEnoughSpace, UnsafeArchive
+from app.archive.peek import read_member
 from app.archive.reader import (
     CHECKSUMS_NAME,
     FORMAT_VERSION,
@@ -39,6 +40,7 @@ __all__ = [
     "checksums_size",
     "extract_archive",
     "read_manifest",
+    "read_member",
     "remove_temporaries",
     "verify_archive",
     "write_archive",

@@ -203,22 +203,24 @@ def verify_archive(path, *, progress=None):
     return _walk(path, None, None, progress)
 
 
-def extract_archive(path, dest, *, max_bytes=None, progress=None):
+def extract_archive(path, dest, *, max_bytes=None, progress=None, keep=None):
     """Extract and verify an archive in one pass into the new folder ``dest``; return its manifest.
 
-    On error ``dest`` may hold partial files: callers extract into a staging folder and remove it.
+    ``keep(member name)`` returning False verifies a member without writing it
+    (``max_bytes`` then bounds only what is written). On error ``dest`` may hold
+    partial files: callers extract into a staging folder and remove it.
     """
     dest = Path(dest)
     dest.mkdir(mode=0o750)
-    return _walk(path, dest, max_bytes, progress)
+    return _walk(path, dest, max_bytes, progress, keep)
 
 
-def _walk(path, dest, max_bytes, progress):
+def _walk(path, dest, max_bytes, progress, keep=None):
     name = Path(path).name
     with _Reader(path) as reader, _Sink() as sink:
         manifest_bytes = _read_manifest_member(reader)
         manifest, expected = _parse_manifest(manifest_bytes, name)
-        total = sum(expected.values())
+        total = sum(size for p, size in expected.items() if keep is None or keep(p))
         if max_bytes is not None and total > max_bytes:
             raise NotEnoughSpace(
                 f"{name}: unpacks to {total:,} bytes, "
@@ -253,7 +255,7 @@ def _walk(path, dest, max_bytes, progress):
                 _write_bytes(dest, info.name, sums_text)
             else:
                 out = None
-                if dest is not None:
+                if dest is not None and (keep is None or keep(info.name)):
                     with disk_full_as(_EXTRACT_DISK_FULL):
                         out = _open_new(dest, info.name)
                 sink.begin(info.name, out)

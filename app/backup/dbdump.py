@@ -126,6 +126,11 @@ def _codec(column):
     )
 
 
+def column_decoder(column):
+    """Return the function turning ``column``'s dumped JSON value back into Python (None: as is)."""
+    return _codec(column)[1]
+
+
 # --- dump -------------------------------------------------------------------------------
 
 

@@ -132,16 +132,28 @@ def holder(config):
     return _decode(_client(config).get(_key(config, "backup-lock")))
 
 
-def set_flag(config, record):
-    """Set the maintenance flag to ``record``."""
-    _client(config).set(_key(config, "maintenance"), json.dumps(record))
+def _flag_key(config, name):
+    return _key(config, f"flag:{name}")
 
 
-def clear_flag(config):
-    """Remove the maintenance flag."""
-    _client(config).delete(_key(config, "maintenance"))
+def set_flag(config, record, *, name):
+    """Set the maintenance flag ``name`` (a flag file's name) to ``record``."""
+    _client(config).set(_flag_key(config, name), json.dumps(record))
 
 
-def read_flag(config):
-    """Return the maintenance flag's record (stale or not), or None."""
-    return _decode(_client(config).get(_key(config, "maintenance")))
+def clear_flag(config, *, name):
+    """Remove the maintenance flag ``name``."""
+    _client(config).delete(_flag_key(config, name))
+
+
+def read_flag(config, *, name):
+    """Return the record of maintenance flag ``name`` (stale or not), or None."""
+    return _decode(_client(config).get(_flag_key(config, name)))
+
+
+def flag_names(config):
+    """Return the names of the maintenance flags that are set."""
+    prefix = _flag_key(config, "")
+    return sorted(
+        key.decode()[len(prefix) :] for key in _client(config).scan_iter(match=prefix + "*")
+    )

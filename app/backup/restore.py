@@ -5,19 +5,19 @@
 2. Extract and verify the whole archive in one pass into a staging folder next
    to ``uploads/`` (``app.archive.extract_archive`` checks every name,
    type, size and SHA-256). A bad or hostile archive stops here: nothing changed.
-3. Enter maintenance mode, then in ONE database transaction delete every row,
-   load the dump, check the counts, move the old ``uploads/`` aside and the
-   staged one in (two renames on one filesystem), and commit.
+3. Enter maintenance mode (the web answers 503, worker tasks that touch site
+   data retry later), wait for the running ones (``app.backup.running``),
+   then in ONE database transaction delete every row, load the dump, check
+   the counts, move the old ``uploads/`` aside and the staged one in (two
+   renames on one filesystem), and commit.
 4. On any failure: roll back, put the old media folder back, leave maintenance
    and raise RestoreFailed saying what failed. After success, delete the old
    media folder, compare the table counts with the manifest and log.
 
-A crash (SIGKILL, power loss) exactly between the media swap and the commit
-would leave the new media with the old database; the old media are then still
-in ``uploads.pre-restore-*`` and running the restore again fixes it. Such
-folders are never deleted automatically (the next run logs a warning and
-``backup_status`` lists them); leftover staging folders are removed by the
-next backup or restore.
+A crash (SIGKILL, power loss) during the swap is finished or undone by the
+next process that starts, from the journal written before the first rename
+(see ``app.backup.journal``), so database and media always match one state.
+Leftover staging folders are removed by the next backup or restore.
 """
 
 import logging
@@ -36,8 +36,17 @@ from app.archive.space import check_space
 from app.backup import catalog
 from app.backup.dbdump import database_revision, load_database
 from app.backup.errors import CorruptArchive, RestoreFailed, SchemaMismatch
+from app.backup.journal import (
+    mark,
+    prepare_marks,
+    reached,
+    recover_locked,
+    remove_journal,
+    write_journal,
+)
 from app.backup.lock import backup_lock
 from app.backup.maintenance import enter_maintenance, leave_maintenance
+from app.backup.running import wait_for_tasks
 from app.config import data_path
 from app.extensions import db
 from app.models.types import format_utc, parse_utc, utcnow
@@ -124,6 +133,7 @@ def restore_backup(config, engine, backup_id, progress=None, *, clock=utcnow):
     path = catalog.backup_path(config, backup_id)
     backup_id = catalog.normalize_id(backup_id)
     with backup_lock(config, "restore", clock=clock):
+        recover_locked(config, engine)
         catalog.remove_leftovers(config)
         manifest = read_manifest(path)
         catalog.check_system_manifest(manifest, path.name)
@@ -139,8 +149,10 @@ def restore_backup(config, engine, backup_id, progress=None, *, clock=utcnow):
             )
             if extracted != manifest:
                 raise CorruptArchive(f"{path.name}: the archive changed while it was read")
+            reached("extracted")
             enter_maintenance(config, f"restoring {backup_id}", clock=clock)
             try:
+                wait_for_tasks(config, progress=catalog.phase(progress, "wait"))
                 counts = _swap_in(config, engine, backup_id, staging, tables, progress)
                 mismatches = _count_mismatches(engine, tables)
             finally:
@@ -181,6 +193,7 @@ def _swap_in(config, engine, backup_id, staging, tables, progress):
     aside = data_path(config, f"uploads.pre-restore-{backup_id}-{secrets.token_hex(3)}")
     moved_aside = False
     step = "loading the database"
+    prepare_marks(engine)
     conn = engine.connect()
     try:
         trans = conn.begin()
@@ -191,15 +204,22 @@ def _swap_in(config, engine, backup_id, staging, tables, progress):
                 raise CorruptArchive(
                     f"{table.name}: {counts[table.name]} rows in the dump, {rows} in the manifest"
                 )
+        reached("loaded")
         step = "swapping the media folder"
+        mark(conn, write_journal(config, backup_id, aside, staged))
+        reached("journaled")
         if uploads.exists():
             os.rename(uploads, aside)
             moved_aside = True
+            reached("moved-aside")
         _install_media(staged, uploads)
+        reached("installed")
         step = "committing"
         trans.commit()
+        reached("committed")
     except BaseException as exc:
         _undo(conn, uploads, aside, staged, moved_aside)
+        remove_journal(config)
         if not isinstance(exc, Exception):
             raise
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -210,6 +230,9 @@ def _swap_in(config, engine, backup_id, staging, tables, progress):
     finally:
         conn.close()
     shutil.rmtree(aside, ignore_errors=True)
+    reached("cleaned")
+    remove_journal(config)
+    reached("done")
     return counts
 
 

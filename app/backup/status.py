@@ -30,6 +30,7 @@ from pathlib import Path
 from app.archive.space import human_size
 from app.backup import catalog
 from app.backup.catalog import BackupInfo
+from app.backup.journal import journal_problems
 from app.backup.lock import lock_holder
 from app.backup.maintenance import maintenance_state
 from app.backup.offsite import offsite_problem
@@ -301,13 +302,25 @@ def last_run_failed(status, config):
     )
 
 
+def restore_interrupted(status, config):
+    """A restore was interrupted and no process has finished or undone it yet."""
+    found = journal_problems(config)
+    return Problem(**found[0]) if found else None
+
+
 def offsite_copies(status, config):
     """The last off-site copy failed, or a remote copy failed its check (app.backup.offsite)."""
     found = offsite_problem(config)
     return Problem(**found) if found else None
 
 
-PROBLEM_CHECKS = (no_backup, stale_backup, last_run_failed, offsite_copies)
+PROBLEM_CHECKS = (
+    restore_interrupted,
+    no_backup,
+    stale_backup,
+    last_run_failed,
+    offsite_copies,
+)
 
 
 # --- the warnings: worth saying, not (yet) unhealthy -----------------------------------

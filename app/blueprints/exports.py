@@ -108,8 +108,17 @@ def site_page(site_id):
         .order_by(ExportJob.id.desc())
         .limit(RECENT_JOBS)
     ).all()
+    from app.blueprints.siteimport import restore_status
+    from app.exports.restorejobs import latest_job
+
+    restore = latest_job(current_app.config, site.id)
     return render_template(
-        "site.html", site=site, counts=counts, jobs=[job_status(j) for j in jobs]
+        "site.html",
+        site=site,
+        counts=counts,
+        jobs=[job_status(j) for j in jobs],
+        restore=restore_status(restore) if restore else None,
+        import_max_bytes=current_app.config["SITE_IMPORT_MAX_BYTES"],
     )
 
 

@@ -1,9 +1,15 @@
-"""Answer 503 to every request while a restore runs (the flag lives in app.backup.maintenance)."""
+"""Answer 503 while a restore runs: to every request, or to those of the one site restored.
+
+The flags live in ``app.backup.maintenance``. A request is of a site when its
+URL names the site (``site_id``) or one of its export jobs, or its form names it.
+"""
 
 from flask import jsonify, render_template, request
 
-from app.backup.maintenance import maintenance_state
+from app.backup.maintenance import maintenance_state, sites_in_maintenance
 from app.blueprints import wants_json
+from app.extensions import db
+from app.models import ExportJob
 
 RETRY_AFTER_SECONDS = 60
 
@@ -16,7 +22,9 @@ def register_maintenance(app):
             return None
         state = maintenance_state(app.config)
         if state is None:
-            return None
+            sites = sites_in_maintenance(app.config)
+            if not sites or _request_site_id() not in sites:
+                return None
         headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
         if wants_json():
             body = {"error": "maintenance", "message": "a backup is being restored; retry soon"}
@@ -25,3 +33,20 @@ def register_maintenance(app):
 
     # First of all hooks, so that a form post gets the 503 and not a CSRF error.
     app.before_request_funcs.setdefault(None, []).insert(0, refuse_during_maintenance)
+
+
+def _request_site_id():
+    """Return the id of the site a request is about, or None."""
+    args = request.view_args or {}
+    if "site_id" in args:
+        return args["site_id"]
+    if "job_id" in args and request.blueprint == "exports":
+        job = db.session.get(ExportJob, args["job_id"])
+        return job.site_id if job is not None else None
+    if request.method == "POST":
+        source = request.get_json(silent=True) if request.is_json else request.form
+        try:
+            return int((source or {}).get("site_id"))
+        except (TypeError, ValueError):
+            return None
+    return None

@@ -26,6 +26,7 @@ PHASES = {
     "write": "Writing archive ",
     "verify": "Verifying       ",
     "extract": "Extracting      ",
+    "wait": "Waiting on tasks",
     "load": "Loading tables  ",
 }
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -241,14 +242,22 @@ def _describe(info):
 @backup_cli.command("restore")
 @click.argument("backup_id")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--site", metavar="SUBDOMAIN", default=None, help="Restore only this site; no other changes."
+)
 @json_option
 @clear_errors
-def restore_command(backup_id, yes, as_json):
+def restore_command(backup_id, yes, site, as_json):
     """Replace the database and media with a backup (asks first unless --yes)."""
     config = current_app.config
     info = catalog.read_info(offsite_fetch.local_or_fetch(config, backup_id))
     if not info.ok:
         raise BackupError(info.error)
+    if site is not None:
+        from app.commands.siterestore import restore_one_site
+
+        restore_one_site(config, info, site, yes=yes, as_json=as_json, describe=_describe)
+        return
     if not yes:
         click.echo(_describe(info), err=as_json)
         if not confirm(RESTORE_PROMPT, err=as_json):

@@ -62,3 +62,51 @@ def export_site_command(subdomain, output):
         f"Exported {site.subdomain} to {result.path} ({result.size} bytes, "
         f"{counts['pages']} pages, {counts['media']} media), sha256 {result.sha256}"
     )
+
+
+@site_cli.command("import")
+@click.argument("archive", type=click.Path(dir_okay=False))
+@click.option("--subdomain", default=None, help="The new site's subdomain.")
+@click.option("--owner", "owner_email", default=None, help="Email of the new site's owner.")
+@click.option("--replace", "replace", default=None, metavar="SUBDOMAIN", help="Replace this site.")
+@click.option("--yes", is_flag=True, help="Do not ask before replacing a site.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def import_site_command(archive, subdomain, owner_email, replace, yes, as_json):
+    """Create a site from a site export, or replace one with it (--replace)."""
+    from app.backup.errors import BackupError
+    from app.commands import echo_json
+    from app.commands.progress import TerminalProgress
+    from app.commands.siterestore import confirm, echo_summary, guard_for
+    from app.exports.archive import find_site
+    from app.exports.siteimport import import_site, inspect_export
+
+    config = current_app.config
+    try:
+        preview = inspect_export(config, archive).to_dict()
+        target = find_site(db.session, replace) if replace else None
+        if target is not None and not yes:
+            click.echo(
+                f"{archive} holds the site {preview['subdomain']} ({preview['title']}) as "
+                f"exported on {preview['exported_at']}: {preview['counts'].get('pages', '?')} "
+                f"pages, {preview['counts'].get('media', '?')} media.",
+                err=as_json,
+            )
+            confirm(
+                f"Import will replace every page, menu item and media file of the site "
+                f"{target.subdomain}. Continue? (y/n)",
+                as_json,
+            )
+        target_id = target.id if target is not None else None
+        db.session.remove()
+        with TerminalProgress("Reading export") as progress:
+            summary = import_site(
+                config, db.engine, archive, subdomain=subdomain, owner_email=owner_email,
+                replace_site_id=target_id, guard=guard_for(config, "site import"),
+                progress=None if as_json else progress,
+            )  # fmt: skip
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        echo_json(summary.to_dict())
+        return
+    echo_summary("Replaced" if target_id else "Imported as new", summary.to_dict())

@@ -1,0 +1,131 @@
+"""Restore ONE site from a system backup; every other site keeps its rows and files as they are.
+
+1. Under the backup lock, read the manifest and refuse early what cannot be
+   restored (not a system backup, another schema revision, no such site).
+2. Extract and verify the whole archive in one pass (every member's SHA-256 is
+   checked) but write only the dump and that site's media to a staging folder.
+3. Read the site's rows out of the dump (``app.backup.sitedump``) and hand them
+   to the site loader with only that site in maintenance: its pages answer 503,
+   every other site keeps serving. The loader writes them in one transaction.
+
+The loader lives with the site exports; the caller passes it in as
+``load(rows, site_id)`` (``site_id`` is the live site to replace, or None to
+recreate a site deleted since), so that this package does not import that one.
+"""
+
+import json
+import logging
+import secrets
+import shutil
+import time
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from app.archive import extract_archive, read_manifest, read_member
+from app.archive.space import check_space
+from app.backup import catalog
+from app.backup.dbdump import database_revision
+from app.backup.errors import CorruptArchive
+from app.backup.lock import backup_lock
+from app.backup.maintenance import site_maintenance
+from app.backup.restore import check_revision
+from app.backup.sitedump import SiteNotInBackup, dump_member, find_site_row, read_site_rows
+from app.config import data_path
+from app.models import Site
+from app.models.types import format_utc, parse_utc, utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_SITES_DUMP = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SiteRestoreOutcome:
+    """What ``restore_site`` did."""
+
+    backup_id: str
+    created_at: object  # naive UTC datetime the backup was made
+    subdomain: str
+    summary: dict  # the loader's summary
+    duration: float
+
+    def to_dict(self):
+        """Return a JSON-ready dict."""
+        return {
+            "backup_id": self.backup_id,
+            "created_at": format_utc(self.created_at),
+            "subdomain": self.subdomain,
+            **self.summary,
+            "duration": round(self.duration, 3),
+        }
+
+
+def backup_site_id(path, manifest, subdomain):
+    """Return the id site ``subdomain`` had in the backup (reads only the first members)."""
+    member = dump_member(manifest["tables"], "sites")
+    lines = read_member(path, member, max_bytes=MAX_SITES_DUMP).splitlines()
+    try:
+        row = find_site_row(lines, subdomain)
+    except ValueError:
+        raise CorruptArchive(f"{path.name}: the sites dump is damaged") from None
+    if row is None or not isinstance(row.get("id"), int):
+        raise SiteNotInBackup(f"backup {path.name} holds no site {subdomain!r}")
+    return row["id"]
+
+
+def restore_site(
+    config, engine, backup_id, subdomain, *, load, progress=None, clock=utcnow,
+    read_rows=read_site_rows,
+):  # fmt: skip
+    """Replace site ``subdomain`` with its state in backup ``backup_id``; return the outcome.
+
+    ``load(rows, site_id)`` writes the rows (the site loader) and returns its
+    summary as a dict. ``progress(phase, done, total)`` follows "extract".
+    ``read_rows(staging, subdomain)`` is where the rows come from.
+    Raises BackupNotFound, CorruptArchive, SchemaMismatch, SiteNotInBackup,
+    NotEnoughSpace or BackupLocked before anything changed.
+    """
+    started = time.monotonic()
+    subdomain = subdomain.strip().lower()
+    path = catalog.backup_path(config, backup_id)
+    backup_id = catalog.normalize_id(backup_id)
+    with backup_lock(config, "site restore", clock=clock):
+        catalog.remove_leftovers(config)
+        manifest = read_manifest(path)
+        catalog.check_system_manifest(manifest, path.name)
+        with engine.connect() as conn:
+            check_revision(manifest, database_revision(conn), path.name)
+        old_id = backup_site_id(path, manifest, subdomain)
+        prefix = f"uploads/{old_id}/"
+
+        def keep(name):
+            return name.startswith("db/") or name.startswith(prefix)
+
+        needed = sum(f["size"] for f in manifest["files"] if keep(f["path"]))
+        staging = data_path(config, f".restore-staging.tmp-{secrets.token_hex(4)}")
+        free = check_space(needed, staging.parent, f"restoring {subdomain} from {backup_id}")
+        try:
+            extracted = extract_archive(
+                path, staging, max_bytes=free, keep=keep,
+                progress=catalog.phase(progress, "extract"),
+            )  # fmt: skip
+            if extracted != manifest:
+                raise CorruptArchive(f"{path.name}: the archive changed while it was read")
+            rows = read_rows(staging, subdomain)
+            with engine.connect() as conn:
+                live_id = conn.scalar(sa.select(Site.id).where(Site.subdomain == subdomain))
+            reason = f"restoring site {subdomain} from {backup_id}"
+            with site_maintenance(config, live_id, reason, clock=clock):
+                summary = load(rows, live_id)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    outcome = SiteRestoreOutcome(
+        backup_id=backup_id,
+        created_at=parse_utc(manifest["created_at"]),
+        subdomain=subdomain,
+        summary=summary,
+        duration=time.monotonic() - started,
+    )
+    log.info("restored site %s from backup %s: %s", subdomain, backup_id, json.dumps(summary))
+    return outcome

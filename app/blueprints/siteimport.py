@@ -1,0 +1,148 @@
+""" "Restore from an export file" on the site page: upload, preview, confirm, poll, undo.
+
+Every route names the site in its URL and checks that the user may manage it;
+a job is found only under the site it was uploaded for, so an upload can only
+ever change that site. An export of another site is refused unless a global
+admin confirms it. The upload is the request body itself (the export file,
+streamed to disk), at most ``SITE_IMPORT_MAX_BYTES``; CSRF comes in a header.
+"""
+
+from flask import Blueprint, current_app, jsonify, request, url_for
+from flask_login import current_user
+
+from app.archive.errors import ArchiveError
+from app.exports import restorejobs
+from app.extensions import csrf, db
+from app.models import Site
+from app.permissions import can_manage_site
+from app.tasks.siteimports import run_site_restore
+
+bp = Blueprint("siteimport", __name__, url_prefix="/admin")
+
+NOT_YOURS = "You may not restore this site."
+NO_SUCH_JOB = "No such restore."
+NOT_QUEUED = "The restore could not be queued. Try again in a minute."
+OTHER_SITE = "This export is of another site ({subdomain}); only a global admin may restore it."
+
+
+def _error(status, message):
+    return jsonify(error=message), status
+
+
+@bp.before_request
+def _require_login():
+    """Answer 401 JSON to anonymous callers (the page's script is the only client)."""
+    if not current_user.is_authenticated:
+        return _error(401, "Log in first.")
+    return None
+
+
+def _site(site_id):
+    site = db.session.get(Site, site_id)
+    return site if can_manage_site(current_user, site) else None
+
+
+def _job(site, job_id):
+    job = restorejobs.read_job(current_app.config, job_id)
+    return job if job is not None and job["site_id"] == site.id else None
+
+
+def restore_status(job):
+    """Return the JSON a restore job's status URL answers."""
+    config = current_app.config
+    site_id, job_id = job["site_id"], job["id"]
+    undo = restorejobs.undo_available(config, job)
+    return {
+        "job_id": job_id,
+        "site_id": site_id,
+        "kind": job["kind"],
+        "state": job["state"],
+        "progress": job["progress"],
+        "error": job["error"],
+        "preview": job["preview"],
+        "other_site": job["other_site"],
+        "summary": job["summary"],
+        "created_at": job["created_at"],
+        "finished_at": job["finished_at"],
+        "status_url": url_for("siteimport.restore_status_view", site_id=site_id, job_id=job_id),
+        "confirm_url": url_for("siteimport.confirm_restore", site_id=site_id, job_id=job_id),
+        "undo_url": url_for("siteimport.undo_restore", site_id=site_id, job_id=job_id)
+        if undo
+        else None,
+    }
+
+
+def _queue(job):
+    try:
+        run_site_restore.delay(job["id"])
+    except Exception:  # broker down: say so, and leave no job that looks queued
+        current_app.logger.exception("could not queue restore job %s", job["id"])
+        restorejobs.fail_job(current_app.config, job["id"], NOT_QUEUED)
+        return _error(503, NOT_QUEUED)
+    return jsonify(restore_status(job)), 202
+
+
+@bp.post("/sites/<int:site_id>/restore")
+@csrf.exempt  # checked below, once the body's own size limit is set
+def upload_export(site_id):
+    """Receive an export file for this site; answer its preview (nothing changes yet)."""
+    most = current_app.config["SITE_IMPORT_MAX_BYTES"]
+    if request.content_length is not None and request.content_length > most:
+        return _error(413, f"The file is larger than the {most:,} bytes allowed.")
+    request.max_content_length = most
+    csrf.protect()
+    site = _site(site_id)
+    if site is None:
+        return _error(403, NOT_YOURS)
+    try:
+        job = restorejobs.receive_upload(
+            current_app.config, site.id, site.subdomain, current_user.id, request.stream
+        )
+    except restorejobs.UploadRefused as exc:
+        status = 413 if "larger than" in str(exc) else 400
+        return _error(status, str(exc))
+    return jsonify(restore_status(job)), 201
+
+
+@bp.get("/sites/<int:site_id>/restore/<job_id>")
+def restore_status_view(site_id, job_id):
+    """Answer the state, progress and outcome of a restore job of this site."""
+    site = _site(site_id)
+    job = _job(site, job_id) if site else None
+    if job is None:
+        return _error(404, NO_SUCH_JOB)
+    return jsonify(restore_status(job))
+
+
+@bp.post("/sites/<int:site_id>/restore/<job_id>/confirm")
+def confirm_restore(site_id, job_id):
+    """Queue the restore of an uploaded export over this site."""
+    site = _site(site_id)
+    job = _job(site, job_id) if site else None
+    if job is None:
+        return _error(404, NO_SUCH_JOB)
+    body = request.get_json(silent=True) or {}
+    if job["other_site"]:
+        if not current_user.is_global_admin:
+            return _error(403, OTHER_SITE.format(subdomain=job["preview"]["subdomain"]))
+        if body.get("confirm_other_site") is not True:
+            return _error(409, "This export is of another site: confirm to restore it here.")
+    try:
+        job = restorejobs.confirm_job(current_app.config, job_id, allow_other_site=True)
+    except ArchiveError as exc:
+        return _error(409, str(exc))
+    return _queue(job)
+
+
+@bp.post("/sites/<int:site_id>/restore/<job_id>/undo")
+def undo_restore(site_id, job_id):
+    """Queue a restore of the state this site had before restore ``job_id``."""
+    site = _site(site_id)
+    job = _job(site, job_id) if site else None
+    if job is None:
+        return _error(404, NO_SUCH_JOB)
+    try:
+        undo = restorejobs.request_undo(current_app.config, job_id, current_user.id, site.subdomain)
+    except ArchiveError as exc:
+        return _error(409, str(exc))
+    return _queue(undo)

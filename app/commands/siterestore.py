@@ -1,0 +1,103 @@
+"""``flask backup restore ID --site SUBDOMAIN`` and ``flask site import``: the printing side.
+
+The work is done by ``app.backup.siterestore`` (reading one site out of a
+system backup), ``app.exports.siteimport`` (reading a site export) and the
+site loader both hand their rows to (``app.exports.loader``).
+"""
+
+import contextlib
+import sys
+
+import click
+
+from app.backup.lock import backup_lock
+from app.backup.maintenance import site_maintenance
+from app.commands import echo_json
+from app.extensions import db
+
+RESTORE_PROMPT = "Restore will overwrite database. Continue? (y/n)"
+
+
+def guard_for(config, operation):
+    """Return ``guard(site_id)``: hold the backup lock, with that site (if any) in maintenance."""
+
+    @contextlib.contextmanager
+    def guard(site_id):
+        with (
+            backup_lock(config, operation),
+            site_maintenance(config, site_id, f"{operation} of site {site_id}"),
+        ):
+            yield
+
+    return guard
+
+
+def loader_for(config):
+    """Return ``load(rows, site_id)`` writing a site from a system backup, keeping its ids."""
+    from app.exports.loader import load_site
+
+    def load(rows, site_id):
+        return load_site(config, db.engine, rows, replace_site_id=site_id, keep_ids=True).to_dict()
+
+    return load
+
+
+def echo_summary(verb, summary):
+    """Print what a load did, including everything that had to give way."""
+    counts = summary["counts"]
+    click.echo(
+        f"{verb} site {summary['subdomain']} (id {summary['site_id']}): {counts['pages']} pages, "
+        f"{counts['blocks']} blocks, {counts['menu_items']} menu items, {counts['media']} media "
+        f"({counts['media_files']} files), in {summary['duration']:.1f} s."
+    )
+    if summary["dropped_members"]:
+        click.echo(
+            "Members that are no longer users here were left out: "
+            + ", ".join(summary["dropped_members"])
+        )
+    if summary["uploaders_cleared"]:
+        click.echo(
+            f"{summary['uploaders_cleared']} media item(s) lost their uploader "
+            "(no such user here any more)."
+        )
+    if summary["remapped"]:
+        remapped = ", ".join(f"{table} {n}" for table, n in summary["remapped"].items())
+        click.echo(f"Ids taken by other sites since, given new ids: {remapped}.")
+    for note in summary["notes"]:
+        click.echo(f"Note: {note}.")
+
+
+def confirm(question, err):
+    """Ask ``question``; exit 1 saying nothing changed unless the answer is y/yes."""
+    answer = click.prompt(question, default="", show_default=False, prompt_suffix=" ", err=err)
+    if answer.strip().lower() not in ("y", "yes"):
+        click.echo("Cancelled; nothing changed.", err=True)
+        sys.exit(1)
+
+
+def restore_one_site(config, info, subdomain, *, yes, as_json, describe):
+    """Restore one site from the backup ``info`` describes, asking first unless ``yes``."""
+    from app.backup.siterestore import restore_site
+    from app.commands.backup import progress_for
+
+    if not yes:
+        click.echo(describe(info), err=as_json)
+        click.echo(
+            f"Only the site {subdomain} is replaced with its state in this backup; "
+            "every other site stays as it is.",
+            err=as_json,
+        )
+        confirm(RESTORE_PROMPT, as_json)
+    db.session.remove()
+    with progress_for(as_json) as progress:
+        outcome = restore_site(
+            config, db.engine, info.backup_id, subdomain, load=loader_for(config),
+            progress=progress,
+        )  # fmt: skip
+    result = outcome.to_dict()
+    if as_json:
+        echo_json(result)
+        return
+    echo_summary(f"Restored from backup {outcome.backup_id}:", result)
+    if result["created"]:
+        click.echo("The site had been deleted since the backup: it was created again.")

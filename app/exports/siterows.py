@@ -1,0 +1,239 @@
+"""Site rows: one site's data as plain dicts, the one shape the site loader takes, and its checks.
+
+Both ways of bringing a site back produce them: a site export's JSON files
+(``app.exports.exportformat``) and a system backup's dump (``app.backup.siterows``).
+They are checked here completely before anything is written::
+
+    {"site": {"id", "subdomain", "custom_domain", "title", "tagline", "theme",
+              "created_at", "updated_at", "owner"},        # owner: an email, or None
+     "members": [{"id", "email", "role", "created_at"}],   # or None: keep the current ones
+     "pages": [{"id", "slug", "title", "published", "created_at", "updated_at",
+                "blocks": [{"id", "type", "position", "data", "created_at", "updated_at"}]}],
+     "menu": [{"id", "label", "url", "position"}],
+     "media": [{"id", "stored_name", "original_name", "mime_type", "size", "preview",
+                "uploaded_by", "tags": [{"id", "tag"}], "created_at", "updated_at",
+                "source"}]}                                 # source: Path of the bytes, or None
+
+Ids are the ones the data came with; they only have to be unique within the
+site. Users are named by email (they are global: the loader matches them with
+the users that exist). Blocks refer to media by id in any key named
+``media_id`` or ending in ``_media_id``, at any depth of their data
+(``media_id``, ``poster_media_id``, ``images[].media_id``).
+"""
+
+import datetime as dt
+import re
+from pathlib import Path
+
+from app.archive.errors import CorruptArchive
+from app.models import ROLES, Block, MediaItem, MediaTag, MenuItem, Page, Site
+
+# Stored names are random hex plus a suffix (see app.media); nothing else is a safe file name.
+STORED_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
+SUBDOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+class InvalidSiteData(CorruptArchive):
+    """The site's data is inconsistent or not of the documented format; nothing was changed."""
+
+
+def is_media_key(key):
+    """Return True for the keys of block data that hold a media id."""
+    return isinstance(key, str) and (key == "media_id" or key.endswith("_media_id"))
+
+
+def media_references(data):
+    """Yield every media id (or None) referenced anywhere in block ``data``."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if is_media_key(key):
+                yield value
+            else:
+                yield from media_references(value)
+    elif isinstance(data, list):
+        for value in data:
+            yield from media_references(value)
+
+
+def rewrite_media_references(data, mapping):
+    """Return a copy of block ``data`` with every media id mapped through ``mapping``."""
+    if isinstance(data, dict):
+        return {
+            key: (
+                mapping[value]
+                if is_media_key(key) and value is not None
+                else rewrite_media_references(value, mapping)
+            )
+            for key, value in data.items()
+        }
+    if isinstance(data, list):
+        return [rewrite_media_references(value, mapping) for value in data]
+    return data
+
+
+def _length(model, column):
+    return model.__table__.c[column].type.length
+
+
+def _text(where, value, *, model=None, column=None, nullable=False):
+    """Check a string field (length from the model's column); return it."""
+    if value is None and nullable:
+        return value
+    if not isinstance(value, str):
+        raise InvalidSiteData(f"{where} must be a string")
+    limit = _length(model, column) if model is not None else None
+    if limit is not None and len(value) > limit:
+        raise InvalidSiteData(f"{where} is longer than {limit} characters")
+    return value
+
+
+def _int(where, value, *, nullable=False, minimum=None):
+    if value is None and nullable:
+        return value
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidSiteData(f"{where} must be an integer")
+    if minimum is not None and value < minimum:
+        raise InvalidSiteData(f"{where} must be at least {minimum}")
+    if abs(value) > 2**62:
+        raise InvalidSiteData(f"{where} is out of range")
+    return value
+
+
+def _time(where, value):
+    if value is not None and not isinstance(value, dt.datetime):
+        raise InvalidSiteData(f"{where} must be a time")
+
+
+def _unique_ids(kind, records):
+    ids = [r["id"] for r in records if r["id"] is not None]
+    for value in ids:
+        _int(f"{kind} id", value, minimum=1)
+    if len(ids) != len(set(ids)):
+        raise InvalidSiteData(f"two {kind} have the same id")
+
+
+def _check_site(site):
+    _int("site id", site.get("id"), nullable=True, minimum=1)
+    subdomain = _text("site subdomain", site.get("subdomain"), model=Site, column="subdomain")
+    if not SUBDOMAIN.match(subdomain):
+        raise InvalidSiteData(f"site subdomain {subdomain!r} is not a valid subdomain")
+    _text("custom domain", site.get("custom_domain"), model=Site, column="custom_domain",
+          nullable=True)  # fmt: skip
+    _text("site title", site.get("title"), model=Site, column="title")
+    _text("site tagline", site.get("tagline"), model=Site, column="tagline", nullable=True)
+    if not isinstance(site.get("theme"), dict):
+        raise InvalidSiteData("site theme must be an object")
+    _text("site owner", site.get("owner"), nullable=True)
+    for key in ("created_at", "updated_at"):
+        _time(f"site {key}", site.get(key))
+
+
+def _check_pages(pages):
+    _unique_ids("pages", pages)
+    slugs = set()
+    blocks = []
+    for page in pages:
+        where = f"page {page['id']}"
+        slug = _text(f"{where} slug", page["slug"], model=Page, column="slug")
+        if slug in slugs:
+            raise InvalidSiteData(f"two pages have the slug {slug!r}")
+        slugs.add(slug)
+        _text(f"{where} title", page["title"], model=Page, column="title")
+        if not isinstance(page["published"], bool):
+            raise InvalidSiteData(f"{where} published must be true or false")
+        for key in ("created_at", "updated_at"):
+            _time(f"{where} {key}", page[key])
+        for block in page["blocks"]:
+            bwhere = f"block {block['id']} of {where}"
+            _text(f"{bwhere} type", block["type"], model=Block, column="type")
+            _int(f"{bwhere} position", block["position"])
+            if not isinstance(block["data"], dict):
+                raise InvalidSiteData(f"{bwhere} data must be an object")
+            for key in ("created_at", "updated_at"):
+                _time(f"{bwhere} {key}", block[key])
+            blocks.append(block)
+    _unique_ids("blocks", blocks)
+    return blocks
+
+
+def _check_media(media):
+    _unique_ids("media items", media)
+    names, tag_rows = set(), []
+    for item in media:
+        where = f"media item {item['id']}"
+        name = _text(f"{where} stored name", item["stored_name"], model=MediaItem,
+                     column="stored_name")  # fmt: skip
+        if not STORED_NAME.fullmatch(name):
+            raise InvalidSiteData(f"{where} has an unsafe file name {name!r}")
+        if name in names:
+            raise InvalidSiteData(f"two media items share the file {name!r}")
+        names.add(name)
+        _text(f"{where} original name", item["original_name"], model=MediaItem,
+              column="original_name")  # fmt: skip
+        _text(f"{where} mime type", item["mime_type"], model=MediaItem, column="mime_type")
+        _int(f"{where} size", item["size"], minimum=0)
+        if item["preview"] is not None and not isinstance(item["preview"], bytes):
+            raise InvalidSiteData(f"{where} preview must be bytes")
+        _text(f"{where} uploader", item["uploaded_by"], nullable=True)
+        for key in ("created_at", "updated_at"):
+            _time(f"{where} {key}", item[key])
+        source = item["source"]
+        if source is not None:
+            if not isinstance(source, Path) or not source.is_file() or source.is_symlink():
+                raise InvalidSiteData(f"{where}: its file is missing")
+            if source.stat().st_size != item["size"]:
+                raise InvalidSiteData(f"{where}: its file is not {item['size']} bytes")
+        tags = set()
+        for tag in item["tags"]:
+            text = _text(f"{where} tag", tag["tag"], model=MediaTag, column="tag")
+            if text in tags:
+                raise InvalidSiteData(f"{where} has the tag {text!r} twice")
+            tags.add(text)
+            tag_rows.append(tag)
+    _unique_ids("media tags", tag_rows)
+
+
+def _check_menu(menu):
+    _unique_ids("menu items", menu)
+    for item in menu:
+        where = f"menu item {item['id']}"
+        _text(f"{where} label", item["label"], model=MenuItem, column="label")
+        _text(f"{where} url", item["url"])
+        _int(f"{where} position", item["position"])
+
+
+def _check_members(members):
+    _unique_ids("memberships", members)
+    emails = set()
+    for member in members:
+        email = _text("member email", member["email"])
+        if email.lower() in emails:
+            raise InvalidSiteData(f"{email} is a member twice")
+        emails.add(email.lower())
+        if member["role"] not in ROLES:
+            raise InvalidSiteData(f"{email} has the unknown role {member['role']!r}")
+        _time(f"membership of {email}", member["created_at"])
+
+
+def check_site_rows(rows):
+    """Raise InvalidSiteData unless ``rows`` is complete, well-typed and refers only to itself."""
+    try:
+        _check_site(rows["site"])
+        blocks = _check_pages(rows["pages"])
+        _check_media(rows["media"])
+        _check_menu(rows["menu"])
+        if rows["members"] is not None:
+            _check_members(rows["members"])
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise InvalidSiteData(f"the site's data is incomplete ({exc!s})") from None
+    media_ids = {item["id"] for item in rows["media"]}
+    for block in blocks:
+        for ref in media_references(block["data"]):
+            if ref is None:
+                continue
+            if not isinstance(ref, int) or isinstance(ref, bool):
+                raise InvalidSiteData(f"block {block['id']} refers to media {ref!r}, not an id")
+            if ref not in media_ids:
+                raise InvalidSiteData(
+                    f"block {block['id']} refers to media item {ref}, which this site does not hold"
+                )

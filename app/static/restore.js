@@ -1,0 +1,159 @@
+// "Restore from an export file": upload the file (the request body is the file itself),
+// show what it holds, confirm, then poll the job like the export and offer "Undo restore".
+(function () {
+  "use strict";
+  var POLL_MS = 1000;
+  var section = document.getElementById("restore");
+  if (!section) return;
+  var form = document.getElementById("restore-form");
+  var file = document.getElementById("restore-file");
+  var uploadButton = document.getElementById("restore-upload");
+  var preview = document.getElementById("restore-preview");
+  var summary = document.getElementById("restore-summary");
+  var warning = document.getElementById("restore-warning");
+  var otherLabel = document.getElementById("restore-other-label");
+  var other = document.getElementById("restore-other");
+  var confirmButton = document.getElementById("restore-confirm");
+  var cancelButton = document.getElementById("restore-cancel");
+  var box = document.getElementById("restore-progress");
+  var bar = document.getElementById("restore-bar");
+  var text = document.getElementById("restore-text");
+  var result = document.getElementById("restore-result");
+  var undoButton = document.getElementById("restore-undo");
+  var csrf = form.querySelector("input[name=csrf_token]").value;
+  var globalAdmin = section.dataset.globalAdmin === "yes";
+  var current = null;
+
+  if (result.textContent.trim()) result.hidden = false;
+
+  function readJson(response) {
+    var type = response.headers.get("Content-Type") || "";
+    if (type.indexOf("application/json") === -1) {
+      return Promise.reject(new Error("the server answered " + response.status + "; reload the page"));
+    }
+    return response.json().then(function (body) {
+      if (!response.ok) throw new Error(body.error || "the server answered " + response.status);
+      return body;
+    });
+  }
+
+  function post(url, body, type) {
+    return fetch(url, {
+      method: "POST",
+      body: body,
+      headers: { Accept: "application/json", "X-CSRFToken": csrf, "Content-Type": type },
+      credentials: "same-origin",
+    }).then(readJson);
+  }
+
+  function show(message, bad) {
+    result.hidden = false;
+    result.className = bad ? "result bad" : "result";
+    result.textContent = message;
+  }
+
+  function idle() {
+    box.hidden = true;
+    preview.hidden = true;
+    uploadButton.disabled = false;
+    confirmButton.disabled = false;
+  }
+
+  function showPreview(job) {
+    current = job;
+    var p = job.preview;
+    var counts = p.counts || {};
+    summary.textContent = "This export holds the site " + p.subdomain + " (" + p.title + ") as it was on " +
+      (p.exported_at || "?").replace("T", " ").slice(0, 19) + " UTC: " + (counts.pages || 0) + " pages, " +
+      (counts.media || 0) + " media files. Restoring it replaces this site's content.";
+    warning.hidden = !job.other_site;
+    otherLabel.hidden = !(job.other_site && globalAdmin);
+    other.checked = false;
+    if (job.other_site) {
+      warning.textContent = "This export is of another site (" + p.subdomain + ")." +
+        (globalAdmin ? " Tick the box to restore it here anyway." : " Only a global admin may restore it here.");
+    }
+    confirmButton.disabled = job.other_site && !globalAdmin;
+    preview.hidden = false;
+  }
+
+  function showProgress(job) {
+    box.hidden = false;
+    preview.hidden = true;
+    result.hidden = true;
+    result.textContent = "";
+    undoButton.hidden = true;
+    var p = job.progress || {};
+    if (job.state === "queued" || !p.total) {
+      bar.removeAttribute("value");
+      text.textContent = job.state === "queued" ? "Waiting for a worker…" : "Preparing…";
+    } else {
+      bar.max = p.total;
+      bar.value = p.done;
+      text.textContent = (p.phase === "saving" ? "Saving the current site… " : "Restoring… ") +
+        p.done + " / " + p.total + " files";
+    }
+  }
+
+  function finished(job) {
+    idle();
+    form.reset();
+    if (job.state === "done") {
+      var c = job.summary.counts;
+      show((job.kind === "undo" ? "Undone: the site is back as it was (" : "Restored: ") +
+        c.pages + " pages, " + c.media + " media" + (job.kind === "undo" ? ")." : "."), false);
+    } else {
+      show("Restore failed: " + (job.error || "unknown error"), true);
+    }
+    section.dataset.undoUrl = job.undo_url || "";
+    undoButton.hidden = !job.undo_url;
+  }
+
+  function poll(url) {
+    fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      .then(readJson)
+      .then(function (job) {
+        if (job.state === "done" || job.state === "failed") return finished(job);
+        showProgress(job);
+        setTimeout(function () { poll(url); }, POLL_MS);
+      })
+      .catch(function (err) { idle(); show("Restore failed: " + err.message, true); });
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var chosen = file.files[0];
+    if (!chosen) return;
+    if (chosen.size > Number(section.dataset.maxBytes)) {
+      show("This file is larger than the " + section.dataset.maxBytes + " bytes allowed.", true);
+      return;
+    }
+    uploadButton.disabled = true;
+    result.hidden = true;
+    result.textContent = "";
+    post(section.dataset.uploadUrl, chosen, "application/gzip")
+      .then(showPreview)
+      .catch(function (err) { idle(); show(err.message, true); });
+  });
+
+  confirmButton.addEventListener("click", function () {
+    confirmButton.disabled = true;
+    post(current.confirm_url, JSON.stringify({ confirm_other_site: other.checked }), "application/json")
+      .then(function (job) { showProgress(job); poll(job.status_url); })
+      .catch(function (err) { idle(); show(err.message, true); });
+  });
+
+  cancelButton.addEventListener("click", function () { current = null; idle(); form.reset(); });
+
+  undoButton.addEventListener("click", function () {
+    undoButton.disabled = true;
+    post(section.dataset.undoUrl, "{}", "application/json")
+      .then(function (job) { undoButton.disabled = false; showProgress(job); poll(job.status_url); })
+      .catch(function (err) { undoButton.disabled = false; show(err.message, true); });
+  });
+
+  if (section.dataset.statusUrl) {
+    uploadButton.disabled = true;
+    poll(section.dataset.statusUrl);
+  }
+})();

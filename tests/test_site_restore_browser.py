@@ -1,0 +1,79 @@
+"""The owner restores their site from an export file in a real Chromium, then undoes it."""
+
+import pytest
+
+from app.exports.archive import export_site
+from app.extensions import db
+from app.models import Page, Site
+from tests.sitekit import build_camp
+from tests.test_export_browser import _log_in_and_open_site, browser, served  # noqa: F401
+from tests.workers import app_worker
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+
+def _title(site_id):
+    db.session.remove()
+    return db.session.get(Site, site_id).title
+
+
+def test_restore_from_an_export_file_and_undo_it(served, browser, make, tmp_path):  # noqa: F811
+    app, queue, base = served
+    owner = make.user(email="anna@lakeside.example")
+    site = build_camp(make, "lakeside", owner=owner)
+    site_id = site.id
+    saved = export_site(app.config, site_id, dest=tmp_path / "lakeside-saved.tar.gz")
+    # The owner deletes half the site by mistake.
+    site.title = "Half deleted"
+    db.session.delete(db.session.query(Page).filter_by(site_id=site_id, slug="home").one())
+    db.session.commit()
+
+    page = browser.new_page()
+    _log_in_and_open_site(page, base, owner, site)
+    page.set_input_files("#restore-file", str(saved.path))
+    page.click("#restore-upload")
+    page.wait_for_selector("#restore-preview:not([hidden])")
+    summary = page.inner_text("#restore-summary")
+    assert "lakeside (Camp lakeside ☀)" in summary
+    assert "3 pages, 3 media files" in summary
+    assert page.is_hidden("#restore-warning")
+    assert _title(site_id) == "Half deleted"  # nothing changes before the confirmation
+
+    page.click("#restore-confirm")
+    page.wait_for_function(
+        "document.getElementById('restore-text').textContent.includes('Waiting for a worker')"
+    )
+    with app_worker(app, queue, tmp_path / "worker.log") as worker:
+        page.wait_for_selector("#restore-undo:not([hidden])", timeout=90_000)
+        assert page.inner_text("#restore-result") == "Restored: 3 pages, 3 media.", worker.output()
+        assert _title(site_id) == "Camp lakeside ☀"
+
+        page.reload()  # the undo stays offered while the saved state is kept
+        page.wait_for_selector("#restore-undo:not([hidden])")
+        page.click("#restore-undo")
+        page.wait_for_function(
+            "document.getElementById('restore-result').textContent.startsWith('Undone')",
+            timeout=90_000,
+        )
+    assert (
+        page.inner_text("#restore-result")
+        == "Undone: the site is back as it was (2 pages, 3 media)."
+    )
+    assert _title(site_id) == "Half deleted"
+
+
+def test_another_sites_export_is_refused_to_an_owner(served, browser, make, tmp_path):  # noqa: F811
+    app, _queue, base = served
+    owner = make.user(email="anna@lakeside.example")
+    site = build_camp(make, "lakeside", owner=owner)
+    other = build_camp(make, "pinecrest")
+    archive = export_site(app.config, other.id, dest=tmp_path / "pinecrest.tar.gz")
+    page = browser.new_page()
+    _log_in_and_open_site(page, base, owner, site)
+    page.set_input_files("#restore-file", str(archive.path))
+    page.click("#restore-upload")
+    page.wait_for_selector("#restore-warning:not([hidden])")
+    assert "another site (pinecrest)" in page.inner_text("#restore-warning")
+    assert "Only a global admin" in page.inner_text("#restore-warning")
+    assert page.is_disabled("#restore-confirm")
+    assert page.is_hidden("#restore-other-label")

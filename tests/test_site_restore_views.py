@@ -1,0 +1,177 @@
+"""Who may restore a site from an export file on its page, and what the flow does."""
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from app.exports.archive import export_site
+from app.exports.restorejobs import imports_dir, run_restore_job, sweep_restore_jobs
+from app.extensions import db
+from app.models import Site, User, utcnow
+from app.tasks.siteimports import restore_guard
+from tests.sitekit import all_site_ids, build_camp, snapshot
+from tests.test_export_views import _login
+from tests.test_site_import import GOLDEN, export_content
+
+MAY_MANAGE = {"owner", "site_admin", "global_admin"}
+
+
+@pytest.fixture
+def camp(make):
+    """The lakeside site with an owner, admin and editor; a neighbour; a global admin."""
+    owner = make.user(email="owner@lakeside.example")
+    admin, editor = make.user(), make.user()
+    site = build_camp(make, "lakeside", owner=owner, members=[(admin, "admin"), (editor, "editor")])
+    other_owner = make.user()
+    build_camp(make, "pinecrest", owner=other_owner)
+    users = {
+        "owner": owner, "site_admin": admin, "editor": editor, "other_owner": other_owner,
+        "global_admin": make.user(admin=True), "anonymous": None,
+    }  # fmt: skip
+    return site.id, {role: user and user.id for role, user in users.items()}
+
+
+def _as(app, users, role):
+    """Return (client, CSRF token) of a client logged in as ``role``."""
+    return _login(app, users[role] and db.session.get(User, users[role]))
+
+
+def _upload(client, csrf, site_id, data):
+    return client.post(
+        f"/admin/sites/{site_id}/restore",
+        data=data,
+        headers={"Accept": "application/json", "X-CSRFToken": csrf,
+                 "Content-Type": "application/gzip"},
+    )  # fmt: skip
+
+
+def _post(client, csrf, url, body=None):
+    return client.post(url, json=body or {}, headers={"X-CSRFToken": csrf})
+
+
+def _run(app, job_id):
+    db.session.remove()
+    state = run_restore_job(app.config, db.session, job_id, guard=restore_guard(app.config))
+    db.session.remove()
+    return state
+
+
+@pytest.mark.parametrize(
+    "role", ["owner", "site_admin", "editor", "other_owner", "global_admin", "anonymous"]
+)
+def test_only_those_who_manage_the_site_may_upload(app, camp, role):
+    site_id, users = camp
+    client, csrf = _as(app, users, role)
+    answer = _upload(client, csrf, site_id, GOLDEN.read_bytes())
+    if role in MAY_MANAGE:
+        assert answer.status_code == 201, answer.get_json()
+        job = answer.get_json()
+        assert job["state"] == "uploaded"
+        assert job["preview"]["subdomain"] == "golden-camp"
+        assert job["preview"]["counts"]["pages"] == 3
+        assert job["preview"]["exported_at"] == "2026-11-30T00:45:00.000000Z"
+        assert job["other_site"] is True
+    else:
+        assert answer.status_code == (401 if role == "anonymous" else 403)
+        assert not imports_dir(app.config).exists() or not list(imports_dir(app.config).iterdir())
+
+
+def test_an_upload_needs_the_csrf_token(app, camp):
+    site_id, users = camp
+    client, _csrf = _as(app, users, "owner")
+    assert _upload(client, "forged", site_id, GOLDEN.read_bytes()).status_code == 400
+
+
+def test_another_sites_export_needs_a_global_admins_confirmation(app, camp):
+    site_id, users = camp
+    before = snapshot(app.config, all_site_ids())
+    owner, owner_csrf = _as(app, users, "owner")
+    job = _upload(owner, owner_csrf, site_id, GOLDEN.read_bytes()).get_json()
+    refused = _post(owner, owner_csrf, job["confirm_url"], {"confirm_other_site": True})
+    assert refused.status_code == 403
+    assert "another site (golden-camp)" in refused.get_json()["error"]
+
+    admin, admin_csrf = _as(app, users, "global_admin")
+    assert _post(admin, admin_csrf, job["confirm_url"]).status_code == 409
+    assert snapshot(app.config, all_site_ids()) == before
+    queued = _post(admin, admin_csrf, job["confirm_url"], {"confirm_other_site": True})
+    assert queued.status_code == 202
+    assert _run(app, job["job_id"]) == "done"
+    assert db.session.get(Site, site_id).title == "Golden Camp ☀"
+
+
+def test_restore_then_undo_brings_the_site_back(app, camp, tmp_path):
+    site_id, users = camp
+    config = app.config
+    saved = export_site(config, site_id, dest=tmp_path / "saved.tar.gz")
+    site = db.session.get(Site, site_id)
+    site.title = "Half deleted"
+    db.session.delete(site.pages[0])
+    db.session.commit()
+    before_restore = export_site(config, site_id, dest=tmp_path / "before.tar.gz")
+    neighbours = snapshot(config, [i for i in all_site_ids() if i != site_id])
+    client, csrf = _as(app, users, "owner")
+
+    job = _upload(client, csrf, site_id, saved.path.read_bytes()).get_json()
+    assert job["other_site"] is False
+    assert _post(client, csrf, job["confirm_url"]).status_code == 202
+    assert client.get(job["status_url"]).get_json()["state"] == "queued"
+    assert _run(app, job["job_id"]) == "done"
+    assert _run(app, job["job_id"]) is None  # a second delivery does nothing
+    done = client.get(job["status_url"]).get_json()
+    assert done["summary"]["counts"]["pages"] == 3
+    assert done["undo_url"]
+    now = export_site(config, site_id, dest=tmp_path / "now.tar.gz")
+    assert export_content(now.path, tmp_path / "n") == export_content(saved.path, tmp_path / "s")
+    page = client.get(f"/admin/sites/{site_id}").get_data(as_text=True)
+    assert 'id="restore-undo" class="secondary">' in page  # offered after a reload too
+
+    undo = _post(client, csrf, done["undo_url"])
+    assert undo.status_code == 202
+    assert _run(app, undo.get_json()["job_id"]) == "done"
+    back = export_site(config, site_id, dest=tmp_path / "back.tar.gz")
+    assert export_content(back.path, tmp_path / "b") == export_content(
+        before_restore.path, tmp_path / "r"
+    )
+    assert snapshot(config, [i for i in all_site_ids() if i != site_id]) == neighbours
+
+
+def test_a_job_answers_only_under_the_site_it_was_uploaded_for(app, camp):
+    site_id, users = camp
+    admin, csrf = _as(app, users, "global_admin")
+    job = _upload(admin, csrf, site_id, GOLDEN.read_bytes()).get_json()
+    other_id = next(i for i in all_site_ids() if i != site_id)
+    elsewhere = f"/admin/sites/{other_id}/restore/{job['job_id']}"
+    assert admin.get(elsewhere).status_code == 404
+    assert (
+        _post(admin, csrf, elsewhere + "/confirm", {"confirm_other_site": True}).status_code == 404
+    )
+    assert _post(admin, csrf, elsewhere + "/undo").status_code == 404
+    assert admin.get(f"/admin/sites/{site_id}/restore/..%2f..").status_code == 404
+
+
+def test_too_large_or_not_an_export_is_refused_and_nothing_kept(make_app, make):
+    app = make_app(SITE_IMPORT_MAX_BYTES=4096)
+    with app.app_context():
+        owner = make.user()
+        site = make.site(owner=owner)
+        client, csrf = _login(app, owner)
+        too_big = _upload(client, csrf, site.id, GOLDEN.read_bytes())
+        assert too_big.status_code == 413
+        assert "4,096 bytes" in too_big.get_json()["error"]
+        junk = _upload(client, csrf, site.id, b"not an archive at all")
+        assert junk.status_code == 400
+        assert "cannot be restored" in junk.get_json()["error"]
+        assert list(imports_dir(app.config).iterdir()) == []
+        assert Path(app.config["STINKY_DATA_DIR"], "uploads", str(site.id)).exists() is False
+
+
+def test_the_sweep_removes_old_finished_jobs_only(app, camp):
+    site_id, users = camp
+    client, csrf = _as(app, users, "global_admin")
+    job = _upload(client, csrf, site_id, GOLDEN.read_bytes()).get_json()
+    later = utcnow() + timedelta(seconds=app.config["EXPORT_RETENTION"] + 60)
+    assert sweep_restore_jobs(app.config) == []  # still fresh
+    assert sweep_restore_jobs(app.config, clock=lambda: later) == [job["job_id"]]
+    assert client.get(job["status_url"]).status_code == 404
