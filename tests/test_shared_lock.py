@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from app.backup import maintenance as maintenance_module
 from app.backup import restore as restore_module
-from app.backup.errors import BackupLocked
+from app.backup.errors import BackupLocked, PausedForRestore, TasksStillRunning
 from app.backup.lock import backup_lock, lock_holder, lock_path
 from app.backup.maintenance import (
     enter_maintenance,
@@ -25,6 +25,7 @@ from app.backup.maintenance import (
     site_maintenance,
     sites_in_maintenance,
 )
+from app.backup.running import running_tasks, site_data_work, wait_for_tasks
 from app.backup.system import create_backup, restore_backup
 from app.extensions import db
 from app.models import Site
@@ -155,3 +156,27 @@ def test_a_site_flag_is_seen_on_every_host_while_its_restore_runs(two_hosts):
     enter_maintenance(worker.config, "x", path=site_flag_path(worker.config, 9))  # then killed
     assert sites_in_maintenance(web.config) == set()  # stale: its process holds no lock
     maintenance_module._clear(worker.config, site_flag_path(worker.config, 9))
+
+
+def test_a_restore_on_one_host_waits_for_the_tasks_running_on_another(two_hosts):
+    web, worker = two_hosts
+    with site_data_work(worker.config, "stinkykitty.export_site", "job-1") as record:
+        (seen,) = running_tasks(web.config)
+        assert (seen["task"], seen["task_id"], seen["pid"]) == (
+            record["task"],
+            "job-1",
+            os.getpid(),
+        )
+        assert not (Path(worker.config["STINKY_DATA_DIR"]) / "running-tasks").exists()
+        with pytest.raises(TasksStillRunning, match=r"stinkykitty\.export_site"):
+            wait_for_tasks(web.config, timeout=0.5, poll=0.05)
+    wait_for_tasks(web.config, timeout=0.5, poll=0.05)  # finished: nothing to wait for
+    with backup_lock(web.config, "restore"):
+        enter_maintenance(web.config, "restoring a backup")
+        with (
+            pytest.raises(PausedForRestore),
+            site_data_work(worker.config, "stinkykitty.export_site"),
+        ):
+            pass
+        leave_maintenance(web.config)
+    assert running_tasks(web.config) == []

@@ -1,4 +1,4 @@
-"""The backup lock and the maintenance flag in Redis, for hosts that share no data dir.
+"""The backup lock, maintenance flags and running tasks in Redis, for hosts that share no data dir.
 
 Used when ``BACKUP_LOCK_URL`` (``redis://...``) is set; ``app.backup.lock`` and
 ``app.backup.maintenance`` switch to it and keep their interface. The lock is
@@ -11,6 +11,7 @@ check a random token first, so a holder never renews or frees a lease that
 expired and went to someone else.
 """
 
+import contextlib
 import json
 import logging
 import threading
@@ -117,7 +118,7 @@ def acquire(config, holder, *, wait):
     """
     client = _client(config)
     key = _key(config, "backup-lock")
-    ttl_ms = max(1, int(float(config.get("BACKUP_LOCK_TTL", 30)) * 1000))
+    ttl_ms = _ttl_ms(config)
     value = json.dumps({**holder, "token": uuid.uuid4().hex})
     deadline = time.monotonic() + wait
     while not client.set(key, value, nx=True, px=ttl_ms):
@@ -157,3 +158,29 @@ def flag_names(config):
     return sorted(
         key.decode()[len(prefix) :] for key in _client(config).scan_iter(match=prefix + "*")
     )
+
+
+def _ttl_ms(config):
+    return max(1, int(float(config.get("BACKUP_LOCK_TTL", 30)) * 1000))
+
+
+@contextlib.contextmanager
+def registered(config, record):
+    """Register a running task's ``record`` for every host to see while the block runs (a lease)."""
+    client = _client(config)
+    key = _key(config, f"task:{uuid.uuid4().hex}")
+    value = json.dumps({**record, "token": uuid.uuid4().hex})
+    client.set(key, value, px=_ttl_ms(config))
+    lease = Lease(client, key, value, _ttl_ms(config))
+    try:
+        yield
+    finally:
+        lease.release()
+
+
+def registered_records(config):
+    """Return the records of the registered tasks whose lease is alive."""
+    client = _client(config)
+    keys = sorted(client.scan_iter(match=_key(config, "task:*")))
+    values = client.mget(keys) if keys else []
+    return [record for raw in values if (record := _decode(raw)) is not None]
