@@ -12,9 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from app.backup.health import backup_health, public_health
-
 from app.backup.journal import KILL_AT_VARIABLE, journal_path
+from app.backup.status import backup_status
 from app.backup.system import create_backup, restore_backup
 from app.extensions import db
 from tests.backupkit import change_everything, full_state, seed_everything
@@ -66,10 +65,10 @@ def test_a_restore_killed_at_any_step_ends_in_the_old_or_the_new_state_exactly(a
         killed = flask(app, "backup", "restore", backup_id, "--yes", **{KILL_AT_VARIABLE: step})
         assert killed.returncode == -signal.SIGKILL, (step, killed.stderr.decode())
         if step in JOURNALED:  # not settled yet: status and /healthz say so
-            health = backup_health(app.config)
-            assert [p["code"] for p in health["problems"]] == ["restore-interrupted"], step
+            health = backup_status(app.config)
+            assert [p.code for p in health.problems] == ["restore-interrupted"], step
             assert client.get("/healthz").status_code == 503
-            assert public_health(health)["status"] == "restore-interrupted"
+            assert health.public_dict()["status"] == "restore-interrupted"
 
         status = flask(app, "backup", "status")  # any process that starts settles it
         assert not journal_path(app.config).exists(), (step, status.stderr.decode())
