@@ -77,3 +77,41 @@ def read_listing(archive):
     """Return the listing kept beside a golden archive."""
     name = Path(archive).name.removesuffix(".tar.gz") + ".listing.json"
     return json.loads((Path(archive).parent / name).read_text())
+
+
+def unplain(value, column):
+    """Return listing ``value`` as the Python value of ``column`` (the inverse of ``plain``)."""
+    if value is None:
+        return None
+    if isinstance(column.type, sa.DateTime):
+        return dt.datetime.fromisoformat(value)
+    if isinstance(column.type, sa.LargeBinary):
+        return base64.b64decode(value.removeprefix("base64:"))
+    return value
+
+
+def expected_at_head(config, golden, scratch_path):
+    """Return the rows ``golden``'s listing becomes at head when migrated in place.
+
+    The oracle of a restore through migrations: the listing's rows go into an
+    empty SQLite at their own revision by plain inserts, and Alembic upgrades
+    that database where it stands (no dump, no load, no swap).
+    """
+    from app.backup import upgrade
+
+    engine = upgrade.scratch_engine(scratch_path)
+    try:
+        upgrade.migrate(config, engine, golden["revision"])
+        schema = upgrade.generic_schema(engine)
+        with engine.begin() as conn:
+            for table in schema.sorted_tables:
+                rows = [
+                    {k: unplain(v, table.c[k]) for k, v in row.items()}
+                    for row in golden["tables"][table.name]
+                ]
+                if rows:
+                    conn.execute(table.insert(), rows)
+        upgrade.migrate(config, engine, "heads")
+        return rows_of(engine, upgrade.generic_schema(engine).sorted_tables)
+    finally:
+        engine.dispose()

@@ -20,7 +20,7 @@ from app.backup.system import restore_backup
 from app.extensions import db
 from app.media import uploads_dir
 from tests.backupkit import leftovers
-from tests.goldenkit import files_of, golden_backups, read_listing, rows_of
+from tests.goldenkit import expected_at_head, files_of, golden_backups, read_listing, rows_of
 from tests.migrations_extra import FAILING, VERSIONS
 
 pytestmark = pytest.mark.integration
@@ -87,6 +87,7 @@ def test_old_backup_restores_through_five_migrations(chain_app, tmp_path):
     outcome = restore_backup(config, db.engine, backup_id)
 
     assert live_rows(head) == expected
+    assert expected == expected_at_head(config, golden, tmp_path / "oracle.sqlite")
     assert files_of(config) == golden["files"]
     assert outcome.counts == {name: len(rows) for name, rows in expected.items()}
     assert leftovers(config) == []
