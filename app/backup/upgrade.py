@@ -182,3 +182,43 @@ def load_at_head(config, staging, manifest, steps, *, name="the backup", progres
         {"name": t.table, "path": f"{HEAD_DUMP}/{t.path.name}", "rows": t.rows} for t in dump.tables
     ]
     return HeadDump(scratch=scratch, tables=tables, schema=schema, steps=list(steps))
+
+
+def restorability_report(config, infos):
+    """Judge whether the kept good backups (BackupInfos) can be restored by this app.
+
+    Return {"restorable": n, "through_migrations": n, "not_restorable": [ids],
+    "problem": a status problem when none of the good ones is, else None,
+    "warnings": [text]}.
+    """
+    good = [info for info in infos if info.ok]
+    labels = {
+        info.backup_id: restorability(config, info.manifest["database"].get("revision"))[1]
+        for info in good
+    }
+    refused = [backup_id for backup_id, steps in labels.items() if steps is None]
+    migrating = [backup_id for backup_id, steps in labels.items() if steps]
+    report = {
+        "restorable": len(good) - len(refused),
+        "through_migrations": len(migrating),
+        "not_restorable": refused,
+        "problem": None,
+        "warnings": [],
+    }
+    if good and len(refused) == len(good):
+        message = (
+            f"none of the {len(good)} good backups can be restored by this app: they were made "
+            "by a newer StinkyKitty (upgrade it, or make a backup now)"
+        )
+        report["problem"] = {
+            "code": "unrestorable",
+            "label": "UNRESTORABLE",
+            "message": message,
+            "summary": "no backup this app can restore",
+        }
+    elif refused:
+        report["warnings"].append(
+            f"{len(refused)} backup(s) were made by a newer StinkyKitty and cannot be restored "
+            f"by this one: {', '.join(refused)}"
+        )
+    return report

@@ -13,7 +13,7 @@ import click
 from flask import current_app
 
 from app.archive.space import human_size
-from app.backup import catalog, health, runs, system
+from app.backup import catalog, health, runs, system, upgrade
 from app.backup.errors import BackupError
 from app.commands import echo_json
 from app.extensions import db
@@ -25,6 +25,7 @@ PHASES = {
     "write": "Writing archive ",
     "verify": "Verifying       ",
     "extract": "Extracting      ",
+    "migrate": "Migrating schema",
     "load": "Loading tables  ",
 }
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -129,7 +130,7 @@ def list_command(as_json):
     now = utcnow()
     infos = system.list_backups(current_app.config)
     if as_json:
-        echo_json([info.to_dict(now) for info in infos])
+        echo_json([{**info.to_dict(now), **_restorable(info)} for info in infos])
         return
     if not infos:
         click.echo(f"No backups in {catalog.backups_dir(current_app.config)}.")
@@ -148,6 +149,18 @@ def list_command(as_json):
             f"{info.backup_id:<30} {human_size(info.size):>10} {age:>12}  "
             f"{database:<16} {d['rows']:>8} {d['files']:>6}"
         )
+        restorable = _restorable(info)["restorable"]
+        if restorable != "yes":
+            click.echo(f"{'':<30} restorable: {restorable}")
+
+
+def _restorable(info):
+    """Return {"restorable": label, "migration_steps": n or None} of a backup."""
+    if not info.ok:
+        return {"restorable": "no: damaged", "migration_steps": None}
+    revision = info.manifest["database"].get("revision")
+    label, steps = upgrade.restorability(current_app.config, revision)
+    return {"restorable": label, "migration_steps": steps}
 
 
 @backup_cli.command("create")
@@ -194,6 +207,7 @@ def status_command(as_json):
     status = system.backup_status(config)
     checked = health.backup_health(config)  # also judges the last run (app.backup.health)
     status.update({key: checked[key] for key in health.VERDICT_KEYS})
+    _judge_restorability(config, status)
     try:
         upcoming = next_run(config, now)
         status["next_run"] = upcoming.isoformat()
@@ -208,6 +222,17 @@ def status_command(as_json):
         for problem in status["problems"]:
             click.echo(f"{problem['label']}: {problem['message']}", err=True)
         sys.exit(1)
+
+
+def _judge_restorability(config, status):
+    """Add whether this app can restore the kept backups (a problem only if it can none)."""
+    report = upgrade.restorability_report(config, system.list_backups(config))
+    status["restorability"] = {k: report[k] for k in ("restorable", "through_migrations")}
+    status["restorability"]["not_restorable"] = report["not_restorable"]
+    if report["problem"]:
+        status["ok"] = False
+        status["problems"] = [*status["problems"], report["problem"]]
+    status["warnings"] = [*status["warnings"], *report["warnings"]]
 
 
 def _print_status(status, upcoming, now):
@@ -301,8 +326,18 @@ def restore_command(backup_id, yes, as_json):
     info = catalog.read_info(catalog.backup_path(config, backup_id))
     if not info.ok:
         raise BackupError(info.error)
+    revision = info.manifest["database"].get("revision")
+    head = upgrade.head_revision(config)
+    made_by = f"StinkyKitty {info.manifest.get('app_version', '?')}"
+    steps = upgrade.migration_steps(config, revision, head, info.path.name, made_by)
     if not yes:
         click.echo(_describe(info), err=as_json)
+        if steps:
+            click.echo(
+                f"  schema: {len(steps)} migration(s) will run ({revision} -> {head}) on a "
+                "scratch copy before anything live changes",
+                err=as_json,
+            )
         if not confirm(RESTORE_PROMPT, err=as_json):
             click.echo("Restore cancelled; nothing changed.", err=True)
             sys.exit(1)
