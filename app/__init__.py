@@ -8,7 +8,7 @@ from flask import Flask
 from app.config import Config, data_path
 from app.extensions import csrf, db, login_manager, migrate
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # the one place; pyproject.toml and manifests read it
 
 
 def create_app(config=None):
