@@ -26,10 +26,10 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.script import ScriptDirectory
-from sqlalchemy.pool import NullPool
 
-from app.backup.dbdump import dump_database, load_database
+from app.backup.dbdump import dump_database
 from app.backup.errors import CorruptArchive, RestoreFailed, SchemaMismatch
+from app.backup.scratch import load_scratch, scratch_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 HEAD_DUMP = "db-head"  # folder of the upgraded dump inside the staging folder
@@ -123,11 +123,6 @@ def migrate(config, engine, revision):
         conn.commit()
 
 
-def scratch_engine(path):
-    """Return an engine on a scratch SQLite file (foreign keys off, as batch mode wants)."""
-    return sa.create_engine(f"sqlite:///{path}", poolclass=NullPool)
-
-
 def generic_schema(engine):
     """Reflect ``engine``'s tables (without Alembic's) with generic, engine-neutral types."""
     schema = sa.MetaData()
@@ -159,8 +154,7 @@ def load_at_head(config, staging, manifest, steps, *, name="the backup", progres
                 f"{name}: its tables do not match schema {manifest['database']['revision']}"
             )
         entries = [(schema.tables[t["name"]], staging / t["path"]) for t in manifest["tables"]]
-        with engine.begin() as conn:
-            load_database(conn, entries)
+        load_scratch(engine, entries)
         for done, step in enumerate(steps, 1):
             try:
                 migrate(config, engine, step.revision)

@@ -1,0 +1,118 @@
+"""The scratch SQLite database a restore migrates a backup in: open it, load a dump fast.
+
+The scratch lives in the restore's staging folder and is thrown away with it,
+so it skips durability (no fsync per commit). Its load hands each dump line
+to SQLite as text and lets SQLite's JSON functions take it apart into the
+very storage form SQLAlchemy's SQLite types use (datetimes as
+``YYYY-MM-DD HH:MM:SS.ffffff``, booleans as 0/1, JSON as text): decoding
+and re-encoding every value in Python was most of the cost of a restore
+through migrations. A table with a column of another type (binary, numeric,
+interval, time, enum) loads through ``app.backup.dbdump.load_database``.
+"""
+
+import json
+import sqlite3
+from itertools import islice
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
+
+from app.backup.dbdump import BATCH, load_database
+from app.backup.errors import CorruptArchive
+
+
+def scratch_engine(path):
+    """Return an engine on a scratch SQLite file (foreign keys off, as batch mode wants)."""
+    engine = sa.create_engine(f"sqlite:///{path}", poolclass=NullPool)
+
+    @sa.event.listens_for(engine, "connect")
+    def _throwaway(dbapi_connection, _record):
+        # A crash loses nothing here (the staging folder is thrown away), so
+        # skip the fsync of every commit: each DDL statement of a migration commits.
+        dbapi_connection.execute("PRAGMA synchronous=OFF")
+        dbapi_connection.execute("PRAGMA journal_mode=MEMORY")
+
+    return engine
+
+
+def _column_sql(column):
+    """Return the SQL reading ``column``'s value from the line ``?1``, or None (no fast path)."""
+    path = _json_path(column.name)
+    value = f"json_extract(?1, {path})"
+    kind = column.type
+    if isinstance(kind, sa.JSON):
+        text = f"json_quote({value})"  # the JSON text of any value, strings quoted
+        if column.nullable:  # JSON null comes back as SQL NULL, as the dump's loader does
+            return f"CASE json_type(?1, {path}) WHEN 'null' THEN NULL ELSE {text} END"
+        return text
+    if isinstance(kind, sa.DateTime):
+        return f"replace({value}, 'T', ' ')"  # the storage form of SQLAlchemy's SQLite DATETIME
+    if isinstance(kind, (sa.Numeric, sa.Enum, sa.Interval, sa.Time)) and not isinstance(
+        kind, sa.Float
+    ):
+        return None
+    if isinstance(kind, (sa.Date, sa.Boolean, sa.Integer, sa.Float, sa.String)):
+        return value  # JSON true/false read as 1/0, as SQLAlchemy stores booleans
+    return None
+
+
+def load_scratch(engine, entries):
+    """Load (Table, dump path) ``entries`` into the empty scratch; return {table: rows}."""
+    fast, slow = [], []
+    for table, path in entries:
+        exprs = [_column_sql(column) for column in table.columns]
+        if all(exprs):
+            fast.append((table, Path(path), exprs))
+        else:
+            slow.append((table, path))
+    counts = {}
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.driver_connection.cursor()
+        cursor.execute("BEGIN")
+        for table, path, exprs in fast:
+            counts[table.name] = _load_fast(cursor, table, path, exprs)
+        cursor.execute("COMMIT")
+    finally:
+        raw.close()
+    if slow:
+        with engine.begin() as conn:
+            counts.update(load_database(conn, slow))
+    return counts
+
+
+def _load_fast(cursor, table, path, exprs):
+    """Insert every line of ``path``, letting SQLite's JSON functions take the values apart.
+
+    A line is inserted only if it is a JSON object holding exactly the table's
+    columns; any other line makes the whole load fail as a corrupt archive.
+    """
+    columns = list(table.columns)
+    names = ", ".join(f'"{c.name}"' for c in columns)
+    present = " AND ".join(f"json_type(?1, {_json_path(c.name)}) IS NOT NULL" for c in columns)
+    insert = (
+        f'INSERT INTO "{table.name}" ({names}) SELECT {", ".join(exprs)} '
+        f"WHERE json_type(?1) = 'object' "
+        f"AND (SELECT count(*) FROM json_each(?1)) = {len(columns)} AND {present}"
+    )
+    lines, inserted = 0, 0
+    with open(path, encoding="utf-8") as source:
+        while batch := [(line,) for line in islice(source, BATCH)]:
+            try:
+                cursor.executemany(insert, batch)
+            except sqlite3.Error as exc:
+                raise CorruptArchive(f"{path.name}: {exc}") from None
+            lines += len(batch)
+            inserted += cursor.rowcount
+    if inserted != lines:
+        raise CorruptArchive(
+            f"{path.name}: {lines - inserted} of {lines} lines do not hold exactly the columns "
+            f"of table {table.name}"
+        )
+    return lines
+
+
+def _json_path(name):
+    """Return the SQL string literal of the JSON path of member ``name``."""
+    return "'" + ("$." + json.dumps(name)).replace("'", "''") + "'"
