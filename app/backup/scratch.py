@@ -8,9 +8,14 @@ very storage form SQLAlchemy's SQLite types use (datetimes as
 and re-encoding every value in Python was most of the cost of a restore
 through migrations. A table with a column of another type (binary, numeric,
 interval, time, enum) loads through ``app.backup.dbdump.load_database``.
+The dump of the migrated scratch goes the other way round with
+``json_object``; it is read only by the restore's own load, so the escaping
+of line separators that a kept dump gets (see dbdump) is not needed here.
 """
 
+import hashlib
 import json
+import shutil
 import sqlite3
 from itertools import islice
 from pathlib import Path
@@ -18,7 +23,14 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
-from app.backup.dbdump import BATCH, load_database
+from app.backup.dbdump import (
+    BATCH,
+    DatabaseDump,
+    TableDump,
+    dump_database,
+    dump_filename,
+    load_database,
+)
 from app.backup.errors import CorruptArchive
 
 
@@ -116,3 +128,67 @@ def _load_fast(cursor, table, path, exprs):
 def _json_path(name):
     """Return the SQL string literal of the JSON path of member ``name``."""
     return "'" + ("$." + json.dumps(name)).replace("'", "''") + "'"
+
+
+def _member_sql(column):
+    """Return the SQL giving ``column``'s value for ``json_object``, or None (no fast path)."""
+    name = '"' + column.name.replace('"', '""') + '"'
+    kind = column.type
+    if isinstance(kind, sa.JSON):
+        return f"json({name})"
+    if isinstance(kind, sa.DateTime):
+        return f"replace({name}, ' ', 'T')"
+    if isinstance(kind, sa.Boolean):
+        true_or_false = f"CASE WHEN {name} THEN json('true') ELSE json('false') END"
+        return f"CASE WHEN {name} IS NULL THEN NULL ELSE {true_or_false} END"
+    if isinstance(kind, (sa.Float, sa.Numeric, sa.Enum, sa.Interval, sa.Time, sa.LargeBinary)):
+        return None  # floats: SQLite prints 15 digits, not the shortest exact form
+    if isinstance(kind, (sa.Date, sa.Integer, sa.String)):
+        return name
+    return None
+
+
+def dump_scratch(engine, dest_dir, tables):
+    """Dump the scratch's ``tables`` (FK order) into ``dest_dir``; return a DatabaseDump."""
+    dest_dir = Path(dest_dir)
+    dumps = []
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.driver_connection.cursor()
+        for index, table in enumerate(tables, 1):
+            path = dest_dir / dump_filename(index, table.name)
+            members = [(c.name, _member_sql(c)) for c in table.columns]
+            if all(sql for _name, sql in members) and len(members) <= 60:
+                dumps.append(_dump_fast(cursor, table, path, members))
+            else:
+                dumps.append(_dump_slow(engine, table, path))
+    finally:
+        raw.close()
+    return DatabaseDump(dialect="sqlite", revision=None, tables=dumps)
+
+
+def _dump_fast(cursor, table, path, members):
+    pairs = ", ".join(f"'{name.replace(chr(39), chr(39) * 2)}', {sql}" for name, sql in members)
+    order = ", ".join('"' + c.name.replace('"', '""') + '"' for c in table.primary_key.columns)
+    cursor.execute(f'SELECT json_object({pairs}) FROM "{table.name}" ORDER BY {order}')
+    digest, rows, size = hashlib.sha256(), 0, 0
+    with open(path, "xb") as out:
+        while chunk := cursor.fetchmany(BATCH):
+            data = ("\n".join(line for (line,) in chunk) + "\n").encode("utf-8")
+            out.write(data)
+            digest.update(data)
+            rows += len(chunk)
+            size += len(data)
+    return TableDump(table.name, path, rows, size, digest.hexdigest())
+
+
+def _dump_slow(engine, table, path):
+    """Dump one table through dbdump (binary, numeric and the like)."""
+    work = path.parent / f".{path.name}.d"
+    work.mkdir()
+    try:
+        (dump,) = dump_database(engine, work, [table]).tables
+        dump.path.rename(path)
+    finally:
+        shutil.rmtree(work)
+    return TableDump(dump.table, path, dump.rows, dump.size, dump.sha256)

@@ -27,9 +27,8 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.script import ScriptDirectory
 
-from app.backup.dbdump import dump_database
 from app.backup.errors import CorruptArchive, RestoreFailed, SchemaMismatch
-from app.backup.scratch import load_scratch, scratch_engine
+from app.backup.scratch import dump_scratch, load_scratch, scratch_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 HEAD_DUMP = "db-head"  # folder of the upgraded dump inside the staging folder
@@ -169,7 +168,7 @@ def load_at_head(config, staging, manifest, steps, *, name="the backup", progres
         schema = generic_schema(engine)
         out = staging / HEAD_DUMP
         out.mkdir()
-        dump = dump_database(engine, out, schema.sorted_tables)
+        dump = dump_scratch(engine, out, schema.sorted_tables)
     finally:
         engine.dispose()
     tables = [
