@@ -54,7 +54,10 @@ def _column_sql(column):
     value = f"json_extract(?1, {path})"
     kind = column.type
     if isinstance(kind, sa.JSON):
-        text = f"json_quote({value})"  # the JSON text of any value, strings quoted
+        # The JSON text of any value (strings quoted). Containers keep every digit of
+        # their numbers; a bare number becomes a REAL, as the column's NUMERIC affinity
+        # would make it anyway (see tests/test_backup_scratch.py).
+        text = f"json_quote({value})"
         if column.nullable:  # JSON null comes back as SQL NULL, as the dump's loader does
             return f"CASE json_type(?1, {path}) WHEN 'null' THEN NULL ELSE {text} END"
         return text
