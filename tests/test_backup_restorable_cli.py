@@ -108,3 +108,17 @@ def test_restore_of_a_newer_backup_is_refused_before_asking(app, make, tmp_path)
     assert result.exit_code == 1
     assert "Continue?" not in result.stdout
     assert "schema zz9_future, this app knows up to 0001" in result.stderr
+
+
+def test_restore_says_it_went_through_the_migrations(chain_app):
+    result = backup(chain_app, "restore", OLD, "--yes")
+    assert result.exit_code == 0, result.output
+    assert "through 5 migrations" in result.stdout
+    data = json.loads(backup(chain_app, "restore", OLD, "--yes", "--json").stdout)
+    assert data["migrations"] == [
+        "x1_site_visits",
+        "x2_page_block_count",
+        "x3_menu_href",
+        "x4_site_notes",
+        "x5_button_shape",
+    ]

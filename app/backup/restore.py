@@ -56,6 +56,7 @@ class RestoreOutcome:
     files: int
     duration: float
     count_mismatches: dict[str, tuple[int, int]]  # table -> (in manifest, in database)
+    migrations: tuple = ()  # revisions the backup was migrated through, oldest first
 
     def to_dict(self):
         """Return a JSON-ready dict."""
@@ -66,6 +67,7 @@ class RestoreOutcome:
             "files": self.files,
             "duration": round(self.duration, 3),
             "count_mismatches": {k: list(v) for k, v in self.count_mismatches.items()},
+            "migrations": list(self.migrations),
         }
 
 
@@ -144,6 +146,7 @@ def restore_backup(config, engine, backup_id, progress=None, *, clock=utcnow):
         files=manifest["media"]["files"],
         duration=time.monotonic() - started,
         count_mismatches=mismatches,
+        migrations=tuple(step.revision for step in steps),
     )
     if mismatches:
         log.error("restore of %s: row counts differ from the manifest: %s", backup_id, mismatches)

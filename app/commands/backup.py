@@ -346,9 +346,10 @@ def restore_command(backup_id, yes, as_json):
     if as_json:
         echo_json(outcome.to_dict())
         return
+    migrated = f", through {len(outcome.migrations)} migrations" if outcome.migrations else ""
     click.echo(
         f"Restored backup {outcome.backup_id}: {sum(outcome.counts.values())} rows, "
-        f"{outcome.files} media files, in {outcome.duration:.1f} s."
+        f"{outcome.files} media files{migrated}, in {outcome.duration:.1f} s."
     )
     if outcome.count_mismatches:
         click.echo(
