@@ -11,6 +11,13 @@ interval, time, enum) loads through ``app.backup.dbdump.load_database``.
 The dump of the migrated scratch goes the other way round with
 ``json_object``; it is read only by the restore's own load, so the escaping
 of line separators that a kept dump gets (see dbdump) is not needed here.
+
+One value does not survive exactly: a JSON column whose whole value is a
+bare number (not an object or array) that is not a 64-bit integer. SQLite
+gives a ``JSON`` column NUMERIC affinity, stores such a number as a REAL and
+prints it back with fewer digits, on a live SQLite database as much as here.
+Our JSON columns hold objects; numbers inside objects and arrays keep every
+digit.
 """
 
 import hashlib
@@ -63,11 +70,9 @@ def _column_sql(column):
         return text
     if isinstance(kind, sa.DateTime):
         return f"replace({value}, 'T', ' ')"  # the storage form of SQLAlchemy's SQLite DATETIME
-    if isinstance(kind, (sa.Numeric, sa.Enum, sa.Interval, sa.Time)) and not isinstance(
-        kind, sa.Float
-    ):
-        return None
-    if isinstance(kind, (sa.Date, sa.Boolean, sa.Integer, sa.Float, sa.String)):
+    if isinstance(kind, (sa.Numeric, sa.Enum, sa.Interval, sa.Time)):
+        return None  # floats too: Python, not SQLite, parses them exactly
+    if isinstance(kind, (sa.Date, sa.Boolean, sa.Integer, sa.String)):
         return value  # JSON true/false read as 1/0, as SQLAlchemy stores booleans
     return None
 
