@@ -15,11 +15,11 @@ import pytest
 
 from app.backup import upgrade
 from app.backup.catalog import backups_dir
-from app.backup.errors import RestoreFailed, SchemaMismatch
+from app.backup.errors import CorruptArchive, RestoreFailed, SchemaMismatch
 from app.backup.system import restore_backup
 from app.extensions import db
 from app.media import uploads_dir
-from tests.backupkit import leftovers
+from tests.backupkit import leftovers, rebuild, unpack
 from tests.goldenkit import expected_at_head, files_of, golden_backups, read_listing, rows_of
 from tests.migrations_extra import FAILING, VERSIONS
 
@@ -185,3 +185,25 @@ def test_migration_steps_walk_the_chain_oldest_first(app):
     with pytest.raises(SchemaMismatch, match="flask db upgrade"):
         upgrade.migration_steps(config, "0001", "x3_menu_href")  # the database is behind
     assert upgrade.restorability(app.config, "0001") == ("yes", 0)
+
+
+def test_old_dump_that_does_not_fit_its_schema_is_refused(make_app, tmp_path):
+    app = make_app(MIGRATION_EXTRA_VERSIONS=[VERSIONS])
+    with app.app_context():
+        config = app.config
+        upgrade.migrate(config, db.engine, "heads")
+        head = schema_at(config, tmp_path, "heads")
+        backup_id = install(config, GOLDEN)
+        path = backups_dir(config) / f"{backup_id}.tar.gz"
+        manifest, files = unpack(path, tmp_path / "x")
+        files = [
+            (n, d.replace(b'"url":', b'"link":', 1) if "menu_items" in n else d) for n, d in files
+        ]
+        rebuild(path, manifest, files)
+        before = (live_rows(head), files_of(config))
+
+        with pytest.raises(CorruptArchive, match=r"1 of \d+ lines do not hold exactly the columns"):
+            restore_backup(config, db.engine, backup_id)
+
+        assert (live_rows(head), files_of(config)) == before
+        assert leftovers(config) == []

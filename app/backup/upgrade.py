@@ -27,7 +27,8 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.script import ScriptDirectory
 
-from app.backup.errors import CorruptArchive, RestoreFailed, SchemaMismatch
+from app.archive.space import check_space
+from app.backup.errors import BackupError, CorruptArchive, RestoreFailed, SchemaMismatch
 from app.backup.scratch import dump_scratch, load_scratch, scratch_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
@@ -137,31 +138,25 @@ def load_at_head(config, staging, manifest, steps, *, name="the backup", progres
     """Load the extracted dump in ``staging`` at its revision, migrate it through ``steps``.
 
     Return a HeadDump whose tables are dumped under ``staging/db-head``.
-    Raise CorruptArchive if the dump does not fit its own revision's schema,
-    RestoreFailed naming the migration that failed. Nothing outside
-    ``staging`` is touched.
+    Raise NotEnoughSpace, CorruptArchive if the dump does not fit its own
+    revision's schema, or RestoreFailed naming the migration that failed (or
+    what else broke). Nothing outside ``staging`` is touched.
     """
     staging = Path(staging)
+    dump_bytes = sum(f["size"] for f in manifest["files"] if f["path"].startswith("db/"))
+    # The scratch (about the dump's size, twice while batch mode copies a table) and its dump.
+    check_space(3 * dump_bytes, staging, f"migrating {name}")
     scratch = staging / "scratch.sqlite"
     engine = scratch_engine(scratch)
     try:
-        migrate(config, engine, manifest["database"]["revision"])
-        schema = generic_schema(engine)
-        listed = {t["name"]: t for t in manifest["tables"]}
-        if set(listed) != set(schema.tables):
-            raise CorruptArchive(
-                f"{name}: its tables do not match schema {manifest['database']['revision']}"
-            )
-        entries = [(schema.tables[t["name"]], staging / t["path"]) for t in manifest["tables"]]
-        load_scratch(engine, entries)
+        schema = _load_at_revision(config, engine, staging, manifest, name)
         for done, step in enumerate(steps, 1):
             try:
                 migrate(config, engine, step.revision)
             except Exception as exc:
-                detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 raise RestoreFailed(
                     f"migration {step.revision} ({step.description}) failed on the data of "
-                    f"{name}: {detail}; the database and media were left as they were"
+                    f"{name}: {_first_line(exc)}; the database and media were left as they were"
                 ) from exc
             if progress:
                 progress(done, len(steps))
@@ -169,12 +164,47 @@ def load_at_head(config, staging, manifest, steps, *, name="the backup", progres
         out = staging / HEAD_DUMP
         out.mkdir()
         dump = dump_scratch(engine, out, schema.sorted_tables)
+    except BackupError:
+        raise
+    except Exception as exc:  # the scratch's disk filled up, a file went missing...
+        raise RestoreFailed(
+            f"preparing {name} for this schema failed ({_first_line(exc)}); "
+            "the database and media were left as they were"
+        ) from exc
     finally:
         engine.dispose()
     tables = [
         {"name": t.table, "path": f"{HEAD_DUMP}/{t.path.name}", "rows": t.rows} for t in dump.tables
     ]
     return HeadDump(scratch=scratch, tables=tables, schema=schema, steps=list(steps))
+
+
+def _load_at_revision(config, engine, staging, manifest, name):
+    """Build the backup's own schema on the empty scratch and load its dump; return the schema."""
+    revision = manifest["database"]["revision"]
+    migrate(config, engine, revision)
+    schema = generic_schema(engine)
+    listed = {t["name"]: t for t in manifest["tables"]}
+    if set(listed) != set(schema.tables):
+        missing = sorted(set(schema.tables) - set(listed))
+        extra = sorted(set(listed) - set(schema.tables))
+        raise CorruptArchive(
+            f"{name}: its tables do not match its schema {revision} "
+            f"(missing {missing}, unknown {extra})"
+        )
+    entries = [(schema.tables[t["name"]], staging / t["path"]) for t in manifest["tables"]]
+    counts = load_scratch(engine, entries)
+    for table in manifest["tables"]:
+        if counts[table["name"]] != table["rows"]:
+            raise CorruptArchive(
+                f"{table['name']}: {counts[table['name']]} rows in the dump, "
+                f"{table['rows']} in the manifest"
+            )
+    return schema
+
+
+def _first_line(exc):
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def restorability_report(config, infos):
