@@ -87,6 +87,15 @@ class GzipStreamWriter:
             pos += 5 + n
         self._out(memoryview(out)[:pos])
 
+    def end_run(self):
+        """End the current deflate run; return the offset in the file where the next one starts.
+
+        What follows is a fresh deflate run that refers to nothing before it, so a
+        reader can inflate from this offset on (raw deflate) to the end.
+        """
+        self._end_deflate_run()
+        return self.compressed_size
+
     @property
     def uncompressed_size(self):
         """Return how many bytes have been written so far, before compression."""
@@ -104,7 +113,12 @@ class GzipStreamWriter:
         self._size += length
 
     def close(self):
-        """Finish the deflate stream and write the gzip trailer (the raw file stays open)."""
+        """Finish the deflate stream and write the gzip trailer; return the trailer.
+
+        The raw file stays open.
+        """
         self._end_deflate_run()
         self._out(b"\x01\x00\x00\xff\xff")  # final, empty stored block
-        self._out(struct.pack("<II", self._crc & 0xFFFFFFFF, self._size & 0xFFFFFFFF))
+        trailer = struct.pack("<II", self._crc & 0xFFFFFFFF, self._size & 0xFFFFFFFF)
+        self._out(trailer)
+        return trailer
