@@ -146,7 +146,8 @@ def test_the_writer_reads_back_what_it_wrote(tmp_path, monkeypatch):
     result = write_archive(
         tmp_path / "a.tar.gz", {"format": "stinkykitty-test"}, [Member("x", 1, b"x")]
     )
-    assert calls and calls[0].startswith(".a.tar.gz.tmp-")
+    assert len(calls) == 1
+    assert calls[0].startswith(".a.tar.gz.tmp-")
     assert verify_archive(result.path)["format_version"] == 2
     extract_archive(result.path, tmp_path / "out")
     assert (tmp_path / "out" / "x").read_bytes() == b"x"
