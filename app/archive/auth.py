@@ -5,12 +5,16 @@ write a file could make a consistent one. The tag proves that whoever wrote
 the manifest and SHA256SUMS (and so, through them, every member) held the key.
 The key is given as bytes by the caller; this module knows nothing of where it
 is kept. The tag is the member ``HMAC-SHA256`` (hex and a line feed), written
-after SHA256SUMS and listed in the manifest, whose ``authentication`` field
-names the algorithm and a short, non-secret id of the key.
+just before SHA256SUMS and listed in the manifest, whose ``authentication``
+field names the algorithm and a short, non-secret id of the key. It covers the
+manifest's bytes and SHA256SUMS without its last line (the tag's own checksum),
+so SHA256SUMS still checks every member with ``sha256sum -c``.
 """
 
 import hashlib
 import hmac
+
+from app.archive.sums import checksum_line
 
 TAG_NAME = "HMAC-SHA256"
 TAG_SIZE = 65
@@ -40,7 +44,11 @@ def tag_problem(key, manifest, manifest_bytes, sums_bytes, tag_bytes):
     """Return why the archive is not authenticated by ``key`` (None when it is)."""
     if tag_bytes is None:
         return "it carries no authentication tag (made before archives were authenticated?)"
-    if hmac.compare_digest(make_tag(key, manifest_bytes, sums_bytes), tag_bytes):
+    own_line = checksum_line(TAG_NAME, hashlib.sha256(tag_bytes).hexdigest())
+    if not sums_bytes or not sums_bytes.endswith(own_line):
+        return f"SHA256SUMS does not end with the checksum of {TAG_NAME}"
+    covered = sums_bytes[: -len(own_line)]
+    if hmac.compare_digest(make_tag(key, manifest_bytes, covered), tag_bytes):
         return None
     listed = (manifest.get("authentication") or {}).get("key_id")
     if listed and listed != key_id(key):

@@ -18,4 +18,11 @@ class NotEnoughSpace(ArchiveError):
 
 
 class Unauthenticated(CorruptArchive):
-    """The archive's authentication tag is missing or was not made with the given key."""
+    """The archive's authentication tag is missing or was not made with the given key.
+
+    ``intact`` tells whether its checksums are otherwise intact.
+    """
+
+    def __init__(self, message, intact=False):
+        super().__init__(message)
+        self.intact = intact

@@ -201,13 +201,10 @@ def _walk(path, dest, max_bytes, progress, key):
                     f"{name}: member {entry.name!r} is {entry.size} bytes, manifest says "
                     f"{expected[entry.name]}"
                 )
-            after = TAG_NAME if small[TAG_NAME] is not None else CHECKSUMS_NAME
-            if small[after] is not None and not (
-                after == CHECKSUMS_NAME and entry.name == TAG_NAME
-            ):
-                raise CorruptArchive(f"{name}: member {entry.name!r} after {after}")
-            if entry.name == TAG_NAME and small[CHECKSUMS_NAME] is None:
-                raise CorruptArchive(f"{name}: {TAG_NAME} before {CHECKSUMS_NAME}")
+            if small[CHECKSUMS_NAME] is not None:
+                raise CorruptArchive(f"{name}: member {entry.name!r} after {CHECKSUMS_NAME}")
+            if small[TAG_NAME] is not None and entry.name != CHECKSUMS_NAME:
+                raise CorruptArchive(f"{name}: member {entry.name!r} after {TAG_NAME}")
             seen.add(entry.name)
             if entry.name in small:
                 if entry.size > MAX_SUMS_BYTES:
@@ -233,13 +230,17 @@ def _walk(path, dest, max_bytes, progress, key):
             )
         digests = sink.finish()
     digests[MANIFEST_NAME] = hashlib.sha256(manifest_bytes).hexdigest()
+    if small[TAG_NAME] is not None:
+        digests[TAG_NAME] = hashlib.sha256(small[TAG_NAME]).hexdigest()
     sums = small[CHECKSUMS_NAME]
     damage = checksum_problem(name, sums, digests)
     if key is not None:
         why = tag_problem(key, manifest, manifest_bytes, sums, small[TAG_NAME])
         if why is not None:
             state = "otherwise intact" if damage is None else f"not intact either ({damage})"
-            raise Unauthenticated(f"{name}: not authenticated: {why}; its checksums are {state}")
+            raise Unauthenticated(
+                f"{name}: not authenticated: {why}; its checksums are {state}", damage is None
+            )
     if damage is not None:
         raise CorruptArchive(f"{name}: {damage}")
     return manifest
@@ -262,8 +263,8 @@ def checksum_problem(name, sums_bytes, digests):
 def read_back(path, tail_offset, trailer):
     """Read a just-written archive's manifest and, from ``tail_offset``, its last members.
 
-    ``tail_offset`` is where a fresh deflate run holding SHA256SUMS (and the tag)
-    starts; ``trailer`` the gzip trailer expected at the end. Returns
+    ``tail_offset`` is where a fresh deflate run holding the tag (if any) and
+    SHA256SUMS starts; ``trailer`` the gzip trailer expected at the end. Returns
     (manifest, manifest bytes, {member: bytes}) as the reader parses them.
     """
     name = Path(path).name

@@ -6,10 +6,10 @@ Layout, in this order:
   every other member, known before a byte is written, so a reader can refuse
   unlisted or oversized members before extracting anything;
 - every member, each read exactly once and hashed while it is written;
-- ``SHA256SUMS``: the SHA-256 of every member, manifest included, in the format
-  ``sha256sum -c`` reads (GNU-escaped names, see ``app.archive.sums``);
 - ``HMAC-SHA256``: given a key, the authentication tag over the manifest and
-  SHA256SUMS (see ``app.archive.auth``).
+  the checksum lines of every other member (see ``app.archive.auth``);
+- ``SHA256SUMS``: the SHA-256 of every member, manifest and tag included, in
+  the format ``sha256sum -c`` reads (GNU-escaped names, see ``app.archive.sums``).
 
 Before the rename the writer reads its own manifest and last members back from
 the file with the reader's parsers: an archive its reader would refuse is never
@@ -33,7 +33,7 @@ from pathlib import Path, PurePosixPath
 
 from isal import isal_zlib
 
-from app.archive.auth import TAG_NAME, TAG_SIZE, authentication_field, make_tag
+from app.archive.auth import TAG_NAME, TAG_SIZE, authentication_field, make_tag, tag_problem
 from app.archive.errors import ArchiveError, NotEnoughSpace
 from app.archive.gzipstream import GzipStreamWriter
 from app.archive.reader import (
@@ -47,7 +47,7 @@ from app.archive.reader import (
     read_back,
 )
 from app.archive.space import fsync_dir, is_disk_full
-from app.archive.sums import checksums_size, checksums_text, manifest_bytes
+from app.archive.sums import checksum_line, checksums_size, checksums_text, manifest_bytes
 
 CHUNK = 1024 * 1024
 BLOCK = tarfile.BLOCKSIZE
@@ -122,15 +122,16 @@ def write_archive(
     ordered = stored + deflated
     summed = [MANIFEST_NAME, *(m.path for m in ordered)]
     files = [{"path": m.path, "size": m.size} for m in ordered]
-    files.append({"path": CHECKSUMS_NAME, "size": checksums_size(summed)})
     manifest = {**meta, "format_version": FORMAT_VERSION}
     if key is not None:
         files.append({"path": TAG_NAME, "size": TAG_SIZE})
         manifest["authentication"] = authentication_field(key)
+    listed = [MANIFEST_NAME, *(f["path"] for f in files)]
+    files.append({"path": CHECKSUMS_NAME, "size": checksums_size(listed)})
     manifest["files"] = files
     head = manifest_bytes(manifest)
     mtime = int(os.environ.get("SOURCE_DATE_EPOCH", "0")) or int(time.time())
-    total = len(ordered)
+    total = len(files) - 1  # progress counts every member but SHA256SUMS
 
     tmp = final_path.with_name(f".{final_path.name}.tmp-{secrets.token_hex(4)}")
     try:
@@ -150,20 +151,24 @@ def write_archive(
             gz.append_deflate(segment.spool, segment.crc, segment.length)
             checksums.update(segment.checksums)
             if progress:
-                for done in range(len(stored) + 1, total + 1):
+                for done in range(len(stored) + 1, len(ordered) + 1):
                     progress(done, total)
-            sums = checksums_text(checksums, summed)
             tail_offset = gz.end_run()  # the tail starts a fresh deflate run, read back below
+            sums = checksums_text(checksums, summed)
+            tag = None
+            if key is not None:
+                tag = make_tag(key, head, sums)
+                checksums[TAG_NAME] = _add_bytes(gz, TAG_NAME, tag, mtime)
+                sums += checksum_line(TAG_NAME, checksums[TAG_NAME])
+                if progress:
+                    progress(total, total)
             _add_bytes(gz, CHECKSUMS_NAME, sums, mtime)
-            tag = make_tag(key, head, sums) if key is not None else None
-            if tag is not None:
-                _add_bytes(gz, TAG_NAME, tag, mtime)
             gz.compress(bytes(2 * BLOCK + (-(gz.uncompressed_size + 2 * BLOCK)) % RECORD))
             trailer = gz.close()
             os.fsync(raw.fileno())
             if os.fstat(raw.fileno()).st_size != out.size:
                 raise ArchiveError(f"{tmp.name}: the file on disk is not the size written")
-        _check_read_back(tmp, final_path.name, tail_offset, trailer, manifest, checksums, tag)
+        _check_read_back(tmp, final_path.name, (tail_offset, trailer), manifest, checksums, key)
         os.replace(tmp, final_path)
         fsync_dir(final_path.parent)
     except OSError as exc:
@@ -185,16 +190,17 @@ def write_archive(
     )
 
 
-def _check_read_back(tmp, name, tail_offset, trailer, manifest, checksums, tag):
+def _check_read_back(tmp, name, tail, manifest, checksums, key):
     """Parse what was written with the reader's code; raise ArchiveError if it would refuse it."""
     try:
-        read, head, last = read_back(tmp, tail_offset, trailer)
+        read, head, last = read_back(tmp, *tail)
         parse_manifest(head, name)
         problem = None if read == manifest else "the manifest reads back differently"
         digests = {**checksums, MANIFEST_NAME: hashlib.sha256(head).hexdigest()}
         problem = problem or checksum_problem(name, last.get(CHECKSUMS_NAME), digests)
-        if problem is None and last.get(TAG_NAME) != tag:
-            problem = "the authentication tag reads back differently"
+        if problem is None and key is not None:
+            sums, tag = last.get(CHECKSUMS_NAME), last.get(TAG_NAME)
+            problem = tag_problem(key, read, head, sums, tag)
     except ArchiveError as exc:
         problem = str(exc)
     if problem is not None:

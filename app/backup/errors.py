@@ -4,7 +4,13 @@
 catch: a damaged archive or a full disk is a backup error too.
 """
 
-from app.archive.errors import ArchiveError, CorruptArchive, NotEnoughSpace, UnsafeArchive
+from app.archive.errors import (
+    ArchiveError,
+    CorruptArchive,
+    NotEnoughSpace,
+    Unauthenticated,
+    UnsafeArchive,
+)
 
 BackupError = ArchiveError
 
@@ -16,6 +22,7 @@ __all__ = [
     "NotEnoughSpace",
     "RestoreFailed",
     "SchemaMismatch",
+    "Unauthenticated",
     "UnsafeArchive",
 ]
 

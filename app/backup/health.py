@@ -15,6 +15,7 @@ from app.archive.space import human_size
 from app.backup import catalog
 from app.backup.lock import lock_holder
 from app.backup.runs import recent_runs
+from app.backup.verification import damaged_problems
 from app.models.types import utcnow
 
 DEFAULT_MAX_AGE = 26 * 3600
@@ -122,6 +123,7 @@ def backup_health(config, *, clock=utcnow):
                 f"the last backup run failed ({decisive.get('reason')})",
             )
         )
+    problems += damaged_problems(config)  # backups whose last full verification failed
 
     warnings = []
     folder = catalog.backups_dir(config)
