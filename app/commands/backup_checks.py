@@ -31,8 +31,9 @@ def _verdict(backup_id, result, allow_unauthenticated):
         )
     if result["ok"]:
         line = (
-            f"Backup {backup_id} is intact but not authenticated: it was made before archives "
-            "were authenticated (format version 1)"
+            f"Backup {backup_id} is intact but not authenticated: it carries no tag (format "
+            "version 1, as made before archives were authenticated); its checksums are "
+            "otherwise intact"
         )
     elif allow_unauthenticated and result.get("checksums_intact"):
         line = f"Backup {backup_id} is intact but NOT authenticated: {result['error']}"
