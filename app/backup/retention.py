@@ -112,8 +112,11 @@ def backup_status(config, *, clock=utcnow):
     usage = shutil.disk_usage(folder if folder.exists() else data_path(config))
     return {
         "count": len(good),
-        "damaged": [{"id": i.backup_id, "error": i.error} for i in infos if not i.ok]
-        + [{"id": i, "error": e} for i, e in sorted(damaged.items(), reverse=True)],
+        "damaged": [
+            {"id": i.backup_id, "error": i.error or damaged[i.backup_id]}
+            for i in infos
+            if not i.ok or i.backup_id in damaged
+        ],
         "total_size": sum(i.size for i in infos),
         "free_bytes": usage.free,
         "folder": str(folder),
