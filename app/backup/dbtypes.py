@@ -42,6 +42,8 @@ def _is_int(value):
 def _kind(column, shape):
     """Return (what the column takes, a test of a JSON-decoded value)."""
     kind = column.type
+    if isinstance(kind, sa.Interval):  # a TypeDecorator, dumped as whole microseconds
+        return "an integer", _is_int
     if isinstance(kind, sa.TypeDecorator):
         kind = kind.impl_instance
     if isinstance(kind, sa.JSON):
@@ -50,7 +52,7 @@ def _kind(column, shape):
         return f"a JSON {'object' if shape is dict else 'list'}", lambda v: isinstance(v, shape)
     if isinstance(kind, sa.Boolean):
         return "a boolean", lambda v: isinstance(v, bool)
-    if isinstance(kind, sa.Integer | sa.Interval):
+    if isinstance(kind, sa.Integer):
         return "an integer", _is_int
     if isinstance(kind, sa.Float):
         return "a number", lambda v: _is_int(v) or isinstance(v, float)
