@@ -4,6 +4,8 @@ import datetime as dt
 import json
 import os
 
+import pytest
+
 import celeryconfig
 from app.backup import verification
 from app.backup.health import backup_health
@@ -12,7 +14,8 @@ from app.extensions import db
 from app.models.types import utcnow
 from app.tasks.backups import verify_backups
 from tests.backupkit import FakeClock
-from tests.schedulekit import unreachable_app
+from tests.schedulekit import REDIS_URL, forget_prefix, isolate, new_prefix, unreachable_app
+from tests.workers import thread_worker, wait_result
 
 
 def backups(app, make, count, clock=None):
@@ -124,3 +127,24 @@ def test_the_verification_runs_daily_after_the_backup_unless_configured(app):
     own = entry(BACKUP_VERIFY_SCHEDULE="0 12 * * 0")["schedule"]
     assert (own.hour, own.minute, own.day_of_week) == ({12}, {0}, {0})
     assert entry()["task"] == verify_backups.name
+
+
+@pytest.mark.integration
+def test_the_verify_task_runs_on_a_real_worker_over_redis(make_app, make, tmp_path):
+    prefix = new_prefix()
+    app = make_app(CELERY_BROKER_URL=REDIS_URL, CELERY_RESULT_BACKEND=REDIS_URL)
+    celery_app = app.extensions["celery"]
+    isolate(celery_app, prefix)
+    try:
+        with app.app_context():
+            older, newer = backups(app, make, 2)
+            rot(older)
+            with thread_worker(celery_app, queues=[prefix]):
+                done = wait_result(celery_app.tasks["stinkykitty.verify_backups"].delay())
+            assert {k: v["ok"] for k, v in done.items()} == {
+                older.backup_id: False,
+                newer.backup_id: True,
+            }
+            assert verification.damaged_ids(app.config).keys() == {older.backup_id}
+    finally:
+        forget_prefix(prefix)

@@ -138,7 +138,8 @@ def verify_due(config, *, budget=None, clock=utcnow, monotonic=time.monotonic):
 def damaged_ids(config):
     """Return {backup id: error} of kept backups whose last verification failed."""
     results = read_results(config)
-    present = {info.backup_id for info in catalog.list_backups(config)}
+    folder = catalog.backups_dir(config)
+    present = {p.name[: -len(catalog.SUFFIX)] for p in folder.glob("*" + catalog.SUFFIX)}
     return {i: r.get("error") for i, r in results.items() if i in present and not r.get("ok")}
 
 
