@@ -5,7 +5,7 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from app.archive import Member, extract_archive, verify_archive, write_archive
+from app.archive import Member, checksums_size, extract_archive, verify_archive, write_archive
 from app.archive.errors import CorruptArchive, Unauthenticated
 from app.backup.catalog import backups_dir
 from app.backup.system import create_backup, restore_backup, verify_backup
@@ -48,7 +48,8 @@ def test_a_new_backup_is_authenticated_by_the_backup_key(app, made, runner):
     outcome, manifest, _files = made
     assert manifest["format_version"] == 2
     assert manifest["authentication"]["algorithm"] == "HMAC-SHA256"
-    assert [f["path"] for f in manifest["files"]][-2:] == ["HMAC-SHA256", "SHA256SUMS"]
+    assert manifest["authentication"]["member"] == "HMAC-SHA256"
+    assert "HMAC-SHA256" not in [f["path"] for f in manifest["files"]]
     assert verify_backup(app.config, outcome.backup_id) == manifest
     verify_archive(outcome.path, key=archive_key(app.config))
     with pytest.raises(Unauthenticated, match="another key"):
@@ -99,10 +100,18 @@ def test_a_forged_manifest_under_the_old_tag_is_refused(app, made, tmp_path):
 
 def test_a_damaged_and_unauthenticated_archive_says_both(tmp_path):
     files = [("uploads/1/a.jpg", b"real bytes")]
-    manifest = craft.manifest_for(
-        [("uploads/1/a.jpg", 10), ("HMAC-SHA256", 65)],
-        authentication={"algorithm": "HMAC-SHA256", "key_id": "0" * 16},
-    )
+    sums_size = checksums_size(["manifest.json", "uploads/1/a.jpg", "HMAC-SHA256"])
+    manifest = json.dumps(
+        {
+            "format": "stinkykitty-system-backup",
+            "format_version": 2,
+            "authentication": {"algorithm": "HMAC-SHA256", "member": "HMAC-SHA256", "key_id": "0"},
+            "files": [
+                {"path": "uploads/1/a.jpg", "size": 10},
+                {"path": "SHA256SUMS", "size": sums_size},
+            ],
+        }
+    ).encode()
     tag = b"0" * 64 + b"\n"
     sums = craft.sums_for([("manifest.json", manifest), ("uploads/1/a.jpg", b"rotten byt")])
     sums += craft.sums_for([("HMAC-SHA256", tag)])

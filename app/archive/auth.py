@@ -5,8 +5,9 @@ write a file could make a consistent one. The tag proves that whoever wrote
 the manifest and SHA256SUMS (and so, through them, every member) held the key.
 The key is given as bytes by the caller; this module knows nothing of where it
 is kept. The tag is the member ``HMAC-SHA256`` (hex and a line feed), written
-just before SHA256SUMS and listed in the manifest, whose ``authentication``
-field names the algorithm and a short, non-secret id of the key. It covers the
+just before SHA256SUMS. The manifest declares it in its ``authentication``
+field (algorithm, member name, a short non-secret id of the key) rather than
+in ``files``, which lists the caller's members and SHA256SUMS. It covers the
 manifest's bytes and SHA256SUMS without its last line (the tag's own checksum),
 so SHA256SUMS still checks every member with ``sha256sum -c``.
 """

@@ -90,8 +90,13 @@ def parse_manifest(data, source):
         sizes[path] = size
     if CHECKSUMS_NAME not in sizes:
         raise CorruptArchive(f"{source}: manifest.json does not list {CHECKSUMS_NAME}")
-    if TAG_NAME in sizes and sizes[TAG_NAME] != TAG_SIZE:
-        raise CorruptArchive(f"{source}: manifest.json gives {TAG_NAME} a bad size")
+    authentication = manifest.get("authentication")
+    if authentication is not None:
+        if not isinstance(authentication, dict) or authentication.get("member") != TAG_NAME:
+            raise CorruptArchive(f"{source}: manifest.json has a malformed authentication field")
+        if TAG_NAME in sizes:
+            raise CorruptArchive(f"{source}: manifest.json lists {TAG_NAME} as a file")
+        sizes[TAG_NAME] = TAG_SIZE  # declared by the authentication field, not in "files"
     return manifest, sizes
 
 

@@ -33,7 +33,7 @@ from pathlib import Path, PurePosixPath
 
 from isal import isal_zlib
 
-from app.archive.auth import TAG_NAME, TAG_SIZE, authentication_field, make_tag, tag_problem
+from app.archive.auth import TAG_NAME, authentication_field, make_tag, tag_problem
 from app.archive.errors import ArchiveError, NotEnoughSpace
 from app.archive.gzipstream import GzipStreamWriter
 from app.archive.reader import (
@@ -123,15 +123,14 @@ def write_archive(
     summed = [MANIFEST_NAME, *(m.path for m in ordered)]
     files = [{"path": m.path, "size": m.size} for m in ordered]
     manifest = {**meta, "format_version": FORMAT_VERSION}
-    if key is not None:
-        files.append({"path": TAG_NAME, "size": TAG_SIZE})
+    if key is not None:  # the tag member is declared here, not in "files"
         manifest["authentication"] = authentication_field(key)
-    listed = [MANIFEST_NAME, *(f["path"] for f in files)]
-    files.append({"path": CHECKSUMS_NAME, "size": checksums_size(listed)})
+    tagged = [TAG_NAME] if key is not None else []
+    files.append({"path": CHECKSUMS_NAME, "size": checksums_size([*summed, *tagged])})
     manifest["files"] = files
     head = manifest_bytes(manifest)
     mtime = int(os.environ.get("SOURCE_DATE_EPOCH", "0")) or int(time.time())
-    total = len(files) - 1  # progress counts every member but SHA256SUMS
+    total = len(ordered)  # progress counts the caller's members
 
     tmp = final_path.with_name(f".{final_path.name}.tmp-{secrets.token_hex(4)}")
     try:
@@ -160,8 +159,6 @@ def write_archive(
                 tag = make_tag(key, head, sums)
                 checksums[TAG_NAME] = _add_bytes(gz, TAG_NAME, tag, mtime)
                 sums += checksum_line(TAG_NAME, checksums[TAG_NAME])
-                if progress:
-                    progress(total, total)
             _add_bytes(gz, CHECKSUMS_NAME, sums, mtime)
             gz.compress(bytes(2 * BLOCK + (-(gz.uncompressed_size + 2 * BLOCK)) % RECORD))
             trailer = gz.close()
