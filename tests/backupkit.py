@@ -161,7 +161,6 @@ def unpack(archive, dest):
 
 def rebuild(path, manifest, files, extra_entries=(), **changes):
     """Write a well-formed archive from ``files`` with ``manifest``'s fields (and ``changes``)."""
-    dropped = ("format", "format_version", "files", "authentication")  # crafted: no tag
-    fields = {k: v for k, v in manifest.items() if k not in dropped}
+    fields = {k: v for k, v in manifest.items() if k not in ("format", "format_version", "files")}
     fields.update(changes)
     return craft.honest(path, files, manifest["format"], extra_entries=extra_entries, **fields)

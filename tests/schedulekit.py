@@ -28,6 +28,7 @@ def unreachable_app(data_dir, **overrides):
     environ = {
         "STINKY_DATA_DIR": str(data_dir),
         "SECRET_KEY": "test-secret",
+        "BACKUP_KEY": "test-backup-key",
         "DATABASE_URL": f"mysql+pymysql://root@127.0.0.1:{closed_port()}/gone",
     }
     return create_app(Config(environ=environ, TESTING=True, **overrides))
@@ -54,7 +55,9 @@ def wait_for(predicate, timeout=60, interval=0.005, what="the condition"):
 
 def process_env(data_dir, **environ):
     """The environment of a worker, beat or ``flask`` process on ``data_dir`` (ours left out)."""
-    return clean_env(STINKY_DATA_DIR=data_dir, SECRET_KEY="test-secret", **environ)
+    return clean_env(
+        STINKY_DATA_DIR=data_dir, SECRET_KEY="test-secret", BACKUP_KEY="test-backup-key", **environ
+    )
 
 
 def isolation_env(prefix):

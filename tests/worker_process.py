@@ -55,6 +55,7 @@ class WorkerProcess:
             STINKY_DATA_DIR=app.config["STINKY_DATA_DIR"],
             DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
             SECRET_KEY=app.config["SECRET_KEY"],
+            BACKUP_KEY=app.config["BACKUP_KEY"],
             CELERY_BROKER_URL=REDIS_URL,
             CELERY_RESULT_BACKEND=REDIS_URL,
             EXPORT_STUCK_AFTER=str(app.config["EXPORT_STUCK_AFTER"]),
