@@ -154,7 +154,6 @@ def write_archive(
                     progress(done, total)
             tail_offset = gz.end_run()  # the tail starts a fresh deflate run, read back below
             sums = checksums_text(checksums, summed)
-            tag = None
             if key is not None:
                 tag = make_tag(key, head, sums)
                 checksums[TAG_NAME] = _add_bytes(gz, TAG_NAME, tag, mtime)
