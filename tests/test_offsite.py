@@ -251,3 +251,24 @@ def test_without_storage_the_remote_commands_say_how_to_set_it(app):
     assert result.output == (
         "Error: no off-site storage configured: set BACKUP_STORAGE_URL=s3://bucket/prefix\n"
     )
+
+
+def test_a_copy_made_under_another_backup_key_is_refused_unless_allowed(make_app, s3_config, make):
+    maker = make_app(**s3_config)
+    with maker.app_context():
+        make.user()
+        _, outcome = backup_now(maker)
+    other = make_app(BACKUP_KEY="another-deployments-key", **s3_config)
+    with other.app_context():
+        runner = other.test_cli_runner()
+        refused = runner.invoke(args=["backup", "fetch", outcome.backup_id])
+        assert refused.exit_code == 1
+        assert len(refused.output.strip().splitlines()) == 1
+        assert not backups_dir(other.config).joinpath(outcome.path.name).exists()
+        allowed = runner.invoke(
+            args=["backup", "fetch", outcome.backup_id, "--allow-unauthenticated"]
+        )
+        assert allowed.exit_code == 0, allowed.output
+        assert backups_dir(other.config).joinpath(outcome.path.name).read_bytes() == (
+            outcome.path.read_bytes()
+        )

@@ -66,10 +66,11 @@ def find_copy(config, backup_id, *, store=None):
     )
 
 
-def fetch_backup(config, backup_id, *, store=None):
+def fetch_backup(config, backup_id, *, store=None, allow_unauthenticated=False):
     """Download, check and place the remote copy of ``backup_id``; return the local path.
 
-    Raises BackupNotFound, OffsiteError, or CorruptArchive when the copy is damaged.
+    The archive must be authenticated by BACKUP_KEY unless ``allow_unauthenticated``.
+    Raises BackupNotFound, OffsiteError, Unauthenticated, or CorruptArchive when damaged.
     """
     store = store or remote_store(config)
     description = find_copy(config, backup_id, store=store)
@@ -89,7 +90,7 @@ def fetch_backup(config, backup_id, *, store=None):
         tmp = folder / f".fetch.tmp-{secrets.token_hex(4)}"
         try:
             _download(store, description, tmp, identities)
-            manifest = verify_archive(tmp)
+            manifest = verify_archive(tmp, key=catalog.key_for(config, allow_unauthenticated))
             catalog.check_system_manifest(manifest, final.name)
             if manifest.get("backup_id", backup_id) != backup_id:
                 raise OffsiteError(
@@ -123,14 +124,14 @@ def _download(store, description, tmp, identities):
         )
 
 
-def local_or_fetch(config, backup_id):
+def local_or_fetch(config, backup_id, *, allow_unauthenticated=False):
     """Return the path of backup ``backup_id``, fetching it first when it is only remote."""
     try:
         return catalog.backup_path(config, backup_id)
     except BackupNotFound:
         if not offsite.enabled(config):
             raise
-    return fetch_backup(config, backup_id)
+    return fetch_backup(config, backup_id, allow_unauthenticated=allow_unauthenticated)
 
 
 def verify_remote(config, *, store=None, clock=utcnow, read_one=True):

@@ -11,7 +11,12 @@ from app.archive.space import human_size
 from app.backup import offsite, offsite_fetch
 from app.backup.errors import BackupError
 from app.commands import echo_json
-from app.commands.backup import clear_errors, human_age, json_option
+from app.commands.backup import (
+    allow_unauthenticated_option,
+    clear_errors,
+    human_age,
+    json_option,
+)
 from app.models.types import parse_utc, utcnow
 
 
@@ -46,11 +51,14 @@ def _local_infos(config):
 
 @click.command("fetch")
 @click.argument("backup_id")
+@allow_unauthenticated_option
 @json_option
 @clear_errors
-def fetch_command(backup_id, as_json):
+def fetch_command(backup_id, allow_unauthenticated, as_json):
     """Download an off-site copy, verify it and place it with the local backups."""
-    path = offsite_fetch.fetch_backup(current_app.config, backup_id)
+    path = offsite_fetch.fetch_backup(
+        current_app.config, backup_id, allow_unauthenticated=allow_unauthenticated
+    )
     if as_json:
         echo_json({"id": path.name.removesuffix(".tar.gz"), "path": str(path)})
         return
