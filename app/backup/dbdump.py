@@ -40,6 +40,7 @@ import sqlalchemy as sa
 
 from app.backup.dbtypes import value_checks
 from app.backup.errors import BackupError, CorruptArchive
+from app.backup.pgcopy import copy_rows
 
 BATCH = 1000
 BATCH_BYTES = 4 * 1024 * 1024  # a load holds at most this much dump text (or one row) at once
@@ -280,6 +281,26 @@ def load_database(conn, entries, *, progress=None):
 
 
 def _load_table(conn, table, path):
+    records = _records(table, path)
+    if conn.dialect.name == "postgresql":
+        return copy_rows(conn, table, (record for record, _size in records))
+    insert = table.insert()
+    rows, batch, held = 0, [], 0
+    for record, size in records:
+        batch.append(record)
+        held += size
+        if len(batch) >= BATCH or held >= BATCH_BYTES:
+            conn.execute(insert, batch)
+            rows += len(batch)
+            batch, held = [], 0
+    if batch:
+        conn.execute(insert, batch)
+        rows += len(batch)
+    return rows
+
+
+def _records(table, path):
+    """Yield (row dict ready to insert, its line's size) for each checked line of ``path``."""
     names = {c.name for c in table.columns}
     decoders = []
     for column in table.columns:
@@ -289,9 +310,7 @@ def _load_table(conn, table, path):
             decoders.append((column.name, None, True))
         elif decode is not None:
             decoders.append((column.name, decode, False))
-    insert = table.insert()
     check = value_checks(table)
-    rows, batch, held = 0, [], 0
     with open(path, "rb") as source:
         for lineno, line in enumerate(source, 1):
             try:
@@ -314,16 +333,7 @@ def _load_table(conn, table, path):
                 where = f"table {table.name}, row {lineno}"
                 where += ", " if detail.startswith("column ") else ": "
                 raise CorruptArchive(f"{where}{detail} ({path.name} line {lineno})") from None
-            batch.append(record)
-            held += len(line)
-            if len(batch) >= BATCH or held >= BATCH_BYTES:
-                conn.execute(insert, batch)
-                rows += len(batch)
-                batch, held = [], 0
-    if batch:
-        conn.execute(insert, batch)
-        rows += len(batch)
-    return rows
+            yield record, len(line)
 
 
 def fix_id_counters(conn, tables):
