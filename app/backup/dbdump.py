@@ -40,6 +40,7 @@ import sqlalchemy as sa
 
 from app.backup.dbtypes import value_checks
 from app.backup.errors import BackupError, CorruptArchive
+from app.backup.mysqlload import insert_rows
 from app.backup.pgcopy import copy_rows
 
 BATCH = 1000
@@ -284,6 +285,8 @@ def _load_table(conn, table, path):
     records = _records(table, path)
     if conn.dialect.name == "postgresql":
         return copy_rows(conn, table, (record for record, _size in records))
+    if conn.dialect.name in ("mysql", "mariadb"):
+        return insert_rows(conn, table, (record for record, _size in records))
     insert = table.insert()
     rows, batch, held = 0, [], 0
     for record, size in records:
