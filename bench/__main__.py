@@ -26,6 +26,7 @@ CORPORA = {
     "typical": {"sites": 1, "pages": 50, "blocks_per_page": 8, "media_mb": 200},
     "medium": {"sites": 3, "pages": 300, "blocks_per_page": 40, "media_mb": 300},
     "large": {"sites": 6, "pages": 400, "blocks_per_page": 42, "media_mb": 1000},
+    "huge": {"sites": 12, "pages": 400, "blocks_per_page": 42, "media_mb": 3000},
     "quick": {"sites": 2, "pages": 10, "blocks_per_page": 6, "media_mb": 20},
     # medium's rows with little media: the worst case of a restore through migrations
     "medium-rows": {"sites": 3, "pages": 300, "blocks_per_page": 40, "media_mb": 5},
@@ -255,6 +256,7 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     parser.add_argument("--quick", action="store_true", help="a tiny corpus, to check the bench")
     parser.add_argument("--no-large", action="store_true", help="skip the 1 GiB corpus")
+    parser.add_argument("--huge", action="store_true", help="also the 3 GiB corpus (growth rows)")
     parser.add_argument("--no-mariadb", action="store_true")
     parser.add_argument(
         "--no-anchors", action="store_true", help="skip the databases' own dump and load tools"
@@ -268,7 +270,12 @@ def main(argv=None):
 
     typical = build_corpus(opts.out, "quick" if opts.quick else "typical")
     measure_export(opts.out, typical, opts.runs, results)
-    sizes = ["quick"] if opts.quick else ["medium"] + ([] if opts.no_large else ["large"])
+    if opts.quick:
+        sizes = ["quick"]
+    else:
+        sizes = ["medium"] + ([] if opts.no_large else ["large"]) + (["huge"] if opts.huge else [])
+        # The typical corpus only gives the first growth row: no anchors, no MariaDB.
+        measure_backup(opts.out, "typical", typical, opts.runs, results)
     for name in sizes:
         data_dir = build_corpus(opts.out, name)
         measure_backup(opts.out, name, data_dir, opts.runs, results)

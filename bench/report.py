@@ -74,6 +74,42 @@ def _anchor_rows(anchors, label):
     return rows
 
 
+GROWTH = ("typical", "quick", "medium", "large", "huge")
+
+
+def growth_lines(results):
+    """A table of one row per corpus size, and the cost per GiB between the smallest and largest."""
+    sizes = [(n, results[n]) for n in GROWTH if n in results and "restore" in results[n]]
+    if len(sizes) < 2:
+        return []
+    lines = [
+        "",
+        "Growth: one row per corpus size (SQLite, medians); the last row is the slope between "
+        "the smallest and the largest corpus, per GiB of data.",
+        "",
+        "| corpus | data | backup | verify | restore | backup peak | restore peak |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    ops = ("backup", "verify", "restore")
+    for name, r in sizes:
+        times = " | ".join(f"{r[op]['median']:.2f} s" for op in ops)
+        lines.append(
+            f"| {name} | {r['bytes'] / MIB:.0f} MiB | {times} | "
+            f"{_mib(r['backup_rss_kb'])} | {_mib(r['restore_rss_kb'])} |"
+        )
+    (_n, small), (_m, large) = sizes[0], sizes[-1]
+    gib = (large["bytes"] - small["bytes"]) / (1024 * MIB)
+    slopes = " | ".join(
+        f"{(large[op]['median'] - small[op]['median']) / gib:.2f} s/GiB" for op in ops
+    )
+    memory = " | ".join(
+        f"{(large[k]['median'] - small[k]['median']) / 1024 / gib:+.0f} MiB/GiB"
+        for k in ("backup_rss_kb", "restore_rss_kb")
+    )
+    lines.append(f"| slope | per GiB | {slopes} | {memory} |")
+    return lines
+
+
 def write_report(results, path):
     """Write ``results`` as markdown to ``path`` and return the text."""
     lines = [
@@ -115,7 +151,7 @@ def write_report(results, path):
                 _verdict(export["rss_kb"]["median"] <= 64 * 1024),
             )
         )
-    for name in ("quick", "medium", "large"):
+    for name in ("quick", "medium", "large", "huge"):
         r = results.get(name)
         if not r:
             continue
@@ -186,6 +222,7 @@ def write_report(results, path):
             )
         )
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    lines += growth_lines(results)
     text = "\n".join(lines) + "\n"
     path.write_text(text)
     return text
