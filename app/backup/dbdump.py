@@ -40,8 +40,9 @@ import sqlalchemy as sa
 
 from app.backup.dbtypes import value_checks
 from app.backup.errors import BackupError, CorruptArchive
-from app.backup.mysqlload import insert_rows
+from app.backup.mysqlload import insert_rows as mysql_rows
 from app.backup.pgcopy import copy_rows
+from app.backup.sqliteload import insert_rows as sqlite_rows
 
 BATCH = 1000
 BATCH_BYTES = 4 * 1024 * 1024  # a load holds at most this much dump text (or one row) at once
@@ -308,7 +309,9 @@ def _load_table(conn, table, path):
     if conn.dialect.name == "postgresql":
         return copy_rows(conn, table, (record for record, _size in records))
     if conn.dialect.name in ("mysql", "mariadb"):
-        return insert_rows(conn, table, (record for record, _size in records))
+        return mysql_rows(conn, table, (record for record, _size in records))
+    if conn.dialect.name == "sqlite":
+        return sqlite_rows(conn, table, (record for record, _size in records))
     insert = table.insert()
     rows, batch, held = 0, [], 0
     for record, size in records:
