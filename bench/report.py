@@ -117,7 +117,8 @@ def write_report(results, path):
         "",
         f"Run {results['started']} on {results['machine']['cores']} cores, Python "
         f"{results['machine']['python']}. Median of the runs (spread in brackets); ratios are "
-        "ours / GNU tar on the same bytes in the same run.",
+        "ours / theirs (GNU tar, the library route, the databases' own tools) on the same "
+        "data in the same run.",
         "",
         "| measure | figure | target | verdict |",
         "|---|---|---|---|",
