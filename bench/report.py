@@ -119,6 +119,7 @@ def write_report(results, path):
         f"{results['machine']['python']}. Median of the runs (spread in brackets); ratios are "
         "ours / theirs (GNU tar, the library route, the databases' own tools) on the same "
         "data in the same run.",
+        *([results["note"]] if results.get("note") else []),
         "",
         "| measure | figure | target | verdict |",
         "|---|---|---|---|",
