@@ -16,6 +16,7 @@ import time
 import uuid
 from pathlib import Path
 
+from app.config import BACKUP_KEY_FILE
 from bench.report import write_report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,6 +26,7 @@ CORPORA = {
     "typical": {"sites": 1, "pages": 50, "blocks_per_page": 8, "media_mb": 200},
     "medium": {"sites": 3, "pages": 300, "blocks_per_page": 40, "media_mb": 300},
     "large": {"sites": 6, "pages": 400, "blocks_per_page": 42, "media_mb": 1000},
+    "huge": {"sites": 12, "pages": 400, "blocks_per_page": 42, "media_mb": 3000},
     "quick": {"sites": 2, "pages": 10, "blocks_per_page": 6, "media_mb": 20},
     # medium's rows with little media: the worst case of a restore through migrations
     "medium-rows": {"sites": 3, "pages": 300, "blocks_per_page": 40, "media_mb": 5},
@@ -130,11 +132,13 @@ def measure_backup(out, name, data_dir, runs, results):
     same.mkdir()
     run(["tar", "xzf", str(archive), "-C", str(same)])
     ref = out / "ref"
-    tar_cf, tar_czf, tar_xzf, writer = [], [], [], []
+    tar_cf, tar_czf, tar_xzf, writer, library = [], [], [], [], []
     for _ in range(runs):
         warm(same)
         w = probe("write", data_dir, same, out / "writer.tar.gz")
         writer.append(w["seconds"])
+        lib = probe("write_library", data_dir, same, out / "library.tar.gz")
+        library.append(lib["seconds"])
         tar_cf.append(timed(f"tar cf {ref}.tar -C {same} ."))
         tar_czf.append(timed(f"tar czf {ref}.tar.gz -C {same} ."))
         shutil.rmtree(out / "extract-tar", ignore_errors=True)
@@ -152,6 +156,8 @@ def measure_backup(out, name, data_dir, runs, results):
         "tar_xzf": summary(tar_xzf),
         "writer": summary(writer),
         "writer_size": w["result"]["size"],
+        "library": summary(library),
+        "library_size": lib["result"]["size"],
         "size": archive.stat().st_size,
         "tar_czf_size": Path(f"{ref}.tar.gz").stat().st_size,
         "backup_id": backup_id,
@@ -167,6 +173,7 @@ def measure_backup(out, name, data_dir, runs, results):
         shutil.rmtree(p, ignore_errors=True)
     Path(f"{ref}.tar").unlink(missing_ok=True)
     (out / "writer.tar.gz").unlink(missing_ok=True)
+    (out / "library.tar.gz").unlink(missing_ok=True)
     Path(f"{ref}.tar.gz").unlink(missing_ok=True)
 
 
@@ -194,6 +201,7 @@ def measure_mariadb(out, name, data_dir, runs, results):
     shutil.rmtree(target, ignore_errors=True)
     try:
         flask(target, "db", "upgrade", env=env)
+        shutil.copy(data_dir / BACKUP_KEY_FILE, target / BACKUP_KEY_FILE)  # the backup's key
         system = target / "backups" / "system"
         system.mkdir(parents=True, exist_ok=True)
         source = data_dir / "backups" / "system" / f"{results[name]['backup_id']}.tar.gz"
@@ -248,7 +256,11 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     parser.add_argument("--quick", action="store_true", help="a tiny corpus, to check the bench")
     parser.add_argument("--no-large", action="store_true", help="skip the 1 GiB corpus")
+    parser.add_argument("--huge", action="store_true", help="also the 3 GiB corpus (growth rows)")
     parser.add_argument("--no-mariadb", action="store_true")
+    parser.add_argument(
+        "--no-anchors", action="store_true", help="skip the databases' own dump and load tools"
+    )
     opts = parser.parse_args(argv)
     opts.out.mkdir(parents=True, exist_ok=True)
     results = {
@@ -258,10 +270,20 @@ def main(argv=None):
 
     typical = build_corpus(opts.out, "quick" if opts.quick else "typical")
     measure_export(opts.out, typical, opts.runs, results)
-    sizes = ["quick"] if opts.quick else ["medium"] + ([] if opts.no_large else ["large"])
+    if opts.quick:
+        sizes = ["quick"]
+    else:
+        sizes = ["medium"] + ([] if opts.no_large else ["large"]) + (["huge"] if opts.huge else [])
+        # The typical corpus only gives the first growth row: no anchors, no MariaDB.
+        measure_backup(opts.out, "typical", typical, opts.runs, results)
     for name in sizes:
         data_dir = build_corpus(opts.out, name)
         measure_backup(opts.out, name, data_dir, opts.runs, results)
+        if not opts.no_anchors:
+            from bench.anchors import measure_anchors
+
+            backup_id = results[name]["backup_id"]
+            measure_anchors(opts.out, name, data_dir, backup_id, opts.runs, results)
         if not opts.no_mariadb:
             measure_mariadb(opts.out, name, data_dir, opts.runs, results)
     (opts.out / "report.json").write_text(json.dumps(results, indent=1))

@@ -39,7 +39,7 @@ ENV = {
 
 
 def _rss_mb():
-    """Return this process's peak RSS in MB (VmHWM: unlike ru_maxrss, not inherited over exec)."""
+    """Return this process's peak RSS in MiB (VmHWM: unlike ru_maxrss, not inherited over exec)."""
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
@@ -156,11 +156,11 @@ def main(argv=None):
                     seconds = statistics.median(r["seconds"] for r in runs)
                     memory = max(r["added_mb"] for r in runs)
                     rows.append((mb, mode, mb / seconds, seconds, memory))
-                    print(f"{mb} MB {mode}: {mb / seconds:.1f} MB/s, +{memory:.0f} MB", flush=True)
+                    print(f"{mb} MiB {mode}: {mb / seconds:.1f} MiB/s, +{memory:.0f} MiB", flush=True)
         print("\n| file | client | throughput | median time | memory added (max) |")
         print("|---|---|---|---|---|")
         for mb, mode, rate, seconds, memory in rows:
-            print(f"| {mb} MB | {mode} | {rate:.1f} MB/s | {seconds:.2f} s | {memory:.0f} MB |")
+            print(f"| {mb} MiB | {mode} | {rate:.1f} MiB/s | {seconds:.2f} s | {memory:.0f} MiB |")
     finally:
         server.terminate()
         server.wait()

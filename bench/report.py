@@ -33,6 +33,83 @@ def _archive_rows(title, short, size_title, seconds, size, r, label):
     ]
 
 
+def _library_rows(r, label):
+    """The writer against the library route (``tarfile`` over ``isal.igzip`` level 1)."""
+    ratio = r["writer"]["median"] / r["library"]["median"]
+    size = r["writer_size"] / r["library_size"]
+    return [
+        (f"Library route (`tarfile` + `isal.igzip` -1), {label}", _s(r["library"]), "", ""),
+        (
+            f"Writer alone / library route, {label}",
+            f"{ratio:.2f}",
+            "≤ 1/1.3 (0.77)",
+            _verdict(ratio <= 1 / 1.3),
+        ),
+        (f"Writer alone, archive size / library route's, {label}", f"{size:.4f}", "", ""),
+    ]
+
+
+ENGINE_NAMES = {"sqlite": "SQLite", "mariadb": "MariaDB", "postgresql": "PostgreSQL"}
+
+
+def _anchor_rows(anchors, label):
+    """Our dump and load against each database's own tools, as ratios ours / theirs."""
+    rows = []
+    for kind, a in anchors.items():
+        engine = ENGINE_NAMES[kind]
+        rows.append((f"Our dump, {engine}, {label}", _s(a["dump"]), "", ""))
+        rows.append((f"Our load (one transaction), {engine}, {label}", _s(a["load"]), "", ""))
+        for op in ("dump", "load"):
+            for tool, times in a[f"native_{op}"].items():
+                ratio = a[op]["median"] / times["median"]
+                rows.append((f"`{tool}`, {engine}, {label}", _s(times), "", ""))
+                rows.append(
+                    (
+                        f"Our {op} / `{tool}`, {engine}, {label}",
+                        f"{ratio:.2f}",
+                        "≤ 1",
+                        _verdict(ratio <= 1),
+                    )
+                )
+    return rows
+
+
+GROWTH = ("typical", "quick", "medium", "large", "huge")
+
+
+def growth_lines(results):
+    """A table of one row per corpus size, and the cost per GiB between the smallest and largest."""
+    sizes = [(n, results[n]) for n in GROWTH if n in results and "restore" in results[n]]
+    if len(sizes) < 2:
+        return []
+    lines = [
+        "",
+        "Growth: one row per corpus size (SQLite, medians); the last row is the slope between "
+        "the smallest and the largest corpus, per GiB of data.",
+        "",
+        "| corpus | data | backup | verify | restore | backup peak | restore peak |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    ops = ("backup", "verify", "restore")
+    for name, r in sizes:
+        times = " | ".join(f"{r[op]['median']:.2f} s" for op in ops)
+        lines.append(
+            f"| {name} | {r['bytes'] / MIB:.0f} MiB | {times} | "
+            f"{_mib(r['backup_rss_kb'])} | {_mib(r['restore_rss_kb'])} |"
+        )
+    (_n, small), (_m, large) = sizes[0], sizes[-1]
+    gib = (large["bytes"] - small["bytes"]) / (1024 * MIB)
+    slopes = " | ".join(
+        f"{(large[op]['median'] - small[op]['median']) / gib:.2f} s/GiB" for op in ops
+    )
+    memory = " | ".join(
+        f"{(large[k]['median'] - small[k]['median']) / 1024 / gib:+.0f} MiB/GiB"
+        for k in ("backup_rss_kb", "restore_rss_kb")
+    )
+    lines.append(f"| slope | per GiB | {slopes} | {memory} |")
+    return lines
+
+
 def write_report(results, path):
     """Write ``results`` as markdown to ``path`` and return the text."""
     lines = [
@@ -40,7 +117,9 @@ def write_report(results, path):
         "",
         f"Run {results['started']} on {results['machine']['cores']} cores, Python "
         f"{results['machine']['python']}. Median of the runs (spread in brackets); ratios are "
-        "ours / GNU tar on the same bytes in the same run.",
+        "ours / theirs (GNU tar, the library route, the databases' own tools) on the same "
+        "data in the same run.",
+        *([results["note"]] if results.get("note") else []),
         "",
         "| measure | figure | target | verdict |",
         "|---|---|---|---|",
@@ -74,7 +153,7 @@ def write_report(results, path):
                 _verdict(export["rss_kb"]["median"] <= 64 * 1024),
             )
         )
-    for name in ("quick", "medium", "large"):
+    for name in ("quick", "medium", "large", "huge"):
         r = results.get(name)
         if not r:
             continue
@@ -100,6 +179,10 @@ def write_report(results, path):
                 r,
                 label,
             )
+        if "library" in r:
+            rows += _library_rows(r, label)
+        if "anchors" in r:
+            rows += _anchor_rows(r["anchors"], label)
         rows += [
             (f"Verify, {label}", _s(r["verify"]), "", ""),
             (f"Extract+verify / `tar xzf`, {label}", f"{xzf:.2f}", "≤ 0.5", _verdict(xzf <= 0.5)),
@@ -141,6 +224,7 @@ def write_report(results, path):
             )
         )
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    lines += growth_lines(results)
     text = "\n".join(lines) + "\n"
     path.write_text(text)
     return text
