@@ -74,6 +74,9 @@ def register_blueprints(app):
     from app.blueprints.siteimport import bp as siteimport_bp
 
     app.register_blueprint(siteimport_bp)
+    from app.blueprints.backups import bp as backups_bp
+
+    app.register_blueprint(backups_bp)
     register_health(app)
     register_root(app)
 

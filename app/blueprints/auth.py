@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Email
 
+from app.blueprints.backups import mark_global_admin
 from app.extensions import db, login_manager
 from app.models import User
 
@@ -56,6 +57,7 @@ def login():
         )
         if user and user.check_password(form.password.data):
             login_user(user)
+            mark_global_admin(user)
             return redirect(_safe_next(request.args.get("next")))
         flash("Wrong email or password.", "error")
         return render_template("login.html", form=form), 401

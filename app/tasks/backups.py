@@ -15,6 +15,7 @@ from flask import current_app
 
 from app.backup.errors import BackupLocked
 from app.backup.runs import BackupRunFailed, run_backup
+from app.backup.webjobs import run_job
 from app.extensions import db
 from celeryconfig import BACKUP_SOFT_TIME_LIMIT, BACKUP_TIME_LIMIT
 
@@ -46,3 +47,28 @@ def system_backup(self, trigger="schedule"):
         log.warning("system backup not started, one is already running: %s", exc)
         return {"outcome": "skipped", "error": str(exc)}
     return record
+
+
+@shared_task(
+    name="stinkykitty.backups_page_job",
+    bind=True,
+    ignore_result=True,
+    soft_time_limit=BACKUP_SOFT_TIME_LIMIT,
+    time_limit=BACKUP_TIME_LIMIT,
+)
+def backups_page_job(self, job_id):
+    """Run a job of the backups page (back up now, verify, roll back a site)."""
+    from app.exports.loader import load_site
+
+    config = current_app.config
+
+    def load(rows, site_id):
+        return load_site(config, db.engine, rows, replace_site_id=site_id, keep_ids=True).to_dict()
+
+    try:
+        return run_job(
+            config, db.engine, job_id, task_id=self.request.id, load=load,
+            time_limit_errors=(SoftTimeLimitExceeded,),
+        )  # fmt: skip
+    finally:
+        db.session.remove()
