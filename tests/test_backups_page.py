@@ -171,7 +171,7 @@ def test_the_page_lists_the_last_20_runs(app, camp):
     client, _ = _as(app, camp, "global_admin")
     html = client.get("/admin/backups").get_data(as_text=True)
     assert html.count('<tr data-outcome="unchanged">') == 20
-    assert "Last 20 runs" in html
+    assert "The last 20 (at most 20)" in html
 
 
 def _json_post(client, csrf, url, data=None):

@@ -175,7 +175,7 @@ def _answer(job, created, already):
     if wants_json():
         return jsonify({**job_status(job), "already_running": not created}), 202
     flash(already if not created else "Started: this page follows it below.")
-    return redirect(url_for("backups.page") + "#jobs", 303)
+    return redirect(url_for("backups.page"), 303)
 
 
 def _needs_database():
@@ -242,7 +242,7 @@ def confirm_password():
         if current_user.check_password(request.form.get("password", "")):
             until = time.time() + current_app.config["BACKUP_SUDO_TTL"]
             session[SUDO_KEY] = (current_user.id, until)
-            return redirect(url_for("backups.page") + "#backups", 303)
+            return redirect(url_for("backups.page"), 303)
         return render_template("backups_sudo.html", error="Wrong password."), 401
     return render_template("backups_sudo.html", error=None)
 
