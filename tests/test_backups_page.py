@@ -363,3 +363,31 @@ def test_a_broker_that_is_down_is_named_and_leaves_no_queued_job(make_app, make)
         assert response.status_code == 503
         assert "broker is down" in response.get_json()["error"]
         assert [j["state"] for j in webjobs.list_jobs(app.config)] == ["failed"]
+
+
+def test_a_job_no_worker_takes_or_finishes_reads_failed(app, camp):
+    from datetime import timedelta
+
+    from app.models import utcnow
+
+    job = webjobs.new_job(app.config, "verify", 1, backup_id=camp["backup"])
+    later = utcnow() + timedelta(seconds=app.config["EXPORT_STUCK_AFTER"] + 1)
+    stale = webjobs.read_job(app.config, job["id"], clock=lambda: later)
+    assert (stale["state"], stale["error"]) == ("failed", webjobs.NEVER_TAKEN)
+    assert webjobs.read_job(app.config, job["id"])["state"] == "queued"
+    job.update(state="running", started_at=job["created_at"])
+    webjobs.write_job(app.config, job)
+    assert webjobs.read_job(app.config, job["id"], clock=lambda: later)["state"] == "running"
+    much_later = utcnow() + webjobs.RUNNING_LIMIT + timedelta(minutes=1)
+    stuck = webjobs.read_job(app.config, job["id"], clock=lambda: much_later)
+    assert (stuck["state"], stuck["error"]) == ("failed", webjobs.STUCK)
+
+
+def test_a_form_post_without_the_csrf_token_is_refused(app, camp):
+    client, _ = _as(app, camp, "global_admin")
+    assert client.post("/admin/backups/run").status_code == 400
+    assert (
+        client.post("/admin/backups/confirm-password", data={"password": PASSWORD}).status_code
+        == 400
+    )
+    assert webjobs.list_jobs(app.config) == []

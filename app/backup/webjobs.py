@@ -30,7 +30,11 @@ KINDS = ("backup", "verify", "rollback")
 ACTIVE = ("queued", "running")
 JOB_ID = re.compile(r"[0-9a-f]{16}")
 KEEP_FINISHED = timedelta(days=2)
+# Longer than a task may run (celeryconfig.BACKUP_TIME_LIMIT, 4 h): a job still "running"
+# after this lost its worker.
+RUNNING_LIMIT = timedelta(hours=5)
 STUCK = "The job stopped before it finished (the worker was restarted); nothing was changed."
+NEVER_TAKEN = "No worker took the job (check that the worker runs); nothing was changed."
 
 
 class JobRefused(BackupError):
@@ -57,16 +61,19 @@ def write_job(config, job):
 
 
 def read_job(config, job_id, *, clock=utcnow):
-    """Return job ``job_id``, or None; a job running longer than EXPORT_STUCK_AFTER reads failed."""
+    """Return job ``job_id``, or None; a job no worker took or finished in time reads failed."""
     path = _path(config, job_id)
     try:
         job = json.loads(path.read_text()) if path else None
     except (OSError, ValueError):
         return None
-    if job and job["state"] in ACTIVE:
-        since = parse_utc(job["created_at"])
-        if (clock() - since).total_seconds() > config["EXPORT_STUCK_AFTER"]:
-            job.update(state="failed", error=STUCK)
+    if not job or job["state"] not in ACTIVE:
+        return job
+    if job["state"] == "queued":
+        if (clock() - parse_utc(job["created_at"])).total_seconds() > config["EXPORT_STUCK_AFTER"]:
+            job.update(state="failed", error=NEVER_TAKEN)
+    elif clock() - parse_utc(job["started_at"]) > RUNNING_LIMIT:
+        job.update(state="failed", error=STUCK)
     return job
 
 
