@@ -64,6 +64,10 @@ def beat_schedule(config):
         "task": "stinkykitty.sweep_site_exports",
         "schedule": timedelta(seconds=config["EXPORT_SWEEP_INTERVAL"]),
     }
+    schedule["sweep-media-trash"] = {
+        "task": "stinkykitty.sweep_media_trash",
+        "schedule": timedelta(seconds=config["MEDIA_TRASH_SWEEP_INTERVAL"]),
+    }
     return schedule
 
 

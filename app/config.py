@@ -47,6 +47,13 @@ class Config:
         # A queued or running export older than this is taken as dead (worker killed).
         self.EXPORT_STUCK_AFTER = int(env.get("EXPORT_STUCK_AFTER", 3600))
         self.EXPORT_SWEEP_INTERVAL = int(env.get("EXPORT_SWEEP_INTERVAL", 900))
+        # A restore waits this long for running worker tasks, then refuses.
+        self.RESTORE_WAIT_FOR_TASKS = float(env.get("RESTORE_WAIT_FOR_TASKS", 300))
+        # A task that touches site data and starts during a restore is retried this much later.
+        self.TASK_RETRY_DURING_RESTORE = float(env.get("TASK_RETRY_DURING_RESTORE", 30))
+        # Deleted media wait this long in the trash (a backup may still need them).
+        self.MEDIA_TRASH_GRACE = int(env.get("MEDIA_TRASH_GRACE", 3600))
+        self.MEDIA_TRASH_SWEEP_INTERVAL = int(env.get("MEDIA_TRASH_SWEEP_INTERVAL", 600))
         # The largest site export accepted for import (file and unpacked), and its member count.
         self.SITE_IMPORT_MAX_BYTES = int(env.get("SITE_IMPORT_MAX_BYTES", 2 * 1024**3))
         self.SITE_IMPORT_MAX_MEMBERS = int(env.get("SITE_IMPORT_MAX_MEMBERS", 100_000))
@@ -61,6 +68,24 @@ class Config:
         self.WTF_CSRF_TIME_LIMIT = None  # tokens live as long as the session
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
+        # On when the site is served over HTTPS: browsers then never send the cookie in clear.
+        self.SESSION_COOKIE_SECURE = env.get("SESSION_COOKIE_SECURE", "0").lower() in TRUE_WORDS
+        self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        # Failed logins allowed per account (email) and per client address (Flask-Limiter
+        # syntax); counted in Redis when Redis is the broker, else in each web process.
+        self.LOGIN_FAILURES_PER_ACCOUNT = env.get(
+            "LOGIN_FAILURES_PER_ACCOUNT", "5 per minute; 20 per hour"
+        )
+        self.LOGIN_FAILURES_PER_ADDRESS = env.get(
+            "LOGIN_FAILURES_PER_ADDRESS", "20 per minute; 100 per hour"
+        )
+        # None: the broker's Redis when it is Redis, else memory (see create_app).
+        self.RATELIMIT_STORAGE_URI = env.get("RATELIMIT_STORAGE_URI")
+        self.RATELIMIT_KEY_PREFIX = env.get("RATELIMIT_KEY_PREFIX", "stinkykitty")
+        self.RATELIMIT_HEADERS_ENABLED = True
+        # Redis down: log in unthrottled rather than not at all (the error is logged).
+        self.RATELIMIT_SWALLOW_ERRORS = True
         self.MAX_CONTENT_LENGTH = 64 * 1024 * 1024
 
         for key, value in overrides.items():

@@ -2,21 +2,29 @@
 
 Files live at ``<data dir>/uploads/<site_id>/<stored_name>``. Stored names are
 random; the user's file name is kept in the database only, never used as a path.
+A file is written before its row commits and leaves ``uploads/`` only after
+its row's deletion commits, so a backup always holds the files of its rows.
 """
 
+import logging
 import mimetypes
 import os
 import secrets
 import shutil
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 from flask import current_app
+from sqlalchemy import event
 
+from app.backup.trash import move_to_trash
 from app.config import data_path
 from app.extensions import db
 from app.models import MediaItem
 
 CHUNK = 1024 * 1024
+_PENDING = "media_files_to_trash"
+
+log = logging.getLogger(__name__)
 
 
 def uploads_dir(config=None):
@@ -70,7 +78,29 @@ def open_media(item):
 
 
 def delete_media(item):
-    """Delete ``item``'s row (in the session) and its file."""
-    path = media_path(item)
-    db.session.delete(item)
-    Path(path).unlink(missing_ok=True)
+    """Delete ``item``'s row in the session; its file goes to the trash once that commits.
+
+    The file stays in ``uploads/`` until the deletion commits, so a database
+    snapshot that still has the row finds the file (see ``app.backup.trash``).
+    """
+    session = db.session()
+    pending = session.info.get(_PENDING)
+    if pending is None:
+        pending = session.info[_PENDING] = []
+        event.listen(session, "after_commit", _trash_committed)
+        event.listen(session, "after_rollback", _forget_pending)
+    pending.append((current_app.config, item.relative_path))
+    session.delete(item)
+
+
+def _trash_committed(session):
+    pending, session.info[_PENDING] = session.info.get(_PENDING, []), []
+    for config, relpath in pending:
+        try:
+            move_to_trash(config, relpath)
+        except OSError:  # the row is gone; the file stays, unreferenced, in uploads/
+            log.exception("could not move the deleted media file %s to the trash", relpath)
+
+
+def _forget_pending(session):
+    session.info[_PENDING] = []

@@ -26,6 +26,8 @@ CORPORA = {
     "medium": {"sites": 3, "pages": 300, "blocks_per_page": 40, "media_mb": 300},
     "large": {"sites": 6, "pages": 400, "blocks_per_page": 42, "media_mb": 1000},
     "quick": {"sites": 2, "pages": 10, "blocks_per_page": 6, "media_mb": 20},
+    # medium's rows with little media: the worst case of a restore through migrations
+    "medium-rows": {"sites": 3, "pages": 300, "blocks_per_page": 40, "media_mb": 5},
 }
 MARIADB_SERVER = os.environ.get("BENCH_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -1,3 +1,4 @@
+import contextlib
 import logging
 from logging.config import fileConfig
 
@@ -8,9 +9,14 @@ from flask import current_app
 # access to the values within the .ini file in use.
 config = context.config
 
+# A restore passes its own connection (a scratch database, see app/backup/upgrade.py)
+# and leaves logging alone; `flask db ...` configures both from Flask-Migrate.
+given_connection = config.attributes.get("connection")
+
 # Interpret the config file for Python logging.
 # This line sets up loggers basically.
-fileConfig(config.config_file_name, disable_existing_loggers=False)
+if given_connection is None and config.config_file_name is not None:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")
 
 
@@ -29,8 +35,9 @@ def get_engine_url():
 # for 'autogenerate' support
 # from myapp import mymodel
 # target_metadata = mymodel.Base.metadata
-config.set_main_option("sqlalchemy.url", get_engine_url())
-target_db = current_app.extensions["migrate"].db
+if given_connection is None:
+    config.set_main_option("sqlalchemy.url", get_engine_url())
+    target_db = current_app.extensions["migrate"].db
 
 # other values from the config, defined by the needs of env.py,
 # can be acquired:
@@ -42,6 +49,28 @@ def get_metadata():
     if hasattr(target_db, "metadatas"):
         return target_db.metadatas[None]
     return target_db.metadata
+
+
+@contextlib.contextmanager
+def sqlite_foreign_keys_off(connection):
+    """Turn SQLite's foreign keys off while migrating, then back to what they were.
+
+    Batch mode rebuilds a table by copying it and dropping the old one; with
+    foreign keys on, that drop would cascade-delete the rows of every child
+    table (a rebuilt ``pages`` would empty ``blocks``). The pragma only works
+    outside a transaction, so it goes to the driver before Alembic begins one.
+    """
+    if connection.dialect.name != "sqlite" or connection.in_transaction():
+        yield
+        return
+    raw = connection.connection.driver_connection
+    was_on = raw.execute("PRAGMA foreign_keys").fetchone()[0]
+    raw.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        if was_on:
+            raw.execute("PRAGMA foreign_keys=ON")
 
 
 def run_migrations_offline():
@@ -87,14 +116,24 @@ def run_migrations_online():
 
     connectable = get_engine()
 
-    with connectable.connect() as connection:
+    with connectable.connect() as connection, sqlite_foreign_keys_off(connection):
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
 
         with context.begin_transaction():
             context.run_migrations()
 
 
-if context.is_offline_mode():
+def run_migrations_on_given_connection():
+    """Run migrations on the connection the caller passed (no Flask app needed)."""
+    with sqlite_foreign_keys_off(given_connection):
+        context.configure(connection=given_connection, render_as_batch=True)
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+if given_connection is not None:
+    run_migrations_on_given_connection()
+elif context.is_offline_mode():
     run_migrations_offline()
 else:
     run_migrations_online()

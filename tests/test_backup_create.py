@@ -6,6 +6,7 @@ import subprocess
 
 import pytest
 
+import app as app_package
 from app.archive import extract_archive, read_manifest
 from app.backup import system as system_module
 from app.backup.catalog import backups_dir
@@ -36,7 +37,7 @@ def test_archive_holds_manifest_dump_and_media_and_standard_tools_read_it(app, m
     manifest = read_manifest(outcome.path)
     assert manifest["format"] == "stinkykitty-system-backup"
     assert manifest["created_at"] == "2025-06-01T02:00:00.123456Z"
-    assert manifest["app_version"] == "0.1.0"
+    assert manifest["app_version"] == app_package.__version__ == "0.2.0"
     assert manifest["database"] == {"dialect": "sqlite", "revision": "0001"}
     assert [t["name"] for t in manifest["tables"]] == [t.name for t in db.metadata.sorted_tables]
     assert manifest["tables"][0] == {"name": "users", "path": "db/001-users.jsonl", "rows": 3}

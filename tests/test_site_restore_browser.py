@@ -7,7 +7,7 @@ from app.extensions import db
 from app.models import Page, Site
 from tests.sitekit import build_camp
 from tests.test_export_browser import _log_in_and_open_site, browser, served  # noqa: F401
-from tests.worker_process import WorkerProcess
+from tests.workers import app_worker
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -43,7 +43,7 @@ def test_restore_from_an_export_file_and_undo_it(served, browser, make, tmp_path
     page.wait_for_function(
         "document.getElementById('restore-text').textContent.includes('Waiting for a worker')"
     )
-    with WorkerProcess(app, queue, tmp_path / "worker.log") as worker:
+    with app_worker(app, queue, tmp_path / "worker.log") as worker:
         page.wait_for_selector("#restore-undo:not([hidden])", timeout=90_000)
         assert page.inner_text("#restore-result") == "Restored: 3 pages, 3 media.", worker.output()
         assert _title(site_id) == "Camp lakeside ☀"

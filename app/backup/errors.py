@@ -14,8 +14,10 @@ __all__ = [
     "BackupNotFound",
     "CorruptArchive",
     "NotEnoughSpace",
+    "PausedForRestore",
     "RestoreFailed",
     "SchemaMismatch",
+    "TasksStillRunning",
     "UnsafeArchive",
 ]
 
@@ -34,3 +36,11 @@ class RestoreFailed(BackupError):
 
 class SchemaMismatch(BackupError):
     """The backup's database schema (Alembic revision) is not the one of this database."""
+
+
+class PausedForRestore(BackupError):
+    """A task that touches site data was asked to run while a restore holds the maintenance flag."""
+
+
+class TasksStillRunning(BackupError):
+    """A restore gave up waiting for running tasks; nothing was changed."""

@@ -22,17 +22,44 @@ class MediaFile:
     source: Path  # where to read it (a hard link in the media snapshot when possible)
     size: int
     mtime_ns: int
+    trashed: bool = False  # found in the media trash: its row was being deleted
 
 
-def snapshot_media(uploads, links):
-    """Return the files under ``uploads``, hard-linked into ``links`` where possible.
+def snapshot_media(uploads, links, trash=None):
+    """Return the files under ``uploads`` and ``trash``, hard-linked into ``links`` if possible.
 
     Hard links pin each file as it is now, so a media item deleted while the
     archive is being written is still backed up whole. Dot files (uploads still
     being written, e.g. ``.abc.part``) and anything but regular files are skipped.
+    Deleted media wait in ``trash`` (same layout) until no backup can need them:
+    they go in as if still in ``uploads/``, walked after it so that a file moved
+    there meanwhile is found in one place or the other.
     """
     files = []
-    uploads = Path(uploads)
+    seen = set()
+    for root, trashed in ((uploads, False), (trash, True)):
+        if root is not None:
+            files.extend(_snapshot_tree(Path(root), links, seen, trashed))
+    return files
+
+
+def drop_unreferenced_trash(media, media_rows_dump):
+    """Return ``media`` without the trashed files that no row of the dump references.
+
+    ``media_rows_dump`` is the dump file of the media table (JSON lines with
+    ``site_id`` and ``stored_name``); read only when something was trashed.
+    """
+    if not any(f.trashed for f in media):
+        return media
+    referenced = set()
+    with open(media_rows_dump, encoding="utf-8") as rows:
+        for line in rows:
+            row = json.loads(line)
+            referenced.add(f"{row['site_id']}/{row['stored_name']}")
+    return [f for f in media if not f.trashed or f.relpath in referenced]
+
+
+def _snapshot_tree(uploads, links, seen, trashed):
     for root, dirs, names in os.walk(uploads):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(names):
@@ -40,6 +67,8 @@ def snapshot_media(uploads, links):
                 continue
             path = Path(root, name)
             relpath = path.relative_to(uploads).as_posix()
+            if relpath in seen:
+                continue  # moved to the trash after it was linked from uploads/
             try:
                 check_member_path(relpath)
                 st = path.lstat()
@@ -56,11 +85,11 @@ def snapshot_media(uploads, links):
                 source.parent.mkdir(parents=True, exist_ok=True)
                 os.link(path, source)
             except FileNotFoundError:
-                continue  # deleted since we listed it
+                continue  # deleted (moved to the trash) since we listed it
             except OSError:
                 source = path  # no hard links here (other filesystem): read in place
-            files.append(MediaFile(relpath, source, st.st_size, st.st_mtime_ns))
-    return files
+            seen.add(relpath)
+            yield MediaFile(relpath, source, st.st_size, st.st_mtime_ns, trashed)
 
 
 def content_fingerprint(dump, media):

@@ -1,23 +1,26 @@
 """Restore a system backup: all of it, or nothing.
 
 1. Under the backup lock, read the manifest and refuse early what cannot be
-   restored (not a system backup, another schema revision, too little space).
+   restored (not a system backup, a newer schema revision, too little space).
 2. Extract and verify the whole archive in one pass into a staging folder next
    to ``uploads/`` (``app.archive.extract_archive`` checks every name,
    type, size and SHA-256). A bad or hostile archive stops here: nothing changed.
-3. Enter maintenance mode, then in ONE database transaction delete every row,
-   load the dump, check the counts, move the old ``uploads/`` aside and the
-   staged one in (two renames on one filesystem), and commit.
+3. Enter maintenance mode (the web answers 503, worker tasks that touch site
+   data retry later), wait for the running ones (``app.backup.running``),
+   then in ONE database transaction delete every row, load the dump, check
+   the counts, move the old ``uploads/`` aside and the staged one in (two
+   renames on one filesystem), and commit.
+   A backup of an older schema revision is first migrated on a scratch copy
+   inside the staging folder (``app.backup.upgrade``); a failing migration
+   stops before anything live changed.
 4. On any failure: roll back, put the old media folder back, leave maintenance
    and raise RestoreFailed saying what failed. After success, delete the old
    media folder, compare the table counts with the manifest and log.
 
-A crash (SIGKILL, power loss) exactly between the media swap and the commit
-would leave the new media with the old database; the old media are then still
-in ``uploads.pre-restore-*`` and running the restore again fixes it. Such
-folders are never deleted automatically (the next run logs a warning and
-``backup_status`` lists them); leftover staging folders are removed by the
-next backup or restore.
+A crash (SIGKILL, power loss) during the swap is finished or undone by the
+next process that starts, from the journal written before the first rename
+(see ``app.backup.journal``), so database and media always match one state.
+Leftover staging folders are removed by the next backup or restore.
 """
 
 import logging
@@ -26,25 +29,30 @@ import secrets
 import shutil
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import sqlalchemy as sa
-from alembic.script import ScriptDirectory
 
 from app.archive import extract_archive, read_manifest
 from app.archive.space import check_space
-from app.backup import catalog
+from app.backup import catalog, upgrade
 from app.backup.dbdump import database_revision, load_database
-from app.backup.errors import CorruptArchive, RestoreFailed, SchemaMismatch
+from app.backup.errors import CorruptArchive, RestoreFailed
+from app.backup.journal import (
+    mark,
+    prepare_marks,
+    reached,
+    recover_locked,
+    remove_journal,
+    write_journal,
+)
 from app.backup.lock import backup_lock
 from app.backup.maintenance import enter_maintenance, leave_maintenance
+from app.backup.running import wait_for_tasks
 from app.config import data_path
 from app.extensions import db
 from app.models.types import format_utc, parse_utc, utcnow
 
 log = logging.getLogger(__name__)
-
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,7 @@ class RestoreOutcome:
     files: int
     duration: float
     count_mismatches: dict[str, tuple[int, int]]  # table -> (in manifest, in database)
+    migrations: tuple = ()  # revisions the backup was migrated through, oldest first
 
     def to_dict(self):
         """Return a JSON-ready dict."""
@@ -67,43 +76,25 @@ class RestoreOutcome:
             "files": self.files,
             "duration": round(self.duration, 3),
             "count_mismatches": {k: list(v) for k, v in self.count_mismatches.items()},
+            "migrations": list(self.migrations),
         }
 
 
-def check_revision(manifest, current, name):
-    """Raise SchemaMismatch unless the backup's schema revision is the database's."""
-    wanted = manifest["database"].get("revision")
-    if wanted == current:
-        return
-    script = ScriptDirectory(str(MIGRATIONS_DIR))
-    known = {rev.revision for rev in script.walk_revisions()}
+def check_revision(manifest, current, name, config=None):
+    """Return the migrations a restore of ``manifest`` runs (none: same revision).
+
+    Raise SchemaMismatch for a backup newer than this app, or a database not
+    at this app's schema (see ``app.backup.upgrade.migration_steps``).
+    """
     made_by = f"StinkyKitty {manifest.get('app_version', '?')}"
-    if wanted not in known:
-        raise SchemaMismatch(
-            f"{name} was made by a newer {made_by} (schema {wanted}, this app knows up to "
-            f"{script.get_current_head()}): upgrade StinkyKitty, then restore"
-        )
-    if current is None or current not in known:
-        raise SchemaMismatch(
-            f"the database is at schema {current or 'none'}, the backup at {wanted}: "
-            "run `flask db upgrade` first, then restore"
-        )
-    older = wanted in {rev.revision for rev in script.iterate_revisions(current, "base")}
-    if older:
-        raise SchemaMismatch(
-            f"{name} has the older schema {wanted} (the database is at {current}); restoring "
-            f"older schemas is not supported yet: restore it with {made_by}, then upgrade"
-        )
-    raise SchemaMismatch(
-        f"the database is at schema {current}, older than the backup's {wanted}: "
-        "run `flask db upgrade` first, then restore"
-    )
+    wanted = manifest["database"].get("revision")
+    return upgrade.migration_steps(config or {}, wanted, current, name, made_by)
 
 
-def _tables_of(manifest, name):
+def _tables_of(manifest, name, schema=None):
     """Return [(Table, member path, rows)] in our FK order; the sets must match exactly."""
     listed = {t["name"]: t for t in manifest["tables"]}
-    ours = db.metadata.sorted_tables
+    ours = (schema or db.metadata).sorted_tables
     if set(listed) != {t.name for t in ours}:
         missing = sorted({t.name for t in ours} - set(listed))
         extra = sorted(set(listed) - {t.name for t in ours})
@@ -124,12 +115,13 @@ def restore_backup(config, engine, backup_id, progress=None, *, clock=utcnow):
     path = catalog.backup_path(config, backup_id)
     backup_id = catalog.normalize_id(backup_id)
     with backup_lock(config, "restore", clock=clock):
+        recover_locked(config, engine)
         catalog.remove_leftovers(config)
         manifest = read_manifest(path)
         catalog.check_system_manifest(manifest, path.name)
-        tables = _tables_of(manifest, path.name)
         with engine.connect() as conn:
-            check_revision(manifest, database_revision(conn), path.name)
+            steps = check_revision(manifest, database_revision(conn), path.name, config)
+        tables = None if steps else _tables_of(manifest, path.name)
         staging = data_path(config, f".restore-staging.tmp-{secrets.token_hex(4)}")
         unpacked = sum(f["size"] for f in manifest["files"])
         free = check_space(unpacked, staging.parent, f"restoring {backup_id}")
@@ -139,8 +131,20 @@ def restore_backup(config, engine, backup_id, progress=None, *, clock=utcnow):
             )
             if extracted != manifest:
                 raise CorruptArchive(f"{path.name}: the archive changed while it was read")
+            if steps:  # an older schema: migrate a scratch copy, then swap that in
+                head = upgrade.load_at_head(
+                    config,
+                    staging,
+                    manifest,
+                    steps,
+                    name=path.name,
+                    progress=catalog.phase(progress, "migrate"),
+                )
+                tables = _tables_of({"tables": head.tables}, path.name, head.schema)
+            reached("extracted")
             enter_maintenance(config, f"restoring {backup_id}", clock=clock)
             try:
+                wait_for_tasks(config, progress=catalog.phase(progress, "wait"))
                 counts = _swap_in(config, engine, backup_id, staging, tables, progress)
                 mismatches = _count_mismatches(engine, tables)
             finally:
@@ -154,6 +158,7 @@ def restore_backup(config, engine, backup_id, progress=None, *, clock=utcnow):
         files=manifest["media"]["files"],
         duration=time.monotonic() - started,
         count_mismatches=mismatches,
+        migrations=tuple(step.revision for step in steps),
     )
     if mismatches:
         log.error("restore of %s: row counts differ from the manifest: %s", backup_id, mismatches)
@@ -181,6 +186,7 @@ def _swap_in(config, engine, backup_id, staging, tables, progress):
     aside = data_path(config, f"uploads.pre-restore-{backup_id}-{secrets.token_hex(3)}")
     moved_aside = False
     step = "loading the database"
+    prepare_marks(engine)
     conn = engine.connect()
     try:
         trans = conn.begin()
@@ -191,15 +197,22 @@ def _swap_in(config, engine, backup_id, staging, tables, progress):
                 raise CorruptArchive(
                     f"{table.name}: {counts[table.name]} rows in the dump, {rows} in the manifest"
                 )
+        reached("loaded")
         step = "swapping the media folder"
+        mark(conn, write_journal(config, backup_id, aside, staged))
+        reached("journaled")
         if uploads.exists():
             os.rename(uploads, aside)
             moved_aside = True
+            reached("moved-aside")
         _install_media(staged, uploads)
+        reached("installed")
         step = "committing"
         trans.commit()
+        reached("committed")
     except BaseException as exc:
         _undo(conn, uploads, aside, staged, moved_aside)
+        remove_journal(config)
         if not isinstance(exc, Exception):
             raise
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -210,6 +223,9 @@ def _swap_in(config, engine, backup_id, staging, tables, progress):
     finally:
         conn.close()
     shutil.rmtree(aside, ignore_errors=True)
+    reached("cleaned")
+    remove_journal(config)
+    reached("done")
     return counts
 
 

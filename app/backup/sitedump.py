@@ -62,11 +62,15 @@ def find_site_row(lines, subdomain):
     return None
 
 
-def read_site_rows(staging, subdomain):
-    """Return the site rows of ``subdomain`` from a backup extracted into ``staging``."""
+def read_site_rows(staging, subdomain, dump_dir="db"):
+    """Return the site rows of ``subdomain`` from a backup extracted into ``staging``.
+
+    ``dump_dir`` is the folder of the dump inside ``staging``: the backup's own,
+    or the one migrated to this app's schema (``app.backup.upgrade.HEAD_DUMP``).
+    """
     staging = Path(staging)
     files = {}
-    for path in (staging / "db").glob("*.jsonl"):
+    for path in (staging / dump_dir).glob("*.jsonl"):
         files[path.stem.split("-", 1)[-1]] = path
     missing = sorted(set(TABLES) - set(files))
     if missing:

@@ -1,7 +1,7 @@
 """Restore ONE site from a system backup; every other site keeps its rows and files as they are.
 
 1. Under the backup lock, read the manifest and refuse early what cannot be
-   restored (not a system backup, another schema revision, no such site).
+   restored (not a system backup, a newer schema revision, no such site).
 2. Extract and verify the whole archive in one pass (every member's SHA-256 is
    checked) but write only the dump and that site's media to a staging folder.
 3. Read the site's rows out of the dump (``app.backup.sitedump``) and hand them
@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from app.archive import extract_archive, read_manifest, read_member
 from app.archive.space import check_space
-from app.backup import catalog
+from app.backup import catalog, upgrade
 from app.backup.dbdump import database_revision
 from app.backup.errors import CorruptArchive
 from app.backup.lock import backup_lock
@@ -95,7 +95,7 @@ def restore_site(
         manifest = read_manifest(path)
         catalog.check_system_manifest(manifest, path.name)
         with engine.connect() as conn:
-            check_revision(manifest, database_revision(conn), path.name)
+            steps = check_revision(manifest, database_revision(conn), path.name, config)
         old_id = backup_site_id(path, manifest, subdomain)
         prefix = f"uploads/{old_id}/"
 
@@ -112,7 +112,14 @@ def restore_site(
             )  # fmt: skip
             if extracted != manifest:
                 raise CorruptArchive(f"{path.name}: the archive changed while it was read")
-            rows = read_rows(staging, subdomain)
+            dump_dir = "db"
+            if steps:  # an older schema: migrate a scratch copy, read the site from that
+                upgrade.load_at_head(
+                    config, staging, manifest, steps, name=path.name,
+                    progress=catalog.phase(progress, "migrate"),
+                )  # fmt: skip
+                dump_dir = upgrade.HEAD_DUMP
+            rows = read_rows(staging, subdomain, dump_dir)
             with engine.connect() as conn:
                 live_id = conn.scalar(sa.select(Site.id).where(Site.subdomain == subdomain))
             reason = f"restoring site {subdomain} from {backup_id}"

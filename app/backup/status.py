@@ -28,8 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.archive.space import human_size
-from app.backup import catalog
+from app.backup import catalog, upgrade
 from app.backup.catalog import BackupInfo
+from app.backup.journal import journal_problems
 from app.backup.lock import lock_holder
 from app.backup.maintenance import maintenance_state
 from app.backup.runlog import recent_runs
@@ -73,6 +74,7 @@ class BackupStatus:
     old_media_folders: list[Path]  # left by interrupted restores (never deleted automatically)
     next_run: dt.datetime | None  # aware UTC
     schedule_error: str | None = None
+    restorability: dict | None = None  # app.backup.upgrade.restorability_report of the backups
     problems: list[Problem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -148,6 +150,10 @@ class BackupStatus:
             "old_media_folders": [str(p) for p in self.old_media_folders],
             "next_run": self.next_run.isoformat() if self.next_run else None,
             "schedule_error": self.schedule_error,
+            "restorability": {
+                key: self.restorability[key]
+                for key in ("restorable", "through_migrations", "not_restorable")
+            },
         }
 
     def public_dict(self):
@@ -248,6 +254,7 @@ def backup_status(config, *, clock=utcnow):
         old_media_folders=catalog.old_media_folders(config),
         next_run=upcoming,
         schedule_error=schedule_error,
+        restorability=upgrade.restorability_report(config, backups),
     )
     status.problems = [p for check in PROBLEM_CHECKS if (p := check(status, config))]
     status.warnings = [w for check in WARNING_CHECKS if (w := check(status, config))]
@@ -300,7 +307,19 @@ def last_run_failed(status, config):
     )
 
 
-PROBLEM_CHECKS = (no_backup, stale_backup, last_run_failed)
+def restore_interrupted(status, config):
+    """A restore was interrupted and no process has finished or undone it yet."""
+    found = journal_problems(config)
+    return Problem(**found[0]) if found else None
+
+
+def unrestorable(status, config):
+    """No good backup can be restored by this app (all were made by a newer StinkyKitty)."""
+    problem = status.restorability["problem"]
+    return Problem(**problem) if problem else None
+
+
+PROBLEM_CHECKS = (restore_interrupted, no_backup, stale_backup, last_run_failed, unrestorable)
 
 
 # --- the warnings: worth saying, not (yet) unhealthy -----------------------------------
@@ -317,4 +336,9 @@ def low_disk(status, config):
     )
 
 
-WARNING_CHECKS = (low_disk,)
+def newer_backups(status, config):
+    """Some good backups were made by a newer StinkyKitty and cannot be restored by this one."""
+    return "; ".join(status.restorability["warnings"]) or None
+
+
+WARNING_CHECKS = (low_disk, newer_backups)

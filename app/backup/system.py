@@ -29,13 +29,16 @@ from app.backup import catalog
 from app.backup.catalog import FORMAT, SUFFIX, backup_path, backups_dir, list_backups
 from app.backup.dbdump import dump_database, estimate_database_size
 from app.backup.errors import NotEnoughSpace
+from app.backup.journal import recover_locked
 from app.backup.lock import backup_lock
-from app.backup.mediasnap import content_fingerprint, snapshot_media
+from app.backup.mediasnap import content_fingerprint, drop_unreferenced_trash, snapshot_media
 from app.backup.restore import RestoreOutcome, restore_backup
 from app.backup.retention import delete_backup, prune_backups, prune_locked
 from app.backup.status import backup_status
+from app.backup.trash import trash_dir
 from app.config import data_path
 from app.extensions import db
+from app.models import MediaItem
 from app.models.types import format_utc, utcnow
 
 __all__ = [
@@ -94,6 +97,7 @@ def create_backup(config, engine, *, clock=utcnow, skip_unchanged=None, progress
     folder = backups_dir(config)
     folder.mkdir(parents=True, exist_ok=True)
     with backup_lock(config, "backup", clock=clock):
+        recover_locked(config, engine)  # never back up half a restore
         catalog.remove_leftovers(config)
         token = secrets.token_hex(4)
         work = folder / f".backup.tmp-{token}"
@@ -203,7 +207,7 @@ def _dump_and_snapshot(config, engine, work, links, progress):
     media = []
 
     def on_snapshot():
-        media.extend(snapshot_media(data_path(config, "uploads"), links))
+        media.extend(snapshot_media(data_path(config, "uploads"), links, trash_dir(config)))
         # The dump (about the database's size) and the archive (at most the
         # database again plus the media, which are stored, not deflated).
         needed = 2 * db_bytes + sum(f.size for f in media)
@@ -216,7 +220,9 @@ def _dump_and_snapshot(config, engine, work, links, progress):
         on_snapshot=on_snapshot,
         progress=catalog.phase(progress, "dump"),
     )
-    return dump, media
+    # A file in the media trash is kept only while a dumped row still references it.
+    media_rows = next(t.path for t in dump.tables if t.table == MediaItem.__tablename__)
+    return dump, drop_unreferenced_trash(media, media_rows)
 
 
 def _archive_members(dump, media):

@@ -1,8 +1,16 @@
-"""Login and logout with Flask-Login and CSRF-protected forms."""
+"""Login and logout with Flask-Login and CSRF-protected forms.
 
+Failed logins are throttled per account and per client address (Flask-Limiter:
+only failures count, a refused attempt answers 429 with Retry-After), and an
+unknown email costs a password verification like a known one, so neither the
+answer nor its time tells which accounts exist.
+"""
+
+import secrets
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_limiter import Limiter
 from flask_login import login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
@@ -47,6 +55,54 @@ def _safe_next(target):
     return url_for("admin.dashboard")
 
 
+def _account_key():
+    """Return the throttling key of the account a login names (known or not)."""
+    return "login-account:" + request.form.get("email", "").strip().lower()
+
+
+def _address_key():
+    return "login-address:" + (request.remote_addr or "?")
+
+
+def _failed(response):
+    return response.status_code == 401
+
+
+_dummy_hash = []
+
+
+def _verify_nobody(password):
+    """Spend a password verification on an unknown email, as a known one would."""
+    if not _dummy_hash:
+        nobody = User()
+        nobody.set_password(secrets.token_hex(16))
+        _dummy_hash.append(nobody)
+    _dummy_hash[0].check_password(password)
+    return False
+
+
+def throttle_logins(app):
+    """Limit failed logins per account and per client address, with a Limiter of ``app``'s own.
+
+    Counters go to the broker's Redis when it is Redis, else to memory, unless
+    RATELIMIT_STORAGE_URI says where.
+    """
+    if not app.config.get("RATELIMIT_STORAGE_URI"):
+        broker = app.config["CELERY_BROKER_URL"]
+        app.config["RATELIMIT_STORAGE_URI"] = broker if broker.startswith("redis") else "memory://"
+    limiter = Limiter(key_func=_address_key, app=app)
+    view = app.view_functions["auth.login"]
+    for setting, key in (
+        ("LOGIN_FAILURES_PER_ACCOUNT", _account_key),
+        ("LOGIN_FAILURES_PER_ADDRESS", _address_key),
+    ):
+        limit = limiter.limit(
+            app.config[setting], key_func=key, methods=["POST"], deduct_when=_failed
+        )
+        view = limit(view)
+    app.view_functions["auth.login"] = view
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     """Show the login form and log the user in."""
@@ -55,7 +111,8 @@ def login():
         user = db.session.scalar(
             select(User).where(func.lower(User.email) == form.email.data.strip().lower())
         )
-        if user and user.check_password(form.password.data):
+        password = form.password.data
+        if user.check_password(password) if user else _verify_nobody(password):
             login_user(user)
             mark_global_admin(user)
             return redirect(_safe_next(request.args.get("next")))
@@ -71,3 +128,10 @@ def logout():
     """Log the user out."""
     logout_user()
     return redirect(url_for("auth.login"))
+
+
+@bp.app_errorhandler(429)
+def too_many_attempts(error):
+    """Answer a throttled login with the form and when to try again (Retry-After)."""
+    flash("Too many failed logins. Wait a moment, then try again.", "error")
+    return render_template("login.html", form=LoginForm()), 429

@@ -12,7 +12,7 @@ import click
 from flask import current_app
 
 from app.archive.space import human_size
-from app.backup import catalog, runs, system
+from app.backup import catalog, runs, system, upgrade
 from app.backup.errors import BackupError
 from app.backup.status import backup_status
 from app.commands import echo_json
@@ -26,6 +26,8 @@ PHASES = {
     "write": "Writing archive ",
     "verify": "Verifying       ",
     "extract": "Extracting      ",
+    "wait": "Waiting on tasks",
+    "migrate": "Migrating schema",
     "load": "Loading tables  ",
 }
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -68,7 +70,7 @@ def list_command(as_json):
     now = utcnow()
     infos = system.list_backups(current_app.config)
     if as_json:
-        echo_json([info.to_dict(now) for info in infos])
+        echo_json([{**info.to_dict(now), **_restorable(info)} for info in infos])
         return
     if not infos:
         click.echo(f"No backups in {catalog.backups_dir(current_app.config)}.")
@@ -87,6 +89,18 @@ def list_command(as_json):
             f"{info.backup_id:<30} {human_size(info.size):>10} {age:>12}  "
             f"{database:<16} {d['rows']:>8} {d['files']:>6}"
         )
+        restorable = _restorable(info)["restorable"]
+        if restorable != "yes":
+            click.echo(f"{'':<30} restorable: {restorable}")
+
+
+def _restorable(info):
+    """Return {"restorable": label, "migration_steps": n or None} of a backup."""
+    if not info.ok:
+        return {"restorable": "no: damaged", "migration_steps": None}
+    revision = info.manifest["database"].get("revision")
+    label, steps = upgrade.restorability(current_app.config, revision)
+    return {"restorable": label, "migration_steps": steps}
 
 
 @backup_cli.command("create")
@@ -238,8 +252,18 @@ def restore_command(backup_id, yes, site, as_json):
 
         restore_one_site(config, info, site, yes=yes, as_json=as_json, describe=_describe)
         return
+    revision = info.manifest["database"].get("revision")
+    head = upgrade.head_revision(config)
+    made_by = f"StinkyKitty {info.manifest.get('app_version', '?')}"
+    steps = upgrade.migration_steps(config, revision, head, info.path.name, made_by)
     if not yes:
         click.echo(_describe(info), err=as_json)
+        if steps:
+            click.echo(
+                f"  schema: {len(steps)} migration(s) will run ({revision} -> {head}) on a "
+                "scratch copy before anything live changes",
+                err=as_json,
+            )
         if not confirm(RESTORE_PROMPT, err=as_json):
             click.echo("Restore cancelled; nothing changed.", err=True)
             sys.exit(1)
@@ -248,9 +272,10 @@ def restore_command(backup_id, yes, site, as_json):
     if as_json:
         echo_json(outcome.to_dict())
         return
+    migrated = f", through {len(outcome.migrations)} migrations" if outcome.migrations else ""
     click.echo(
         f"Restored backup {outcome.backup_id}: {sum(outcome.counts.values())} rows, "
-        f"{outcome.files} media files, in {outcome.duration:.1f} s."
+        f"{outcome.files} media files{migrated}, in {outcome.duration:.1f} s."
     )
     if outcome.count_mismatches:
         click.echo(

@@ -4,6 +4,7 @@ from app.tasks import (
     backups,  # noqa: F401
     broker,  # noqa: F401
     exports,  # noqa: F401
+    media,  # noqa: F401
     ping,  # noqa: F401
     siteimports,  # noqa: F401
 )

@@ -17,6 +17,7 @@ from app.backup.errors import BackupLocked
 from app.backup.runs import BackupRunFailed, run_backup
 from app.backup.webjobs import run_job
 from app.extensions import db
+from app.tasks.pause import pauses_for_restore
 from celeryconfig import BACKUP_SOFT_TIME_LIMIT, BACKUP_TIME_LIMIT
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
     # worker only marks the task failed. Nothing retries a backup but the next night.
     throws=(BackupRunFailed,),
 )
+@pauses_for_restore
 def system_backup(self, trigger="schedule"):
     """Make a system backup, apply retention and return the run record."""
     try:

@@ -8,16 +8,19 @@ from flask import current_app
 from app.exports.jobs import run_export_job, sweep_exports
 from app.exports.restorejobs import sweep_restore_jobs
 from app.extensions import db
+from app.tasks.pause import pauses_for_restore
 
 
-@shared_task(name="stinkykitty.export_site", ignore_result=True)
-def run_site_export(job_id):
+@shared_task(name="stinkykitty.export_site", ignore_result=True, bind=True)
+@pauses_for_restore
+def run_site_export(self, job_id):
     """Run export job ``job_id`` (a no-op if another delivery already took it)."""
     return run_export_job(current_app.config, db.session, job_id)
 
 
-@shared_task(name="stinkykitty.sweep_site_exports")
-def sweep_site_exports():
+@shared_task(name="stinkykitty.sweep_site_exports", bind=True)
+@pauses_for_restore
+def sweep_site_exports(self):
     """Delete expired exports, temporaries and restore jobs; fail stuck jobs; say what was done."""
     report = asdict(sweep_exports(current_app.config, db.session))
     report["restore_jobs"] = sweep_restore_jobs(current_app.config)

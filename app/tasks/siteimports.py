@@ -9,6 +9,7 @@ from app.backup.lock import backup_lock
 from app.backup.maintenance import site_maintenance
 from app.exports.restorejobs import run_restore_job
 from app.extensions import db
+from app.tasks.pause import pauses_for_restore
 
 
 def restore_guard(config):
@@ -25,8 +26,9 @@ def restore_guard(config):
     return guard
 
 
-@shared_task(name="stinkykitty.restore_site_from_export", ignore_result=True)
-def run_site_restore(job_id):
+@shared_task(name="stinkykitty.restore_site_from_export", ignore_result=True, bind=True)
+@pauses_for_restore
+def run_site_restore(self, job_id):
     """Run restore job ``job_id`` (a no-op if another delivery already took it)."""
     config = current_app.config
     try:
