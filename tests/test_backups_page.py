@@ -7,14 +7,16 @@ import time
 import itsdangerous.timed
 import pytest
 
-from app.backup import webjobs
-from app.backup.catalog import backup_path
+from app.backup import upgrade, webjobs
+from app.backup.catalog import backup_path, backups_dir
 from app.backup.runlog import recent_runs
 from app.backup.runs import run_backup
 from app.extensions import db
 from app.models import Site, User
 from tests.factories import PASSWORD
+from tests.migrations_extra import VERSIONS
 from tests.sitekit import build_camp, snapshot
+from tests.test_backup_restorable_cli import GOLDEN, OLD, newer_copy
 from tests.test_export_views import _login
 
 ROLES = ("anonymous", "editor", "site_admin", "owner", "global_admin")
@@ -391,3 +393,21 @@ def test_a_form_post_without_the_csrf_token_is_refused(app, camp):
         == 400
     )
     assert webjobs.list_jobs(app.config) == []
+
+
+def test_the_page_says_which_backups_restore_through_migrations_or_not(make_app, make, tmp_path):
+    app = make_app(MIGRATION_EXTRA_VERSIONS=[VERSIONS])
+    with app.app_context():
+        upgrade.migrate(app.config, db.engine, "heads")
+        backups_dir(app.config).mkdir(parents=True)
+        (backups_dir(app.config) / f"{OLD}.tar.gz").write_bytes(GOLDEN.read_bytes())
+        newer = newer_copy(app, tmp_path, GOLDEN)
+        client, _ = _login(app, make.user(admin=True))
+        html = client.get("/admin/backups").get_data(as_text=True)
+    cells = dict(
+        re.findall(
+            r'data-backup="([^"]+)">.*?<dd class="restorable">([^<]+)<', html, flags=re.DOTALL
+        )
+    )
+    assert cells[OLD].strip() == "through migrations (5 steps)"
+    assert cells[newer].strip() == "no: made by a newer StinkyKitty"

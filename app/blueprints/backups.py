@@ -140,7 +140,7 @@ def page():
     jobs = webjobs.list_jobs(config)
     database = _database_problem()
     sudo = _sudo_left() if not database else 0
-    rows = backup_rows(config, status, jobs, database_ok=database is None)
+    rows = backup_rows(config, status, jobs)
     if sudo:
         for row in rows:
             if row["ok"]:

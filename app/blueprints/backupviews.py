@@ -3,9 +3,7 @@
 from flask import url_for
 
 from app.archive.space import human_size
-from app.backup import webjobs
-from app.backup.dbdump import database_revision
-from app.extensions import db
+from app.backup import upgrade, webjobs
 from app.models.types import human_age
 
 PHASES = {
@@ -17,18 +15,14 @@ PHASES = {
 }
 
 
-def _current_revision():
-    with db.engine.connect() as conn:
-        return database_revision(conn)
-
-
-def restorability(revision, current):
-    """Return (word, detail) saying whether this app restores a backup of ``revision``."""
-    if current is None:
-        return "unknown", "the database is down: its schema revision cannot be read"
-    if revision == current:
-        return "yes", f"schema {revision}, as this app"
-    return "no", f"schema {revision}; this app is at {current}"
+def restorable(config, info):
+    """Return (label, detail): whether this app restores the backup ``info`` (yes / through
+    migrations (N steps) / no), from the schema chain this app knows (no database needed)."""
+    if not info.ok:
+        return "no: damaged", info.error
+    revision = info.manifest["database"].get("revision")
+    label, _steps = upgrade.restorability(config, revision)
+    return label, f"schema {revision}"
 
 
 def verification(job):
@@ -41,13 +35,11 @@ def verification(job):
     return "FAILED", f"{when}: {job['error']}"
 
 
-def backup_rows(config, status, jobs, *, database_ok):
+def backup_rows(config, status, jobs):
     """Return one dict per kept backup (newest first) for the page's table."""
-    current = _current_revision() if database_ok else None
     rows = []
     for info in status.backups:
         data = info.to_dict(status.checked_at)
-        restorable = restorability(data["revision"], current) if info.ok else ("no", info.error)
         last = next(
             (j for j in jobs if j["kind"] == "verify" and j["backup_id"] == info.backup_id
              and j["state"] in ("done", "failed")),
@@ -70,7 +62,7 @@ def backup_rows(config, status, jobs, *, database_ok):
                 "rows": data["rows"],
                 "files": data["files"],
                 "revision": data["revision"],
-                "restorable": restorable,
+                "restorable": restorable(config, info),
                 "verification": verification(last),
                 "verifying": verifying is not None,
                 "verify_url": url_for("backups.verify", backup_id=info.backup_id),

@@ -58,6 +58,7 @@ def system_backup(self, trigger="schedule"):
     soft_time_limit=BACKUP_SOFT_TIME_LIMIT,
     time_limit=BACKUP_TIME_LIMIT,
 )
+@pauses_for_restore
 def backups_page_job(self, job_id):
     """Run a job of the backups page (back up now, verify, roll back a site)."""
     from app.exports.loader import load_site
