@@ -411,3 +411,17 @@ def test_the_page_says_which_backups_restore_through_migrations_or_not(make_app,
     )
     assert cells[OLD].strip() == "through migrations (5 steps)"
     assert cells[newer].strip() == "no: made by a newer StinkyKitty"
+
+
+def test_back_up_now_while_the_nightly_backup_runs_points_at_it(app, camp):
+    from app.backup.lock import backup_lock
+
+    client, csrf = _as(app, camp, "global_admin")
+    with backup_lock(app.config, "backup"):
+        response = _json_post(client, csrf, "/admin/backups/run")
+        html = client.get("/admin/backups").get_data(as_text=True)
+    assert response.status_code == 409
+    assert response.get_json()["error"].startswith("A backup is running now (since ")
+    assert response.get_json()["running"]["operation"] == "backup"
+    assert re.search(r'id="fact-running">a backup since \d{4}-', html)
+    assert webjobs.list_jobs(app.config) == []

@@ -39,6 +39,7 @@ from app.backup.downloads import (
     make_backup_token,
 )
 from app.backup.errors import BackupError
+from app.backup.lock import lock_holder
 from app.backup.status import backup_status
 from app.blueprints import wants_json
 from app.blueprints.backupviews import backup_rows, job_status
@@ -195,10 +196,19 @@ def back_up_now():
         return refused
     config = current_app.config
     job = webjobs.active_job(config, "backup")
-    if job is None:
-        job = webjobs.new_job(config, "backup", current_user.id)
-        return _answer(job, True, None)
-    return _answer(job, False, "A backup is already running: here it is.")
+    if job is not None:
+        return _answer(job, False, "A backup is already running: here it is.")
+    holder = lock_holder(config)
+    if holder and holder.get("operation") == "backup":  # the nightly one, or the CLI's
+        message = (
+            f"A backup is running now (since {holder.get('started_at')} UTC, pid "
+            f"{holder.get('pid')}): the page shows it under Running now and in Recent runs."
+        )
+        if wants_json():
+            return jsonify(error=message, running=holder), 409
+        flash(message)
+        return redirect(url_for("backups.page"), 303)
+    return _answer(webjobs.new_job(config, "backup", current_user.id), True, None)
 
 
 @bp.post("/<backup_id>/verify")
