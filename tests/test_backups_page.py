@@ -425,3 +425,19 @@ def test_back_up_now_while_the_nightly_backup_runs_points_at_it(app, camp):
     assert response.get_json()["running"]["operation"] == "backup"
     assert re.search(r'id="fact-running">a backup since \d{4}-', html)
     assert webjobs.list_jobs(app.config) == []
+
+
+def test_the_checksum_is_remembered_and_forgotten_with_its_backup(app, camp, make):
+    from app.backup.downloads import file_checksum
+    from app.backup.system import delete_backup
+
+    first = camp["backup"]
+    path = backup_path(app.config, first)
+    assert file_checksum(app.config, first) == hashlib.sha256(path.read_bytes()).hexdigest()
+    note = path.with_name(f".{path.name}.sha256")
+    assert note.is_file()
+    make.page(db.session.get(Site, camp["sites"]["lakeside"]), slug="new")
+    _, newer = run_backup(app.config, db.engine, trigger="cli")
+    delete_backup(app.config, first)
+    file_checksum(app.config, newer.backup_id)
+    assert not note.exists()

@@ -64,4 +64,7 @@ def file_checksum(config, backup_id):
     tmp = cache.with_name(f"{cache.name}.tmp-{os.getpid()}")
     tmp.write_text(json.dumps({"key": key, "sha256": digest.hexdigest()}))
     os.replace(tmp, cache)
+    for note in cache.parent.glob(".*" + catalog.SUFFIX + ".sha256"):  # of deleted backups
+        if not (cache.parent / note.name[1 : -len(".sha256")]).exists():
+            note.unlink(missing_ok=True)
     return digest.hexdigest()
