@@ -89,8 +89,10 @@ def register_blueprints(app):
 
     app.register_blueprint(siteimport_bp)
     from app.blueprints.backups import bp as backups_bp
+    from app.blueprints.backups import throttle_password_confirmations
 
     app.register_blueprint(backups_bp)
+    throttle_password_confirmations(app)
     register_health(app)
     register_root(app)
 

@@ -441,3 +441,14 @@ def test_the_checksum_is_remembered_and_forgotten_with_its_backup(app, camp, mak
     delete_backup(app.config, first)
     file_checksum(app.config, newer.backup_id)
     assert not note.exists()
+
+
+def test_wrong_passwords_at_the_confirmation_are_throttled(make_app, make):
+    app = make_app(LOGIN_FAILURES_PER_ACCOUNT="3 per minute")
+    with app.app_context():
+        client, csrf = _login(app, make.user(admin=True))
+        answers = [_confirm(client, csrf, "wrong").status_code for _ in range(3)]
+        refused = _confirm(client, csrf, PASSWORD)
+    assert answers == [401, 401, 401]
+    assert refused.status_code == 429
+    assert "Too many wrong passwords" in refused.get_data(as_text=True)

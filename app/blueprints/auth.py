@@ -133,5 +133,8 @@ def logout():
 @bp.app_errorhandler(429)
 def too_many_attempts(error):
     """Answer a throttled login with the form and when to try again (Retry-After)."""
+    if request.endpoint == "backups.confirm_password":
+        message = "Too many wrong passwords. Wait a moment, then try again."
+        return render_template("backups_sudo.html", error=message), 429
     flash("Too many failed logins. Wait a moment, then try again.", "error")
     return render_template("login.html", form=LoginForm()), 429

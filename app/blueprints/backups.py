@@ -80,6 +80,24 @@ def mark_global_admin(user):
         session.pop(ADMIN_MARK, None)
 
 
+def _sudo_key():
+    return "password-confirmation:" + str(session.get("_user_id"))
+
+
+def throttle_password_confirmations(app):
+    """Limit wrong passwords at the download confirmation per admin, as failed logins are."""
+    from flask_limiter import Limiter
+
+    limiter = Limiter(key_func=_sudo_key, app=app)
+    endpoint = "backups.confirm_password"
+    app.view_functions[endpoint] = limiter.limit(
+        app.config["LOGIN_FAILURES_PER_ACCOUNT"],
+        key_func=_sudo_key,
+        methods=["POST"],
+        deduct_when=lambda response: response.status_code == 401,
+    )(app.view_functions[endpoint])
+
+
 def _not_found():
     if wants_json():
         return jsonify(error="Not found."), 404
