@@ -19,7 +19,7 @@ STATUS_KEYS = {
     "ok", "problems", "warnings", "count", "damaged", "total_size", "free_bytes", "folder",
     "newest", "last_success_at", "age_seconds", "max_age_seconds", "stale", "reason",
     "last_run", "last_failure", "running", "maintenance", "old_media_folders", "next_run",
-    "schedule_error",
+    "schedule_error", "restorability",
 }  # fmt: skip
 HEALTHZ_KEYS = {"ok", "status", "newest_backup", "last_run", "reason"}
 
