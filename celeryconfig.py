@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from app import broker
-from app.backup.schedule import backup_schedule
+from app.backup.schedule import backup_schedule, verify_schedule
 
 # The longest task we run is a system backup of a large deployment. Redis hands
 # an unacknowledged task to another worker after `visibility_timeout`, so it
@@ -72,11 +72,15 @@ def beat_schedule(config):
 
 
 def backup_entries(config):
-    """Return the beat entry of the system backup (which applies retention right after)."""
+    """Return the beat entries of the system backup (with retention) and of its verification."""
     return {
         "system-backup": {
             "task": "stinkykitty.system_backup",
             "schedule": backup_schedule(config),
             "kwargs": {"trigger": "schedule"},
-        }
+        },
+        "verify-backups": {
+            "task": "stinkykitty.verify_backups",
+            "schedule": verify_schedule(config),
+        },
     }

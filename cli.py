@@ -7,6 +7,7 @@ arguments and prints; the work is done by functions in ``app/``.
 
 def register(app):
     """Attach every command group to ``app.cli``."""
+    from app.commands import backup_checks  # noqa: F401  (adds verify and prune to the group)
     from app.commands.backup import backup_cli
     from app.commands.demo import demo_cli
     from app.commands.setup import setup_command

@@ -1,11 +1,10 @@
 """StinkyKitty: the application factory."""
 
 import os
-import secrets
 
 from flask import Flask
 
-from app.config import Config, data_path
+from app.config import BACKUP_KEY_FILE, Config, data_path, persistent_secret
 from app.extensions import csrf, db, login_manager, migrate
 
 __version__ = "0.2.0"  # the one place; pyproject.toml and manifests read it
@@ -26,26 +25,12 @@ def create_app(config=None):
 
 
 def prepare_data_dir(app):
-    """Create the data dir and, unless one is configured, load or make the secret key."""
+    """Create the data dir and, unless configured, load or make the secret and backup keys."""
     data_path(app.config, "uploads").mkdir(parents=True, exist_ok=True)
     if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = _persistent_secret(data_path(app.config, "secret_key"))
-
-
-def _persistent_secret(path):
-    """Return the key kept in ``path``, writing a new random one on first use."""
-    if not path.exists():
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32))
-        try:
-            os.link(tmp, path)  # first writer wins when several processes start at once
-        except FileExistsError:
-            pass
-        finally:
-            os.unlink(tmp)
-    return path.read_text().strip()
+        app.config["SECRET_KEY"] = persistent_secret(data_path(app.config, "secret_key"))
+    if not app.config.get("BACKUP_KEY"):
+        app.config["BACKUP_KEY"] = persistent_secret(data_path(app.config, BACKUP_KEY_FILE))
 
 
 def register_extensions(app):

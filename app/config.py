@@ -1,6 +1,7 @@
 """Application settings, read once from the environment (and a `.env` file)."""
 
 import os
+import secrets
 from pathlib import Path
 
 from dotenv import dotenv_values
@@ -34,11 +35,17 @@ class Config:
         )
         # None means "generate once and keep in the data dir" (see create_app).
         self.SECRET_KEY = env.get("SECRET_KEY")
+        # Authenticates every archive; None means "generate once and keep in the data dir".
+        self.BACKUP_KEY = env.get("BACKUP_KEY")
         self.BACKUP_KEEP = int(env.get("BACKUP_KEEP", 10))
         self.BACKUP_SCHEDULE = env.get("BACKUP_SCHEDULE", "0 2 * * *")
         self.BACKUP_TIMEZONE = env.get("BACKUP_TIMEZONE", "UTC")
         self.BACKUP_MAX_AGE = int(env.get("BACKUP_MAX_AGE", 26 * 3600))
         self.BACKUP_SKIP_UNCHANGED = env.get("BACKUP_SKIP_UNCHANGED", "1").lower() in TRUE_WORDS
+        # Re-verification of kept backups: a crontab (None: daily, 90 min after the
+        # backup) and how many seconds one run may spend before leaving the rest to the next.
+        self.BACKUP_VERIFY_SCHEDULE = env.get("BACKUP_VERIFY_SCHEDULE")
+        self.BACKUP_VERIFY_BUDGET = int(env.get("BACKUP_VERIFY_BUDGET", 3600))
         self.EXPORT_LINK_TTL = int(env.get("EXPORT_LINK_TTL", 3600))
         # The backups page: a download link's lifetime, and how long a password confirmation lasts.
         self.BACKUP_LINK_TTL = int(env.get("BACKUP_LINK_TTL", 300))
@@ -95,3 +102,31 @@ class Config:
 def data_path(config, *parts):
     """Return a path inside the data dir of ``config`` (a Flask config mapping)."""
     return Path(config["STINKY_DATA_DIR"], *parts)
+
+
+def persistent_secret(path):
+    """Return the key kept in ``path``, writing a new random one on first use."""
+    path = Path(path)
+    if not path.exists():
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+        try:
+            os.link(tmp, path)  # first writer wins when several processes start at once
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
+    return path.read_text().strip()
+
+
+BACKUP_KEY_FILE = "backup_key"
+
+
+def archive_key(config):
+    """Return the key (bytes) that authenticates archives: BACKUP_KEY, else the data dir's."""
+    key = config.get("BACKUP_KEY")
+    if not key:
+        key = persistent_secret(data_path(config, BACKUP_KEY_FILE))
+    return key.encode("utf-8")

@@ -66,7 +66,7 @@ def write(app, folder, dest):
     members = []
     for path in sorted(folder.rglob("*")):
         rel = path.relative_to(folder).as_posix()
-        if not path.is_file() or rel in ("manifest.json", "SHA256SUMS"):
+        if not path.is_file() or rel in ("manifest.json", "SHA256SUMS", "HMAC-SHA256"):
             continue
         compressible = True if rel.startswith("db/") else None
         members.append(Member(rel, path.stat().st_size, path, compressible=compressible))

@@ -24,7 +24,6 @@ def click_to_done(data_dir, redis_url, runs, chromium=CHROMIUM):
         STINKY_DATA_DIR=str(data_dir), CELERY_BROKER_URL=redis_url, CELERY_RESULT_BACKEND=redis_url
     )
     from playwright.sync_api import sync_playwright
-    from tests.worker_process import WorkerProcess, purge_queue
     from werkzeug.serving import make_server
 
     from app import create_app
@@ -33,6 +32,7 @@ def click_to_done(data_dir, redis_url, runs, chromium=CHROMIUM):
     from app.exports.archive import export_site
     from app.extensions import db
     from app.models import Site, User
+    from tests.workers import app_worker, purge_queue
 
     queue = f"sk-bench-{uuid.uuid4().hex[:8]}"
     app = create_app(Config())
@@ -47,7 +47,7 @@ def click_to_done(data_dir, redis_url, runs, chromium=CHROMIUM):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_port}"
     upload_s, restore_s = [], []
-    worker = WorkerProcess(app, queue, data_dir / "bench-worker.log", pool="prefork", concurrency=2)
+    worker = app_worker(app, queue, data_dir / "bench-worker.log", pool="prefork", concurrency=2)
     try:
         with worker, sync_playwright() as pw:
             browser = pw.chromium.launch(

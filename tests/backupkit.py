@@ -7,7 +7,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from app.archive import extract_archive
+from app.archive import CHECKSUMS_NAME, TAG_NAME, extract_archive
 from app.backup.catalog import backups_dir
 from app.extensions import db
 from app.media import uploads_dir
@@ -153,7 +153,7 @@ def unpack(archive, dest):
     files = [
         (f["path"], (Path(dest) / f["path"]).read_bytes())
         for f in manifest["files"]
-        if f["path"] != "SHA256SUMS"
+        if f["path"] not in (CHECKSUMS_NAME, TAG_NAME)
     ]
     shutil.rmtree(dest)
     return manifest, files

@@ -99,7 +99,11 @@ def make_app(tmp_path, server_databases):
 
     def factory(engine="sqlite", data_dir=None, **overrides):
         data_dir = data_dir or tmp_path / f"data-{len(apps)}"
-        environ = {"STINKY_DATA_DIR": str(data_dir), "SECRET_KEY": "test-secret"}
+        environ = {
+            "STINKY_DATA_DIR": str(data_dir),
+            "SECRET_KEY": "test-secret",
+            "BACKUP_KEY": "test-backup-key",
+        }
         if engine != "sqlite":
             url = server_databases(engine)
             _reset_schema(url)

@@ -10,6 +10,7 @@ from app.archive import checksums_size
 
 def manifest_for(files, fmt="stinkykitty-system-backup", **extra):
     """Return manifest bytes listing ``files`` (a list of (path, size)) plus SHA256SUMS."""
+    extra.pop("authentication", None)  # crafted archives carry no authentication tag
     paths = ["manifest.json", *[p for p, _ in files]]
     listed = [{"path": p, "size": s} for p, s in files]
     listed.append({"path": "SHA256SUMS", "size": checksums_size(paths)})

@@ -26,6 +26,7 @@ def unreachable_app(data_dir, **overrides):
     environ = {
         "STINKY_DATA_DIR": str(data_dir),
         "SECRET_KEY": "test-secret",
+        "BACKUP_KEY": "test-backup-key",
         "DATABASE_URL": f"mysql+pymysql://root@127.0.0.1:{closed_port()}/gone",
     }
     return create_app(Config(environ=environ, TESTING=True, **overrides))
@@ -52,7 +53,12 @@ def wait_for(predicate, timeout=60, interval=0.005, what="the condition"):
 
 def process_settings(data_dir, **environ):
     """The settings of a worker, beat or ``flask`` process on ``data_dir``."""
-    return {"STINKY_DATA_DIR": data_dir, "SECRET_KEY": "test-secret", **environ}
+    return {
+        "STINKY_DATA_DIR": data_dir,
+        "SECRET_KEY": "test-secret",
+        "BACKUP_KEY": "test-backup-key",
+        **environ,
+    }
 
 
 def celery_process(kind, data_dir, log_path, environ):

@@ -22,6 +22,7 @@ def _start_writer(app, tmp_path):
         STINKY_DATA_DIR=app.config["STINKY_DATA_DIR"],
         DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
         SECRET_KEY=app.config["SECRET_KEY"],
+        BACKUP_KEY=app.config["BACKUP_KEY"],
     )
     log = open(tmp_path / "writer.log", "wb")  # noqa: SIM115  (closed by the caller)
     proc = subprocess.Popen(

@@ -39,6 +39,7 @@ def flask(app, *args, **environ):
         STINKY_DATA_DIR=app.config["STINKY_DATA_DIR"],
         DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
         SECRET_KEY=app.config["SECRET_KEY"],
+        BACKUP_KEY=app.config["BACKUP_KEY"],
         **environ,
     )
     return subprocess.run(

@@ -28,6 +28,7 @@ def _env(app):
     return clean_env(
         STINKY_DATA_DIR=app.config["STINKY_DATA_DIR"],
         SECRET_KEY="test-secret",
+        BACKUP_KEY="test-backup-key",
         DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
     )
 

@@ -55,7 +55,7 @@ thing_rows = st.fixed_dictionaries(
         "flag": st.none() | st.booleans(),
         "at": st.none() | moments,
         "day": st.none() | st.dates(min_value=dt.date(1900, 1, 1)),
-        "data": top_level_json,
+        "data": top_level_json.filter(lambda v: v is not None),  # JSON null reads as NULL
         "extra": st.none() | top_level_json.filter(lambda v: v is not None),
     }
 )

@@ -120,6 +120,7 @@ def test_an_export_requested_during_a_restore_runs_after_it_on_the_embedded_brok
     environ = {
         "STINKY_DATA_DIR": data_dir,
         "SECRET_KEY": app.config["SECRET_KEY"],
+        "BACKUP_KEY": app.config["BACKUP_KEY"],
         "TASK_RETRY_DURING_RESTORE": "1",
     }
     with app.app_context(), CeleryProcess(log, environ, pool="prefork"):

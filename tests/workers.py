@@ -120,6 +120,7 @@ def app_environ(app):
         "STINKY_DATA_DIR": app.config["STINKY_DATA_DIR"],
         "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
         "SECRET_KEY": app.config["SECRET_KEY"],
+        "BACKUP_KEY": app.config["BACKUP_KEY"],
         **{key: app.config[key] for key in keys},
     }
 

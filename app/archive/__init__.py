@@ -7,7 +7,14 @@ exports alike. It imports nothing of the application: no models, no config, no
 Flask, SQLAlchemy or Celery; the format is documented in docs/archive-format.md.
 """
 
-from app.archive.errors import ArchiveError, CorruptArchive, NotEnoughSpace, UnsafeArchive
+from app.archive.auth import TAG_NAME
+from app.archive.errors import (
+    ArchiveError,
+    CorruptArchive,
+    NotEnoughSpace,
+    Unauthenticated,
+    UnsafeArchive,
+)
 from app.archive.peek import read_member
 from app.archive.reader import (
     CHECKSUMS_NAME,
@@ -18,10 +25,10 @@ from app.archive.reader import (
     read_manifest,
     verify_archive,
 )
+from app.archive.sums import checksums_size
 from app.archive.writer import (
     ArchiveResult,
     Member,
-    checksums_size,
     remove_temporaries,
     write_archive,
 )
@@ -30,11 +37,13 @@ __all__ = [
     "CHECKSUMS_NAME",
     "FORMAT_VERSION",
     "MANIFEST_NAME",
+    "TAG_NAME",
     "ArchiveError",
     "ArchiveResult",
     "CorruptArchive",
     "Member",
     "NotEnoughSpace",
+    "Unauthenticated",
     "UnsafeArchive",
     "check_member_path",
     "checksums_size",

@@ -15,3 +15,14 @@ class UnsafeArchive(CorruptArchive):
 
 class NotEnoughSpace(ArchiveError):
     """Not enough free disk space, found before starting or when the disk filled up."""
+
+
+class Unauthenticated(CorruptArchive):
+    """The archive's authentication tag is missing or was not made with the given key.
+
+    ``intact`` tells whether its checksums are otherwise intact.
+    """
+
+    def __init__(self, message, intact=False):
+        super().__init__(message)
+        self.intact = intact

@@ -29,6 +29,7 @@ class GzipStreamWriter:
         self._deflater = None
         self._crc = 0
         self._size = 0
+        self.compressed_size = 0  # bytes written to ``raw`` so far
         self._buffer = bytearray()
         header = struct.pack(
             "<BBBBIBB", 0x1F, 0x8B, 8, 0, int(mtime if mtime is not None else time.time()), 0, 255
@@ -40,6 +41,7 @@ class GzipStreamWriter:
         while view:
             written = self._raw.write(view)
             view = view[written:]
+        self.compressed_size += len(data)
 
     def _account(self, data):
         self._crc = isal_zlib.crc32(data, self._crc)
@@ -85,6 +87,15 @@ class GzipStreamWriter:
             pos += 5 + n
         self._out(memoryview(out)[:pos])
 
+    def end_run(self):
+        """End the current deflate run; return the offset in the file where the next one starts.
+
+        What follows is a fresh deflate run that refers to nothing before it, so a
+        reader can inflate from this offset on (raw deflate) to the end.
+        """
+        self._end_deflate_run()
+        return self.compressed_size
+
     @property
     def uncompressed_size(self):
         """Return how many bytes have been written so far, before compression."""
@@ -102,7 +113,12 @@ class GzipStreamWriter:
         self._size += length
 
     def close(self):
-        """Finish the deflate stream and write the gzip trailer (the raw file stays open)."""
+        """Finish the deflate stream and write the gzip trailer; return the trailer.
+
+        The raw file stays open.
+        """
         self._end_deflate_run()
         self._out(b"\x01\x00\x00\xff\xff")  # final, empty stored block
-        self._out(struct.pack("<II", self._crc & 0xFFFFFFFF, self._size & 0xFFFFFFFF))
+        trailer = struct.pack("<II", self._crc & 0xFFFFFFFF, self._size & 0xFFFFFFFF)
+        self._out(trailer)
+        return trailer

@@ -7,7 +7,7 @@ What it returns is NOT verified; the caller verifies the whole archive
 from pathlib import Path
 
 from app.archive.errors import CorruptArchive, UnsafeArchive
-from app.archive.reader import _parse_manifest, _read_manifest_member, _Reader
+from app.archive.reader import _read_manifest_member, _Reader, parse_manifest
 
 
 def read_member(path, member_name, *, max_bytes):
@@ -17,14 +17,14 @@ def read_member(path, member_name, *, max_bytes):
     """
     name = Path(path).name
     with _Reader(path) as reader:
-        _, expected = _parse_manifest(_read_manifest_member(reader), name)
+        _, expected = parse_manifest(_read_manifest_member(reader.tar, name), name)
         if member_name not in expected:
             raise CorruptArchive(f"{name}: has no member {member_name!r}")
         if expected[member_name] > max_bytes:
             raise UnsafeArchive(f"{name}: {member_name} is implausibly large")
-        while (info := reader.next_member()) is not None:
-            if info.name == member_name and not info.isdir():
-                if info.size != expected[member_name]:
+        while (entry := reader.tar.next_entry()) is not None:
+            if entry.name == member_name and not entry.is_dir:
+                if entry.size != expected[member_name]:
                     raise UnsafeArchive(f"{name}: {member_name} is not the size listed")
-                return b"".join(reader.read_chunks(info))
+                return b"".join(reader.tar.data(entry))
     raise CorruptArchive(f"{name}: {member_name} is missing (truncated archive?)")

@@ -1,13 +1,15 @@
 """Reading archives without trusting them: one pass that checks, hashes and extracts.
 
-Nothing here relies on ``tarfile``'s extraction filters (the Python this runs
-on may predate fixes to them). ``tarfile`` only parses headers; every member is
-checked against the manifest before a byte of it is written: regular files
-listed in the manifest with the listed size, at a safe relative name, inside
-the target folder. Links, devices, FIFOs, sparse files, absolute names and
-``..`` are refused, and so is anything unlisted. The total is bounded by the
-manifest (checked against ``max_bytes`` before extracting) because every member
-must be exactly as large as listed.
+``tarfile`` is not used: ``app.archive.tarstream`` parses the stream itself,
+strictly and in time linear in its size (``tarfile`` accepts what GNU tar
+reads differently, and its extraction filters may predate fixes). Every
+member is checked against the manifest before a byte of it is written:
+regular files listed in the manifest with the listed size, at a safe relative
+name, inside the target folder. Links, devices, FIFOs, sparse files, absolute
+names and ``..`` are refused, and so is anything unlisted. The total is
+bounded by the manifest (checked against ``max_bytes`` before extracting)
+because every member must be exactly as large as listed. Given a key, the
+authentication tag over manifest and checksums (``app.archive.auth``) must match.
 """
 
 import contextlib
@@ -15,52 +17,49 @@ import hashlib
 import json
 import os
 import queue
-import tarfile
 import threading
-import zlib
 from pathlib import Path, PurePosixPath
 
-from isal import igzip, isal_zlib
-
-from app.archive.errors import CorruptArchive, NotEnoughSpace, UnsafeArchive
+from app.archive.auth import TAG_NAME, TAG_SIZE, tag_problem
+from app.archive.errors import CorruptArchive, NotEnoughSpace, Unauthenticated, UnsafeArchive
 from app.archive.space import disk_full_as
+from app.archive.sums import name_bytes, parse_checksums
+from app.archive.tarstream import Inflater, TarReader
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 1: no authentication tag; 2: HMAC-SHA256 tag, GNU-escaped SHA256SUMS
 MANIFEST_NAME = "manifest.json"
 CHECKSUMS_NAME = "SHA256SUMS"
+RESERVED_NAMES = (MANIFEST_NAME, CHECKSUMS_NAME, TAG_NAME)
 MAX_MANIFEST_BYTES = 256 * 1024 * 1024
-MAX_NAME_BYTES = 1024
-CHUNK = 1024 * 1024
-READ_BUFFER = 1024 * 1024
-_REGULAR = (tarfile.REGTYPE, tarfile.AREGTYPE)
+MAX_NAME_BYTES = 4096  # PATH_MAX on Linux
+MAX_PART_BYTES = 255  # NAME_MAX on Linux
+MAX_SUMS_BYTES = 512 * 1024 * 1024
 _EXTRACT_DISK_FULL = "disk full while extracting; nothing was changed"
-# isal's own error (bad deflate data) is not a zlib.error.
-_DECODE_ERRORS = (
-    EOFError,
-    zlib.error,
-    isal_zlib.error,
-    tarfile.TarError,
-    OSError,
-    ValueError,
-    UnicodeError,
-)
 
 
 def check_member_path(name):
-    """Return ``name`` if it is a safe relative POSIX path, else raise UnsafeArchive."""
-    if not isinstance(name, str) or not name or "\x00" in name or "\\" in name:
+    """Return ``name`` if it is a safe relative POSIX path, else raise UnsafeArchive.
+
+    Any name Linux allows is safe, backslashes and line breaks included; only
+    NUL, empty, '.' and '..' parts, absolute names and over-long ones are not.
+    """
+    if not isinstance(name, str) or not name or "\x00" in name:
         raise UnsafeArchive(f"refused member name {name!r}")
-    if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
+    raw = name_bytes(name)
+    if len(raw) > MAX_NAME_BYTES:
         raise UnsafeArchive(f"refused member name longer than {MAX_NAME_BYTES} bytes")
     if name.startswith("/") or PurePosixPath(name).is_absolute():
         raise UnsafeArchive(f"refused absolute member name {name!r}")
-    parts = name.split("/")
-    if any(part in ("", ".", "..") for part in parts):
+    parts = raw.split(b"/")
+    if any(part in (b"", b".", b"..") for part in parts):
         raise UnsafeArchive(f"refused member name {name!r} (empty, '.' or '..' part)")
+    if any(len(part) > MAX_PART_BYTES for part in parts):
+        raise UnsafeArchive(f"refused member name {name!r} (a part over {MAX_PART_BYTES} bytes)")
     return name
 
 
-def _parse_manifest(data, source):
+def parse_manifest(data, source):
+    """Parse manifest bytes; return (manifest, {listed path: size}) or raise CorruptArchive."""
     try:
         manifest = json.loads(data)
     except (UnicodeError, ValueError) as exc:
@@ -91,32 +90,32 @@ def _parse_manifest(data, source):
         sizes[path] = size
     if CHECKSUMS_NAME not in sizes:
         raise CorruptArchive(f"{source}: manifest.json does not list {CHECKSUMS_NAME}")
+    authentication = manifest.get("authentication")
+    if authentication is not None:
+        if not isinstance(authentication, dict) or authentication.get("member") != TAG_NAME:
+            raise CorruptArchive(f"{source}: manifest.json has a malformed authentication field")
+        if TAG_NAME in sizes:
+            raise CorruptArchive(f"{source}: manifest.json lists {TAG_NAME} as a file")
+        sizes[TAG_NAME] = TAG_SIZE  # declared by the authentication field, not in "files"
     return manifest, sizes
 
 
 class _Reader:
-    """Iterate an archive's members in one forward pass, checking each."""
+    """An archive file opened for one forward pass: the gzip stream and the tar entries in it."""
 
     def __init__(self, path):
         self.path = Path(path)
         self.name = self.path.name
-        try:
-            self._gz = igzip.open(self.path, "rb")
-            self._tar = tarfile.open(  # noqa: SIM115  (closed by close())
-                fileobj=self._gz, mode="r:", bufsize=READ_BUFFER
-            )
-        except FileNotFoundError:
-            raise
-        except _DECODE_ERRORS as exc:
+        self._file = open(self.path, "rb")  # noqa: SIM115  (closed by close())
+        head = self._file.read(2)
+        self._file.seek(0)
+        if head != b"\x1f\x8b":
             self.close()
-            raise CorruptArchive(f"{self.name}: not a readable .tar.gz ({exc})") from None
+            raise CorruptArchive(f"{self.name}: not a readable .tar.gz (no gzip header)")
+        self.tar = TarReader(Inflater(self._file, self.name), self.name)
 
     def close(self):
-        for attr in ("_tar", "_gz"):
-            obj = getattr(self, attr, None)
-            if obj is not None:
-                with contextlib.suppress(*_DECODE_ERRORS):
-                    obj.close()
+        self._file.close()
 
     def __enter__(self):
         return self
@@ -124,142 +123,108 @@ class _Reader:
     def __exit__(self, *exc):
         self.close()
 
-    def next_member(self):
-        """Return the next TarInfo (None at the end), refusing anything but regular files."""
-        try:
-            info = self._tar.next()
-        except _DECODE_ERRORS as exc:
-            raise CorruptArchive(f"{self.name}: damaged archive ({_describe(exc)})") from None
-        self._tar.members = []  # keep memory flat however many members there are
-        if info is None:
-            return None
-        if info.type == tarfile.DIRTYPE:
-            check_member_path(info.name.rstrip("/"))
-            return info
-        if info.type not in _REGULAR:
-            kind = {
-                tarfile.SYMTYPE: "symbolic link",
-                tarfile.LNKTYPE: "hard link",
-                tarfile.CHRTYPE: "character device",
-                tarfile.BLKTYPE: "block device",
-                tarfile.FIFOTYPE: "FIFO",
-                tarfile.GNUTYPE_SPARSE: "sparse file",
-            }.get(info.type, f"member of type {info.type!r}")
-            raise UnsafeArchive(f"{self.name}: refused {kind} {info.name!r}")
-        check_member_path(info.name)
-        return info
 
-    def read_chunks(self, info):
-        """Yield the data of ``info`` in chunks."""
-        try:
-            stream = self._tar.extractfile(info)
-            remaining = info.size
-            while remaining:
-                chunk = stream.read(min(CHUNK, remaining))
-                if not chunk:
-                    raise CorruptArchive(f"{self.name}: {info.name} is truncated")
-                remaining -= len(chunk)
-                yield chunk
-        except _DECODE_ERRORS as exc:
-            raise CorruptArchive(f"{self.name}: damaged archive ({_describe(exc)})") from None
-
-    def drain(self):
-        """Read to the end of the gzip stream so its CRC and length are checked."""
-        try:
-            while self._gz.read(CHUNK):
-                pass
-        except _DECODE_ERRORS as exc:
-            raise CorruptArchive(f"{self.name}: damaged archive ({_describe(exc)})") from None
-
-
-def _describe(exc):
-    text = str(exc) or type(exc).__name__
-    if isinstance(exc, EOFError) or "end of data" in text or "end-of-stream" in text:
-        return f"truncated: {text}"
-    return text
-
-
-def _read_manifest_member(reader):
-    info = reader.next_member()
-    if info is None or info.name != MANIFEST_NAME or info.type not in _REGULAR:
-        raise CorruptArchive(f"{reader.name}: manifest.json is missing (it must come first)")
-    if info.size > MAX_MANIFEST_BYTES:
-        raise UnsafeArchive(
-            f"{reader.name}: manifest.json is implausibly large ({info.size} bytes)"
-        )
-    data = b"".join(reader.read_chunks(info))
-    return data
+def _read_manifest_member(tar, source):
+    entry = tar.next_entry()
+    if entry is None or entry.name != MANIFEST_NAME or entry.is_dir:
+        raise CorruptArchive(f"{source}: manifest.json is missing (it must come first)")
+    if entry.size > MAX_MANIFEST_BYTES:
+        raise UnsafeArchive(f"{source}: manifest.json is implausibly large ({entry.size} bytes)")
+    return b"".join(tar.data(entry))
 
 
 def read_manifest(path):
     """Read only the first member (``manifest.json``) of an archive and return it."""
     with _Reader(path) as reader:
-        data = _read_manifest_member(reader)
-    return _parse_manifest(data, Path(path).name)[0]
+        data = _read_manifest_member(reader.tar, reader.name)
+    return parse_manifest(data, Path(path).name)[0]
 
 
-def verify_archive(path, *, progress=None):
-    """Check a whole archive (structure, sizes, SHA-256s, gzip trailer); return the manifest."""
-    return _walk(path, None, None, progress)
+def verify_archive(path, *, key=None, progress=None):
+    """Check a whole archive (structure, sizes, SHA-256s, gzip trailer); return the manifest.
+
+    With ``key`` (bytes), its authentication tag must match too (else Unauthenticated).
+    """
+    return _walk(path, None, None, progress, key)
 
 
-def extract_archive(path, dest, *, max_bytes=None, progress=None, keep=None):
+def extract_archive(path, dest, *, max_bytes=None, progress=None, key=None, keep=None):
     """Extract and verify an archive in one pass into the new folder ``dest``; return its manifest.
 
+    With ``key`` (bytes), its authentication tag must match too (else Unauthenticated).
     ``keep(member name)`` returning False verifies a member without writing it
     (``max_bytes`` then bounds only what is written). On error ``dest`` may hold
     partial files: callers extract into a staging folder and remove it.
     """
     dest = Path(dest)
     dest.mkdir(mode=0o750)
-    return _walk(path, dest, max_bytes, progress, keep)
+    return _walk(path, dest, max_bytes, progress, key, keep)
 
 
-def _walk(path, dest, max_bytes, progress, keep=None):
+def _directories(paths):
+    """Return every folder that holds a listed path (linear in the total length of the paths)."""
+    folders = set()
+    for path in paths:
+        parts = path.split("/")
+        for end in range(1, len(parts)):
+            folder = "/".join(parts[:end])
+            if folder in folders:
+                continue
+            folders.add(folder)
+    return folders
+
+
+def _walk(path, dest, max_bytes, progress, key, keep=None):
     name = Path(path).name
     with _Reader(path) as reader, _Sink() as sink:
-        manifest_bytes = _read_manifest_member(reader)
-        manifest, expected = _parse_manifest(manifest_bytes, name)
+        tar = reader.tar
+        manifest_bytes = _read_manifest_member(tar, name)
+        manifest, expected = parse_manifest(manifest_bytes, name)
         total = sum(size for p, size in expected.items() if keep is None or keep(p))
         if max_bytes is not None and total > max_bytes:
             raise NotEnoughSpace(
                 f"{name}: unpacks to {total:,} bytes, "
                 f"more than the {max_bytes:,} bytes allowed here"
             )
+        folders = _directories(expected)
         seen = {MANIFEST_NAME}
-        sums_text = None
+        small = {CHECKSUMS_NAME: None, TAG_NAME: None}  # read whole, not written as files
         count = len(expected)
         while True:
-            info = reader.next_member()
-            if info is None:
+            entry = tar.next_entry()
+            if entry is None:
                 break
-            if info.isdir():
-                prefix = info.name.rstrip("/") + "/"
-                if not any(p.startswith(prefix) for p in expected):
-                    raise UnsafeArchive(f"{name}: refused directory {info.name!r} not in manifest")
+            check_member_path(entry.name)
+            if entry.is_dir:
+                if entry.name not in folders:
+                    raise UnsafeArchive(f"{name}: refused directory {entry.name!r} not in manifest")
                 continue
-            if info.name not in expected:
-                raise UnsafeArchive(f"{name}: refused member {info.name!r} not listed in manifest")
-            if info.name in seen:
-                raise UnsafeArchive(f"{name}: member {info.name!r} appears twice")
-            if info.size != expected[info.name]:
+            if entry.name not in expected:
+                raise UnsafeArchive(f"{name}: refused member {entry.name!r} not listed in manifest")
+            if entry.name in seen:
+                raise UnsafeArchive(f"{name}: member {entry.name!r} appears twice")
+            if entry.size != expected[entry.name]:
                 raise UnsafeArchive(
-                    f"{name}: member {info.name!r} is {info.size} bytes, manifest says "
-                    f"{expected[info.name]}"
+                    f"{name}: member {entry.name!r} is {entry.size} bytes, manifest says "
+                    f"{expected[entry.name]}"
                 )
-            if sums_text is not None:
-                raise CorruptArchive(f"{name}: member {info.name!r} after {CHECKSUMS_NAME}")
-            seen.add(info.name)
-            if info.name == CHECKSUMS_NAME:
-                sums_text = b"".join(reader.read_chunks(info))
-                _write_bytes(dest, info.name, sums_text)
+            if small[CHECKSUMS_NAME] is not None:
+                raise CorruptArchive(f"{name}: member {entry.name!r} after {CHECKSUMS_NAME}")
+            if small[TAG_NAME] is not None and entry.name != CHECKSUMS_NAME:
+                raise CorruptArchive(f"{name}: member {entry.name!r} after {TAG_NAME}")
+            seen.add(entry.name)
+            if entry.name in small:
+                if entry.size > MAX_SUMS_BYTES:
+                    raise UnsafeArchive(f"{name}: {entry.name} is implausibly large")
+                small[entry.name] = b"".join(tar.data(entry))
+                _write_bytes(dest, entry.name, small[entry.name])
             else:
                 out = None
-                if dest is not None and (keep is None or keep(info.name)):
+                if dest is not None and (keep is None or keep(entry.name)):
                     with disk_full_as(_EXTRACT_DISK_FULL):
-                        out = _open_new(dest, info.name)
-                sink.begin(info.name, out)
-                for chunk in reader.read_chunks(info):
+                        out = _open_new(dest, entry.name)
+                sink.begin(entry.name, out)
+                for chunk in tar.data(entry):
                     sink.put(chunk)
                 sink.end()
             if progress:
@@ -270,12 +235,63 @@ def _walk(path, dest, max_bytes, progress, keep=None):
                 f"{name}: {len(missing)} member(s) listed in manifest are missing, "
                 f"e.g. {missing[0]!r} (truncated archive?)"
             )
-        reader.drain()
         digests = sink.finish()
     digests[MANIFEST_NAME] = hashlib.sha256(manifest_bytes).hexdigest()
-    digests[CHECKSUMS_NAME] = None
-    _check_sums(name, sums_text, digests)
+    if small[TAG_NAME] is not None:
+        digests[TAG_NAME] = hashlib.sha256(small[TAG_NAME]).hexdigest()
+    sums = small[CHECKSUMS_NAME]
+    damage = checksum_problem(name, sums, digests)
+    if key is not None:
+        why = tag_problem(key, manifest, manifest_bytes, sums, small[TAG_NAME])
+        if why is not None:
+            state = "otherwise intact" if damage is None else f"not intact either ({damage})"
+            raise Unauthenticated(
+                f"{name}: not authenticated: {why}; its checksums are {state}", damage is None
+            )
+    if damage is not None:
+        raise CorruptArchive(f"{name}: {damage}")
     return manifest
+
+
+def checksum_problem(name, sums_bytes, digests):
+    """Return what is wrong between SHA256SUMS and the members' ``digests`` (None if nothing)."""
+    try:
+        listed = parse_checksums(sums_bytes, name, CHECKSUMS_NAME)
+    except CorruptArchive as exc:
+        return str(exc).removeprefix(f"{name}: ")
+    if set(listed) != set(digests):
+        return f"{CHECKSUMS_NAME} does not cover exactly the archive's members"
+    for path, digest in digests.items():
+        if listed[path] != digest:
+            return f"checksum mismatch for {path!r} (the archive is damaged)"
+    return None
+
+
+def read_back(path, tail_offset, trailer):
+    """Read a just-written archive's manifest and, from ``tail_offset``, its last members.
+
+    ``tail_offset`` is where a fresh deflate run holding the tag (if any) and
+    SHA256SUMS starts; ``trailer`` the gzip trailer expected at the end. Returns
+    (manifest, manifest bytes, {member: bytes}) as the reader parses them.
+    """
+    name = Path(path).name
+    with _Reader(path) as reader:
+        manifest_bytes = _read_manifest_member(reader.tar, name)
+    manifest, expected = parse_manifest(manifest_bytes, name)
+    members = {}
+    with open(path, "rb") as raw:
+        raw.seek(tail_offset)
+        inflater = Inflater(raw, name, wbits=-15)
+        tar = TarReader(inflater, name)
+        while (entry := tar.next_entry()) is not None:
+            if entry.name not in (CHECKSUMS_NAME, TAG_NAME) or entry.size != expected.get(
+                entry.name
+            ):
+                raise CorruptArchive(f"{name}: unexpected member {entry.name!r} at the end")
+            members[entry.name] = b"".join(tar.data(entry))
+    if inflater.trailer != trailer:
+        raise CorruptArchive(f"{name}: the gzip trailer is not the one written")
+    return manifest, manifest_bytes, members
 
 
 class _Sink:
@@ -378,22 +394,6 @@ class _Sink:
                 return
             if kind == "begin" and file is not None:
                 file.close()
-
-
-def _check_sums(name, sums_text, digests):
-    try:
-        lines = sums_text.decode("utf-8").splitlines()
-        listed = dict(reversed(line.split("  ", 1)) for line in lines)
-    except (UnicodeError, ValueError):
-        raise CorruptArchive(f"{name}: {CHECKSUMS_NAME} is malformed") from None
-    actual = {p: d for p, d in digests.items() if p != CHECKSUMS_NAME}
-    if set(listed) != set(actual):
-        raise CorruptArchive(
-            f"{name}: {CHECKSUMS_NAME} does not cover exactly the archive's members"
-        )
-    for path, digest in actual.items():
-        if listed[path] != digest:
-            raise CorruptArchive(f"{name}: checksum mismatch for {path!r} (the archive is damaged)")
 
 
 def _open_new(dest, member_name):

@@ -6,15 +6,20 @@ Layout, in this order:
   every other member, known before a byte is written, so a reader can refuse
   unlisted or oversized members before extracting anything;
 - every member, each read exactly once and hashed while it is written;
-- ``SHA256SUMS``: the SHA-256 of every member, manifest included, in the format
-  ``sha256sum -c`` reads.
+- ``HMAC-SHA256``: given a key, the authentication tag over the manifest and
+  the checksum lines of every other member (see ``app.archive.auth``);
+- ``SHA256SUMS``: the SHA-256 of every member, manifest and tag included, in
+  the format ``sha256sum -c`` reads (GNU-escaped names, see ``app.archive.sums``).
+
+Before the rename the writer reads its own manifest and last members back from
+the file with the reader's parsers: an archive its reader would refuse is never
+put in place.
 
 Both system backups and site exports are written with ``write_archive`` and read
 with the functions of ``app.archive.reader``.
 """
 
 import hashlib
-import json
 import mimetypes
 import os
 import secrets
@@ -28,15 +33,21 @@ from pathlib import Path, PurePosixPath
 
 from isal import isal_zlib
 
+from app.archive.auth import TAG_NAME, authentication_field, make_tag, tag_problem
 from app.archive.errors import ArchiveError, NotEnoughSpace
 from app.archive.gzipstream import GzipStreamWriter
 from app.archive.reader import (
     CHECKSUMS_NAME,
     FORMAT_VERSION,
     MANIFEST_NAME,
+    RESERVED_NAMES,
     check_member_path,
+    checksum_problem,
+    parse_manifest,
+    read_back,
 )
 from app.archive.space import fsync_dir, is_disk_full
+from app.archive.sums import checksum_line, checksums_size, checksums_text, manifest_bytes
 
 CHUNK = 1024 * 1024
 BLOCK = tarfile.BLOCKSIZE
@@ -77,11 +88,6 @@ class ArchiveResult:
     checksums: dict[str, str]
 
 
-def checksums_size(paths):
-    """Return the exact size of the SHA256SUMS member listing ``paths``."""
-    return sum(64 + 2 + len(p.encode("utf-8")) + 1 for p in paths)
-
-
 def write_archive(
     final_path,
     meta: dict,
@@ -89,6 +95,7 @@ def write_archive(
     *,
     progress: Callable[[int, int], None] | None = None,
     digest: bool = True,
+    key: bytes | None = None,
 ) -> ArchiveResult:
     """Write ``members`` under ``meta`` as one ``.tar.gz`` at ``final_path``, atomically.
 
@@ -98,12 +105,14 @@ def write_archive(
     So the manifest lists stored members first, then deflated ones.
     ``digest=False`` skips the SHA-256 of the whole archive file (``sha256`` is
     then None), for callers that do not use it; members are always hashed.
+    With ``key`` (bytes), the archive carries an authentication tag made with it.
     """
     final_path = Path(final_path)
     members = list(members)
     _check_members(members)
     stored, deflated = _split_by_compressibility(members)
-    summed, manifest_bytes = _manifest(meta, stored + deflated)
+    summed, manifest = _manifest(meta, stored + deflated, key)
+    head = manifest_bytes(manifest)
     mtime = int(os.environ.get("SOURCE_DATE_EPOCH", "0")) or int(time.time())
 
     tmp = final_path.with_name(f".{final_path.name}.tmp-{secrets.token_hex(4)}")
@@ -115,15 +124,21 @@ def write_archive(
             os.fchmod(raw.fileno(), 0o640)
             out = _HashingRaw(raw, digest)
             gz = GzipStreamWriter(out, mtime=mtime)
-            checksums = {MANIFEST_NAME: _add_bytes(gz, MANIFEST_NAME, manifest_bytes, mtime)}
+            checksums = {MANIFEST_NAME: _add_bytes(gz, MANIFEST_NAME, head, mtime)}
             checksums.update(_add_members(gz, stored, ahead, mtime, progress))
-            sums = "".join(f"{checksums[p]}  {p}\n" for p in summed).encode("utf-8")
+            tail_offset = gz.end_run()  # the tail starts a fresh deflate run, read back below
+            sums = checksums_text(checksums, summed)
+            if key is not None:
+                tag = make_tag(key, head, sums)
+                checksums[TAG_NAME] = _add_bytes(gz, TAG_NAME, tag, mtime)
+                sums += checksum_line(TAG_NAME, checksums[TAG_NAME])
             _add_bytes(gz, CHECKSUMS_NAME, sums, mtime)
             gz.compress(bytes(2 * BLOCK + (-(gz.uncompressed_size + 2 * BLOCK)) % RECORD))
-            gz.close()
+            trailer = gz.close()
             os.fsync(raw.fileno())
             if os.fstat(raw.fileno()).st_size != out.size:
                 raise ArchiveError(f"{tmp.name}: the file on disk is not the size written")
+        _check_read_back(tmp, final_path.name, (tail_offset, trailer), manifest, checksums, key)
         os.replace(tmp, final_path)
         fsync_dir(final_path.parent)
     except OSError as exc:
@@ -150,25 +165,29 @@ def _check_members(members):
     names = [m.path for m in members]
     for name in names:
         check_member_path(name)
-    if len(set(names)) != len(names) or {MANIFEST_NAME, CHECKSUMS_NAME} & set(names):
+    if len(set(names)) != len(names) or set(RESERVED_NAMES) & set(names):
         raise ArchiveError("archive members must have distinct names, none reserved")
     for member in members:
         if isinstance(member.source, bytes | bytearray) and len(member.source) != member.size:
             raise ArchiveError(f"{member.path}: {len(member.source)} bytes, expected {member.size}")
 
 
-def _manifest(meta, ordered):
-    """Return (the member names SHA256SUMS lists, the manifest's bytes) for ``ordered`` members."""
+def _manifest(meta, ordered, key):
+    """Return (the member names SHA256SUMS lists before the tag, the manifest) of ``ordered``."""
     summed = [MANIFEST_NAME, *(m.path for m in ordered)]
     files = [{"path": m.path, "size": m.size} for m in ordered]
-    files.append({"path": CHECKSUMS_NAME, "size": checksums_size(summed)})
-    manifest = {**meta, "format_version": FORMAT_VERSION, "files": files}
-    return summed, json.dumps(manifest, indent=1, ensure_ascii=False).encode("utf-8")
+    manifest = {**meta, "format_version": FORMAT_VERSION}
+    if key is not None:  # the tag member is declared here, not in "files"
+        manifest["authentication"] = authentication_field(key)
+    tagged = [TAG_NAME] if key is not None else []
+    files.append({"path": CHECKSUMS_NAME, "size": checksums_size([*summed, *tagged])})
+    manifest["files"] = files
+    return summed, manifest
 
 
 def _add_members(gz, stored, ahead, mtime, progress):
     """Store ``stored``, then splice in what ``ahead`` deflated; return every member's SHA-256."""
-    total = len(stored) + len(ahead.members)
+    total = len(stored) + len(ahead.members)  # progress counts the caller's members
     checksums = {}
     for done, member in enumerate(stored, 1):
         checksums[member.path] = _add_stored(gz, member, mtime)
@@ -181,6 +200,25 @@ def _add_members(gz, stored, ahead, mtime, progress):
         for done in range(len(stored) + 1, total + 1):
             progress(done, total)
     return checksums
+
+
+def _check_read_back(tmp, name, tail, manifest, checksums, key):
+    """Parse what was written with the reader's code; raise ArchiveError if it would refuse it."""
+    try:
+        read, head, last = read_back(tmp, *tail)
+        parse_manifest(head, name)
+        problem = None if read == manifest else "the manifest reads back differently"
+        digests = {**checksums, MANIFEST_NAME: hashlib.sha256(head).hexdigest()}
+        problem = problem or checksum_problem(name, last.get(CHECKSUMS_NAME), digests)
+        if problem is None and key is not None:
+            sums, tag = last.get(CHECKSUMS_NAME), last.get(TAG_NAME)
+            problem = tag_problem(key, read, head, sums, tag)
+    except ArchiveError as exc:
+        problem = str(exc)
+    if problem is not None:
+        raise ArchiveError(
+            f"{name} was not kept: reading it back, its own reader refuses it ({problem})"
+        )
 
 
 def remove_temporaries(folder):

@@ -23,9 +23,9 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.archive import read_manifest
+from app.archive import CHECKSUMS_NAME, TAG_NAME, read_manifest
 from app.backup.errors import BackupError, BackupNotFound, CorruptArchive
-from app.config import data_path
+from app.config import archive_key, data_path
 from app.models.types import format_utc, parse_utc
 
 log = logging.getLogger(__name__)
@@ -92,6 +92,11 @@ def new_backup_id(folder, now):
     return backup_id_for(moment)
 
 
+def key_for(config, allow_unauthenticated=False):
+    """Return the key an archive must be authenticated with (None: accept any, or none)."""
+    return None if allow_unauthenticated else archive_key(config)
+
+
 def phase(progress, name):
     """Adapt ``progress(phase, done, total)`` to a ``(done, total)`` callback for step ``name``."""
     if progress is None:
@@ -123,7 +128,7 @@ def check_system_manifest(manifest, name):
                 raise bad(f"table {table['name']!r} has a bad row count")
             table_paths.add(table["path"])
         uploads = [p for p in files if p.startswith("uploads/")]
-        others = set(files) - table_paths - set(uploads) - {"SHA256SUMS"}
+        others = set(files) - table_paths - set(uploads) - {CHECKSUMS_NAME, TAG_NAME}
         if others:
             raise bad(f"unexpected member {sorted(others)[0]!r}")
         if len(uploads) != media["files"] or sum(files[p] for p in uploads) != media["bytes"]:

@@ -38,9 +38,11 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from app.backup.dbtypes import value_checks
 from app.backup.errors import BackupError, CorruptArchive
 
 BATCH = 1000
+BATCH_BYTES = 4 * 1024 * 1024  # a load holds at most this much dump text (or one row) at once
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 # Characters that many line readers (Python's str.splitlines among them) take
 # for line breaks; escaped so that every row stays on one line for every tool.
@@ -288,27 +290,36 @@ def _load_table(conn, table, path):
         elif decode is not None:
             decoders.append((column.name, decode, False))
     insert = table.insert()
-    rows, batch = 0, []
+    check = value_checks(table)
+    rows, batch, held = 0, [], 0
     with open(path, "rb") as source:
         for lineno, line in enumerate(source, 1):
             try:
                 record = json.loads(line)
                 if not isinstance(record, dict) or record.keys() != names:
                     raise ValueError("columns differ from the table's")
+                check(record, lineno)
                 for name, decode, null_json in decoders:
                     value = record[name]
                     if value is None:
                         if null_json:
                             record[name] = sa.null()
                     elif decode is not None:
-                        record[name] = decode(value)
+                        try:
+                            record[name] = decode(value)
+                        except (ValueError, TypeError) as exc:
+                            raise ValueError(f"column {name}: {exc}") from None
             except (ValueError, TypeError) as exc:
-                raise CorruptArchive(f"{path.name} line {lineno}: {exc}") from None
+                detail = str(exc)
+                where = f"table {table.name}, row {lineno}"
+                where += ", " if detail.startswith("column ") else ": "
+                raise CorruptArchive(f"{where}{detail} ({path.name} line {lineno})") from None
             batch.append(record)
-            if len(batch) >= BATCH:
+            held += len(line)
+            if len(batch) >= BATCH or held >= BATCH_BYTES:
                 conn.execute(insert, batch)
                 rows += len(batch)
-                batch = []
+                batch, held = [], 0
     if batch:
         conn.execute(insert, batch)
         rows += len(batch)

@@ -4,7 +4,13 @@
 catch: a damaged archive or a full disk is a backup error too.
 """
 
-from app.archive.errors import ArchiveError, CorruptArchive, NotEnoughSpace, UnsafeArchive
+from app.archive.errors import (
+    ArchiveError,
+    CorruptArchive,
+    NotEnoughSpace,
+    Unauthenticated,
+    UnsafeArchive,
+)
 
 BackupError = ArchiveError
 
@@ -18,6 +24,7 @@ __all__ = [
     "RestoreFailed",
     "SchemaMismatch",
     "TasksStillRunning",
+    "Unauthenticated",
     "UnsafeArchive",
 ]
 

@@ -29,8 +29,11 @@ def snapshot_media(uploads, links, trash=None):
     """Return the files under ``uploads`` and ``trash``, hard-linked into ``links`` if possible.
 
     Hard links pin each file as it is now, so a media item deleted while the
-    archive is being written is still backed up whole. Dot files (uploads still
-    being written, e.g. ``.abc.part``) and anything but regular files are skipped.
+    archive is being written is still backed up whole. Any name Linux allows
+    goes in (line breaks, backslashes, bytes that are not UTF-8); a name an
+    archive cannot hold fails the backup, naming the file. Only uploads still
+    being written (``.<name>.part``) are left out, and anything but regular
+    files, with a warning.
     Deleted media wait in ``trash`` (same layout) until no backup can need them:
     they go in as if still in ``uploads/``, walked after it so that a file moved
     there meanwhile is found in one place or the other.
@@ -60,10 +63,10 @@ def drop_unreferenced_trash(media, media_rows_dump):
 
 
 def _snapshot_tree(uploads, links, seen, trashed):
-    for root, dirs, names in os.walk(uploads):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+    for root, dirs, names in os.walk(uploads, onerror=_unreadable):
+        dirs.sort()
         for name in sorted(names):
-            if name.startswith("."):
+            if is_partial_upload(name):
                 continue
             path = Path(root, name)
             relpath = path.relative_to(uploads).as_posix()
@@ -74,9 +77,11 @@ def _snapshot_tree(uploads, links, seen, trashed):
                 st = path.lstat()
             except FileNotFoundError:
                 continue
-            except BackupError:
-                log.warning("not backing up %s: its name cannot go into an archive", path)
-                continue
+            except BackupError as exc:
+                raise BackupError(
+                    f"cannot back up {os.fsencode(path)!r}: its name cannot go into an "
+                    f"archive ({exc}); rename or move it, then back up again"
+                ) from None
             if not stat.S_ISREG(st.st_mode):
                 log.warning("not backing up %s: not a regular file", path)
                 continue
@@ -90,6 +95,24 @@ def _snapshot_tree(uploads, links, seen, trashed):
                 source = path  # no hard links here (other filesystem): read in place
             seen.add(relpath)
             yield MediaFile(relpath, source, st.st_size, st.st_mtime_ns, trashed)
+
+
+def _unreadable(exc):
+    """Fail the backup on a folder that cannot be listed (os.walk would skip it silently).
+
+    A folder that does not exist (no trash yet, a site deleted meanwhile) holds nothing.
+    """
+    if isinstance(exc, FileNotFoundError):
+        return
+    raise BackupError(
+        f"cannot back up {os.fsencode(exc.filename or '?')!r}: {exc.strerror or exc}; "
+        "nothing was kept, fix or move it, then back up again"
+    ) from None
+
+
+def is_partial_upload(name):
+    """Return True for an upload still being written (``.<name>.part``, see app.media)."""
+    return name.startswith(".") and name.endswith(".part")
 
 
 def content_fingerprint(dump, media):
@@ -107,5 +130,5 @@ def content_fingerprint(dump, media):
     }
     digest.update(json.dumps(head, sort_keys=True).encode())
     for f in sorted(media, key=lambda f: f.relpath):
-        digest.update(f"{f.relpath}\0{f.size}\0{f.mtime_ns}\n".encode())
+        digest.update(f"{f.relpath}\0{f.size}\0{f.mtime_ns}\n".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()

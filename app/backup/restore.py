@@ -104,11 +104,14 @@ def _tables_of(manifest, name, schema=None):
     return [(t, listed[t.name]["path"], listed[t.name]["rows"]) for t in ours]
 
 
-def restore_backup(config, engine, backup_id, progress=None, *, clock=utcnow):
+def restore_backup(
+    config, engine, backup_id, progress=None, *, clock=utcnow, allow_unauthenticated=False
+):
     """Replace the database and media with backup ``backup_id``; return a RestoreOutcome.
 
     ``progress(phase, done, total)`` is called with phases "extract" and "load".
-    Raises BackupNotFound, CorruptArchive/UnsafeArchive, SchemaMismatch,
+    Unless ``allow_unauthenticated``, the archive's tag must match BACKUP_KEY.
+    Raises BackupNotFound, Unauthenticated, CorruptArchive/UnsafeArchive, SchemaMismatch,
     NotEnoughSpace, BackupLocked (nothing changed) or RestoreFailed (rolled back).
     """
     started = time.monotonic()
@@ -127,7 +130,11 @@ def restore_backup(config, engine, backup_id, progress=None, *, clock=utcnow):
         free = check_space(unpacked, staging.parent, f"restoring {backup_id}")
         try:
             extracted = extract_archive(
-                path, staging, max_bytes=free, progress=catalog.phase(progress, "extract")
+                path,
+                staging,
+                max_bytes=free,
+                progress=catalog.phase(progress, "extract"),
+                key=catalog.key_for(config, allow_unauthenticated),
             )
             if extracted != manifest:
                 raise CorruptArchive(f"{path.name}: the archive changed while it was read")

@@ -36,6 +36,32 @@ def backup_schedule(config):
         raise ValueError(f"BACKUP_SCHEDULE={expression!r} is not a valid crontab: {exc}") from None
 
 
+def verify_schedule(config):
+    """Return when kept backups are re-verified: BACKUP_VERIFY_SCHEDULE, else after the backup.
+
+    The default is every day 90 minutes after the time of day in BACKUP_SCHEDULE
+    (03:30 for the default 02:00), or 03:30 when that names no single time.
+    """
+    expression = config.get("BACKUP_VERIFY_SCHEDULE") or _daily_after(
+        config.get("BACKUP_SCHEDULE", "0 2 * * *")
+    )
+    try:
+        return parse_crontab(expression)
+    except ValueError as exc:
+        raise ValueError(
+            f"BACKUP_VERIFY_SCHEDULE={expression!r} is not a valid crontab: {exc}"
+        ) from None
+
+
+def _daily_after(backup_expression, minutes=90):
+    """Return a daily crontab ``minutes`` after the backup's time of day."""
+    fields = backup_expression.split()
+    if len(fields) == 5 and fields[0].isdigit() and fields[1].isdigit():
+        at = (int(fields[1]) * 60 + int(fields[0]) + minutes) % (24 * 60)
+        return f"{at % 60} {at // 60} * * *"
+    return "30 3 * * *"
+
+
 @functools.lru_cache(maxsize=8)
 def _clock_in(timezone):
     """A Celery app that only knows ``timezone``: what a crontab needs to compute its times."""

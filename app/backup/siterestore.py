@@ -76,14 +76,15 @@ def backup_site_id(path, manifest, subdomain):
 
 def restore_site(
     config, engine, backup_id, subdomain, *, load, progress=None, clock=utcnow,
-    read_rows=read_site_rows,
+    read_rows=read_site_rows, allow_unauthenticated=False,
 ):  # fmt: skip
     """Replace site ``subdomain`` with its state in backup ``backup_id``; return the outcome.
 
     ``load(rows, site_id)`` writes the rows (the site loader) and returns its
     summary as a dict. ``progress(phase, done, total)`` follows "extract".
     ``read_rows(staging, subdomain)`` is where the rows come from.
-    Raises BackupNotFound, CorruptArchive, SchemaMismatch, SiteNotInBackup,
+    Unless ``allow_unauthenticated``, the archive's tag must match BACKUP_KEY.
+    Raises BackupNotFound, Unauthenticated, CorruptArchive, SchemaMismatch, SiteNotInBackup,
     NotEnoughSpace or BackupLocked before anything changed.
     """
     started = time.monotonic()
@@ -108,6 +109,7 @@ def restore_site(
         try:
             extracted = extract_archive(
                 path, staging, max_bytes=free, keep=keep,
+                key=catalog.key_for(config, allow_unauthenticated),
                 progress=catalog.phase(progress, "extract"),
             )  # fmt: skip
             if extracted != manifest:

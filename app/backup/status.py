@@ -35,6 +35,7 @@ from app.backup.lock import lock_holder
 from app.backup.maintenance import maintenance_state
 from app.backup.runlog import recent_runs
 from app.backup.schedule import next_run
+from app.backup.verification import damaged_ids, damaged_problems
 from app.config import data_path
 from app.models.types import format_utc, utcnow
 
@@ -75,6 +76,7 @@ class BackupStatus:
     next_run: dt.datetime | None  # aware UTC
     schedule_error: str | None = None
     restorability: dict | None = None  # app.backup.upgrade.restorability_report of the backups
+    failed_verification: dict = field(default_factory=dict)  # backup id -> why (verification)
     problems: list[Problem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -85,13 +87,17 @@ class BackupStatus:
 
     @property
     def good(self):
-        """The readable backups, newest first."""
-        return [info for info in self.backups if info.ok]
+        """The intact backups, newest first: readable, and not failed by their last verification."""
+        return [i for i in self.backups if i.ok and i.backup_id not in self.failed_verification]
 
     @property
     def damaged(self):
-        """The archives whose manifest cannot be read."""
-        return [info for info in self.backups if not info.ok]
+        """The archives whose manifest cannot be read or whose last verification failed."""
+        return [i for i in self.backups if not i.ok or i.backup_id in self.failed_verification]
+
+    def damage_of(self, info):
+        """Return why a damaged backup is damaged."""
+        return info.error or self.failed_verification.get(info.backup_id)
 
     @property
     def newest(self):
@@ -133,7 +139,7 @@ class BackupStatus:
             "problems": [dataclasses.asdict(p) for p in self.problems],
             "warnings": list(self.warnings),
             "count": len(self.good),
-            "damaged": [{"id": i.backup_id, "error": i.error} for i in self.damaged],
+            "damaged": [{"id": i.backup_id, "error": self.damage_of(i)} for i in self.damaged],
             "total_size": sum(i.size for i in self.backups),
             "free_bytes": self.free_bytes,
             "folder": str(self.folder),
@@ -236,7 +242,8 @@ def backup_status(config, *, clock=utcnow):
     now = clock()
     folder = catalog.backups_dir(config)
     backups = _read_backups(config)
-    newest = next((info for info in backups if info.ok), None)
+    failed = damaged_ids(config)
+    newest = next((i for i in backups if i.ok and i.backup_id not in failed), None)
     try:
         upcoming, schedule_error = next_run(config, now), None
     except ValueError as exc:
@@ -255,6 +262,7 @@ def backup_status(config, *, clock=utcnow):
         next_run=upcoming,
         schedule_error=schedule_error,
         restorability=upgrade.restorability_report(config, backups),
+        failed_verification=failed,
     )
     status.problems = [p for check in PROBLEM_CHECKS if (p := check(status, config))]
     status.warnings = [w for check in WARNING_CHECKS if (w := check(status, config))]
@@ -313,13 +321,33 @@ def restore_interrupted(status, config):
     return Problem(**found[0]) if found else None
 
 
+def damaged_backups(status, config):
+    """Kept backups whose last full verification failed: not counted, to be replaced."""
+    found = damaged_problems(config)  # one per backup, newest first
+    if not found:
+        return None
+    return Problem(
+        "damaged",
+        "DAMAGED",
+        "; ".join(p["message"] for p in found),
+        "; ".join(p["summary"] for p in found),
+    )
+
+
 def unrestorable(status, config):
     """No good backup can be restored by this app (all were made by a newer StinkyKitty)."""
     problem = status.restorability["problem"]
     return Problem(**problem) if problem else None
 
 
-PROBLEM_CHECKS = (restore_interrupted, no_backup, stale_backup, last_run_failed, unrestorable)
+PROBLEM_CHECKS = (
+    restore_interrupted,
+    no_backup,
+    stale_backup,
+    last_run_failed,
+    damaged_backups,
+    unrestorable,
+)
 
 
 # --- the warnings: worth saying, not (yet) unhealthy -----------------------------------

@@ -36,7 +36,7 @@ from app.backup.restore import RestoreOutcome, restore_backup
 from app.backup.retention import delete_backup, prune_backups, prune_locked
 from app.backup.status import backup_status
 from app.backup.trash import trash_dir
-from app.config import data_path
+from app.config import archive_key, data_path
 from app.extensions import db
 from app.models import MediaItem
 from app.models.types import format_utc, utcnow
@@ -176,21 +176,22 @@ def _create_locked(config, engine, clock, skip_unchanged, progress, started, wor
         "media": {"files": len(media), "bytes": sum(f.size for f in media)},
         "fingerprint": fingerprint,
     }
-    # "Complete and verified" is established while writing, not by reading the
-    # file back: every member's SHA-256 and the gzip CRC-32 are computed over the
-    # very same chunks as they are stored or deflated, sizes are checked against
-    # the manifest (a source that shrinks fails the backup), the file is fsynced
-    # and its size on disk checked before the rename. A read-back right after
-    # writing would come from the page cache, not the disk, so it could only
-    # re-test the writer's code (which the tests verify on every archive they
-    # write) at the cost of a third of the backup's time; `flask backup verify`
-    # and every restore check every checksum from the file itself.
+    # "Complete and verified" is established while writing: every member's
+    # SHA-256 and the gzip CRC-32 are computed over the very same chunks as they
+    # are stored or deflated, sizes are checked against the manifest (a source
+    # that shrinks fails the backup), the file is fsynced and its size on disk
+    # checked, and the writer parses its own manifest, checksum list and tag
+    # back from the file with the reader's code before the rename (they are
+    # small). Re-reading every member would come from the page cache, not the
+    # disk, at the cost of a third of the backup's time; the scheduled
+    # verification (app.backup.verification) reads them all later.
     result = write_archive(
         folder / (backup_id + SUFFIX),
         meta,
         members,
         progress=catalog.phase(progress, "write"),
         digest=False,  # the whole file's SHA-256 is not recorded for backups
+        key=archive_key(config),
     )
     return outcome(backup_id, result.path, True, result.size, now)
 
@@ -238,13 +239,18 @@ def _archive_members(dump, media):
     return tables, members
 
 
-def verify_backup(config, backup_id, progress=None):
-    """Check a backup fully (structure, every SHA-256, manifest); return its manifest.
+def verify_backup(config, backup_id, progress=None, *, allow_unauthenticated=False):
+    """Check a backup fully (structure, every SHA-256, tag, manifest); return its manifest.
 
-    ``progress(phase, done, total)`` is called with phase "verify".
-    Raises BackupNotFound, CorruptArchive or UnsafeArchive with the reason.
+    ``progress(phase, done, total)`` is called with phase "verify". Unless
+    ``allow_unauthenticated``, the authentication tag must match BACKUP_KEY.
+    Raises BackupNotFound, Unauthenticated, CorruptArchive or UnsafeArchive with the reason.
     """
     path = backup_path(config, backup_id)
-    manifest = verify_archive(path, progress=catalog.phase(progress, "verify"))
+    manifest = verify_archive(
+        path,
+        key=catalog.key_for(config, allow_unauthenticated),
+        progress=catalog.phase(progress, "verify"),
+    )
     catalog.check_system_manifest(manifest, path.name)
     return manifest

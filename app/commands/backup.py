@@ -12,15 +12,28 @@ import click
 from flask import current_app
 
 from app.archive.space import human_size
-from app.backup import catalog, runs, system, upgrade
-from app.backup.errors import BackupError
+from app.backup import catalog, runs, system, upgrade, verification
+from app.backup.errors import BackupError, Unauthenticated
 from app.backup.status import backup_status
 from app.commands import echo_json
 from app.commands.progress import PhaseProgress
 from app.extensions import db
-from app.models.types import human_age, utcnow
+from app.models.types import human_age, parse_utc, utcnow
 
 RESTORE_PROMPT = "Restore will overwrite database. Continue? (y/n)"
+RESTORE_PROMPT_UNAUTHENTICATED = (
+    "Restore will overwrite database with an archive NOT authenticated by this server's "
+    "BACKUP_KEY. Continue? (y/n)"
+)
+UNAUTHENTICATED_HINT = (
+    "; if you trust where it comes from (made before archives were authenticated, or on "
+    "another server), run again with --allow-unauthenticated"
+)
+allow_unauthenticated_option = click.option(
+    "--allow-unauthenticated",
+    is_flag=True,
+    help="Accept an archive without this server's authentication tag (older or foreign).",
+)
 PHASES = {
     "dump": "Dumping tables  ",
     "write": "Writing archive ",
@@ -45,6 +58,8 @@ def clear_errors(command):
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
+        except Unauthenticated as exc:
+            raise click.ClickException(str(exc) + UNAUTHENTICATED_HINT) from None
         except BackupError as exc:
             raise click.ClickException(str(exc)) from None
 
@@ -69,8 +84,18 @@ def list_command(as_json):
     """List backups, newest first: id, size, age, database, counts."""
     now = utcnow()
     infos = system.list_backups(current_app.config)
+    results = verification.read_results(current_app.config)
     if as_json:
-        echo_json([{**info.to_dict(now), **_restorable(info)} for info in infos])
+        echo_json(
+            [
+                {
+                    **info.to_dict(now),
+                    **_restorable(info),
+                    "verification": results.get(info.backup_id),
+                }
+                for info in infos
+            ]
+        )
         return
     if not infos:
         click.echo(f"No backups in {catalog.backups_dir(current_app.config)}.")
@@ -92,6 +117,9 @@ def list_command(as_json):
         restorable = _restorable(info)["restorable"]
         if restorable != "yes":
             click.echo(f"{'':<30} restorable: {restorable}")
+    click.echo("\nLast full verification (every checksum and the tag):")
+    for info in infos:
+        click.echo(f"  {info.backup_id:<30} {describe_verification(results, info.backup_id, now)}")
 
 
 def _restorable(info):
@@ -101,6 +129,20 @@ def _restorable(info):
     revision = info.manifest["database"].get("revision")
     label, steps = upgrade.restorability(current_app.config, revision)
     return {"restorable": label, "migration_steps": steps}
+
+
+def describe_verification(results, backup_id, now):
+    """Return the last verification of ``backup_id`` in a few words."""
+    result = results.get(backup_id)
+    if result is None:
+        return "never verified"
+    age = human_age((now - parse_utc(result["verified_at"])).total_seconds())
+    overdue = " (overdue)" if verification.verification_overdue(results, backup_id, now) else ""
+    if not result.get("ok"):
+        return f"DAMAGED, found {age} ago: {result.get('error')}"
+    if not result.get("authenticated"):
+        return f"intact, not authenticated (format 1), {age} ago{overdue}"
+    return f"intact and authenticated, {age} ago{overdue}"
 
 
 @backup_cli.command("create")
@@ -204,23 +246,6 @@ def _describe_run(run):
     return text
 
 
-@backup_cli.command("verify")
-@click.argument("backup_id")
-@json_option
-@clear_errors
-def verify_command(backup_id, as_json):
-    """Check a backup fully: structure, every checksum, the manifest."""
-    with progress_for(as_json) as progress:
-        manifest = system.verify_backup(current_app.config, backup_id, progress=progress)
-    if as_json:
-        echo_json({"id": catalog.normalize_id(backup_id), "ok": True, "manifest": manifest})
-        return
-    click.echo(
-        f"Backup {catalog.normalize_id(backup_id)} is intact: {len(manifest['files'])} members, "
-        "every checksum matches."
-    )
-
-
 def _describe(info):
     d = info.to_dict(utcnow())
     counts = ", ".join(f"{name} {rows}" for name, rows in d["counts"].items())
@@ -239,9 +264,10 @@ def _describe(info):
 @click.option(
     "--site", metavar="SUBDOMAIN", default=None, help="Restore only this site; no other changes."
 )
+@allow_unauthenticated_option
 @json_option
 @clear_errors
-def restore_command(backup_id, yes, site, as_json):
+def restore_command(backup_id, yes, site, allow_unauthenticated, as_json):
     """Replace the database and media with a backup (asks first unless --yes)."""
     config = current_app.config
     info = catalog.read_info(catalog.backup_path(config, backup_id))
@@ -250,7 +276,10 @@ def restore_command(backup_id, yes, site, as_json):
     if site is not None:
         from app.commands.siterestore import restore_one_site
 
-        restore_one_site(config, info, site, yes=yes, as_json=as_json, describe=_describe)
+        restore_one_site(
+            config, info, site, yes=yes, as_json=as_json, describe=_describe,
+            allow_unauthenticated=allow_unauthenticated,
+        )  # fmt: skip
         return
     revision = info.manifest["database"].get("revision")
     head = upgrade.head_revision(config)
@@ -264,11 +293,18 @@ def restore_command(backup_id, yes, site, as_json):
                 "scratch copy before anything live changes",
                 err=as_json,
             )
-        if not confirm(RESTORE_PROMPT, err=as_json):
+        prompt = RESTORE_PROMPT_UNAUTHENTICATED if allow_unauthenticated else RESTORE_PROMPT
+        if not confirm(prompt, err=as_json):
             click.echo("Restore cancelled; nothing changed.", err=True)
             sys.exit(1)
     with progress_for(as_json) as progress:
-        outcome = system.restore_backup(config, db.engine, info.backup_id, progress=progress)
+        outcome = system.restore_backup(
+            config,
+            db.engine,
+            info.backup_id,
+            progress=progress,
+            allow_unauthenticated=allow_unauthenticated,
+        )
     if as_json:
         echo_json(outcome.to_dict())
         return
@@ -298,18 +334,3 @@ def delete_command(backup_id, yes):
             sys.exit(1)
     system.delete_backup(config, info.backup_id)
     click.echo(f"Deleted backup {info.backup_id}.")
-
-
-@backup_cli.command("prune")
-@click.option("--keep", type=click.IntRange(min=1), default=None, help="Default: BACKUP_KEEP.")
-@json_option
-@clear_errors
-def prune_command(keep, as_json):
-    """Apply retention now: keep the newest BACKUP_KEEP good backups, delete older ones."""
-    deleted = system.prune_backups(current_app.config, keep=keep)
-    if as_json:
-        echo_json({"deleted": deleted})
-    elif deleted:
-        click.echo(f"Deleted {len(deleted)} old backup(s): {', '.join(deleted)}.")
-    else:
-        click.echo("Nothing to delete.")

@@ -15,8 +15,6 @@ from app.backup.maintenance import site_maintenance
 from app.commands import echo_json
 from app.extensions import db
 
-RESTORE_PROMPT = "Restore will overwrite database. Continue? (y/n)"
-
 
 def guard_for(config, operation):
     """Return ``guard(site_id)``: hold the backup lock, with that site (if any) in maintenance."""
@@ -75,10 +73,12 @@ def confirm(question, err):
         sys.exit(1)
 
 
-def restore_one_site(config, info, subdomain, *, yes, as_json, describe):
+def restore_one_site(
+    config, info, subdomain, *, yes, as_json, describe, allow_unauthenticated=False
+):
     """Restore one site from the backup ``info`` describes, asking first unless ``yes``."""
     from app.backup.siterestore import restore_site
-    from app.commands.backup import progress_for
+    from app.commands.backup import RESTORE_PROMPT, RESTORE_PROMPT_UNAUTHENTICATED, progress_for
 
     if not yes:
         click.echo(describe(info), err=as_json)
@@ -87,12 +87,13 @@ def restore_one_site(config, info, subdomain, *, yes, as_json, describe):
             "every other site stays as it is.",
             err=as_json,
         )
-        confirm(RESTORE_PROMPT, as_json)
+        prompt = RESTORE_PROMPT_UNAUTHENTICATED if allow_unauthenticated else RESTORE_PROMPT
+        confirm(prompt, as_json)
     db.session.remove()
     with progress_for(as_json) as progress:
         outcome = restore_site(
             config, db.engine, info.backup_id, subdomain, load=loader_for(config),
-            progress=progress,
+            progress=progress, allow_unauthenticated=allow_unauthenticated,
         )  # fmt: skip
     result = outcome.to_dict()
     if as_json:

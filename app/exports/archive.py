@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from app.archive import Member, write_archive
 from app.archive.errors import ArchiveError
-from app.config import data_path
+from app.config import archive_key, data_path
 from app.exports.data import EXPORT_FORMAT, EXPORT_FORMAT_VERSION, write_data_files
 from app.models import Site, utcnow
 from app.models.types import format_utc
@@ -114,7 +114,9 @@ def export_site(config, site_id, *, dest=None, clock=utcnow, progress=None, sess
         ]
         members += [Member(path=name, size=size, source=path) for name, path, size in data.media]
         try:
-            archive = write_archive(final, meta, members, progress=progress)
+            archive = write_archive(
+                final, meta, members, progress=progress, key=archive_key(config)
+            )
         except FileNotFoundError as exc:
             raise ExportFailed(
                 f"A media file of the site ({Path(exc.filename or '?').name}) was deleted "

@@ -15,6 +15,7 @@ from flask import current_app
 
 from app.backup.errors import BackupLocked
 from app.backup.runs import BackupRunFailed, run_backup
+from app.backup.verification import verify_due
 from app.backup.webjobs import run_job
 from app.extensions import db
 from app.tasks.pause import pauses_for_restore
@@ -49,6 +50,16 @@ def system_backup(self, trigger="schedule"):
         log.warning("system backup not started, one is already running: %s", exc)
         return {"outcome": "skipped", "error": str(exc)}
     return record
+
+
+@shared_task(
+    name="stinkykitty.verify_backups",
+    soft_time_limit=BACKUP_SOFT_TIME_LIMIT,
+    time_limit=BACKUP_TIME_LIMIT,
+)
+def verify_backups():
+    """Fully verify kept backups, most due first, within BACKUP_VERIFY_BUDGET; return results."""
+    return verify_due(current_app.config)
 
 
 @shared_task(

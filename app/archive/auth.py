@@ -1,0 +1,57 @@
+"""Authentication tags: an HMAC-SHA256 over an archive's manifest and checksum list.
+
+The checksums prove only that an archive is self-consistent; anyone able to
+write a file could make a consistent one. The tag proves that whoever wrote
+the manifest and SHA256SUMS (and so, through them, every member) held the key.
+The key is given as bytes by the caller; this module knows nothing of where it
+is kept. The tag is the member ``HMAC-SHA256`` (hex and a line feed), written
+just before SHA256SUMS. The manifest declares it in its ``authentication``
+field (algorithm, member name, a short non-secret id of the key) rather than
+in ``files``, which lists the caller's members and SHA256SUMS. It covers the
+manifest's bytes and SHA256SUMS without its last line (the tag's own checksum),
+so SHA256SUMS still checks every member with ``sha256sum -c``.
+"""
+
+import hashlib
+import hmac
+
+from app.archive.sums import checksum_line
+
+TAG_NAME = "HMAC-SHA256"
+TAG_SIZE = 65
+_DOMAIN = b"stinkykitty-archive-tag\0"
+
+
+def key_id(key):
+    """Return a short public name of ``key`` (its hash, not the key), to tell keys apart."""
+    return hashlib.sha256(b"stinkykitty-key-id\0" + key).hexdigest()[:16]
+
+
+def authentication_field(key):
+    """Return the manifest's ``authentication`` field for archives tagged with ``key``."""
+    return {"algorithm": "HMAC-SHA256", "member": TAG_NAME, "key_id": key_id(key)}
+
+
+def make_tag(key, manifest_bytes, sums_bytes):
+    """Return the tag member's bytes over ``manifest_bytes`` and ``sums_bytes``."""
+    mac = hmac.new(key, _DOMAIN, hashlib.sha256)
+    mac.update(len(manifest_bytes).to_bytes(8, "big"))
+    mac.update(manifest_bytes)
+    mac.update(sums_bytes)
+    return (mac.hexdigest() + "\n").encode("ascii")
+
+
+def tag_problem(key, manifest, manifest_bytes, sums_bytes, tag_bytes):
+    """Return why the archive is not authenticated by ``key`` (None when it is)."""
+    if tag_bytes is None:
+        return "it carries no authentication tag (made before archives were authenticated?)"
+    own_line = checksum_line(TAG_NAME, hashlib.sha256(tag_bytes).hexdigest())
+    if not sums_bytes or not sums_bytes.endswith(own_line):
+        return f"SHA256SUMS does not end with the checksum of {TAG_NAME}"
+    covered = sums_bytes[: -len(own_line)]
+    if hmac.compare_digest(make_tag(key, manifest_bytes, covered), tag_bytes):
+        return None
+    listed = (manifest.get("authentication") or {}).get("key_id")
+    if listed and listed != key_id(key):
+        return f"its tag was made with another key (key id {listed}, this key is {key_id(key)})"
+    return "its authentication tag does not match (forged or altered)"

@@ -1,0 +1,96 @@
+"""The SHA256SUMS member and the manifest's bytes: any file name Linux allows, exactly.
+
+Member names are Python strings whose bytes are ``os.fsencode(name)``: names that
+are not UTF-8 hold lone surrogates (``surrogateescape``), as ``os.listdir``
+returns them, so every name round-trips byte for byte.
+
+SHA256SUMS uses GNU coreutils' escaping, so ``sha256sum -c`` reads it: a name
+holding a backslash, a line feed or a carriage return is written with them as
+``\\\\``, ``\\n`` and ``\\r``, and its line starts with a backslash. Lines end with
+a line feed only; Unicode line separators are ordinary characters. Names are
+written as their raw bytes (not necessarily UTF-8), as ``sha256sum`` prints them.
+"""
+
+import json
+import re
+
+from app.archive.errors import CorruptArchive
+
+_ESCAPES = {b"\\": b"\\\\", b"\n": b"\\n", b"\r": b"\\r"}
+_UNESCAPES = {b"\\\\": b"\\", b"\\n": b"\n", b"\\r": b"\r"}
+_NEEDS_ESCAPE = re.compile(rb"[\\\n\r]")
+_ESCAPED = re.compile(rb"\\.?", re.DOTALL)
+_HEX = re.compile(rb"[0-9a-f]{64}\Z")
+
+
+def name_bytes(name):
+    """Return the bytes of member ``name`` (UTF-8, lone surrogates as the bytes they stand for)."""
+    return name.encode("utf-8", "surrogateescape")
+
+
+def name_from_bytes(data):
+    """Return the member name whose bytes are ``data``."""
+    return data.decode("utf-8", "surrogateescape")
+
+
+def checksum_line(name, digest):
+    """Return the SHA256SUMS line of ``name`` with hex ``digest``, GNU-escaped when needed."""
+    raw = name_bytes(name)
+    if _NEEDS_ESCAPE.search(raw):
+        raw = _NEEDS_ESCAPE.sub(lambda m: _ESCAPES[m.group()], raw)
+        return b"\\" + digest.encode("ascii") + b"  " + raw + b"\n"
+    return digest.encode("ascii") + b"  " + raw + b"\n"
+
+
+def checksums_text(checksums, names):
+    """Return the SHA256SUMS bytes listing ``names`` (in order) with ``checksums[name]``."""
+    return b"".join(checksum_line(name, checksums[name]) for name in names)
+
+
+def checksums_size(names):
+    """Return the exact size of the SHA256SUMS member listing ``names``."""
+    return sum(len(checksum_line(name, "0" * 64)) for name in names)
+
+
+def _unescape(match):
+    text = match.group()
+    if text not in _UNESCAPES:
+        raise ValueError(f"unknown escape {text!r}")
+    return _UNESCAPES[text]
+
+
+def parse_checksums(data, source, member):
+    """Parse SHA256SUMS bytes into {name: hex digest}; raise CorruptArchive naming the line."""
+    if data and not data.endswith(b"\n"):
+        raise CorruptArchive(f"{source}: {member} is malformed (its last line is cut)")
+    listed = {}
+    for number, line in enumerate(data.split(b"\n")[:-1], 1):
+        escaped = line.startswith(b"\\")
+        if escaped:
+            line = line[1:]
+        digest, raw = line[:64], line[66:]
+        try:
+            if not _HEX.match(digest) or line[64:66] != b"  " or not raw:
+                raise ValueError("not '<sha256>  <name>'")
+            if escaped:
+                raw = _ESCAPED.sub(_unescape, raw)
+            elif _NEEDS_ESCAPE.search(raw):
+                raise ValueError("a backslash in a name, on a line that does not start with one")
+        except ValueError as exc:
+            reason = f"line {number}: {exc}"
+            raise CorruptArchive(f"{source}: {member} is malformed ({reason})") from None
+        name = name_from_bytes(raw)
+        if name in listed:
+            raise CorruptArchive(f"{source}: {member} lists {name!r} twice")
+        listed[name] = digest.decode("ascii")
+    return listed
+
+
+def manifest_bytes(manifest):
+    """Return ``manifest`` as UTF-8 JSON; names that are not UTF-8 keep their bytes as escapes.
+
+    A lone surrogate (a byte of a non-UTF-8 name) is written as the JSON escape
+    ``\\udcXX``, which ``json.loads`` reads back as the same lone surrogate.
+    """
+    text = json.dumps(manifest, indent=1, ensure_ascii=False)
+    return text.encode("utf-8", "backslashreplace")

@@ -1,0 +1,263 @@
+"""A strict, linear reader of one-member ``.tar.gz`` streams: our own parser, not ``tarfile``'s.
+
+Work is linear in the bytes and members of the archive, and memory is bounded
+(decompressed output is produced a chunk at a time; extended headers are
+capped). Anything GNU tar might read differently from us is refused: a second
+gzip member, bytes after the gzip stream that are not zeros, entries after
+the end-of-archive blocks, an old-style regular entry whose name ends in
+``/`` (which GNU tar takes for a directory), global or sparse headers, and a
+header whose checksum does not match.
+"""
+
+import zlib
+from dataclasses import dataclass
+
+from isal import isal_zlib
+
+from app.archive.errors import CorruptArchive, UnsafeArchive
+from app.archive.sums import name_from_bytes
+
+BLOCK = 512
+CHUNK = 1024 * 1024
+MAX_EXTENDED_HEADER = 1024 * 1024
+_ZERO_BLOCK = bytes(BLOCK)
+_GZIP = 31  # wbits for a gzip header and trailer
+_RAW = -15  # wbits for raw deflate blocks
+REGULAR = b"0"
+OLD_REGULAR = b"\0"
+DIRECTORY = b"5"
+_KINDS = {
+    b"1": "hard link",
+    b"2": "symbolic link",
+    b"3": "character device",
+    b"4": "block device",
+    b"6": "FIFO",
+    b"S": "sparse file",
+    b"K": "link with a long target",
+    b"g": "global extended header",
+}
+_ERRORS = (zlib.error, isal_zlib.error, OSError, ValueError, EOFError)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One tar entry: a regular file or a directory, its name and size."""
+
+    name: str
+    size: int
+    is_dir: bool
+
+
+class Inflater:
+    """Read decompressed bytes from a file holding one gzip member (or raw deflate blocks)."""
+
+    def __init__(self, raw, source, wbits=_GZIP):
+        self._raw = raw
+        self._source = source
+        self._wbits = wbits
+        self._inflate = isal_zlib.decompressobj(wbits=wbits)
+        self._pending = b""
+        self._buffer = b""
+        self._pos = 0
+        self.trailer = b""  # what followed the deflate stream (raw mode: the gzip trailer)
+
+    def _fill(self):
+        """Decompress the next piece into the buffer; return False at the end of the stream."""
+        while not self._inflate.eof:
+            data = self._pending or self._raw.read(CHUNK)
+            if not data:
+                raise CorruptArchive(f"{self._source}: damaged archive (truncated)")
+            try:
+                out = self._inflate.decompress(data, CHUNK)
+            except _ERRORS as exc:
+                raise CorruptArchive(f"{self._source}: damaged archive ({exc})") from None
+            self._pending = self._inflate.unconsumed_tail
+            if out:
+                self._buffer, self._pos = out, 0
+                return True
+        return False
+
+    def read(self, size):
+        """Return exactly ``size`` bytes, fewer only at the end of the stream."""
+        available = len(self._buffer) - self._pos
+        if size <= available:
+            start, self._pos = self._pos, self._pos + size
+            return self._buffer[start : self._pos]
+        parts = [self._buffer[self._pos :]]
+        need = size - available
+        self._buffer, self._pos = b"", 0
+        while need and self._fill():
+            part = self._buffer[:need]
+            self._pos = len(part)
+            parts.append(part)
+            need -= len(part)
+        return b"".join(parts)
+
+    def chunks(self, size):
+        """Yield exactly ``size`` bytes in pieces of at most CHUNK; raise if the stream ends."""
+        while size:
+            piece = self.read(min(CHUNK, size))
+            if not piece:
+                raise CorruptArchive(f"{self._source}: damaged archive (truncated)")
+            size -= len(piece)
+            yield piece
+
+    def finish(self):
+        """Read to the end of the stream (checking its CRC) and refuse what follows it."""
+        while self.read(CHUNK):
+            pass
+        rest = self._inflate.unused_data + self._pending + self._raw.read(CHUNK)
+        if self._wbits == _RAW:
+            self.trailer, rest = rest[:8], rest[8:]
+        while True:
+            if rest.startswith(b"\x1f\x8b"):
+                raise UnsafeArchive(f"{self._source}: refused a second gzip member")
+            if rest.strip(b"\0"):
+                raise UnsafeArchive(f"{self._source}: refused bytes after the end of the gzip data")
+            rest = self._raw.read(CHUNK)
+            if not rest:
+                return
+
+
+def _number(field, source):
+    """Decode a tar numeric field (octal, or base-256 when the high bit is set)."""
+    if field[:1] and field[0] & 0x80:
+        value = int.from_bytes(field[1:], "big")
+        if field[0] != 0x80:
+            raise CorruptArchive(f"{source}: damaged archive (negative number in a header)")
+        return value
+    text = field.split(b"\0", 1)[0].strip(b" ")
+    try:
+        return int(text, 8) if text else 0
+    except ValueError:
+        raise CorruptArchive(f"{source}: damaged archive (bad number in a header)") from None
+
+
+def _cstring(field):
+    return field.split(b"\0", 1)[0]
+
+
+def _parse_extended(data, source):
+    """Parse pax records ("<length> <key>=<value>\\n") into {key: bytes}."""
+    records, pos = {}, 0
+    while pos < len(data):
+        space = data.find(b" ", pos)
+        try:
+            length = int(data[pos:space])
+        except ValueError:
+            raise CorruptArchive(f"{source}: damaged archive (bad extended header)") from None
+        record = data[space + 1 : pos + length]
+        if length <= 0 or space < 0 or not record.endswith(b"\n") or b"=" not in record:
+            raise CorruptArchive(f"{source}: damaged archive (bad extended header)")
+        key, value = record[:-1].split(b"=", 1)
+        records[key.decode("utf-8", "replace")] = value
+        pos += length
+    return records
+
+
+class TarReader:
+    """Iterate the entries of a tar stream read from an Inflater, in one forward pass."""
+
+    def __init__(self, inflater, source):
+        self._in = inflater
+        self._source = source
+        self._left = 0  # bytes of the current entry's data not read yet (padding included)
+        self.ended = False
+
+    def _fail(self, reason):
+        return CorruptArchive(f"{self._source}: damaged archive ({reason})")
+
+    def _block(self):
+        block = self._in.read(BLOCK)
+        if len(block) != BLOCK:
+            raise self._fail("truncated: the tar stream ends inside a header")
+        return block
+
+    def _skip_rest(self):
+        while self._left:
+            piece = self._in.read(min(CHUNK, self._left))
+            if not piece:
+                raise self._fail("truncated")
+            self._left -= len(piece)
+
+    def next_entry(self):
+        """Return the next Entry (None after the end-of-archive blocks), refusing other kinds."""
+        self._skip_rest()
+        extended = {}
+        long_name = None
+        while True:
+            block = self._block()
+            if block == _ZERO_BLOCK:
+                if self._block() != _ZERO_BLOCK:
+                    raise UnsafeArchive(f"{self._source}: refused an entry after a zero block")
+                self._check_end()
+                return None
+            self._check_sum(block)
+            kind = block[156:157]
+            size = _number(block[124:136], self._source)
+            if kind in (b"x", b"L"):
+                if size > MAX_EXTENDED_HEADER:
+                    raise UnsafeArchive(
+                        f"{self._source}: refused an extended header of {size} bytes"
+                    )
+                data = self._in.read(size)
+                self._in.read(-size % BLOCK)
+                if len(data) != size:
+                    raise self._fail("truncated")
+                if kind == b"L":
+                    long_name = _cstring(data)
+                else:
+                    extended.update(_parse_extended(data, self._source))
+                continue
+            return self._entry(block, kind, size, extended, long_name)
+
+    def _entry(self, block, kind, size, extended, long_name):
+        name = _cstring(block[0:100])
+        if block[257:265] == b"ustar\x0000" and block[345:346] != b"\0":
+            name = _cstring(block[345:500]) + b"/" + name
+        name = extended.get("path", long_name if long_name is not None else name)
+        if "size" in extended:
+            try:
+                size = int(extended["size"])
+            except ValueError:
+                raise self._fail("bad size in an extended header") from None
+        text = name_from_bytes(name)
+        if any(key.startswith("GNU.sparse") for key in extended):
+            kind = b"S"
+        if kind == DIRECTORY:
+            if size:
+                raise UnsafeArchive(f"{self._source}: refused directory {text!r} with data")
+            return Entry(text.rstrip("/"), 0, True)
+        if kind not in (REGULAR, OLD_REGULAR):
+            what = _KINDS.get(kind, f"member of type {kind!r}")
+            raise UnsafeArchive(f"{self._source}: refused {what} {text!r}")
+        if text.endswith("/"):
+            raise UnsafeArchive(
+                f"{self._source}: refused regular entry {text!r} whose name ends in '/' "
+                "(GNU tar reads it as a directory)"
+            )
+        self._left = size + (-size % BLOCK)
+        return Entry(text, size, False)
+
+    def _check_sum(self, block):
+        stored = _number(block[148:156], self._source)
+        unsigned = sum(block) - sum(block[148:156]) + 8 * 32
+        if stored == unsigned:
+            return
+        high = sum(1 for b in block[:148] + block[156:] if b > 127)
+        if stored != unsigned - 256 * high:  # some old tars summed signed bytes
+            raise self._fail("a tar header's checksum does not match")
+
+    def _check_end(self):
+        """After the end-of-archive blocks only zeros may follow, up to the end of the stream."""
+        self.ended = True
+        while piece := self._in.read(CHUNK):
+            if piece.strip(b"\0"):
+                raise UnsafeArchive(f"{self._source}: refused data after the end-of-archive blocks")
+        self._in.finish()
+
+    def data(self, entry):
+        """Yield the data of ``entry`` (the entry just returned) in chunks."""
+        for piece in self._in.chunks(entry.size):
+            self._left -= len(piece)
+            yield piece

@@ -1,0 +1,102 @@
+"""``flask backup verify`` and ``flask backup prune``: integrity checks and retention, explained.
+
+Added to the ``backup`` group of ``app.commands.backup``. Every verification is
+recorded beside the backups (``app.backup.verification``), as the scheduled one is.
+"""
+
+import sys
+
+import click
+from flask import current_app
+
+from app.backup import catalog, system, verification
+from app.backup.errors import BackupNotFound
+from app.commands import echo_json
+from app.commands.backup import (
+    UNAUTHENTICATED_HINT,
+    allow_unauthenticated_option,
+    backup_cli,
+    clear_errors,
+    json_option,
+    progress_for,
+)
+
+
+def _verdict(backup_id, result, allow_unauthenticated):
+    """Return (passed, one line) for a verification ``result``."""
+    if result["ok"] and result["authenticated"]:
+        return (
+            True,
+            f"Backup {backup_id} is intact: every checksum matches, and it is authenticated.",
+        )
+    if result["ok"]:
+        line = (
+            f"Backup {backup_id} is intact but not authenticated: it carries no tag (format "
+            "version 1, as made before archives were authenticated); its checksums are "
+            "otherwise intact"
+        )
+    elif allow_unauthenticated and result.get("checksums_intact"):
+        line = f"Backup {backup_id} is intact but NOT authenticated: {result['error']}"
+    else:
+        return False, result["error"] + (
+            UNAUTHENTICATED_HINT if result.get("checksums_intact") is not None else ""
+        )
+    if allow_unauthenticated:
+        return True, line + " (accepted: --allow-unauthenticated)."
+    return False, line + UNAUTHENTICATED_HINT
+
+
+@backup_cli.command("verify")
+@click.argument("backup_id", required=False)
+@click.option("--all", "every", is_flag=True, help="Verify every kept backup, newest first.")
+@allow_unauthenticated_option
+@json_option
+@clear_errors
+def verify_command(backup_id, every, allow_unauthenticated, as_json):
+    """Check a backup fully: structure, every checksum, the tag, the manifest; record the result."""
+    config = current_app.config
+    if every == bool(backup_id):
+        raise click.UsageError("give a backup id or --all")
+    ids = [i.backup_id for i in system.list_backups(config)] if every else [backup_id]
+    report, failed = [], []
+    with progress_for(as_json) as progress:
+        for one in ids:
+            try:
+                result, manifest = verification.check_backup(config, one, progress=progress)
+            except BackupNotFound:
+                if every:
+                    continue  # deleted meanwhile
+                raise
+            one = catalog.normalize_id(one)
+            passed, line = _verdict(one, result, allow_unauthenticated)
+            report.append({"id": one, **result, "passed": passed, "manifest": manifest})
+            if not passed:
+                failed.append(line)
+            elif not as_json:
+                click.echo(line)
+    if as_json:
+        echo_json(report if every else report[0])
+    if not every and failed:
+        raise click.ClickException(failed[0])
+    for line in failed:
+        click.echo(f"FAILED: {line}", err=True)
+    if failed:
+        sys.exit(1)
+
+
+@backup_cli.command("prune")
+@click.option("--keep", type=click.IntRange(min=1), default=None, help="Default: BACKUP_KEEP.")
+@json_option
+@clear_errors
+def prune_command(keep, as_json):
+    """Apply retention now: keep the newest BACKUP_KEEP intact backups; say what is kept and why."""
+    deleted, kept = system.prune_backups(current_app.config, keep=keep, explain=True)
+    if as_json:
+        echo_json({"deleted": deleted})
+        return
+    if deleted:
+        click.echo(f"Deleted {len(deleted)} old backup(s): {', '.join(deleted)}.")
+    else:
+        click.echo("Nothing to delete.")
+    for backup_id, why in kept:
+        click.echo(f"Kept {backup_id}: {why}.")
