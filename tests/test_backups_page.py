@@ -7,7 +7,7 @@ import time
 import itsdangerous.timed
 import pytest
 
-from app.backup import upgrade, webjobs
+from app.backup import upgrade, verification, webjobs
 from app.backup.catalog import backup_path, backups_dir
 from app.backup.runlog import recent_runs
 from app.backup.runs import run_backup
@@ -216,15 +216,18 @@ def test_back_up_now_while_the_lock_is_held_fails_saying_what_runs(app, camp, ma
     assert recent_runs(app.config)[0]["outcome"] == "skipped"
 
 
-def test_verify_shows_intact_or_failed_on_the_page(app, camp):
+def test_verify_records_its_result_and_the_page_shows_intact_or_damaged(app, camp):
     client, csrf = _as(app, camp, "global_admin")
     url = f"/admin/backups/{camp['backup']}/verify"
     job = _json_post(client, csrf, url).get_json()
     assert _json_post(client, csrf, url).get_json()["job_id"] == job["job_id"]
     assert run(app, job["job_id"]) == "done"
+    assert verification.read_results(app.config)[camp["backup"]]["ok"] is True  # recorded
     html = client.get("/admin/backups").get_data(as_text=True)
     assert 'class="verification">intact' in html
+    assert "every checksum and the authentication tag match" in html
     assert f"Backup {camp['backup']} is intact: " in html
+    assert "the authentication tag." in html
 
     path = backup_path(app.config, camp["backup"])
     data = bytearray(path.read_bytes())
@@ -232,9 +235,19 @@ def test_verify_shows_intact_or_failed_on_the_page(app, camp):
     path.write_bytes(bytes(data))
     job = _json_post(client, csrf, url).get_json()
     assert run(app, job["job_id"]) == "failed"
+    assert verification.read_results(app.config)[camp["backup"]]["ok"] is False
     html = client.get("/admin/backups").get_data(as_text=True)
-    assert 'class="verification">FAILED' in html
-    assert f"Backup {camp['backup']} FAILED verification: " in html
+    assert 'class="verification">DAMAGED' in html
+    assert f"Backup {camp['backup']} is DAMAGED: " in html
+    assert "Backups need attention" in html  # the one status model counts it damaged
+
+
+def test_the_page_shows_verifications_made_by_the_cli_too(app, camp):
+    assert app.test_cli_runner().invoke(args=["backup", "verify", camp["backup"]]).exit_code == 0
+    client, _ = _as(app, camp, "global_admin")
+    html = client.get("/admin/backups").get_data(as_text=True)
+    assert re.search(r'class="verification">intact <span class="muted">\(\d{4}-', html)
+    assert webjobs.list_jobs(app.config) == []
 
 
 def test_verify_of_an_unknown_backup_is_not_found(app, camp):

@@ -19,7 +19,7 @@ import secrets
 import time
 from datetime import timedelta
 
-from app.backup import catalog, system
+from app.backup import catalog, verification
 from app.backup.errors import BackupError, BackupLocked
 from app.backup.runs import BackupRunFailed, run_backup
 from app.backup.siterestore import restore_site
@@ -176,8 +176,13 @@ def run_job(config, engine, job_id, *, task_id=None, load=None, clock=utcnow, **
             )  # fmt: skip
             result = {**outcome.to_dict(), "run": record.get("run")}
         elif job["kind"] == "verify":
-            manifest = system.verify_backup(config, job["backup_id"], progress=progress)
-            result = {"members": len(manifest["files"]), "intact": True}
+            # Recorded beside the backups like `flask backup verify` and the scheduled checks.
+            result, manifest = verification.check_backup(
+                config, job["backup_id"], progress=progress, clock=clock
+            )
+            if not result["ok"]:
+                return _finish(config, job, clock, result=result, error=result["error"])
+            result = {**result, "members": len(manifest["files"])}
         else:
             outcome = restore_site(
                 config, engine, job["backup_id"], job["subdomain"], load=load,

@@ -3,8 +3,8 @@
 from flask import url_for
 
 from app.archive.space import human_size
-from app.backup import upgrade, webjobs
-from app.models.types import human_age
+from app.backup import upgrade, verification, webjobs
+from app.models.types import human_age, parse_utc
 
 PHASES = {
     "dump": "dumping tables",
@@ -25,26 +25,28 @@ def restorable(config, info):
     return label, f"schema {revision}"
 
 
-def verification(job):
-    """Return (word, detail) of the last verification job of a backup, or ("never", "")."""
-    if job is None:
+def last_verification(results, backup_id, now):
+    """Return (word, detail) of a backup's last recorded verification, or ("never", "")."""
+    result = results.get(backup_id)
+    if result is None:
         return "never", ""
-    when = (job["finished_at"] or job["created_at"])[:16].replace("T", " ") + " UTC"
-    if job["state"] == "done":
-        return "intact", f"{when}: every checksum matches"
-    return "FAILED", f"{when}: {job['error']}"
+    when = parse_utc(result["verified_at"])
+    detail = f"{when:%Y-%m-%d %H:%M} UTC, {human_age((now - when).total_seconds())} ago"
+    if verification.verification_overdue(results, backup_id, now):
+        detail += ", overdue"
+    if not result.get("ok"):
+        return "DAMAGED", f"{detail}: {result.get('error')}"
+    if not result.get("authenticated"):
+        return "intact", f"{detail}; not authenticated (format 1)"
+    return "intact", f"{detail}; every checksum and the authentication tag match"
 
 
 def backup_rows(config, status, jobs):
     """Return one dict per kept backup (newest first) for the page's table."""
+    results = verification.read_results(config)
     rows = []
     for info in status.backups:
         data = info.to_dict(status.checked_at)
-        last = next(
-            (j for j in jobs if j["kind"] == "verify" and j["backup_id"] == info.backup_id
-             and j["state"] in ("done", "failed")),
-            None,
-        )  # fmt: skip
         verifying = next(
             (j for j in jobs if j["kind"] == "verify" and j["backup_id"] == info.backup_id
              and j["state"] in webjobs.ACTIVE),
@@ -54,7 +56,7 @@ def backup_rows(config, status, jobs):
             {
                 "id": info.backup_id,
                 "ok": info.ok,
-                "error": info.error,
+                "damage": status.damage_of(info) if info in status.damaged else None,
                 "age": human_age(data["age_seconds"]),
                 "created_at": data["created_at"][:16].replace("T", " ") + " UTC",
                 "size": info.size,
@@ -63,7 +65,7 @@ def backup_rows(config, status, jobs):
                 "files": data["files"],
                 "revision": data["revision"],
                 "restorable": restorable(config, info),
-                "verification": verification(last),
+                "verification": last_verification(results, info.backup_id, status.checked_at),
                 "verifying": verifying is not None,
                 "verify_url": url_for("backups.verify", backup_id=info.backup_id),
                 "sites_url": url_for("backups.sites", backup_id=info.backup_id),
@@ -91,7 +93,7 @@ def job_message(job):
     if state == "failed":
         what = {
             "backup": "Backup failed",
-            "verify": f"Backup {job['backup_id']} FAILED verification",
+            "verify": f"Backup {job['backup_id']} is DAMAGED",
             "rollback": f"Rolling back {job['subdomain']} failed (the site is as it was)",
         }[kind]
         return f"{what}: {job['error']}"
@@ -100,9 +102,10 @@ def job_message(job):
             return f"Backup {result['backup_id']} made: {human_size(result['size'])}."
         return f"Nothing changed since backup {result.get('backup_id')}: it is still current."
     if kind == "verify":
+        tag = "the authentication tag" if result.get("authenticated") else "no tag (format 1)"
         return (
             f"Backup {job['backup_id']} is intact: {result.get('members')} members, "
-            "every checksum matches."
+            f"every checksum matches; {tag}."
         )
     counts = result.get("counts", {})
     return (
