@@ -227,7 +227,7 @@ def test_verify_records_its_result_and_the_page_shows_intact_or_damaged(app, cam
     assert 'class="verification">intact' in html
     assert "every checksum and the authentication tag match" in html
     assert f"Backup {camp['backup']} is intact: " in html
-    assert "the authentication tag." in html
+    assert "members, every checksum and the authentication tag match." in html
 
     path = backup_path(app.config, camp["backup"])
     data = bytearray(path.read_bytes())

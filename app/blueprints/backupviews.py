@@ -102,11 +102,12 @@ def job_message(job):
             return f"Backup {result['backup_id']} made: {human_size(result['size'])}."
         return f"Nothing changed since backup {result.get('backup_id')}: it is still current."
     if kind == "verify":
-        tag = "the authentication tag" if result.get("authenticated") else "no tag (format 1)"
-        return (
-            f"Backup {job['backup_id']} is intact: {result.get('members')} members, "
-            f"every checksum matches; {tag}."
+        checked = (
+            "every checksum and the authentication tag match"
+            if result.get("authenticated")
+            else "every checksum matches (not authenticated: format 1)"
         )
+        return f"Backup {job['backup_id']} is intact: {result.get('members')} members, {checked}."
     counts = result.get("counts", {})
     return (
         f"Site {job['subdomain']} rolled back to backup {job['backup_id']}: "
