@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from app import broker
-from app.backup.schedule import backup_schedule, verify_schedule
+from app.backup.schedule import backup_schedule, parse_crontab, verify_schedule
 
 # The longest task we run is a system backup of a large deployment. Redis hands
 # an unacknowledged task to another worker after `visibility_timeout`, so it
@@ -60,6 +60,11 @@ def build(config):
 def beat_schedule(config):
     """Return the periodic tasks (the nightly backup and the sweeps)."""
     schedule = {**backup_entries(config), **broker.beat_entries(config["CELERY_BROKER_URL"])}
+    if config.get("BACKUP_STORAGE_URL"):  # off-site copies: checked daily, after the backup
+        schedule["verify-remote-backups"] = {
+            "task": "stinkykitty.verify_remote_backups",
+            "schedule": parse_crontab(config.get("BACKUP_REMOTE_VERIFY_SCHEDULE") or "30 4 * * *"),
+        }
     schedule["sweep-site-exports"] = {
         "task": "stinkykitty.sweep_site_exports",
         "schedule": timedelta(seconds=config["EXPORT_SWEEP_INTERVAL"]),

@@ -66,6 +66,26 @@ class Config:
         self.SITE_IMPORT_MAX_MEMBERS = int(env.get("SITE_IMPORT_MAX_MEMBERS", 100_000))
         # How long an owner's restore waits for a running backup to finish (seconds).
         self.RESTORE_LOCK_WAIT = float(env.get("RESTORE_LOCK_WAIT", 600))
+        # Off the machine (docs/operations.md): object storage, encryption, cross-host locks.
+        self.BACKUP_STORAGE_URL = env.get("BACKUP_STORAGE_URL")
+        self.BACKUP_STORAGE_ENDPOINT = env.get("BACKUP_STORAGE_ENDPOINT")
+        self.BACKUP_STORAGE_PART_SIZE = int(env.get("BACKUP_STORAGE_PART_SIZE", 16 * 1024 * 1024))
+        self.BACKUP_STORAGE_CONCURRENCY = int(env.get("BACKUP_STORAGE_CONCURRENCY", 4))
+        self.BACKUP_REMOTE_KEEP = int(env.get("BACKUP_REMOTE_KEEP", 30))
+        self.BACKUP_REMOTE_VERIFY_SCHEDULE = env.get("BACKUP_REMOTE_VERIFY_SCHEDULE", "30 4 * * *")
+        self.BACKUP_AGE_RECIPIENTS = env.get("BACKUP_AGE_RECIPIENTS")
+        self.BACKUP_AGE_IDENTITY_FILE = env.get("BACKUP_AGE_IDENTITY_FILE")
+        self.EXPORT_STORAGE_URL = env.get("EXPORT_STORAGE_URL")
+        self.EXPORT_STORAGE_ENDPOINT = env.get(
+            "EXPORT_STORAGE_ENDPOINT", self.BACKUP_STORAGE_ENDPOINT
+        )
+        self.EXPORT_STORAGE_LINK_TTL = int(env.get("EXPORT_STORAGE_LINK_TTL", 300))
+        self.BACKUP_LOCK_URL = env.get("BACKUP_LOCK_URL")
+        self.BACKUP_LOCK_TTL = float(env.get("BACKUP_LOCK_TTL", 30))
+        self.BACKUP_LOCK_PREFIX = env.get("BACKUP_LOCK_PREFIX", "stinkykitty")
+        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+            setattr(self, key, env.get(key))
+        self.AWS_DEFAULT_REGION = env.get("AWS_DEFAULT_REGION", env.get("AWS_REGION"))
 
         # How User.set_password hashes (a werkzeug method; slow on purpose). Not read from
         # the environment: the test fixtures alone set a cheap one.

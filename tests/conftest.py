@@ -13,6 +13,8 @@ from app.config import Config
 from app.extensions import db as _db
 from tests import factories
 
+pytest_plugins = ["tests.s3kit"]  # s3_server, s3_config: a real S3-compatible server
+
 MARIADB_SERVER = os.environ.get("TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 POSTGRES_SERVER = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

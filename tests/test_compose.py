@@ -131,3 +131,15 @@ def test_dockerfile_copies_files_that_exist_and_installs_pinned_requirements():
             assert (ROOT / source).exists(), source
     assert "pip install -r requirements.txt" in dockerfile
     assert "STINKY_DATA_DIR=/var/lib/stinkykitty" in dockerfile
+
+
+def test_the_object_store_is_optional_and_off_by_default(compose, tmp_path):
+    s3 = compose["services"]["s3"]
+    assert s3["profiles"] == ["s3"]  # `docker compose up` alone does not start it
+    assert "s3" not in depends_on(compose["services"]["web"])
+    env = {k: interpolate(str(v)) for k, v in compose["x-app-environment"].items()}
+    env["STINKY_DATA_DIR"] = str(tmp_path)
+    config = Config(environ=env)
+    assert config.BACKUP_STORAGE_URL is None
+    assert config.EXPORT_STORAGE_URL is None
+    assert config.BACKUP_REMOTE_KEEP == 30

@@ -12,6 +12,7 @@ ABOVE = {
     "app.archive": ("app.", "flask", "flask_sqlalchemy", "sqlalchemy", "celery", "alembic"),
     "app.backup": ("app.blueprints", "app.commands", "app.tasks", "app.exports"),
     "app.exports": ("app.blueprints", "app.commands", "app.tasks", "app.backup"),
+    "app.storage": ("app.", "flask", "flask_sqlalchemy", "sqlalchemy", "celery", "alembic"),
     "app.models": ("app.blueprints", "app.commands", "app.tasks", "app.backup", "app.exports"),
 }
 MAX_LINES = 420

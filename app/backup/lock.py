@@ -4,6 +4,9 @@ The lock is an ``flock`` on ``<data dir>/backup.lock``. The kernel releases it
 when the holding process exits, however it exits, so a crashed backup never
 holds it forever. While held, the file records who holds it (operation, pid,
 host, start time) so that a refused caller can say what is running.
+
+Hosts that share no data dir set BACKUP_LOCK_URL: the same lock and holder
+record then live in Redis as a lease renewed by a heartbeat (``app.backup.redislock``).
 """
 
 import contextlib
@@ -13,6 +16,7 @@ import os
 import socket
 import time
 
+from app.backup import redislock
 from app.backup.errors import BackupLocked
 from app.config import data_path
 from app.models.types import utcnow
@@ -54,13 +58,41 @@ def describe_holder(holder):
     )
 
 
-@contextlib.contextmanager
 def backup_lock(config, operation, *, wait=0.0, clock=utcnow):
     """Hold the backup lock for ``operation`` ("backup", "restore", ...) or raise BackupLocked.
 
     ``wait`` is how many seconds to keep trying (0: give up almost at once).
-    Yields the holder record written into the lock file.
+    Yields the holder record written into the lock file (or Redis, see
+    ``app.backup.redislock``, when BACKUP_LOCK_URL is set).
     """
+    if redislock.enabled(config):
+        return _shared_lock(config, operation, wait, clock)
+    return _file_lock(config, operation, wait, clock)
+
+
+@contextlib.contextmanager
+def _shared_lock(config, operation, wait, clock):
+    holder = {
+        "operation": operation,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started_at": clock().isoformat(timespec="seconds"),
+    }
+    try:
+        lease = redislock.acquire(config, holder, wait=max(wait, GRACE_SECONDS))
+    except redislock.Taken as taken:
+        raise BackupLocked(
+            f"cannot start the {operation}: {describe_holder(taken.holder)}; "
+            "try again when it has finished"
+        ) from None
+    try:
+        yield holder
+    finally:
+        lease.release()
+
+
+@contextlib.contextmanager
+def _file_lock(config, operation, wait, clock):
     fd = _open(config)
     try:
         deadline = time.monotonic() + max(wait, GRACE_SECONDS)
@@ -94,6 +126,8 @@ def backup_lock(config, operation, *, wait=0.0, clock=utcnow):
 
 def lock_holder(config):
     """Return the record of the running backup or restore, or None when none runs."""
+    if redislock.enabled(config):
+        return redislock.holder(config)
     path = lock_path(config)
     if not path.exists():
         return None

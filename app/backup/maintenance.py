@@ -5,7 +5,9 @@ write is lost in between, and removes it when done. A restore always holds the
 backup lock while the flag is set, and both record the same process, so a
 flag whose process does not hold the lock (the lock is free, or a later backup
 holds it) was left by a restore that was killed: it is stale and ignored (the
-next restore replaces it).
+next restore replaces it). With BACKUP_LOCK_URL set, the flags live in Redis
+beside the lock (``app.backup.redislock``, one key per flag file name), so
+every host sees them.
 """
 
 import contextlib
@@ -14,6 +16,7 @@ import os
 import re
 import socket
 
+from app.backup import redislock
 from app.backup.lock import lock_holder
 from app.config import data_path
 from app.models.types import utcnow
@@ -35,23 +38,30 @@ def site_flag_path(config, site_id):
 def enter_maintenance(config, reason, *, clock=utcnow, path=None):
     """Set the maintenance flag with a short ``reason`` (call while holding the backup lock)."""
     path = path or flag_path(config)
+    record = {
+        "reason": reason,
+        "since": clock().isoformat(timespec="seconds"),
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+    }
+    if redislock.enabled(config):  # hosts without a shared data dir (BACKUP_LOCK_URL)
+        redislock.set_flag(config, record, name=path.name)
+        return
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(
-        json.dumps(
-            {
-                "reason": reason,
-                "since": clock().isoformat(timespec="seconds"),
-                "pid": os.getpid(),
-                "host": socket.gethostname(),
-            }
-        )
-    )
+    tmp.write_text(json.dumps(record))
     os.replace(tmp, path)
+
+
+def _clear(config, path):
+    if redislock.enabled(config):
+        redislock.clear_flag(config, name=path.name)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def leave_maintenance(config):
     """Remove the maintenance flag."""
-    flag_path(config).unlink(missing_ok=True)
+    _clear(config, flag_path(config))
 
 
 @contextlib.contextmanager
@@ -65,15 +75,19 @@ def site_maintenance(config, site_id, reason, *, clock=utcnow):
     try:
         yield
     finally:
-        path.unlink(missing_ok=True)
+        _clear(config, path)
 
 
 def sites_in_maintenance(config):
     """Return the ids of the sites whose own maintenance flag is on (stale flags ignored)."""
     found = set()
-    for path in data_path(config).glob("maintenance-site-*.json"):
-        match = SITE_FLAG.fullmatch(path.name)
-        if match and maintenance_state(config, path=path) is not None:
+    if redislock.enabled(config):
+        names = redislock.flag_names(config)
+    else:
+        names = [path.name for path in data_path(config).glob("maintenance-site-*.json")]
+    for name in names:
+        match = SITE_FLAG.fullmatch(name)
+        if match and maintenance_state(config, path=data_path(config, name)) is not None:
             found.add(int(match.group(1)))
     return found
 
@@ -81,14 +95,17 @@ def sites_in_maintenance(config):
 def maintenance_state(config, *, path=None):
     """Return the flag's record while maintenance is on, else None (also for a stale flag)."""
     path = path or flag_path(config)
-    try:
-        data = path.read_text()
-    except FileNotFoundError:
-        return None
-    try:
-        record = json.loads(data)
-    except ValueError:
-        return None  # half-written by a killed process
+    if redislock.enabled(config):
+        record = redislock.read_flag(config, name=path.name)
+        if not record:
+            return None
+    else:
+        try:
+            record = json.loads(path.read_text())
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            return None  # half-written by a killed process
     holder = lock_holder(config)
     if not isinstance(record, dict) or holder is None:
         return None

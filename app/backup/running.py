@@ -8,7 +8,9 @@ maintenance flag and, when a restore holds it, raises PausedForRestore (the
 task is retried later). A restore sets the flag first, THEN waits for the
 registered tasks to finish (``wait_for_tasks``): each side acts before it
 looks, so no task slips through. Everything lives in the data dir, which every
-web and worker process shares, so it works the same with any broker.
+web and worker process shares, so it works the same with any broker; hosts
+that share no data dir (BACKUP_LOCK_URL) register in Redis instead, each entry
+a lease that a dead process stops renewing (``app.backup.redislock``).
 """
 
 import contextlib
@@ -20,6 +22,7 @@ import socket
 import time
 import uuid
 
+from app.backup import redislock
 from app.backup.errors import PausedForRestore, TasksStillRunning
 from app.backup.maintenance import maintenance_state
 from app.config import data_path
@@ -37,22 +40,34 @@ def registry_dir(config):
     return data_path(config, REGISTRY_NAME)
 
 
+def _record(name, task_id, clock):
+    return {
+        "task": name,
+        "task_id": task_id,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started_at": clock().isoformat(timespec="seconds"),
+    }
+
+
 @contextlib.contextmanager
 def site_data_work(config, name, task_id=None, *, clock=utcnow):
     """Register the task ``name`` as running; raise PausedForRestore while a restore runs."""
+    if redislock.enabled(config):  # hosts without a shared data dir: a lease in Redis
+        record = _record(name, task_id, clock)
+        with redislock.registered(config, record):
+            state = maintenance_state(config)  # only now: see the module docstring
+            if state is not None:
+                raise PausedForRestore(f"{name} paused: {state.get('reason', 'a restore runs')}")
+            yield record
+        return
     folder = registry_dir(config)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{uuid.uuid4().hex}.json"
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        record = {
-            "task": name,
-            "task_id": task_id,
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "started_at": clock().isoformat(timespec="seconds"),
-        }
+        record = _record(name, task_id, clock)
         os.write(fd, json.dumps(record).encode())
         state = maintenance_state(config)  # only now: see the module docstring
         if state is not None:
@@ -65,6 +80,8 @@ def site_data_work(config, name, task_id=None, *, clock=utcnow):
 
 def running_tasks(config):
     """Return the records of the registered tasks still running (entries of dead ones go)."""
+    if redislock.enabled(config):
+        return redislock.registered_records(config)
     folder = registry_dir(config)
     if not folder.is_dir():
         return []

@@ -17,7 +17,7 @@ import time
 import sqlalchemy.exc as sa_exc
 
 from app.archive.space import is_disk_full
-from app.backup import system
+from app.backup import offsite, system
 from app.backup.errors import BackupError, BackupLocked, NotEnoughSpace
 from app.backup.runlog import end_run, start_run
 from app.models.types import utcnow
@@ -163,7 +163,14 @@ def run_backup(
             )
         raise BackupRunFailed(message, record) from exc
     state = "ok" if outcome.created else "unchanged"
+    copied = offsite.after_backup(config, clock=clock)  # {} unless BACKUP_STORAGE_URL is set
     record = end_run(
-        config, start, state, clock=clock, elapsed=time.monotonic() - began, backup=outcome
+        config,
+        start,
+        state,
+        clock=clock,
+        elapsed=time.monotonic() - began,
+        backup=outcome,
+        **copied,
     )
     return record, outcome

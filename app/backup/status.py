@@ -33,6 +33,7 @@ from app.backup.catalog import BackupInfo
 from app.backup.journal import journal_problems
 from app.backup.lock import lock_holder
 from app.backup.maintenance import maintenance_state
+from app.backup.offsite import offsite_problem
 from app.backup.runlog import recent_runs
 from app.backup.schedule import next_run
 from app.backup.verification import damaged_ids, damaged_problems
@@ -45,7 +46,7 @@ FAILED = ("failed", "interrupted")
 RUNS_LOOKED_AT = 50
 RUN_KEYS = (
     "outcome", "trigger", "started_at", "ended_at", "backup_id", "size", "duration",
-    "pruned", "reason", "error", "task_id",
+    "pruned", "reason", "error", "task_id", "offsite",
 )  # fmt: skip
 
 
@@ -340,6 +341,12 @@ def unrestorable(status, config):
     return Problem(**problem) if problem else None
 
 
+def offsite_copies(status, config):
+    """The last off-site copy failed, or a remote copy failed its check (app.backup.offsite)."""
+    found = offsite_problem(config)
+    return Problem(**found) if found else None
+
+
 PROBLEM_CHECKS = (
     restore_interrupted,
     no_backup,
@@ -347,6 +354,7 @@ PROBLEM_CHECKS = (
     last_run_failed,
     damaged_backups,
     unrestorable,
+    offsite_copies,
 )
 
 

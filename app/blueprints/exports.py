@@ -20,6 +20,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from app.blueprints import wants_json
+from app.exports import remote as remote_exports
 from app.exports.archive import exports_dir
 from app.exports.jobs import fail_job, request_export_job
 from app.exports.links import InvalidDownloadLink, check_download_token, make_download_token
@@ -188,6 +189,9 @@ def download_export(job_id):
         return _error(404, NO_SUCH_JOB)
     if job.state != "ready" or job.filename != filename or "/" in filename:
         return _error(410, EXPIRED)
+    if remote_exports.enabled(current_app.config):  # no shared disk: a short presigned redirect
+        url = remote_exports.download_url(current_app.config, filename)
+        return redirect(url, 302) if url else _error(410, EXPIRED)
     try:
         response = send_file(
             exports_dir(current_app.config) / filename,

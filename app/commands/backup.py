@@ -12,7 +12,7 @@ import click
 from flask import current_app
 
 from app.archive.space import human_size
-from app.backup import catalog, runs, system, upgrade, verification
+from app.backup import catalog, offsite_fetch, runs, system, upgrade, verification
 from app.backup.errors import BackupError, Unauthenticated
 from app.backup.status import backup_status
 from app.commands import echo_json
@@ -78,10 +78,15 @@ def confirm(question, err=False):
 
 
 @backup_cli.command("list")
+@click.option("--remote", is_flag=True, help="List the off-site copies instead.")
 @json_option
 @clear_errors
-def list_command(as_json):
+def list_command(remote, as_json):
     """List backups, newest first: id, size, age, database, counts."""
+    if remote:
+        from app.commands.offsite import print_remote_list  # it builds on this module
+
+        return print_remote_list(as_json)
     now = utcnow()
     infos = system.list_backups(current_app.config)
     results = verification.read_results(current_app.config)
@@ -270,7 +275,10 @@ def _describe(info):
 def restore_command(backup_id, yes, site, allow_unauthenticated, as_json):
     """Replace the database and media with a backup (asks first unless --yes)."""
     config = current_app.config
-    info = catalog.read_info(catalog.backup_path(config, backup_id))
+    path = offsite_fetch.local_or_fetch(
+        config, backup_id, allow_unauthenticated=allow_unauthenticated
+    )
+    info = catalog.read_info(path)
     if not info.ok:
         raise BackupError(info.error)
     if site is not None:

@@ -15,6 +15,7 @@ from datetime import UTC, timedelta
 from sqlalchemy import select, text, update
 
 from app.archive.errors import NotEnoughSpace
+from app.exports import remote
 from app.exports.archive import (
     ExportFailed,
     SiteNotFound,
@@ -23,6 +24,7 @@ from app.exports.archive import (
     is_export_temporary,
 )
 from app.models import ExportJob, utcnow
+from app.storage import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +145,8 @@ def failure_message(exc):
         return "The server ran out of disk space while writing the export. Try again later."
     if isinstance(exc, ExportFailed | SiteNotFound):
         return str(exc)
+    if isinstance(exc, StorageError):
+        return "The export could not be stored for download. Try again later."
     if isinstance(exc, OSError) and exc.strerror:
         return f"The server could not write the export ({exc.strerror}). Try again later."
     return "The export failed on an unexpected error. Try again; if it fails again, tell us."
@@ -160,6 +164,7 @@ def run_export_job(config, session, job_id, *, clock=utcnow, export=export_site)
     progress = _ThrottledProgress(session.get_bind(), job_id)
     try:
         result = export(config, site_id, clock=clock, progress=progress, session=session)
+        result = remote.publish_export(config, result)  # to EXPORT_STORAGE_URL when set
     except Exception as exc:
         session.rollback()
         log.exception("export job %s of site %s failed", job_id, site_id)
@@ -169,6 +174,7 @@ def run_export_job(config, session, job_id, *, clock=utcnow, export=export_site)
     if not finish_job(session, job_id, result, clock=clock):
         # The sweep gave up on this job meanwhile; its file would never be offered.
         result.path.unlink(missing_ok=True)
+        remote.discard(config, result.path.name)
         return None
     return "ready"
 
@@ -256,7 +262,17 @@ def sweep_exports(config, session, *, clock=utcnow):
         session.commit()  # forget the file before deleting it: never a link to nothing
         if "/" not in filename and "\\" not in filename:
             (folder / filename).unlink(missing_ok=True)
+            remote.discard(config, filename)
         report.expired_files.append(filename)
+
+    if remote.enabled(config):
+        offered = set(
+            session.scalars(select(ExportJob.filename).where(ExportJob.filename.is_not(None)))
+        )
+        session.rollback()
+        report.expired_files += remote.sweep_objects(
+            config, offered, now, retention.total_seconds()
+        )
 
     if folder.is_dir():
         offered = set(

@@ -1,0 +1,16 @@
+"""Object storage (S3 and S3-compatible stores) for whatever must live off the machine.
+
+Generic: knows buckets, keys, streams and checksums, nothing of backups or
+exports (both use it). See ``app.storage.s3`` for the client and
+``app.storage.age`` for client-side encryption.
+"""
+
+from app.storage.s3 import (
+    ObjectStore,
+    RemoteObject,
+    StorageError,
+    parse_storage_url,
+    same_checksum,
+)
+
+__all__ = ["ObjectStore", "RemoteObject", "StorageError", "parse_storage_url", "same_checksum"]
