@@ -44,12 +44,7 @@ def test_download_needs_the_password_then_streams_length_and_checksum(app, camp)
     assert "attachment" in response.headers["Content-Disposition"]
 
 
-def test_a_download_link_is_bound_to_the_admin_and_the_file_and_expires(
-    app,
-    camp,
-    make,
-    monkeypatch,  # noqa: F811
-):
+def test_a_link_is_bound_to_the_admin_and_the_file_and_expires(app, camp, make, monkeypatch):  # noqa: F811
     client, csrf = _as(app, camp, "global_admin")
     _confirm(client, csrf, PASSWORD)
     url = _download_url(client, camp["backup"])
