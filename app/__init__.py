@@ -73,6 +73,11 @@ def register_blueprints(app):
     from app.blueprints.siteimport import bp as siteimport_bp
 
     app.register_blueprint(siteimport_bp)
+    from app.blueprints.backups import bp as backups_bp
+    from app.blueprints.backups import throttle_password_confirmations
+
+    app.register_blueprint(backups_bp)
+    throttle_password_confirmations(app)
     register_health(app)
     register_root(app)
 

@@ -47,6 +47,9 @@ class Config:
         self.BACKUP_VERIFY_SCHEDULE = env.get("BACKUP_VERIFY_SCHEDULE")
         self.BACKUP_VERIFY_BUDGET = int(env.get("BACKUP_VERIFY_BUDGET", 3600))
         self.EXPORT_LINK_TTL = int(env.get("EXPORT_LINK_TTL", 3600))
+        # The backups page: a download link's lifetime, and how long a password confirmation lasts.
+        self.BACKUP_LINK_TTL = int(env.get("BACKUP_LINK_TTL", 300))
+        self.BACKUP_SUDO_TTL = int(env.get("BACKUP_SUDO_TTL", 300))
         self.EXPORT_RETENTION = int(env.get("EXPORT_RETENTION", 86400))
         # A queued or running export older than this is taken as dead (worker killed).
         self.EXPORT_STUCK_AFTER = int(env.get("EXPORT_STUCK_AFTER", 3600))

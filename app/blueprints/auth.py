@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Email
 
+from app.blueprints.backups import mark_global_admin
 from app.extensions import db, login_manager
 from app.models import User
 
@@ -113,6 +114,7 @@ def login():
         password = form.password.data
         if user.check_password(password) if user else _verify_nobody(password):
             login_user(user)
+            mark_global_admin(user)
             return redirect(_safe_next(request.args.get("next")))
         flash("Wrong email or password.", "error")
         return render_template("login.html", form=form), 401
@@ -131,5 +133,8 @@ def logout():
 @bp.app_errorhandler(429)
 def too_many_attempts(error):
     """Answer a throttled login with the form and when to try again (Retry-After)."""
+    if request.endpoint == "backups.confirm_password":
+        message = "Too many wrong passwords. Wait a moment, then try again."
+        return render_template("backups_sudo.html", error=message), 429
     flash("Too many failed logins. Wait a moment, then try again.", "error")
     return render_template("login.html", form=LoginForm()), 429

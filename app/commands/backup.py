@@ -18,7 +18,7 @@ from app.backup.status import backup_status
 from app.commands import echo_json
 from app.commands.progress import PhaseProgress
 from app.extensions import db
-from app.models.types import parse_utc, utcnow
+from app.models.types import human_age, parse_utc, utcnow
 
 RESTORE_PROMPT = "Restore will overwrite database. Continue? (y/n)"
 RESTORE_PROMPT_UNAUTHENTICATED = (
@@ -69,20 +69,6 @@ def clear_errors(command):
 def progress_for(as_json):
     """Return a Progress that draws only on a terminal and never in JSON mode."""
     return PhaseProgress(PHASES, enabled=not as_json and sys.stderr.isatty())
-
-
-def human_age(seconds):
-    """Return an age like "45 s", "12 min", "5 h 3 min", "3 d 4 h"."""
-    seconds = int(seconds)
-    if seconds < 0:
-        return "in the future"
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min"
-    if seconds < 86400:
-        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
-    return f"{seconds // 86400} d {seconds % 86400 // 3600} h"
 
 
 def confirm(question, err=False):

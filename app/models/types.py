@@ -26,3 +26,17 @@ def parse_utc(text):
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     return value
+
+
+def human_age(seconds):
+    """Return an age like "45 s", "12 min", "5 h 3 min", "3 d 4 h"."""
+    seconds = int(seconds)
+    if seconds < 0:
+        return "in the future"
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 86400:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    return f"{seconds // 86400} d {seconds % 86400 // 3600} h"

@@ -16,6 +16,7 @@ from flask import current_app
 from app.backup.errors import BackupLocked
 from app.backup.runs import BackupRunFailed, run_backup
 from app.backup.verification import verify_due
+from app.backup.webjobs import run_job
 from app.extensions import db
 from app.tasks.pause import pauses_for_restore
 from celeryconfig import BACKUP_SOFT_TIME_LIMIT, BACKUP_TIME_LIMIT
@@ -59,3 +60,29 @@ def system_backup(self, trigger="schedule"):
 def verify_backups():
     """Fully verify kept backups, most due first, within BACKUP_VERIFY_BUDGET; return results."""
     return verify_due(current_app.config)
+
+
+@shared_task(
+    name="stinkykitty.backups_page_job",
+    bind=True,
+    ignore_result=True,
+    soft_time_limit=BACKUP_SOFT_TIME_LIMIT,
+    time_limit=BACKUP_TIME_LIMIT,
+)
+@pauses_for_restore
+def backups_page_job(self, job_id):
+    """Run a job of the backups page (back up now, verify, roll back a site)."""
+    from app.exports.loader import load_site
+
+    config = current_app.config
+
+    def load(rows, site_id):
+        return load_site(config, db.engine, rows, replace_site_id=site_id, keep_ids=True).to_dict()
+
+    try:
+        return run_job(
+            config, db.engine, job_id, task_id=self.request.id, load=load,
+            time_limit_errors=(SoftTimeLimitExceeded,),
+        )  # fmt: skip
+    finally:
+        db.session.remove()

@@ -1,0 +1,73 @@
+// The backups page: "Back up now" and "Verify" post their form, then follow the job by polling
+// its status URL like the export page; when it ends the page reloads to show the new state.
+(function () {
+  "use strict";
+  var POLL_MS = 1000;
+  var box = document.getElementById("job-box");
+  if (!box) return;
+  var bar = document.getElementById("job-bar");
+  var text = document.getElementById("job-text");
+
+  function readJson(response) {
+    var type = response.headers.get("Content-Type") || "";
+    if (type.indexOf("application/json") === -1) {
+      return Promise.reject(new Error("the server answered " + response.status + "; reload the page"));
+    }
+    return response.json().then(function (body) {
+      if (!response.ok) throw new Error(body.error || "the server answered " + response.status);
+      return body;
+    });
+  }
+
+  function show(job) {
+    box.hidden = false;
+    box.dataset.job = job.job_id;
+    box.dataset.state = job.state;
+    var p = job.progress || {};
+    if (job.state === "running" && p.total) {
+      bar.max = p.total;
+      bar.value = p.done;
+    } else {
+      bar.removeAttribute("value");
+    }
+    text.textContent = job.message;
+  }
+
+  function poll(url) {
+    fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      .then(readJson)
+      .then(function (job) {
+        show(job);
+        if (job.state === "done" || job.state === "failed") {
+          setTimeout(function () { window.location.reload(); }, 600);
+          return;
+        }
+        setTimeout(function () { poll(url); }, POLL_MS);
+      })
+      .catch(function (err) { box.hidden = false; text.textContent = err.message; });
+  }
+
+  Array.prototype.forEach.call(document.querySelectorAll("form.job-form"), function (form) {
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var button = form.querySelector("button");
+      button.disabled = true;
+      fetch(form.action, {
+        method: "POST",
+        body: new FormData(form),
+        headers: { Accept: "application/json", "X-CSRFToken": form.querySelector("input[name=csrf_token]").value },
+        credentials: "same-origin",
+      })
+        .then(readJson)
+        .then(function (job) {
+          button.disabled = false;
+          show(job);
+          poll(job.status_url);
+        })
+        .catch(function (err) { button.disabled = false; box.hidden = false; text.textContent = err.message; });
+    });
+  });
+
+  var running = document.querySelector("#job-list li[data-state=queued], #job-list li[data-state=running]");
+  if (running) poll(running.dataset.statusUrl);
+})();
