@@ -156,7 +156,9 @@ def main(argv=None):
                     seconds = statistics.median(r["seconds"] for r in runs)
                     memory = max(r["added_mb"] for r in runs)
                     rows.append((mb, mode, mb / seconds, seconds, memory))
-                    print(f"{mb} MiB {mode}: {mb / seconds:.1f} MiB/s, +{memory:.0f} MiB", flush=True)
+                    print(
+                        f"{mb} MiB {mode}: {mb / seconds:.1f} MiB/s, +{memory:.0f} MiB", flush=True
+                    )
         print("\n| file | client | throughput | median time | memory added (max) |")
         print("|---|---|---|---|---|")
         for mb, mode, rate, seconds, memory in rows:
