@@ -10,8 +10,9 @@ parameterised ``INSERT`` would send it.
 
 import datetime as dt
 
-import sqlalchemy as sa
 from pymysql.constants import SERVER_STATUS
+
+from app.backup.bindrows import bound_rows, table_sql
 
 STATEMENT_BYTES = 4 * 1024 * 1024  # one statement stays far below max_allowed_packet (16 MiB)
 # What the driver's escape_string does, backslash first (the server's default sql_mode).
@@ -47,30 +48,13 @@ def _literal(raw):
 
 def insert_rows(conn, table, records):
     """Insert every dict of ``records`` into ``table``; return the rows inserted."""
-    dialect = conn.dialect
-    quote = dialect.identifier_preparer
-    columns = list(table.columns)
-    work = [(c.name, c.type.dialect_impl(dialect).bind_processor(dialect)) for c in columns]
-    head = (
-        f"INSERT INTO {quote.format_table(table)} "
-        f"({', '.join(quote.quote(c.name) for c in columns)}) VALUES "
-    )
-    raw = conn.connection.driver_connection
-    literal = _literal(raw)
-    null = sa.null()
+    name, columns = table_sql(conn, table)
+    head = f"INSERT INTO {name} ({columns}) VALUES "
+    literal = _literal(conn.connection.driver_connection)
     rows, batch, held = 0, [], 0
-    with raw.cursor() as cursor:
-        for record in records:
-            values = []
-            for name, process in work:
-                value = record[name]
-                if value is None or value is null:
-                    values.append("NULL")
-                    continue
-                if process is not None:
-                    value = process(value)
-                values.append("NULL" if value is None else literal(value))
-            line = "(" + ",".join(values) + ")"
+    with conn.connection.driver_connection.cursor() as cursor:
+        for values in bound_rows(conn, table, records):
+            line = "(" + ",".join("NULL" if v is None else literal(v) for v in values) + ")"
             batch.append(line)
             held += len(line)
             if held >= STATEMENT_BYTES:

@@ -26,7 +26,7 @@ from app.backup import catalog, offsite
 from app.backup.errors import BackupError, BackupNotFound
 from app.backup.lock import backup_lock
 from app.backup.offsite import OffsiteError, read_record, remote_copies, remote_store
-from app.models.types import utcnow
+from app.models.types import format_utc, utcnow
 from app.storage import StorageError, same_checksum
 from app.storage.age import EncryptionError, decrypt_stream, load_identities
 
@@ -162,7 +162,7 @@ def verify_remote(config, *, store=None, clock=utcnow, read_one=True):
     if read_one:
         _read_one(store, record, results, remote_copies(config, store=store), clock)
     failures = [r["error"] for r in results if not r["ok"]]
-    now = clock().isoformat(timespec="seconds") + "Z"
+    now = format_utc(clock(), "seconds")
     offsite._note(
         config, verified={"at": now, "failures": failures}, read_at=record.get("read_at", {})
     )
@@ -189,7 +189,7 @@ def _read_one(store, record, results, copies, clock):
     result["read"] = True
     if digest.hexdigest() != chosen["sha256"] or size != chosen["size"]:
         result.update(ok=False, error=f"{chosen['backup_id']}: its bytes do not match its SHA-256")
-    read_at[chosen["backup_id"]] = clock().isoformat(timespec="seconds") + "Z"
+    read_at[chosen["backup_id"]] = format_utc(clock(), "seconds")
 
 
 __all__ = ["BackupError", "fetch_backup", "find_copy", "local_or_fetch", "verify_remote"]

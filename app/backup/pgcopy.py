@@ -8,32 +8,18 @@ it (enum names, JSON text, type decorators), so both routes store the same
 values.
 """
 
-import sqlalchemy as sa
+from app.backup.bindrows import bound_rows, table_sql
 
 
 def copy_rows(conn, table, records):
     """Write every dict of ``records`` into ``table`` with one COPY; return the rows written."""
-    dialect = conn.dialect
-    quote = dialect.identifier_preparer
-    columns = list(table.columns)
-    names = [c.name for c in columns]
-    processors = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
-    work = list(zip(names, processors, strict=True))
-    statement = (
-        f"COPY {quote.format_table(table)} ({', '.join(quote.quote(n) for n in names)}) FROM STDIN"
-    )
-    null = sa.null()
+    name, columns = table_sql(conn, table)
     rows = 0
-    with conn.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
-        for record in records:
-            values = []
-            for name, process in work:
-                value = record[name]
-                if value is null:
-                    value = None
-                elif process is not None:
-                    value = process(value)
-                values.append(value)
+    with (
+        conn.connection.driver_connection.cursor() as cursor,
+        cursor.copy(f"COPY {name} ({columns}) FROM STDIN") as copy,
+    ):
+        for values in bound_rows(conn, table, records):
             copy.write_row(values)
             rows += 1
     return rows

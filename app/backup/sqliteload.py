@@ -7,39 +7,24 @@ the rows stream as tuples into one ``executemany`` on the caller's connection
 (inside its transaction), so the stored values are the same.
 """
 
-import sqlalchemy as sa
+from app.backup.bindrows import bound_rows, table_sql
 
 
 def insert_rows(conn, table, records):
     """Insert every dict of ``records`` into ``table``; return the rows inserted."""
-    dialect = conn.dialect
-    quote = dialect.identifier_preparer
-    columns = list(table.columns)
-    work = [(c.name, c.type.dialect_impl(dialect).bind_processor(dialect)) for c in columns]
-    statement = (
-        f"INSERT INTO {quote.format_table(table)} "
-        f"({', '.join(quote.quote(c.name) for c in columns)}) "
-        f"VALUES ({', '.join('?' for _c in columns)})"
-    )
-    null = sa.null()
+    name, columns = table_sql(conn, table)
+    marks = ", ".join("?" for _c in table.columns)
     rows = 0
 
-    def tuples():
+    def counted():
         nonlocal rows
-        for record in records:
-            values = []
-            for name, process in work:
-                value = record[name]
-                if value is None or value is null:
-                    values.append(None)
-                else:
-                    values.append(value if process is None else process(value))
+        for values in bound_rows(conn, table, records):
             rows += 1
             yield values
 
     cursor = conn.connection.driver_connection.cursor()
     try:
-        cursor.executemany(statement, tuples())
+        cursor.executemany(f"INSERT INTO {name} ({columns}) VALUES ({marks})", counted())
     finally:
         cursor.close()
     return rows

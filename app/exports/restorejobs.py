@@ -15,13 +15,13 @@ import os
 import re
 import secrets
 import shutil
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from app.archive.errors import ArchiveError, NotEnoughSpace
 from app.config import data_path
 from app.exports.archive import export_site, exports_dir
 from app.exports.siteimport import import_site, inspect_export
-from app.models import utcnow
+from app.models.types import format_utc, parse_utc, utcnow
 
 JOB_ID = re.compile(r"[0-9a-f]{16}")
 UPLOAD = "upload.tar.gz"
@@ -48,10 +48,6 @@ def _folder(config, job_id):
     return imports_dir(config) / job_id
 
 
-def _iso(moment):
-    return None if moment is None else moment.isoformat(timespec="seconds") + "Z"
-
-
 def read_job(config, job_id, *, clock=utcnow):
     """Return the record of job ``job_id``, or None; a job stuck running reads as failed."""
     folder = _folder(config, job_id)
@@ -60,7 +56,7 @@ def read_job(config, job_id, *, clock=utcnow):
     except (OSError, ValueError):
         return None
     if job and job["state"] == "running" and job.get("started_at"):
-        started = datetime.fromisoformat(job["started_at"].rstrip("Z"))
+        started = parse_utc(job["started_at"])
         if clock() - started > timedelta(seconds=config["EXPORT_STUCK_AFTER"]):
             job.update(state="failed", error=STUCK)
     return job
@@ -90,7 +86,7 @@ def _new_job(config, site_id, user_id, kind, clock):
     folder.mkdir(parents=True)
     return {
         "id": job_id, "site_id": site_id, "user_id": user_id, "kind": kind, "state": "uploaded",
-        "created_at": _iso(clock()), "started_at": None, "finished_at": None,
+        "created_at": format_utc(clock(), "seconds"), "started_at": None, "finished_at": None,
         "progress": {"phase": None, "done": 0, "total": 0}, "error": None, "preview": None,
         "other_site": False, "undo_export": None, "summary": None,
     }  # fmt: skip
@@ -178,7 +174,7 @@ def fail_job(config, job_id, message, *, clock=utcnow):
     """Mark a job failed with ``message`` (e.g. when it could not be queued)."""
     job = read_job(config, job_id)
     if job is not None:
-        job.update(state="failed", error=message, finished_at=_iso(clock()))
+        job.update(state="failed", error=message, finished_at=format_utc(clock(), "seconds"))
         write_job(config, job)
 
 
@@ -205,7 +201,7 @@ def run_restore_job(config, session, job_id, *, guard=None, clock=utcnow):
         os.close(os.open(folder / "claimed", os.O_CREAT | os.O_EXCL, 0o640))
     except FileExistsError:
         return None
-    job.update(state="running", started_at=_iso(clock()))
+    job.update(state="running", started_at=format_utc(clock(), "seconds"))
     write_job(config, job)
 
     def progress(phase):
@@ -225,12 +221,13 @@ def run_restore_job(config, session, job_id, *, guard=None, clock=utcnow):
             guard=guard, progress=progress("restoring"),
         )  # fmt: skip
     except Exception as exc:
-        job.update(state="failed", error=failure_message(exc), finished_at=_iso(clock()))
+        ended = format_utc(clock(), "seconds")
+        job.update(state="failed", error=failure_message(exc), finished_at=ended)
         write_job(config, job)
         return "failed"
     finally:
         (folder / UPLOAD).unlink(missing_ok=True)
-    job.update(state="done", summary=summary.to_dict(), finished_at=_iso(clock()))
+    job.update(state="done", summary=summary.to_dict(), finished_at=format_utc(clock(), "seconds"))
     write_job(config, job)
     return "done"
 
@@ -244,7 +241,7 @@ def sweep_restore_jobs(config, *, clock=utcnow):
     removed = []
     for path in folder.iterdir():
         job = read_job(config, path.name) if JOB_ID.fullmatch(path.name) else None
-        created = job and datetime.fromisoformat(job["created_at"].rstrip("Z"))
+        created = job and parse_utc(job["created_at"])
         if created and created < cutoff and job["state"] not in ("queued", "running"):
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path.name)
