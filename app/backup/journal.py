@@ -28,6 +28,7 @@ import socket
 import sqlalchemy as sa
 from sqlalchemy.schema import CreateTable
 
+from app.archive.space import fsync_dir
 from app.backup.errors import BackupLocked, RestoreFailed
 from app.backup.lock import backup_lock, lock_holder
 from app.config import data_path
@@ -108,7 +109,7 @@ def write_journal(config, backup_id, aside, staged, *, clock=utcnow):
         out.flush()
         os.fsync(out.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     return token
 
 
@@ -116,15 +117,7 @@ def remove_journal(config):
     """Remove the journal once database and media match (fsynced)."""
     path = journal_path(config)
     path.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder):
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(path.parent)
 
 
 def recover_at_startup(config, engine):

@@ -324,7 +324,7 @@ def restore_interrupted(status, config):
 
 def damaged_backups(status, config):
     """Kept backups whose last full verification failed: not counted, to be replaced."""
-    found = damaged_problems(config)  # one per backup, newest first
+    found = damaged_problems(status.failed_verification)  # one per backup, newest first
     if not found:
         return None
     return Problem(

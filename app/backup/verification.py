@@ -143,10 +143,10 @@ def damaged_ids(config):
     return {i: r.get("error") for i, r in results.items() if i in present and not r.get("ok")}
 
 
-def damaged_problems(config):
-    """Return one health problem per kept backup whose last verification failed."""
+def damaged_problems(damaged):
+    """Return one health problem per entry of ``damaged`` ({backup id: error}), newest first."""
     problems = []
-    for backup_id, error in sorted(damaged_ids(config).items(), reverse=True):
+    for backup_id, error in sorted(damaged.items(), reverse=True):
         problems.append(
             {
                 "code": "damaged",
