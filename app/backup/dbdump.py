@@ -162,12 +162,17 @@ def database_revision(conn):
     return ",".join(sorted(versions)) or None
 
 
-def dump_database(engine, dest_dir, tables, *, on_snapshot=None, progress=None):
+def dump_database(
+    engine, dest_dir, tables, *, on_snapshot=None, on_table=None, sink=None, progress=None
+):
     """Dump ``tables`` (in FK order) from ``engine`` into ``dest_dir`` in one snapshot.
 
     ``on_snapshot()`` is called once the snapshot is taken, before the tables
     are read (the caller snapshots the media files then, to keep the window
-    between the two short). ``progress(done, total)`` is called per table.
+    between the two short). ``sink(path)``, if given, is called as each
+    table's file is started and returns a function that is given every piece
+    of bytes written to it; ``on_table(TableDump)`` is called as each table's
+    file is complete, and ``progress(done, total)`` per table.
     """
     dest_dir = Path(dest_dir)
     dumps = []
@@ -178,7 +183,9 @@ def dump_database(engine, dest_dir, tables, *, on_snapshot=None, progress=None):
             on_snapshot()
         for index, table in enumerate(tables, 1):
             path = dest_dir / dump_filename(index, table.name)
-            dumps.append(_dump_table(conn, table, path))
+            dumps.append(_dump_table(conn, table, path, sink(path) if sink else None))
+            if on_table:
+                on_table(dumps[-1])
             if progress:
                 progress(index, len(tables))
         conn.rollback()
@@ -234,7 +241,7 @@ def _one_line_json(text):
     return text
 
 
-def _dump_table(conn, table, path):
+def _dump_table(conn, table, path, tee=None):
     plain, spliced, encoders = [], [], []
     for column in table.columns:
         raw = _json_as_text(conn, column) if isinstance(column.type, sa.JSON) else None
@@ -277,6 +284,8 @@ def _dump_table(conn, table, path):
                     text = text.replace(char, escape)
             data = text.encode("utf-8")
             out.write(data)
+            if tee is not None:
+                tee(data)
             digest.update(data)
             rows += len(partition)
             size += len(data)
