@@ -67,17 +67,17 @@ def padding(size):
     return bytes(-size % BLOCK)
 
 
-def read_source(member):
-    """Yield the bytes of ``member`` in chunks, exactly ``member.size`` of them."""
+def read_source(member, chunk=CHUNK):
+    """Yield the bytes of ``member`` in chunks of at most ``chunk``, ``member.size`` in all."""
     if isinstance(member.source, bytes | bytearray):
         yield member.source
         return
-    buffer = bytearray(CHUNK)
+    buffer = bytearray(min(chunk, member.size))
     view = memoryview(buffer)
     remaining = member.size
     with open(member.source, "rb", buffering=0) as source:
         while remaining:
-            n = source.readinto(view[: min(CHUNK, remaining)])
+            n = source.readinto(view[: min(chunk, remaining)])
             if not n:
                 raise ArchiveError(
                     f"{member.source} shrank while being archived "

@@ -51,6 +51,10 @@ from app.archive.sums import checksum_line, checksums_size, checksums_text, mani
 __all__ = ["ArchiveResult", "Late", "Member", "RoomExceeded", "remove_temporaries", "write_archive"]
 
 PROBE = 64 * 1024
+# Media are read, hashed and stored in pieces this large: each piece costs this
+# thread a few waits for the GIL while the dump runs in another (up to the
+# interpreter's switch interval each), so fewer, larger pieces wait less.
+STORE_CHUNK = 4 * 1024 * 1024
 # A late member's size in the stand-in manifest: as many digits as any real one.
 STAND_IN_SIZE = 999_999_999_999_999
 # Room for the final manifest beyond the stand-in's: its compressed size may
@@ -340,7 +344,7 @@ def _add_stored(gz, member, mtime):
     """Store a member without compression, reading its source once; return its SHA-256."""
     gz.compress(tar_header(member.path, member.size, mtime))
     digest = hashlib.sha256()
-    for chunk in read_source(member):
+    for chunk in read_source(member, STORE_CHUNK):
         digest.update(chunk)
         gz.store(chunk)
     gz.store(padding(member.size))

@@ -21,7 +21,7 @@ from app.backup.trash import trash_dir
 from app.config import data_path
 from app.models import MediaItem
 
-AHEAD = 16  # pieces of dump (up to BATCH rows each) waiting to be deflated
+AHEAD = 8  # pieces of dump (up to BATCH rows each) waiting to be deflated
 _DONE = object()
 _END = object()  # ends a table's pieces
 
