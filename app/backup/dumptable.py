@@ -74,8 +74,7 @@ def dump_table(conn, table, path, encoder):
     stmt = sa.select(*selects).order_by(*table.primary_key.columns)
     digest, rows, size = hashlib.sha256(), 0, 0
     with open(path, "xb") as out:
-        for partition in _batches(conn, stmt):
-            columns = list(zip(*partition, strict=True))
+        for columns in _column_batches(conn, stmt):
             for index, convert in converters:
                 columns[index] = convert(columns[index])
             width = len(plain)
@@ -92,24 +91,25 @@ def dump_table(conn, table, path, encoder):
             data = text.encode("utf-8")
             out.write(data)
             digest.update(data)
-            rows += len(partition)
+            rows += len(columns[0])
             size += len(data)
     return rows, size, digest.hexdigest()
 
 
-def _batches(conn, stmt):
-    """Yield the rows of ``stmt`` a batch at a time, each row a sequence of column values.
+def _column_batches(conn, stmt):
+    """Yield the rows of ``stmt`` a batch at a time, as a list of columns (tuples of values).
 
-    On SQLite the rows come straight from the driver's cursor, with the result
-    processors SQLAlchemy would apply (few: the dump selects text), which
-    spares building a Row per row.
+    On SQLite the rows come straight from the driver's cursor, through the
+    result processors SQLAlchemy would apply (few: the dump selects text),
+    which spares building a Row per row.
     """
     compiled = stmt.compile(dialect=conn.dialect)
     if conn.dialect.name != "sqlite" or compiled.params:
-        yield from conn.execute(stmt.execution_options(yield_per=BATCH)).partitions()
+        for partition in conn.execute(stmt.execution_options(yield_per=BATCH)).partitions():
+            yield list(zip(*partition, strict=True))
         return
     dialect = conn.dialect
-    processors = [
+    processing = [
         (index, process)
         for index, column in enumerate(stmt.selected_columns)
         if (process := column.type.dialect_impl(dialect).result_processor(dialect, None))
@@ -118,12 +118,10 @@ def _batches(conn, stmt):
     try:
         cursor.execute(str(compiled))
         while batch := cursor.fetchmany(BATCH):
-            if processors:
-                columns = list(zip(*batch, strict=True))
-                for index, process in processors:
-                    columns[index] = list(map(process, columns[index]))
-                batch = list(zip(*columns, strict=True))
-            yield batch
+            columns = list(zip(*batch, strict=True))
+            for index, process in processing:
+                columns[index] = list(map(process, columns[index]))
+            yield columns
     finally:
         cursor.close()
 
