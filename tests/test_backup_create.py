@@ -304,14 +304,14 @@ def test_a_dump_that_fails_midway_fails_the_backup_clearly_and_keeps_nothing(
     older = create_backup(app.config, db.engine, clock=clock)
     make.user()
     clock.advance(days=1)
-    real_dump_table = dbdump._dump_table
+    real_dump_table = dbdump.dump_table
 
-    def failing(conn, table, path, *tee):
+    def failing(conn, table, path, *rest):
         if table.name == "blocks":
             raise BackupError("cannot dump column blocks.data: the test says no")
-        return real_dump_table(conn, table, path, *tee)
+        return real_dump_table(conn, table, path, *rest)
 
-    monkeypatch.setattr(dbdump, "_dump_table", failing)
+    monkeypatch.setattr(dbdump, "dump_table", failing)
     with pytest.raises(BackupError, match=r"blocks\.data: the test says no"):
         create_backup(app.config, db.engine, clock=clock)
     assert _ids(app.config) == [older.backup_id]
