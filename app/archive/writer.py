@@ -23,6 +23,7 @@ import hashlib
 import mimetypes
 import os
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -55,6 +56,7 @@ PROBE = 64 * 1024
 # thread a few waits for the GIL while the dump runs in another (up to the
 # interpreter's switch interval each), so fewer, larger pieces wait less.
 STORE_CHUNK = 4 * 1024 * 1024
+FLUSH_EVERY = 64 * 1024 * 1024
 # A late member's size in the stand-in manifest: as many digits as any real one.
 STAND_IN_SIZE = 999_999_999_999_999
 # Room for the final manifest beyond the stand-in's: its compressed size may
@@ -127,9 +129,9 @@ def write_archive(
                 paths=None if late is None else [m.path for m in deflated] + late_paths,
             ) as ahead,
             open(tmp, "xb", buffering=0) as raw,
+            _HashingRaw(raw, digest) as out,
         ):
             os.fchmod(raw.fileno(), 0o640)
-            out = _HashingRaw(raw, digest)
             gz = GzipStreamWriter(out, mtime=mtime)
             if late is None:
                 checksums = {MANIFEST_NAME: _add_bytes(gz, MANIFEST_NAME, head, mtime)}
@@ -155,6 +157,7 @@ def write_archive(
             _add_bytes(gz, CHECKSUMS_NAME, sums, mtime)
             gz.compress(bytes(2 * BLOCK + (-(gz.uncompressed_size + 2 * BLOCK)) % RECORD))
             trailer = gz.close()
+            out.stop_flushing()
             os.fsync(raw.fileno())
             if os.fstat(raw.fileno()).st_size != out.size:
                 raise ArchiveError(f"{tmp.name}: the file on disk is not the size written")
@@ -284,19 +287,56 @@ def remove_temporaries(folder):
 
 
 class _HashingRaw:
-    """A write-only raw file that hashes and counts what passes through."""
+    """A write-only raw file that hashes and counts what passes through.
+
+    Every ``FLUSH_EVERY`` bytes it asks a thread to flush what is written so
+    far to the disk (``fdatasync``), so that the disk writes while the archive
+    is still being made, and the final fsync has little left to wait for.
+    """
 
     def __init__(self, raw, digest=True):
         self._raw = raw
         self.hash = hashlib.sha256() if digest else None
         self.size = 0
+        self._flushed_at = 0
+        self._flush = threading.Event()
+        self._done = False
+        self._flusher = threading.Thread(target=self._flush_loop, name="flush", daemon=True)
+        self._flusher.start()
 
     def write(self, data):
         n = self._raw.write(data)
         if self.hash is not None:
             self.hash.update(data[:n])
         self.size += n
+        if self.size - self._flushed_at >= FLUSH_EVERY:
+            self._flushed_at = self.size
+            self._flush.set()
         return n
+
+    def _flush_loop(self):
+        while True:
+            self._flush.wait()
+            self._flush.clear()
+            if self._done:
+                return
+            try:
+                os.fdatasync(self._raw.fileno())
+            except (OSError, ValueError):  # the final fsync reports what matters
+                return
+
+    def stop_flushing(self):
+        """Stop the flushing thread (before the final fsync, and before the file is closed)."""
+        self._done = True
+        self._flush.set()
+        self._flusher.join()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_flushing()
+        return False
 
 
 def guess_compressible(path, sample):
