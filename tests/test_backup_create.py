@@ -268,3 +268,53 @@ def test_unsupported_column_type_fails_the_backup_clearly(app, monkeypatch):
     with pytest.raises(BackupError, match=r"odd\.numbers"):
         create_backup(app.config, db.engine)
     assert list_backups(app.config) == []
+
+
+def test_a_manifest_that_outgrows_its_room_is_written_after_the_dump_instead(
+    app, make, monkeypatch
+):
+    import app.archive.writer as writer_module
+
+    seed_everything(make, media_files=3)
+    calls = []
+    real_write = system_module.write_archive
+
+    def spy(*args, **kwargs):
+        calls.append("late" if kwargs.get("late") else "in turn")
+        return real_write(*args, **kwargs)
+
+    monkeypatch.setattr(system_module, "write_archive", spy)
+    monkeypatch.setattr(system_module, "_STAND_IN_ROWS", 0)  # every real count is wider
+    monkeypatch.setattr(writer_module, "HEAD_MARGIN", 0)
+    outcome = create_backup(app.config, db.engine, clock=FakeClock())
+    assert calls == ["late", "in turn"]
+    manifest = verify_backup(app.config, outcome.backup_id)
+    assert {t["name"]: t["rows"] for t in manifest["tables"]} == outcome.counts
+    assert sum(outcome.counts.values()) > 0
+    assert leftovers(app.config) == []
+
+
+def test_a_dump_that_fails_midway_fails_the_backup_clearly_and_keeps_nothing(
+    app, make, monkeypatch
+):
+    from app.backup import dbdump
+
+    seed_everything(make, media_files=3)
+    clock = FakeClock()
+    older = create_backup(app.config, db.engine, clock=clock)
+    make.user()
+    clock.advance(days=1)
+    real_dump_table = dbdump.dump_table
+
+    def failing(conn, table, path, *rest):
+        if table.name == "blocks":
+            raise BackupError("cannot dump column blocks.data: the test says no")
+        return real_dump_table(conn, table, path, *rest)
+
+    monkeypatch.setattr(dbdump, "dump_table", failing)
+    with pytest.raises(BackupError, match=r"blocks\.data: the test says no"):
+        create_backup(app.config, db.engine, clock=clock)
+    assert _ids(app.config) == [older.backup_id]
+    assert leftovers(app.config) == []
+    monkeypatch.undo()
+    assert create_backup(app.config, db.engine, clock=clock).created

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from app.backup import runs
-from app.backup import system as system_module
+from app.backup import dumpahead, runs
 from app.backup.catalog import backups_dir, list_backups
 from app.backup.lock import lock_holder
 from app.backup.runlog import recent_runs
@@ -239,7 +238,7 @@ def test_a_full_disk_fails_clearly_keeps_the_older_backups_and_the_next_run_succ
         assert_intact(app, older.backup_id)
 
         # Found while writing, when the estimate was wrong, in a scheduled run:
-        monkeypatch.setattr(system_module, "check_space", lambda *args: None)
+        monkeypatch.setattr(dumpahead, "check_space", lambda *args: None)
         with pytest.raises(BackupRunFailed, match=r"^disk full while writing stinkykitty-"):
             run_backup(app.config, db.engine, trigger="schedule")
         assert_intact(app, older.backup_id)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from app.backup import system as system_module
+from app.backup import dumpahead
 from app.backup.catalog import backups_dir
 from app.backup.errors import BackupLocked, NotEnoughSpace
 from app.backup.lock import lock_holder
@@ -160,7 +160,7 @@ def test_disk_full_while_writing_fails_cleanly(app, make, tiny_backups_fs, monke
     site = make.site()
     older = create_backup(app.config, db.engine)
     big = make.media(site, content=os.urandom(6_000_000), name="video.mp4")
-    monkeypatch.setattr(system_module, "check_space", lambda *args: None)  # estimate says fine
+    monkeypatch.setattr(dumpahead, "check_space", lambda *args: None)  # estimate says fine
     with pytest.raises(NotEnoughSpace, match="disk full"):
         create_backup(app.config, db.engine)
     assert sorted(p.name for p in tiny_backups_fs.iterdir()) == [

@@ -15,6 +15,7 @@ from app.archive.errors import (
     Unauthenticated,
     UnsafeArchive,
 )
+from app.archive.members import Stream
 from app.archive.peek import read_member
 from app.archive.reader import (
     CHECKSUMS_NAME,
@@ -28,7 +29,9 @@ from app.archive.reader import (
 from app.archive.sums import checksums_size
 from app.archive.writer import (
     ArchiveResult,
+    Late,
     Member,
+    RoomExceeded,
     remove_temporaries,
     write_archive,
 )
@@ -41,8 +44,11 @@ __all__ = [
     "ArchiveError",
     "ArchiveResult",
     "CorruptArchive",
+    "Late",
     "Member",
     "NotEnoughSpace",
+    "RoomExceeded",
+    "Stream",
     "Unauthenticated",
     "UnsafeArchive",
     "check_member_path",

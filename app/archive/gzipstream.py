@@ -72,20 +72,30 @@ class GzipStreamWriter:
             return
         self._end_deflate_run()
         self._account(data)
-        view = memoryview(data).cast("B")
-        # One write per call: each block's 5-byte header and data copied into one buffer.
-        size = len(view)
+        size = len(memoryview(data).cast("B"))
         needed = size + 5 * -(-size // _STORED_MAX)
         if len(self._buffer) < needed:
             self._buffer = bytearray(needed)
-        out = self._buffer
-        pos = 0
-        for start in range(0, size, _STORED_MAX):
-            n = min(_STORED_MAX, size - start)
-            out[pos : pos + 5] = struct.pack("<BHH", 0, n, n ^ 0xFFFF)
-            out[pos + 5 : pos + 5 + n] = view[start : start + n]
-            pos += 5 + n
-        self._out(memoryview(out)[:pos])
+        # One write per call: each block's 5-byte header and data copied into one buffer.
+        self._out(memoryview(self._buffer)[: _pack_stored(data, self._buffer)])
+
+    def reserve(self, size):
+        """Leave ``size`` bytes for a run made later (see ``fixed_size_run``); return its offset.
+
+        Must come first, before any other data; the bytes written now are
+        placeholders. Once the run is written over them at that offset,
+        ``prepend(crc, length)`` accounts for what it holds.
+        """
+        if self._size or self._deflater is not None:
+            raise ValueError("reserve() must come before any data")
+        offset = self.compressed_size
+        self._out(bytes(size))
+        return offset
+
+    def prepend(self, crc, length):
+        """Account for ``length`` uncompressed bytes (CRC-32 ``crc``) placed before all the rest."""
+        self._crc = isal_zlib.crc32_combine(crc, self._crc, self._size)
+        self._size += length
 
     def end_run(self):
         """End the current deflate run; return the offset in the file where the next one starts.
@@ -122,3 +132,47 @@ class GzipStreamWriter:
         trailer = struct.pack("<II", self._crc & 0xFFFFFFFF, self._size & 0xFFFFFFFF)
         self._out(trailer)
         return trailer
+
+
+def _pack_stored(data, out):
+    """Write ``data`` as stored deflate blocks into the bytearray ``out``; return the length."""
+    view = memoryview(data).cast("B")
+    size, pos = len(view), 0
+    for start in range(0, size, _STORED_MAX):
+        n = min(_STORED_MAX, size - start)
+        out[pos : pos + 5] = struct.pack("<BHH", 0, n, n ^ 0xFFFF)
+        out[pos + 5 : pos + 5 + n] = view[start : start + n]
+        pos += 5 + n
+    return pos
+
+
+def stored_blocks(data):
+    """Return ``data`` as stored (uncompressed) deflate blocks."""
+    out = bytearray(len(data) + 5 * -(-len(data) // _STORED_MAX))
+    return bytes(out[: _pack_stored(data, out)])
+
+
+def deflated_run(data, level=COMPRESS_LEVEL):
+    """Return ``data`` deflated by a fresh compressor, ending on a byte boundary (sync flush)."""
+    deflater = isal_zlib.compressobj(level, isal_zlib.DEFLATED, -15)
+    return deflater.compress(data) + deflater.flush(_SYNC_FLUSH)
+
+
+def fixed_size_run(pieces, size):
+    """Return a deflate run of exactly ``size`` bytes holding ``pieces``, or None if it cannot.
+
+    ``pieces`` is a list of (data, deflate?) in order. An empty stored block
+    (5 bytes, no data) is a no-op in any deflate stream: the run is padded with
+    them. None when the pieces take more than ``size`` or the rest is not a
+    multiple of 5.
+    """
+    run = b"".join(
+        deflated_run(data) if deflate else stored_blocks(data) for data, deflate in pieces
+    )
+    rest = size - len(run)
+    if rest < 0 or rest % len(EMPTY_STORED_BLOCK):
+        return None
+    return run + EMPTY_STORED_BLOCK * (rest // len(EMPTY_STORED_BLOCK))
+
+
+EMPTY_STORED_BLOCK = b"\x00\x00\x00\xff\xff"  # a non-final stored block of no bytes

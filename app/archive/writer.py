@@ -23,10 +23,8 @@ import hashlib
 import mimetypes
 import os
 import secrets
-import tarfile
 import threading
 import time
-import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -34,8 +32,10 @@ from pathlib import Path, PurePosixPath
 from isal import isal_zlib
 
 from app.archive.auth import TAG_NAME, authentication_field, make_tag, tag_problem
+from app.archive.deflateahead import DeflateAhead
 from app.archive.errors import ArchiveError, NotEnoughSpace
-from app.archive.gzipstream import GzipStreamWriter
+from app.archive.gzipstream import GzipStreamWriter, deflated_run, fixed_size_run
+from app.archive.members import BLOCK, RECORD, Late, Member, padding, read_source, tar_header
 from app.archive.reader import (
     CHECKSUMS_NAME,
     FORMAT_VERSION,
@@ -49,18 +49,19 @@ from app.archive.reader import (
 from app.archive.space import fsync_dir, is_disk_full
 from app.archive.sums import checksum_line, checksums_size, checksums_text, manifest_bytes
 
-CHUNK = 1024 * 1024
-BLOCK = tarfile.BLOCKSIZE
-RECORD = tarfile.RECORDSIZE
+__all__ = ["ArchiveResult", "Late", "Member", "RoomExceeded", "remove_temporaries", "write_archive"]
+
 PROBE = 64 * 1024
-# Text (JSON lines) is deflated by zlib in its own thread while this one stores the
-# media. Measured on a 332 MB backup (31 MB of text): level 3 took 0.22 s and left
-# the archive 1.25% larger than `tar czf`'s; level 7 takes 0.62 s, still hidden
-# behind the media, and the archive is 0.99% larger (level 6: 1.004%; 8 and 9 cost
-# more time for under 0.01%). The rest of the gap is the media, which gzip -6
-# shrinks by about 1% and which we store: deflating them would cost more CPU
-# than everything else the writer does.
-TEXT_LEVEL = 7
+# Media are read, hashed and stored in pieces this large: each piece costs this
+# thread a few waits for the GIL while the dump runs in another (up to the
+# interpreter's switch interval each), so fewer, larger pieces wait less.
+STORE_CHUNK = 4 * 1024 * 1024
+FLUSH_EVERY = 64 * 1024 * 1024
+# A late member's size in the stand-in manifest: as many digits as any real one.
+STAND_IN_SIZE = 999_999_999_999_999
+# Room for the final manifest beyond the stand-in's: its compressed size may
+# differ a little, and up to four tar blocks of spaces align it (see _head_run).
+HEAD_MARGIN = 1024 + 5 * BLOCK
 INCOMPRESSIBLE_SUFFIXES = {
     ".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif", ".heic", ".mp4", ".m4v", ".mov",
     ".webm", ".mkv", ".mp3", ".m4a", ".ogg", ".opus", ".zip", ".gz", ".tgz", ".bz2", ".xz",
@@ -68,14 +69,8 @@ INCOMPRESSIBLE_SUFFIXES = {
 }  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Member:
-    """One file to put in an archive: its name inside, exact size, and where its bytes come from."""
-
-    path: str
-    size: int
-    source: Path | bytes
-    compressible: bool | None = None
+class RoomExceeded(ArchiveError):
+    """The final manifest of an archive with late members did not fit the room reserved for it."""
 
 
 @dataclass(frozen=True)
@@ -96,36 +91,63 @@ def write_archive(
     progress: Callable[[int, int], None] | None = None,
     digest: bool = True,
     key: bytes | None = None,
+    late: Late | None = None,
 ) -> ArchiveResult:
     """Write ``members`` under ``meta`` as one ``.tar.gz`` at ``final_path``, atomically.
 
     Incompressible members (media) are stored by this thread at the speed of a
     copy while a second thread deflates the compressible ones (database dumps,
     JSON) into a spool file next to the archive; that spool is appended last.
-    So the manifest lists stored members first, then deflated ones.
+    So the manifest lists stored members first, then deflated ones, then
+    ``late`` ones (see ``Late``: members still being made when writing starts,
+    which the second thread deflates as they come; ``meta`` is then a stand-in
+    and ``RoomExceeded`` is raised, keeping nothing, if the final manifest
+    does not fit where the stand-in's did).
     ``digest=False`` skips the SHA-256 of the whole archive file (``sha256`` is
     then None), for callers that do not use it; members are always hashed.
     With ``key`` (bytes), the archive carries an authentication tag made with it.
     """
     final_path = Path(final_path)
     members = list(members)
-    _check_members(members)
+    late_paths = list(late.paths) if late else []
+    _check_members(members, late_paths)
+    if late and digest:
+        raise ValueError("an archive with late members cannot be hashed whole as it is written")
     stored, deflated = _split_by_compressibility(members)
-    summed, manifest = _manifest(meta, stored + deflated, key)
+    entries = [(m.path, m.size) for m in stored + deflated]
+    summed, manifest = _manifest(meta, entries + [(p, STAND_IN_SIZE) for p in late_paths], key)
     head = manifest_bytes(manifest)
     mtime = int(os.environ.get("SOURCE_DATE_EPOCH", "0")) or int(time.time())
 
     tmp = final_path.with_name(f".{final_path.name}.tmp-{secrets.token_hex(4)}")
     try:
         with (
-            _DeflateAhead(deflated, tmp.with_name(tmp.name + "-text"), mtime) as ahead,
+            DeflateAhead(
+                _chain(deflated, late),
+                tmp.with_name(tmp.name + "-text"),
+                mtime,
+                paths=None if late is None else [m.path for m in deflated] + late_paths,
+            ) as ahead,
             open(tmp, "xb", buffering=0) as raw,
+            _HashingRaw(raw, digest) as out,
         ):
             os.fchmod(raw.fileno(), 0o640)
-            out = _HashingRaw(raw, digest)
             gz = GzipStreamWriter(out, mtime=mtime)
-            checksums = {MANIFEST_NAME: _add_bytes(gz, MANIFEST_NAME, head, mtime)}
-            checksums.update(_add_members(gz, stored, ahead, mtime, progress))
+            if late is None:
+                checksums = {MANIFEST_NAME: _add_bytes(gz, MANIFEST_NAME, head, mtime)}
+            else:
+                room = len(deflated_run(head)) + len(tar_header(MANIFEST_NAME, 0, mtime))
+                room += HEAD_MARGIN
+                head_offset = gz.reserve(room)
+                checksums = {}
+            total = len(stored) + len(deflated) + len(late_paths)
+            check = ahead.check if late is None else lambda: (ahead.check(), late.check())
+            checksums.update(_add_members(gz, stored, ahead, check, mtime, progress, total))
+            if late is not None:
+                entries += [(p, ahead.sizes[p]) for p in late_paths]
+                _, manifest = _manifest(late.meta(), entries, key)
+                head = _place_head(gz, raw, head_offset, room, manifest_bytes(manifest), mtime)
+                checksums[MANIFEST_NAME] = hashlib.sha256(head).hexdigest()
             tail_offset = gz.end_run()  # the tail starts a fresh deflate run, read back below
             sums = checksums_text(checksums, summed)
             if key is not None:
@@ -135,6 +157,7 @@ def write_archive(
             _add_bytes(gz, CHECKSUMS_NAME, sums, mtime)
             gz.compress(bytes(2 * BLOCK + (-(gz.uncompressed_size + 2 * BLOCK)) % RECORD))
             trailer = gz.close()
+            out.stop_flushing()
             os.fsync(raw.fileno())
             if os.fstat(raw.fileno()).st_size != out.size:
                 raise ArchiveError(f"{tmp.name}: the file on disk is not the size written")
@@ -160,9 +183,15 @@ def write_archive(
     )
 
 
-def _check_members(members):
+def _chain(deflated, late):
+    yield from deflated
+    if late is not None:
+        yield from late.members
+
+
+def _check_members(members, late_paths=()):
     """Raise ArchiveError unless every member has a safe, distinct, unreserved name and its size."""
-    names = [m.path for m in members]
+    names = [m.path for m in members] + list(late_paths)
     for name in names:
         check_member_path(name)
     if len(set(names)) != len(names) or set(RESERVED_NAMES) & set(names):
@@ -172,10 +201,13 @@ def _check_members(members):
             raise ArchiveError(f"{member.path}: {len(member.source)} bytes, expected {member.size}")
 
 
-def _manifest(meta, ordered, key):
-    """Return (the member names SHA256SUMS lists before the tag, the manifest) of ``ordered``."""
-    summed = [MANIFEST_NAME, *(m.path for m in ordered)]
-    files = [{"path": m.path, "size": m.size} for m in ordered]
+def _manifest(meta, entries, key):
+    """Return (the member names SHA256SUMS lists before the tag, the manifest) of ``entries``.
+
+    ``entries`` is a list of (path, size), in the archive's order.
+    """
+    summed = [MANIFEST_NAME, *(path for path, _size in entries)]
+    files = [{"path": path, "size": size} for path, size in entries]
     manifest = {**meta, "format_version": FORMAT_VERSION}
     if key is not None:  # the tag member is declared here, not in "files"
         manifest["authentication"] = authentication_field(key)
@@ -185,11 +217,35 @@ def _manifest(meta, ordered, key):
     return summed, manifest
 
 
-def _add_members(gz, stored, ahead, mtime, progress):
+def _place_head(gz, raw, offset, room, head, mtime):
+    """Write the manifest member into the room reserved at ``offset``; return the manifest's bytes.
+
+    The manifest is followed by spaces (JSON allows them) up to a tar block, or
+    up to four blocks more: each block changes the run's length by 512 bytes,
+    which is 2 modulo 5, so one of the five choices leaves room for a whole
+    number of 5-byte empty stored blocks.
+    """
+    for extra in range(5):
+        spaces = b" " * ((-len(head)) % BLOCK + extra * BLOCK)
+        body = head + spaces
+        header = tar_header(MANIFEST_NAME, len(body), mtime)
+        run = fixed_size_run([(header, False), (head, True), (spaces, False)], room)
+        if run is not None:
+            break
+    else:
+        raise RoomExceeded("the manifest outgrew the room reserved for it")
+    written = os.pwrite(raw.fileno(), run, offset)
+    if written != len(run):
+        raise ArchiveError("could not write the manifest in full")
+    gz.prepend(isal_zlib.crc32(header + body), len(header) + len(body))
+    return body
+
+
+def _add_members(gz, stored, ahead, check, mtime, progress, total):
     """Store ``stored``, then splice in what ``ahead`` deflated; return every member's SHA-256."""
-    total = len(stored) + len(ahead.members)  # progress counts the caller's members
     checksums = {}
     for done, member in enumerate(stored, 1):
+        check()  # a failure in the other thread (or a reason to stop) ends this too
         checksums[member.path] = _add_stored(gz, member, mtime)
         if progress:
             progress(done, total)
@@ -231,19 +287,56 @@ def remove_temporaries(folder):
 
 
 class _HashingRaw:
-    """A write-only raw file that hashes and counts what passes through."""
+    """A write-only raw file that hashes and counts what passes through.
+
+    Every ``FLUSH_EVERY`` bytes it asks a thread to flush what is written so
+    far to the disk (``fdatasync``), so that the disk writes while the archive
+    is still being made, and the final fsync has little left to wait for.
+    """
 
     def __init__(self, raw, digest=True):
         self._raw = raw
         self.hash = hashlib.sha256() if digest else None
         self.size = 0
+        self._flushed_at = 0
+        self._flush = threading.Event()
+        self._done = False
+        self._flusher = threading.Thread(target=self._flush_loop, name="flush", daemon=True)
+        self._flusher.start()
 
     def write(self, data):
         n = self._raw.write(data)
         if self.hash is not None:
             self.hash.update(data[:n])
         self.size += n
+        if self.size - self._flushed_at >= FLUSH_EVERY:
+            self._flushed_at = self.size
+            self._flush.set()
         return n
+
+    def _flush_loop(self):
+        while True:
+            self._flush.wait()
+            self._flush.clear()
+            if self._done:
+                return
+            try:
+                os.fdatasync(self._raw.fileno())
+            except (OSError, ValueError):  # the final fsync reports what matters
+                return
+
+    def stop_flushing(self):
+        """Stop the flushing thread (before the final fsync, and before the file is closed)."""
+        self._done = True
+        self._flush.set()
+        self._flusher.join()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_flushing()
+        return False
 
 
 def guess_compressible(path, sample):
@@ -281,124 +374,18 @@ def _sample(member):
         return f.read(PROBE)
 
 
-def tar_header(path, size, mtime):
-    """Return the POSIX (pax) tar header of a regular file."""
-    info = tarfile.TarInfo(path)
-    info.size = size
-    info.mode = 0o644
-    info.mtime = mtime
-    info.uname = info.gname = ""
-    return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
-
-
-def _padding(size):
-    return bytes(-size % BLOCK)
-
-
 def _add_bytes(gz, path, data, mtime):
     """Deflate a small member held in memory; return its SHA-256."""
-    gz.compress(tar_header(path, len(data), mtime) + data + _padding(len(data)))
+    gz.compress(tar_header(path, len(data), mtime) + data + padding(len(data)))
     return hashlib.sha256(data).hexdigest()
-
-
-def _read_source(member):
-    """Yield the bytes of ``member`` in chunks, exactly ``member.size`` of them."""
-    if isinstance(member.source, bytes | bytearray):
-        yield member.source
-        return
-    buffer = bytearray(CHUNK)
-    view = memoryview(buffer)
-    remaining = member.size
-    with open(member.source, "rb", buffering=0) as source:
-        while remaining:
-            n = source.readinto(view[: min(CHUNK, remaining)])
-            if not n:
-                raise ArchiveError(
-                    f"{member.source} shrank while being archived "
-                    f"({member.size - remaining} of {member.size} bytes read)"
-                )
-            remaining -= n
-            yield view[:n]
 
 
 def _add_stored(gz, member, mtime):
     """Store a member without compression, reading its source once; return its SHA-256."""
     gz.compress(tar_header(member.path, member.size, mtime))
     digest = hashlib.sha256()
-    for chunk in _read_source(member):
+    for chunk in read_source(member, STORE_CHUNK):
         digest.update(chunk)
         gz.store(chunk)
-    gz.store(_padding(member.size))
+    gz.store(padding(member.size))
     return digest.hexdigest()
-
-
-@dataclass
-class _Segment:
-    spool: object
-    crc: int
-    length: int
-    checksums: dict
-
-
-class _DeflateAhead:
-    """Deflate members (headers, data, padding) in a thread into a spool file.
-
-    The spool holds raw deflate blocks ending on a byte boundary with a sync
-    flush, so they can be spliced into the archive's deflate stream as they are.
-    """
-
-    def __init__(self, members, spool_path, mtime):
-        self.members = members
-        self._spool_path = spool_path
-        self._mtime = mtime
-        self._stop = threading.Event()
-        self._error = None
-        self._segment = None
-        self._thread = threading.Thread(target=self._run, name="deflate-ahead", daemon=True)
-
-    def __enter__(self):
-        self._spool = open(self._spool_path, "w+b")
-        self._spool_path.unlink()  # anonymous from now on: a crash leaves nothing behind
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self._spool.close()
-        return False
-
-    def _run(self):
-        try:
-            deflater = zlib.compressobj(TEXT_LEVEL, zlib.DEFLATED, -15)
-            crc, length, checksums = 0, 0, {}
-
-            def put(data):
-                nonlocal crc, length
-                crc = isal_zlib.crc32(data, crc)
-                length += len(data)
-                self._spool.write(deflater.compress(data))
-
-            for member in self.members:
-                put(tar_header(member.path, member.size, self._mtime))
-                digest = hashlib.sha256()
-                for chunk in _read_source(member):
-                    if self._stop.is_set():
-                        return
-                    digest.update(chunk)
-                    put(chunk)
-                put(_padding(member.size))
-                checksums[member.path] = digest.hexdigest()
-            self._spool.write(deflater.flush(zlib.Z_SYNC_FLUSH))
-            self._spool.flush()
-            self._segment = _Segment(self._spool, crc, length, checksums)
-        except BaseException as exc:  # handed to the writing thread by result()
-            self._error = exc
-
-    def result(self):
-        """Wait for the thread; return its segment or raise its error."""
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        self._segment.spool.seek(0)
-        return self._segment

@@ -30,7 +30,6 @@ MariaDB) inside the caller's transaction.
 import base64
 import datetime as dt
 import decimal
-import hashlib
 import json
 import uuid
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from app.backup.dbtypes import value_checks
+from app.backup.dumptable import datetime_iso, dump_table
 from app.backup.errors import BackupError, CorruptArchive
 from app.backup.mysqlload import insert_rows as mysql_rows
 from app.backup.pgcopy import copy_rows
@@ -46,10 +46,6 @@ from app.backup.sqliteload import insert_rows as sqlite_rows
 
 BATCH = 1000
 BATCH_BYTES = 4 * 1024 * 1024  # a load holds at most this much dump text (or one row) at once
-_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-# Characters that many line readers (Python's str.splitlines among them) take
-# for line breaks; escaped so that every row stays on one line for every tool.
-_LINE_BREAKS = (("\x85", "\\u0085"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
 
 
 @dataclass(frozen=True)
@@ -80,10 +76,6 @@ def dump_filename(index, table_name):
 # --- column codecs ----------------------------------------------------------------------
 
 
-def _iso(value):
-    return value.isoformat(timespec="microseconds")
-
-
 def _b64(value):
     return base64.b64encode(value).decode("ascii")
 
@@ -103,9 +95,9 @@ CODECS = {
     float: (float, None),
     str: (None, None),
     decimal.Decimal: (str, decimal.Decimal),
-    dt.datetime: (_iso, dt.datetime.fromisoformat),
+    dt.datetime: (datetime_iso, dt.datetime.fromisoformat),
     dt.date: (dt.date.isoformat, dt.date.fromisoformat),
-    dt.time: (_iso, dt.time.fromisoformat),
+    dt.time: (datetime_iso, dt.time.fromisoformat),
     dt.timedelta: (_micros, _from_micros),  # whole microseconds
     bytes: (_b64, base64.b64decode),
     uuid.UUID: (str, uuid.UUID),
@@ -162,12 +154,17 @@ def database_revision(conn):
     return ",".join(sorted(versions)) or None
 
 
-def dump_database(engine, dest_dir, tables, *, on_snapshot=None, progress=None):
+def dump_database(
+    engine, dest_dir, tables, *, on_snapshot=None, on_table=None, sink=None, progress=None
+):
     """Dump ``tables`` (in FK order) from ``engine`` into ``dest_dir`` in one snapshot.
 
     ``on_snapshot()`` is called once the snapshot is taken, before the tables
     are read (the caller snapshots the media files then, to keep the window
-    between the two short). ``progress(done, total)`` is called per table.
+    between the two short). ``sink(path)``, if given, is called as each
+    table's file is started and returns a function that is given every piece
+    of bytes written to it; ``on_table(TableDump)`` is called as each table's
+    file is complete, and ``progress(done, total)`` per table.
     """
     dest_dir = Path(dest_dir)
     dumps = []
@@ -178,109 +175,15 @@ def dump_database(engine, dest_dir, tables, *, on_snapshot=None, progress=None):
             on_snapshot()
         for index, table in enumerate(tables, 1):
             path = dest_dir / dump_filename(index, table.name)
-            dumps.append(_dump_table(conn, table, path))
+            tee = sink(path) if sink else None
+            rows, size, sha256 = dump_table(conn, table, path, lambda c: _codec(c)[0], tee)
+            dumps.append(TableDump(table.name, path, rows, size, sha256))
+            if on_table:
+                on_table(dumps[-1])
             if progress:
                 progress(index, len(tables))
         conn.rollback()
     return DatabaseDump(dialect=engine.dialect.name, revision=revision, tables=dumps)
-
-
-def _json_as_text(conn, column):
-    """Return a select expression giving a JSON column's stored text, or None if unsupported.
-
-    Decoding each JSON value and encoding it again was a third of a dump's time;
-    the stored text is spliced into the line instead. It is valid JSON: SQLite's
-    ``json()`` checks and minifies it (a malformed value fails the backup, as
-    decoding it did), MariaDB checks JSON columns on write (``json_valid``) and
-    PostgreSQL's ``json`` type on input. The same stored value always gives the
-    same text, so the dump stays deterministic.
-    """
-    name = conn.dialect.name
-    if name == "sqlite":
-        expr = sa.func.json(column)
-    elif name == "postgresql":
-        expr = sa.cast(column, sa.Text)
-    elif name in ("mysql", "mariadb"):
-        expr = sa.type_coerce(column, sa.Text)
-    else:
-        return None
-    return expr.label(column.name)
-
-
-def _datetime_as_text(conn, column):
-    """Return a select expression giving a naive datetime as our ISO text, or None.
-
-    The server formats it exactly as ``_iso`` would (always six digits of
-    microseconds), which spares the driver building a datetime object per value
-    only for it to be formatted again (most of a MariaDB dump's conversions).
-    """
-    kind = column.type
-    if not isinstance(kind, sa.DateTime) or kind.timezone or isinstance(kind, sa.TypeDecorator):
-        return None
-    name = conn.dialect.name
-    if name == "postgresql":
-        expr = sa.func.to_char(column, 'YYYY-MM-DD"T"HH24:MI:SS.US')
-    elif name in ("mysql", "mariadb"):
-        expr = sa.func.date_format(column, "%Y-%m-%dT%H:%i:%s.%f")
-    else:
-        return None  # SQLite stores text whose form depends on who wrote it
-    return expr.label(column.name)
-
-
-def _one_line_json(text):
-    """Return JSON ``text`` on one line (stored text may hold line breaks between tokens)."""
-    if "\n" in text or "\r" in text:
-        return _encoder.encode(json.loads(text))
-    return text
-
-
-def _dump_table(conn, table, path):
-    plain, spliced, encoders = [], [], []
-    for column in table.columns:
-        raw = _json_as_text(conn, column) if isinstance(column.type, sa.JSON) else None
-        if raw is not None:
-            spliced.append((column.name, raw))
-            continue
-        text = _datetime_as_text(conn, column)
-        plain.append(column if text is None else text)
-        if text is None and (encode := _codec(column)[0]) is not None:
-            encoders.append((column.name, encode))
-    names = [c.name for c in plain]
-    # JSON columns come last in each object, as '"name":<stored text>'.
-    keys = [_encoder.encode(name) + ":" for name, _raw in spliced]
-    width = len(plain)
-    stmt = sa.select(*plain, *(raw for _name, raw in spliced))
-    stmt = stmt.order_by(*table.primary_key.columns)
-    result = conn.execute(stmt.execution_options(yield_per=BATCH))
-    digest, rows, size = hashlib.sha256(), 0, 0
-    with open(path, "xb") as out:
-        for partition in result.partitions():
-            lines = []
-            for row in partition:
-                record = dict(zip(names, row[:width], strict=True))
-                for name, encode in encoders:
-                    value = record[name]
-                    if value is not None:
-                        record[name] = encode(value)
-                line = _encoder.encode(record)
-                if keys:
-                    tail = [
-                        key + ("null" if text is None else _one_line_json(text))
-                        for key, text in zip(keys, row[width:], strict=True)
-                    ]
-                    line = line[:-1] + ("," if names else "") + ",".join(tail) + "}"
-                lines.append(line)
-            lines.append("")
-            text = "\n".join(lines)
-            for char, escape in _LINE_BREAKS:
-                if char in text:
-                    text = text.replace(char, escape)
-            data = text.encode("utf-8")
-            out.write(data)
-            digest.update(data)
-            rows += len(partition)
-            size += len(data)
-    return TableDump(table.name, path, rows, size, digest.hexdigest())
 
 
 # --- load -------------------------------------------------------------------------------

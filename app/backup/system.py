@@ -15,6 +15,7 @@ This module is the public face: restores (``app.backup.restore``), retention
 re-exported here.
 """
 
+import functools
 import logging
 import secrets
 import shutil
@@ -23,22 +24,21 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import app as app_package
-from app.archive import Member, verify_archive, write_archive
-from app.archive.space import check_space, human_size, is_disk_full
+from app.archive import Late, Member, RoomExceeded, verify_archive, write_archive
+from app.archive.space import human_size, is_disk_full
 from app.backup import catalog
 from app.backup.catalog import FORMAT, SUFFIX, backup_path, backups_dir, list_backups
-from app.backup.dbdump import dump_database, estimate_database_size
+from app.backup.dbdump import dump_filename, estimate_database_size
+from app.backup.dumpahead import DumpAhead
 from app.backup.errors import NotEnoughSpace
 from app.backup.journal import recover_locked
 from app.backup.lock import backup_lock
-from app.backup.mediasnap import content_fingerprint, drop_unreferenced_trash, snapshot_media
+from app.backup.mediasnap import content_fingerprint
 from app.backup.restore import RestoreOutcome, restore_backup
 from app.backup.retention import delete_backup, prune_backups, prune_locked
 from app.backup.status import backup_status
-from app.backup.trash import trash_dir
 from app.config import archive_key, data_path
 from app.extensions import db
-from app.models import MediaItem
 from app.models.types import format_utc, utcnow
 
 __all__ = [
@@ -88,7 +88,8 @@ def create_backup(config, engine, *, clock=utcnow, skip_unchanged=None, progress
     When nothing changed since the newest backup and ``skip_unchanged`` (default:
     config BACKUP_SKIP_UNCHANGED) is true, write no copy: record that the newest
     is still current. Then apply retention. ``progress(phase, done, total)`` is
-    called with phase "dump" (tables) and "write" (archive members).
+    called with phase "write" (archive members, the database tables last: they
+    are dumped while the media are written).
     Raises BackupLocked, NotEnoughSpace or BackupError.
     """
     started = time.monotonic()
@@ -139,104 +140,129 @@ def create_backup(config, engine, *, clock=utcnow, skip_unchanged=None, progress
 
 
 def _create_locked(config, engine, clock, skip_unchanged, progress, started, work, links):
-    """Dump, compare with the newest backup, and write the archive unless nothing changed."""
-    dump, media = _dump_and_snapshot(config, engine, work, links, progress)
-    fingerprint = content_fingerprint(dump, media)
-    now = clock()
-
-    def outcome(backup_id, path, created, size, created_at):
-        return BackupOutcome(
-            backup_id=backup_id,
-            path=path,
-            created=created,
-            size=size,
-            counts={t.table: t.rows for t in dump.tables},
-            files=len(media),
-            duration=time.monotonic() - started,
-            created_at=created_at,
-            checked_at=now,
-            fingerprint=fingerprint,
-        )
-
-    if skip_unchanged:
-        newest = catalog.newest_good(config)
-        if newest is not None and newest.fingerprint == fingerprint:
-            return outcome(newest.backup_id, newest.path, False, newest.size, newest.created_at)
-
+    """Dump while the media are written; keep the archive unless nothing changed."""
     folder = backups_dir(config)
-    backup_id = catalog.new_backup_id(folder, now)
-    tables, members = _archive_members(dump, media)
-    meta = {
+    newest = catalog.newest_good(config) if skip_unchanged else None
+    work.mkdir()
+    ahead = DumpAhead(
+        config,
+        engine,
+        db.metadata.sorted_tables,
+        work,
+        links,
+        folder,
+        estimate_database_size(engine),
+    )
+    try:
+        media = ahead.media()
+        now = clock()
+        backup_id = catalog.new_backup_id(folder, now)
+        fingerprint = _Fingerprint(ahead, media)
+
+        def outcome(backup_id, path, created, size, created_at):
+            dump = ahead.result()
+            return BackupOutcome(
+                backup_id=backup_id,
+                path=path,
+                created=created,
+                size=size,
+                counts={t.table: t.rows for t in dump.tables},
+                files=len(media),
+                duration=time.monotonic() - started,
+                created_at=created_at,
+                checked_at=now,
+                fingerprint=fingerprint.value(),
+            )
+
+        def check():
+            ahead.check()
+            if newest is not None and fingerprint.value(wait=False) == newest.fingerprint:
+                raise _Unchanged()
+
+        def final_meta():
+            check()
+            return _meta(backup_id, now, ahead.result(), media, fingerprint.value())
+
+        path = folder / (backup_id + SUFFIX)
+        media_members = [Member(f"uploads/{f.relpath}", f.size, f.source) for f in media]
+        # "Complete and verified" is established while writing: every member's
+        # SHA-256 and the gzip CRC-32 are computed over the very same chunks as
+        # they are stored or deflated, sizes are checked against the manifest (a
+        # source that shrinks fails the backup), the file is fsynced and its size
+        # on disk checked, and the writer parses its own manifest, checksum list
+        # and tag back from the file with the reader's code before the rename
+        # (they are small). Re-reading every member would come from the page
+        # cache, not the disk, at the cost of a third of the backup's time; the
+        # scheduled verification (app.backup.verification) reads them all later.
+        write = functools.partial(
+            write_archive,
+            path,
+            progress=catalog.phase(progress, "write"),
+            digest=False,  # the whole file's SHA-256 is not recorded for backups
+            key=archive_key(config),
+        )
+        try:
+            late = Late(ahead.member_paths, ahead.members(), final_meta, check)
+            result = write(_meta(backup_id, now, None, media, None), media_members, late=late)
+        except _Unchanged:
+            return outcome(newest.backup_id, newest.path, False, newest.size, newest.created_at)
+        except RoomExceeded:  # the manifest came out larger than planned: write it in turn
+            dump = ahead.result()
+            meta = _meta(backup_id, now, dump, media, fingerprint.value())
+            result = write(meta, media_members + _table_members(dump))
+        return outcome(backup_id, result.path, True, result.size, now)
+    finally:
+        ahead.stop()
+
+
+class _Unchanged(Exception):
+    """The dump shows nothing changed since the newest backup: the archive is not needed."""
+
+
+class _Fingerprint:
+    """The content fingerprint of a dump in progress and a media snapshot, once the dump is done."""
+
+    def __init__(self, ahead, media):
+        self._ahead, self._media, self._value = ahead, media, None
+
+    def value(self, wait=True):
+        """Return the fingerprint (None if ``wait`` is false and the dump is still running)."""
+        if self._value is None and (wait or self._ahead.dump is not None):
+            self._value = content_fingerprint(self._ahead.result(), self._media)
+        return self._value
+
+
+# Stands in for a number of rows before the dump has counted them: as wide as any real count.
+_STAND_IN_ROWS = 999_999_999_999_999
+
+
+def _meta(backup_id, now, dump, media, fingerprint):
+    """Return the manifest fields of a backup; while ``dump`` is None, a stand-in as wide."""
+    if dump is None:
+        tables = [(t.name, _STAND_IN_ROWS) for t in db.metadata.sorted_tables]
+        database = {"dialect": "f" * 16, "revision": "f" * 64}
+        fingerprint = "f" * 64
+    else:
+        tables = [(t.table, t.rows) for t in dump.tables]
+        database = {"dialect": dump.dialect, "revision": dump.revision}
+    return {
         "format": FORMAT,
         "backup_id": backup_id,
         "created_at": format_utc(now),
         "app_version": app_package.__version__,
-        "database": {"dialect": dump.dialect, "revision": dump.revision},
-        "tables": tables,
+        "database": database,
+        "tables": [
+            {"name": name, "path": f"db/{dump_filename(i, name)}", "rows": rows}
+            for i, (name, rows) in enumerate(tables, 1)
+        ],
         "media": {"files": len(media), "bytes": sum(f.size for f in media)},
         "fingerprint": fingerprint,
     }
-    # "Complete and verified" is established while writing: every member's
-    # SHA-256 and the gzip CRC-32 are computed over the very same chunks as they
-    # are stored or deflated, sizes are checked against the manifest (a source
-    # that shrinks fails the backup), the file is fsynced and its size on disk
-    # checked, and the writer parses its own manifest, checksum list and tag
-    # back from the file with the reader's code before the rename (they are
-    # small). Re-reading every member would come from the page cache, not the
-    # disk, at the cost of a third of the backup's time; the scheduled
-    # verification (app.backup.verification) reads them all later.
-    result = write_archive(
-        folder / (backup_id + SUFFIX),
-        meta,
-        members,
-        progress=catalog.phase(progress, "write"),
-        digest=False,  # the whole file's SHA-256 is not recorded for backups
-        key=archive_key(config),
-    )
-    return outcome(backup_id, result.path, True, result.size, now)
 
 
-def _dump_and_snapshot(config, engine, work, links, progress):
-    """Dump every table into ``work`` and link the media into ``links``; return (dump, media).
-
-    The media are snapshotted, and the free space checked, while the dump's
-    database snapshot is open, so rows and files are of the same moment.
-    """
-    folder = backups_dir(config)
-    db_bytes = estimate_database_size(engine)
-    work.mkdir()
-    media = []
-
-    def on_snapshot():
-        media.extend(snapshot_media(data_path(config, "uploads"), links, trash_dir(config)))
-        # The dump (about the database's size) and the archive (at most the
-        # database again plus the media, which are stored, not deflated).
-        needed = 2 * db_bytes + sum(f.size for f in media)
-        check_space(needed, folder, "the backup")
-
-    dump = dump_database(
-        engine,
-        work,
-        db.metadata.sorted_tables,
-        on_snapshot=on_snapshot,
-        progress=catalog.phase(progress, "dump"),
-    )
-    # A file in the media trash is kept only while a dumped row still references it.
-    media_rows = next(t.path for t in dump.tables if t.table == MediaItem.__tablename__)
-    return dump, drop_unreferenced_trash(media, media_rows)
-
-
-def _archive_members(dump, media):
-    """Return (the manifest's table list, the archive members) of a dump and media snapshot."""
-    tables = []
-    members = []
-    for t in dump.tables:
-        member_path = f"db/{t.path.name}"
-        tables.append({"name": t.table, "path": member_path, "rows": t.rows})
-        members.append(Member(member_path, t.size, t.path, compressible=True))
-    for f in media:
-        members.append(Member(f"uploads/{f.relpath}", f.size, f.source))
-    return tables, members
+def _table_members(dump):
+    """Return the archive members of a dump's table files."""
+    return [Member(f"db/{t.path.name}", t.size, t.path, compressible=True) for t in dump.tables]
 
 
 def verify_backup(config, backup_id, progress=None, *, allow_unauthenticated=False):
