@@ -276,9 +276,12 @@ def main(argv=None):
         sizes = ["medium"] + ([] if opts.no_large else ["large"]) + (["huge"] if opts.huge else [])
         # The typical corpus only gives the first growth row: no anchors, no MariaDB.
         measure_backup(opts.out, "typical", typical, opts.runs, results)
+    from bench.process import measure_process  # it imports this module's helpers
+
     for name in sizes:
         data_dir = build_corpus(opts.out, name)
         measure_backup(opts.out, name, data_dir, opts.runs, results)
+        measure_process(name, data_dir, opts.runs, results)
         if not opts.no_anchors:
             from bench.anchors import measure_anchors
 

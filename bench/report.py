@@ -7,6 +7,10 @@ def _s(summary):
     return f"{summary['median']:.2f} s ({summary['min']:.2f}-{summary['max']:.2f})"
 
 
+def _s3(summary):
+    return f"{summary['median']:.3f} s ({summary['min']:.3f}-{summary['max']:.3f})"
+
+
 def _mib(kb_summary):
     return f"{kb_summary['median'] / 1024:.0f} MiB"
 
@@ -47,6 +51,34 @@ def _library_rows(r, label):
         ),
         (f"Writer alone, archive size / library route's, {label}", f"{size:.4f}", "", ""),
     ]
+
+
+def _process_rows(r, label):
+    """The whole ``flask backup create`` process against ``tar cf``, and its start-up."""
+    if "process" not in r:
+        return []
+    title = "`flask backup create` process"
+    cf = r["process"]["median"] / r["tar_cf"]["median"]
+    rows = [
+        (f"{title}, {label}", _s(r["process"]), "", ""),
+        (f"{title} / `tar cf`, {label}", f"{cf:.2f}", "≤ 3", _verdict(cf <= 3)),
+    ]
+    first = r.get("process_first_byte")
+    start_up = f"{title} start-up (process start to first archive byte), {label}"
+    if first:
+        rows.append((start_up, _s3(first), "< 0.5 s", _verdict(first["median"] < 0.5)))
+    else:  # the process ended before a poll saw a byte
+        rows.append((start_up, "not seen: the process ended first", "< 0.5 s", ""))
+    if "process_empty_start" in r:
+        rows.append(
+            (
+                f"Empty process start (`flask --app app --help`), {label}",
+                _s3(r["process_empty_start"]),
+                "",
+                "",
+            )
+        )
+    return rows
 
 
 ENGINE_NAMES = {"sqlite": "SQLite", "mariadb": "MariaDB", "postgresql": "PostgreSQL"}
@@ -168,6 +200,7 @@ def write_report(results, path):
             r,
             label,
         )
+        rows += _process_rows(r, label)
         if "writer" in r:
             # The writer alone on exactly the bytes tar archives (no database dump).
             rows += _archive_rows(
