@@ -147,6 +147,16 @@ def test_restore_answered_no_changes_nothing(app, backup, changed):
     assert full_state(app.config) == now
 
 
+def test_the_restore_prompt_says_when_a_backup_is_dated_ahead_of_the_clock(app, backup, make):
+    make.user()
+    ahead = create_backup(app.config, db.engine, clock=lambda: utcnow() + dt.timedelta(hours=3))
+    result = backup("restore", ahead.backup_id, input="n\n")
+    assert result.exit_code == 1
+    assert "(2 h 59 min from now)" in result.stdout or "(3 h 0 min from now)" in result.stdout
+    assert "future" not in result.stdout
+    assert " ago" not in result.stdout
+
+
 def test_restore_answered_yes_restores(app, backup, changed):
     outcome, backed_up, _now = changed
     result = backup("restore", outcome.backup_id, input="y\n")

@@ -44,7 +44,7 @@ from app.backup.status import backup_status
 from app.blueprints import wants_json
 from app.blueprints.backupviews import backup_rows, job_status
 from app.extensions import db, login_manager
-from app.models.types import human_age
+from app.models.types import human_age, human_ago
 from app.tasks.backups import backups_page_job
 from app.tasks.broker import broker_problem
 
@@ -69,7 +69,7 @@ class OfflineAdmin(UserMixin):
 
 @bp.context_processor
 def _formatters():
-    return {"human_age": human_age, "human_size": human_size}
+    return {"human_age": human_age, "human_ago": human_ago, "human_size": human_size}
 
 
 def mark_global_admin(user):

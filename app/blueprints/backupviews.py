@@ -4,7 +4,7 @@ from flask import url_for
 
 from app.archive.space import human_size
 from app.backup import upgrade, verification, webjobs
-from app.models.types import human_age, parse_utc
+from app.models.types import human_age, human_ago, parse_utc
 
 PHASES = {
     "dump": "dumping tables",
@@ -31,7 +31,7 @@ def last_verification(results, backup_id, now):
     if result is None:
         return "never", ""
     when = parse_utc(result["verified_at"])
-    detail = f"{when:%Y-%m-%d %H:%M} UTC, {human_age((now - when).total_seconds())} ago"
+    detail = f"{when:%Y-%m-%d %H:%M} UTC, {human_ago((now - when).total_seconds())}"
     if verification.verification_overdue(results, backup_id, now):
         detail += ", overdue"
     if not result.get("ok"):

@@ -18,7 +18,7 @@ from app.backup.status import backup_status
 from app.commands import echo_json
 from app.commands.progress import PhaseProgress
 from app.extensions import db
-from app.models.types import human_age, parse_utc, utcnow
+from app.models.types import human_age, human_ago, parse_utc, utcnow
 
 RESTORE_PROMPT = "Restore will overwrite database. Continue? (y/n)"
 RESTORE_PROMPT_UNAUTHENTICATED = (
@@ -141,13 +141,13 @@ def describe_verification(results, backup_id, now):
     result = results.get(backup_id)
     if result is None:
         return "never verified"
-    age = human_age((now - parse_utc(result["verified_at"])).total_seconds())
+    age = human_ago((now - parse_utc(result["verified_at"])).total_seconds())
     overdue = " (overdue)" if verification.verification_overdue(results, backup_id, now) else ""
     if not result.get("ok"):
-        return f"DAMAGED, found {age} ago: {result.get('error')}"
+        return f"DAMAGED, found {age}: {result.get('error')}"
     if not result.get("authenticated"):
-        return f"intact, not authenticated (format 1), {age} ago{overdue}"
-    return f"intact and authenticated, {age} ago{overdue}"
+        return f"intact, not authenticated (format 1), {age}{overdue}"
+    return f"intact and authenticated, {age}{overdue}"
 
 
 @backup_cli.command("create")
@@ -212,7 +212,7 @@ def _print_status(status):
         made = (status.checked_at - newest.created_at).total_seconds()
         click.echo(
             f"Newest:     {newest.backup_id} ({newest.to_dict()['dialect']}, made "
-            f"{human_age(made)} ago, still current {human_age(status.age_seconds)} ago)"
+            f"{human_ago(made)}, still current {human_ago(status.age_seconds)})"
         )
     else:
         click.echo("Newest:     none")
@@ -256,7 +256,7 @@ def _describe(info):
     counts = ", ".join(f"{name} {rows}" for name, rows in d["counts"].items())
     return (
         f"Backup {info.backup_id}, made {info.created_at:%Y-%m-%d %H:%M:%S} UTC "
-        f"({human_age(d['age_seconds'])} ago) by StinkyKitty {d['app_version']} on "
+        f"({human_ago(d['age_seconds'])}) by StinkyKitty {d['app_version']} on "
         f"{d['dialect']} (schema {d['revision']}):\n"
         f"  rows:  {counts}\n"
         f"  media: {d['files']} files, {human_size(d['media_bytes'])}"

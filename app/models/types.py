@@ -40,3 +40,10 @@ def human_age(seconds):
     if seconds < 86400:
         return f"{seconds // 3600} h {seconds % 3600 // 60} min"
     return f"{seconds // 86400} d {seconds % 86400 // 3600} h"
+
+
+def human_ago(seconds):
+    """Return "12 min ago", or "3 h from now" for a time ahead of this clock (a clock set back)."""
+    if int(seconds) < 0:
+        return f"{human_age(-seconds)} from now"
+    return f"{human_age(seconds)} ago"
