@@ -16,6 +16,9 @@ RUN pip install -r requirements.txt
 COPY app ./app
 COPY migrations ./migrations
 COPY celeryconfig.py cli.py worker.py ./
+# Bytecode made once here: PYTHONDONTWRITEBYTECODE would otherwise have every
+# `flask` command compile the app's modules again (~0.2 s of its start-up).
+RUN python -m compileall -q app migrations celeryconfig.py cli.py worker.py
 
 # Run unprivileged; a new named volume mounted on the data dir takes this owner.
 RUN useradd --system --uid 10001 --home-dir /var/lib/stinkykitty stinky \

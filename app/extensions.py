@@ -1,7 +1,9 @@
-"""Unbound Flask extensions; ``create_app`` binds them to an app."""
+"""Unbound Flask extensions; ``create_app`` binds them to an app.
+
+Flask-Migrate is not here: ``app.init_migrations`` binds it when a command needs it.
+"""
 
 from flask_login import LoginManager
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
@@ -16,6 +18,5 @@ NAMING_CONVENTION = {
 }
 
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
-migrate = Migrate(render_as_batch=True)
 login_manager = LoginManager()
 csrf = CSRFProtect()

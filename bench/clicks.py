@@ -37,7 +37,7 @@ def click_to_link(data_dir, redis_url, runs, chromium=CHROMIUM):
     from playwright.sync_api import sync_playwright
     from werkzeug.serving import make_server
 
-    from app import create_app
+    from app import create_app, get_celery
     from app.config import Config
     from app.demo import DEFAULT_PASSWORD
     from app.extensions import db
@@ -46,7 +46,7 @@ def click_to_link(data_dir, redis_url, runs, chromium=CHROMIUM):
 
     queue = f"sk-bench-{uuid.uuid4().hex[:8]}"
     app = create_app(Config())
-    app.extensions["celery"].conf.task_default_queue = queue
+    get_celery(app).conf.task_default_queue = queue
     with app.app_context():
         site = db.session.get(Site, 1)
         site_id, email = site.id, db.session.get(User, site.owner_id).email

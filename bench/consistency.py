@@ -35,7 +35,7 @@ def _median(fn, repeat):
 
 def measure(files, repeat):
     """Return the measurements as a dict (seconds unless named otherwise)."""
-    from app import create_app
+    from app import create_app, init_migrations
     from app.backup import journal, mediasnap, running, trash
     from app.backup.system import create_backup, restore_backup
     from app.config import Config
@@ -53,6 +53,7 @@ def measure(files, repeat):
         WTF_CSRF_ENABLED=False,
     )
     app = create_app(config)
+    init_migrations(app)
     out = {"files": files, "repeat": repeat}
     with app.app_context():
         from flask_migrate import upgrade

@@ -29,7 +29,7 @@ def make_target(out, corpus_dir, name, extra_versions):
     """Return an app on a fresh data dir at head (plus ``extra_versions``) holding the backup."""
     from flask_migrate import upgrade as flask_upgrade
 
-    from app import create_app
+    from app import create_app, init_migrations
     from app.backup import upgrade
     from app.config import Config
     from app.extensions import db
@@ -40,6 +40,7 @@ def make_target(out, corpus_dir, name, extra_versions):
     shutil.copytree(corpus_dir / "backups" / "system", data_dir / "backups" / "system")
     environ = {"STINKY_DATA_DIR": str(data_dir), "SECRET_KEY": "bench"}
     app = create_app(Config(environ=environ, MIGRATION_EXTRA_VERSIONS=extra_versions))
+    init_migrations(app)
     with app.app_context():
         flask_upgrade()
         upgrade.migrate(app.config, db.engine, "heads")

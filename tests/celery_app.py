@@ -9,12 +9,12 @@ the system backup every that many seconds instead of at BACKUP_SCHEDULE.
 
 import os
 
-from app import create_app
+from app import create_app, get_celery
 from tests.schedulekit import backup_every
 from tests.workers import isolate
 
 flask_app = create_app()
-celery_app = flask_app.extensions["celery"]
+celery_app = get_celery(flask_app)
 
 if os.environ.get("TEST_CELERY_PREFIX"):
     isolate(celery_app, os.environ["TEST_CELERY_PREFIX"])

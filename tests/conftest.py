@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
-from app import create_app
+from app import create_app, init_migrations
 from app.config import Config
 from app.extensions import db as _db
 from tests import factories
@@ -113,6 +113,7 @@ def make_app(tmp_path, server_databases):
         overrides = {"PASSWORD_HASH_METHOD": CHEAP_PASSWORD_HASH, **overrides}
         app = create_app(Config(environ=environ, TESTING=True, **overrides))
         app.test_client_class = OwnContextClient
+        init_migrations(app)
         with app.app_context():
             upgrade()
         apps.append(app)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from app import get_celery
 from app.backup import dumpahead, runs
 from app.backup.catalog import backups_dir, list_backups
 from app.backup.lock import lock_holder
@@ -53,7 +54,7 @@ def redis_app(make_app, tmp_path):
         data_dir=tmp_path / "data", CELERY_BROKER_URL=REDIS_URL, CELERY_RESULT_BACKEND=REDIS_URL
     )
     app.config["TEST_CELERY_PREFIX"] = prefix
-    isolate(app.extensions["celery"], prefix)
+    isolate(get_celery(app), prefix)
     try:
         with app.app_context():
             yield app
@@ -67,7 +68,7 @@ def data_dir(app):
 
 def send_backup(app, **options):
     """Queue the scheduled backup task as beat does."""
-    task = app.extensions["celery"].tasks["stinkykitty.system_backup"]
+    task = get_celery(app).tasks["stinkykitty.system_backup"]
     return task.apply_async(kwargs={"trigger": "schedule"}, **options)
 
 
@@ -118,7 +119,7 @@ def test_duplicate_delivery_and_a_manual_backup_at_the_same_moment_run_one_backu
         assert manual.poll() is None, "the manual backup ended before it could be held"
 
         # Beat twice by mistake, and Redis handing out the same message twice.
-        with thread_worker(app.extensions["celery"], queues=[app.config["TEST_CELERY_PREFIX"]]):
+        with thread_worker(get_celery(app), queues=[app.config["TEST_CELERY_PREFIX"]]):
             first = send_backup(app)
             again = send_backup(app, task_id=first.id)
             other = send_backup(app)
@@ -265,9 +266,9 @@ def test_an_unreachable_database_fails_the_task_once_and_the_next_run_succeeds(
     make.site()
     older = cli_backup(app)
     broken = unreachable_app(data_dir(app), CELERY_BROKER_URL=REDIS_URL)
-    isolate(broken.extensions["celery"], app.config["TEST_CELERY_PREFIX"])
+    isolate(get_celery(broken), app.config["TEST_CELERY_PREFIX"])
     with broken.app_context():
-        with thread_worker(broken.extensions["celery"], queues=[app.config["TEST_CELERY_PREFIX"]]):
+        with thread_worker(get_celery(broken), queues=[app.config["TEST_CELERY_PREFIX"]]):
             sent = send_backup(broken)
             sent.get(timeout=RESULT_TIMEOUT, propagate=False)
         assert sent.state == "FAILURE"  # failed, not retried

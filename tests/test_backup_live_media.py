@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 
+from app import get_celery
 from app.archive import extract_archive
 from app.backup.errors import BackupLocked
 from app.backup.system import create_backup, restore_backup
@@ -142,4 +143,4 @@ def test_beat_sweeps_the_media_trash(app):
 
     entry = celeryconfig.beat_schedule(app.config)["sweep-media-trash"]
     assert entry["task"] == "stinkykitty.sweep_media_trash"
-    assert entry["task"] in app.extensions["celery"].tasks
+    assert entry["task"] in get_celery(app).tasks

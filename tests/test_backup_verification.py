@@ -7,6 +7,7 @@ import os
 import pytest
 
 import celeryconfig
+from app import get_celery
 from app.backup import verification
 from app.backup.status import backup_status
 from app.backup.system import create_backup, delete_backup
@@ -133,7 +134,7 @@ def test_the_verification_runs_daily_after_the_backup_unless_configured(app):
 def test_the_verify_task_runs_on_a_real_worker_over_redis(make_app, make, tmp_path):
     prefix = new_prefix()
     app = make_app(CELERY_BROKER_URL=REDIS_URL, CELERY_RESULT_BACKEND=REDIS_URL)
-    celery_app = app.extensions["celery"]
+    celery_app = get_celery(app)
     isolate(celery_app, prefix)
     try:
         with app.app_context():

@@ -4,7 +4,7 @@ import sqlite3
 
 import pytest
 
-from app import create_app
+from app import create_app, get_celery
 from app.broker import prepare_celery_storage, sweep_consumed_messages
 from app.config import Config
 from tests.workers import thread_worker, wait_result
@@ -25,7 +25,7 @@ def send_pings(celery_app, values):
 @pytest.fixture
 def embedded(app):
     """The app's Celery app on the embedded broker, its tables created."""
-    celery_app = app.extensions["celery"]
+    celery_app = get_celery(app)
     assert celery_app.conf.broker_url.startswith("sqla+sqlite:///")
     prepare_celery_storage(celery_app)
     return celery_app
@@ -83,7 +83,7 @@ def test_beat_does_not_sweep_when_redis_is_the_broker(tmp_path):
         "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
         "SECRET_KEY": "x",
     }
-    celery_app = create_app(Config(environ=environ)).extensions["celery"]
+    celery_app = get_celery(create_app(Config(environ=environ)))
     assert "sweep-embedded-broker" not in celery_app.conf.beat_schedule
     for name, scheduled in celery_app.conf.beat_schedule.items():
         assert scheduled["task"] in celery_app.tasks, name

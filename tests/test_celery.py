@@ -9,7 +9,7 @@ import redis
 from fakeredis import TcpFakeServer
 from kombu.transport.sqlalchemy import Transport
 
-from app import create_app
+from app import create_app, get_celery
 from app.broker import POLLING_INTERVAL, prepare_celery_storage
 from app.config import Config
 from app.extensions import db
@@ -54,7 +54,7 @@ def isolate_on_redis(celery_app, prefix):
 @pytest.mark.integration
 def test_ping_round_trip_on_real_redis(make_app, redis_prefix):
     app = make_app(CELERY_BROKER_URL=REDIS_URL, CELERY_RESULT_BACKEND=REDIS_URL)
-    celery_app = app.extensions["celery"]
+    celery_app = get_celery(app)
     isolate_on_redis(celery_app, redis_prefix)
     with thread_worker(celery_app, queues=[redis_prefix]):
         assert ping_through(celery_app, "over redis") == {
@@ -91,7 +91,7 @@ def fake_redis_url():
 @pytest.mark.filterwarnings("ignore::celery.exceptions.CPendingDeprecationWarning")
 def test_ping_round_trip_on_fakeredis(make_app, fake_redis_url):
     app = make_app(CELERY_BROKER_URL=fake_redis_url, CELERY_RESULT_BACKEND=fake_redis_url)
-    celery_app = app.extensions["celery"]
+    celery_app = get_celery(app)
     with thread_worker(celery_app):
         assert ping_through(celery_app, "fake") == {"value": "fake", "database": "sqlite"}
     keys = redis.Redis.from_url(fake_redis_url).keys("celery-task-meta-*")
@@ -102,7 +102,7 @@ def test_ping_round_trip_on_fakeredis(make_app, fake_redis_url):
 def test_ping_round_trip_on_the_embedded_broker_with_a_worker_process(make_app, tmp_path):
     data_dir = tmp_path / "data"
     app = make_app(data_dir=data_dir)
-    celery_app = app.extensions["celery"]
+    celery_app = get_celery(app)
     assert celery_app.conf.broker_url == f"sqla+sqlite:///{data_dir / 'celery-broker.sqlite'}"
     assert celery_app.conf.result_backend.startswith("db+sqlite:///")
     prepare_celery_storage(celery_app)
@@ -115,7 +115,7 @@ def test_ping_round_trip_on_the_embedded_broker_with_a_worker_process(make_app, 
 @pytest.mark.integration
 def test_ping_runs_in_the_app_context_of_its_own_app(any_app):
     # The task answers with its app's database dialect, so it ran inside that app.
-    celery_app = any_app.extensions["celery"]
+    celery_app = get_celery(any_app)
     prepare_celery_storage(celery_app)
     with thread_worker(celery_app):
         answer = ping_through(celery_app, "context")
@@ -133,7 +133,7 @@ def production_app(tmp_path):
 
 
 def test_production_settings_do_not_lose_or_duplicate_tasks(tmp_path):
-    conf = production_app(tmp_path).extensions["celery"].conf
+    conf = get_celery(production_app(tmp_path)).conf
     assert conf.task_acks_late is True
     assert conf.task_reject_on_worker_lost is True
     assert conf.worker_prefetch_multiplier == 1
@@ -143,7 +143,7 @@ def test_production_settings_do_not_lose_or_duplicate_tasks(tmp_path):
 
 
 def test_visibility_timeout_outlasts_the_longest_task(tmp_path):
-    celery_app = production_app(tmp_path).extensions["celery"]
+    celery_app = get_celery(production_app(tmp_path))
     conf = celery_app.conf
     ours = [t for name, t in celery_app.tasks.items() if name.startswith("stinkykitty.")]
     assert ours
@@ -156,7 +156,7 @@ def test_embedded_broker_polls_quickly_and_production_leaves_it_alone(make_app, 
     app = make_app()
     assert app.config["CELERY_BROKER_URL"].startswith("sqla+sqlite:///")
     assert Transport.polling_interval == POLLING_INTERVAL
-    assert "visibility_timeout" not in app.extensions["celery"].conf.broker_transport_options
-    prod = production_app(tmp_path).extensions["celery"].conf
+    assert "visibility_timeout" not in get_celery(app).conf.broker_transport_options
+    prod = get_celery(production_app(tmp_path)).conf
     assert prod.broker_url == "redis://redis:6379/0"
     assert prod.result_backend == "redis://redis:6379/1"

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from app import get_celery
 from app.backup.errors import BackupError, NotEnoughSpace
 from app.exports import jobs as jobs_module
 from app.exports.archive import ExportFailed, exports_dir
@@ -246,7 +247,7 @@ def test_beat_runs_the_sweep_every_interval(app):
     entry = celeryconfig.beat_schedule(app.config)["sweep-site-exports"]
     assert entry["task"] == "stinkykitty.sweep_site_exports"
     assert entry["schedule"] == timedelta(seconds=app.config["EXPORT_SWEEP_INTERVAL"])
-    assert entry["task"] in app.extensions["celery"].tasks
+    assert entry["task"] in get_celery(app).tasks
 
 
 @pytest.mark.parametrize(

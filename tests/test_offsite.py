@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from app import get_celery
 from app.backup import offsite, offsite_fetch, runs
 from app.backup.catalog import backup_path, backups_dir
 from app.backup.status import backup_status
@@ -217,7 +218,7 @@ def test_the_store_is_a_plain_s3_client(s3_config, tmp_path):
 
 
 def test_beat_checks_the_remote_copies_daily_with_a_registered_task(s3_app, make):
-    celery_app = s3_app.extensions["celery"]
+    celery_app = get_celery(s3_app)
     entry = celery_app.conf.beat_schedule["verify-remote-backups"]
     assert entry["task"] == "stinkykitty.verify_remote_backups"
     assert entry["task"] in celery_app.tasks

@@ -13,6 +13,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
+from app import get_celery
 from app.backup.errors import PausedForRestore, TasksStillRunning
 from app.backup.maintenance import maintenance_state
 from app.backup.running import running_tasks, site_data_work
@@ -64,7 +65,7 @@ def _export_during_restore(app, make, log_text):
     job_id = job.id
     backup_id = create_backup(app.config, db.engine, skip_unchanged=False).backup_id
     _set_words("<p>live words</p>")
-    task = app.extensions["celery"].tasks["stinkykitty.export_site"]
+    task = get_celery(app).tasks["stinkykitty.export_site"]
     sent = []
 
     def progress(phase, done, total):
@@ -115,7 +116,7 @@ def test_an_export_requested_during_a_restore_runs_after_it_on_the_embedded_brok
 ):
     data_dir = tmp_path / "data"
     app = make_app(data_dir=data_dir)
-    prepare_celery_storage(app.extensions["celery"])
+    prepare_celery_storage(get_celery(app))
     log = tmp_path / "worker.log"
     environ = {
         "STINKY_DATA_DIR": data_dir,

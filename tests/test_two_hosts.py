@@ -5,6 +5,7 @@ import urllib.request
 
 import pytest
 
+from app import get_celery
 from app.backup import offsite, offsite_fetch
 from app.backup.lock import backup_lock
 from app.exports.archive import exports_dir
@@ -97,7 +98,7 @@ def test_export_flow_across_hosts_goes_through_the_object_store(web, worker, mak
 def test_a_backup_on_the_worker_host_honours_the_lock_held_on_the_web_host(web, worker, make):
     app, _ = web
     make.site(owner=make.user(), subdomain="lakeside")
-    celery = app.extensions["celery"]
+    celery = get_celery(app)
 
     with backup_lock(app.config, "restore") as holder:
         refused = wait_result(

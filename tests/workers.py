@@ -19,6 +19,7 @@ from pathlib import Path
 import redis
 from celery.contrib.testing.worker import start_worker
 
+from app import get_celery
 from tests.processes import clean_env, stop_group
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -154,7 +155,7 @@ def redis_app_config():
 
 def use_queue(app, queue):
     """Make ``app`` send its tasks to ``queue``."""
-    app.extensions["celery"].conf.task_default_queue = queue
+    get_celery(app).conf.task_default_queue = queue
 
 
 def purge_queue(queue):

@@ -8,12 +8,11 @@ crontab type is used here: no Celery app, no broker.
 import datetime as dt
 import functools
 
-from celery import Celery
-from celery.schedules import crontab
-
 
 def parse_crontab(expression):
     """Turn a five-field crontab string ("0 2 * * *") into a Celery schedule."""
+    from celery.schedules import crontab  # here: Celery takes a while to import, few need it
+
     fields = expression.split()
     if len(fields) != 5:
         raise ValueError(f"crontab needs 5 fields (minute hour day month weekday): {expression!r}")
@@ -65,6 +64,8 @@ def _daily_after(backup_expression, minutes=90):
 @functools.lru_cache(maxsize=8)
 def _clock_in(timezone):
     """A Celery app that only knows ``timezone``: what a crontab needs to compute its times."""
+    from celery import Celery  # here: as in parse_crontab
+
     celery_app = Celery("schedule", set_as_current=False)
     celery_app.conf.update(timezone=timezone, enable_utc=True)
     return celery_app

@@ -23,9 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.script import ScriptDirectory
 
 from app.archive.space import check_space
 from app.backup.errors import BackupError, CorruptArchive, RestoreFailed, SchemaMismatch
@@ -55,6 +52,8 @@ class HeadDump:
 
 def alembic_config(config, connection=None):
     """Return an Alembic Config for our chain (plus MIGRATION_EXTRA_VERSIONS) on ``connection``."""
+    from alembic.config import Config as AlembicConfig  # here: Alembic is slow to import
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     locations = [MIGRATIONS_DIR / "versions", *config.get("MIGRATION_EXTRA_VERSIONS", ())]
@@ -67,6 +66,8 @@ def alembic_config(config, connection=None):
 
 def script_directory(config):
     """Return the Alembic ScriptDirectory of the chain this app knows."""
+    from alembic.script import ScriptDirectory  # here: as in alembic_config
+
     return ScriptDirectory.from_config(alembic_config(config))
 
 
@@ -118,6 +119,8 @@ def restorability(config, revision):
 
 def migrate(config, engine, revision):
     """Run Alembic on ``engine`` up to ``revision`` (our chain plus any extra locations)."""
+    from alembic import command  # here: as in alembic_config
+
     with engine.connect() as conn:  # not begun: SQLite's foreign keys go off first (env.py)
         command.upgrade(alembic_config(config, conn), revision)
         conn.commit()

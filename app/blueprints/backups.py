@@ -41,12 +41,10 @@ from app.backup.downloads import (
 from app.backup.errors import BackupError
 from app.backup.lock import lock_holder
 from app.backup.status import backup_status
-from app.blueprints import wants_json
+from app.blueprints import current_celery, wants_json
 from app.blueprints.backupviews import backup_rows, job_status
 from app.extensions import db, login_manager
 from app.models.types import human_age, human_ago
-from app.tasks.backups import backups_page_job
-from app.tasks.broker import broker_problem
 
 bp = Blueprint("backups", __name__, url_prefix="/admin/backups")
 
@@ -175,16 +173,23 @@ def page():
         jobs=[job_status(j) for j in jobs[:5]],
         active=any(j["state"] in webjobs.ACTIVE for j in jobs),
         database_problem=database,
-        broker_problem=broker_problem(current_app.extensions["celery"]),
+        broker_problem=_broker_problem(),
         sudo_left=sudo,
     )
+
+
+def _broker_problem():
+    """Return why the broker cannot be reached, or None (``app.tasks.broker.broker_problem``)."""
+    from app.tasks.broker import broker_problem  # here: app.tasks imports Celery
+
+    return broker_problem(current_celery())
 
 
 def _answer(job, created, already):
     """Answer a queued (or already running) job: JSON for the script, a redirect for a form."""
     if created:
         try:
-            backups_page_job.delay(job["id"])
+            current_celery().tasks["stinkykitty.backups_page_job"].delay(job["id"])
         except Exception:  # broker down: say so, and leave no job that looks queued
             current_app.logger.exception("could not queue backups page job %s", job["id"])
             webjobs.fail_job(current_app.config, job["id"], NOT_QUEUED)

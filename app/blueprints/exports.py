@@ -19,7 +19,7 @@ from flask import (
 from flask_login import current_user
 from sqlalchemy import select
 
-from app.blueprints import wants_json
+from app.blueprints import current_celery, wants_json
 from app.exports import remote as remote_exports
 from app.exports.archive import exports_dir
 from app.exports.jobs import fail_job, request_export_job
@@ -29,7 +29,6 @@ from app.models import ExportJob, Site
 from app.models.counts import site_counts
 from app.models.types import format_utc
 from app.permissions import can_manage_site
-from app.tasks.exports import run_site_export
 
 bp = Blueprint("exports", __name__, url_prefix="/admin")
 
@@ -151,7 +150,7 @@ def request_export():
         return _error(403, NOT_YOURS)
     if created:
         try:
-            run_site_export.delay(job.id)
+            current_celery().tasks["stinkykitty.export_site"].delay(job.id)
         except Exception:  # broker down: say so, and do not leave a job that blocks the next click
             current_app.logger.exception("could not queue export job %s", job.id)
             fail_job(db.session, job.id, NOT_QUEUED)

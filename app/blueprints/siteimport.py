@@ -11,11 +11,11 @@ from flask import Blueprint, current_app, jsonify, request, url_for
 from flask_login import current_user
 
 from app.archive.errors import ArchiveError
+from app.blueprints import current_celery
 from app.exports import restorejobs
 from app.extensions import csrf, db
 from app.models import Site
 from app.permissions import can_manage_site
-from app.tasks.siteimports import run_site_restore
 
 bp = Blueprint("siteimport", __name__, url_prefix="/admin")
 
@@ -74,7 +74,7 @@ def restore_status(job):
 
 def _queue(job):
     try:
-        run_site_restore.delay(job["id"])
+        current_celery().tasks["stinkykitty.restore_site_from_export"].delay(job["id"])
     except Exception:  # broker down: say so, and leave no job that looks queued
         current_app.logger.exception("could not queue restore job %s", job["id"])
         restorejobs.fail_job(current_app.config, job["id"], NOT_QUEUED)

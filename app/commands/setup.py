@@ -3,9 +3,9 @@
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from flask_migrate import upgrade
 from sqlalchemy import func, select
 
+from app import get_celery, init_migrations
 from app.broker import prepare_celery_storage
 from app.commands.demo import echo_logins
 from app.demo import DEFAULT_PASSWORD, DemoError, DemoPlan, demo_logins, seed_demo
@@ -25,8 +25,12 @@ from app.models import User
 @with_appcontext
 def setup_command(demo, host, port):
     """Migrate the database, create the embedded broker's tables, seed an empty database."""
+    from flask_migrate import upgrade  # here: it imports Alembic, which few commands need
+
+    app = current_app._get_current_object()
+    init_migrations(app)
     upgrade()
-    prepare_celery_storage(current_app.extensions["celery"])
+    prepare_celery_storage(get_celery(app))
     if demo and not db.session.scalar(select(func.count()).select_from(User)):
         click.echo("The database has no users: seeding the demo.")
         try:

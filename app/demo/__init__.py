@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, insert, select
 
-from app.demo import content, images
+from app.demo import content
 from app.extensions import db
 from app.media import add_media, media_path
 from app.models import Block, MediaTag, MenuItem, Page, Site, SiteUser, User, utcnow
@@ -200,6 +200,8 @@ def _photo_budget(plan, rng):
 
 def _make_media(rng, site, photo_sizes, written):
     """Store a site map graphic and the photos; return (count, photo ids, total bytes)."""
+    from app.demo import images  # here: it imports Pillow, which only seeding needs
+
     if not photo_sizes:
         return 0, [], 0
     site_map = images.graphic(rng, GRAPHIC_SIZE, f"{site.title} site map")
