@@ -9,6 +9,7 @@ parameterised ``INSERT`` would send it.
 """
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 
 from pymysql.constants import SERVER_STATUS
 
@@ -66,16 +67,48 @@ def insert_rows(conn, table, blocks):
     name, columns = table_sql(conn, table)
     head = f"INSERT INTO {name} ({columns}) VALUES "
     literals = _literals(conn.connection.driver_connection)
-    rows, batch, held = 0, [], 0
-    with conn.connection.driver_connection.cursor() as cursor:
+    batch, held = [], 0
+    with conn.connection.driver_connection.cursor() as cursor, _Sender(cursor) as send:
         for block in blocks:
             for values in map(",".join, zip(*map(literals, block), strict=True)):
                 line = f"({values})"
                 batch.append(line)
                 held += len(line)
                 if held >= STATEMENT_BYTES:
-                    rows += cursor.execute(head + ",".join(batch))
+                    send(head + ",".join(batch))
                     batch, held = [], 0
         if batch:
-            rows += cursor.execute(head + ",".join(batch))
-    return rows
+            send(head + ",".join(batch))
+    return send.rows
+
+
+class _Sender:
+    """Execute statements one at a time in a second thread, while the caller makes the next.
+
+    The server works on one statement while this thread reads and converts
+    the rows of the next. A statement's failure is raised by the next send or
+    on leaving, ahead of any error the caller met after sending it (the order
+    in which executing them one by one would have met the two).
+    """
+
+    def __init__(self, cursor):
+        self.cursor, self.rows, self.pending = cursor, 0, None
+
+    def __enter__(self):
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mysqlload")
+        return self
+
+    def __call__(self, statement):
+        self.wait()
+        self.pending = self.pool.submit(self.cursor.execute, statement)
+
+    def wait(self):
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            self.rows += pending.result()
+
+    def __exit__(self, *exc):
+        try:
+            self.wait()
+        finally:
+            self.pool.shutdown()
