@@ -30,22 +30,17 @@ MariaDB) inside the caller's transaction.
 import base64
 import datetime as dt
 import decimal
-import json
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from app.backup.dbtypes import value_checks
+from app.backup.dbload import fix_id_counters, load_database  # noqa: F401 (the load side)
 from app.backup.dumptable import datetime_iso, dump_table
-from app.backup.errors import BackupError, CorruptArchive
-from app.backup.mysqlload import insert_rows as mysql_rows
-from app.backup.pgcopy import copy_rows
-from app.backup.sqliteload import insert_rows as sqlite_rows
+from app.backup.errors import BackupError
 
 BATCH = 1000
-BATCH_BYTES = 4 * 1024 * 1024  # a load holds at most this much dump text (or one row) at once
 
 
 @dataclass(frozen=True)
@@ -184,115 +179,6 @@ def dump_database(
                 progress(index, len(tables))
         conn.rollback()
     return DatabaseDump(dialect=engine.dialect.name, revision=revision, tables=dumps)
-
-
-# --- load -------------------------------------------------------------------------------
-
-
-def load_database(conn, entries, *, progress=None):
-    """Replace every row of the given tables with their dumps, inside ``conn``'s transaction.
-
-    ``entries`` is a list of (Table, dump path) in FK order. Deletes the current
-    rows in reverse FK order, bulk-inserts in FK order, then moves id counters
-    on where the engine needs it. Returns {table name: rows loaded}.
-    """
-    for table, _path in reversed(entries):
-        conn.execute(table.delete())
-    counts = {}
-    for done, (table, path) in enumerate(entries, 1):
-        counts[table.name] = _load_table(conn, table, Path(path))
-        if progress:
-            progress(done, len(entries))
-    fix_id_counters(conn, [table for table, _path in entries])
-    return counts
-
-
-def _load_table(conn, table, path):
-    records = _records(table, path)
-    if conn.dialect.name == "postgresql":
-        return copy_rows(conn, table, (record for record, _size in records))
-    if conn.dialect.name in ("mysql", "mariadb"):
-        return mysql_rows(conn, table, (record for record, _size in records))
-    if conn.dialect.name == "sqlite":
-        return sqlite_rows(conn, table, (record for record, _size in records))
-    insert = table.insert()
-    rows, batch, held = 0, [], 0
-    for record, size in records:
-        batch.append(record)
-        held += size
-        if len(batch) >= BATCH or held >= BATCH_BYTES:
-            conn.execute(insert, batch)
-            rows += len(batch)
-            batch, held = [], 0
-    if batch:
-        conn.execute(insert, batch)
-        rows += len(batch)
-    return rows
-
-
-def _records(table, path):
-    """Yield (row dict ready to insert, its line's size) for each checked line of ``path``."""
-    names = {c.name for c in table.columns}
-    decoders = []
-    for column in table.columns:
-        decode = _codec(column)[1]
-        if isinstance(column.type, sa.JSON) and column.nullable:
-            # SQL NULL and JSON null both read as None; a nullable column gets SQL NULL back.
-            decoders.append((column.name, None, True))
-        elif decode is not None:
-            decoders.append((column.name, decode, False))
-    check = value_checks(table)
-    with open(path, "rb") as source:
-        for lineno, line in enumerate(source, 1):
-            try:
-                record = json.loads(line)
-                if not isinstance(record, dict) or record.keys() != names:
-                    raise ValueError("columns differ from the table's")
-                check(record, lineno)
-                for name, decode, null_json in decoders:
-                    value = record[name]
-                    if value is None:
-                        if null_json:
-                            record[name] = sa.null()
-                    elif decode is not None:
-                        try:
-                            record[name] = decode(value)
-                        except (ValueError, TypeError) as exc:
-                            raise ValueError(f"column {name}: {exc}") from None
-            except (ValueError, TypeError) as exc:
-                detail = str(exc)
-                where = f"table {table.name}, row {lineno}"
-                where += ", " if detail.startswith("column ") else ": "
-                raise CorruptArchive(f"{where}{detail} ({path.name} line {lineno})") from None
-            yield record, len(line)
-
-
-def fix_id_counters(conn, tables):
-    """Move PostgreSQL sequences past the loaded ids (never backwards).
-
-    ``setval`` is not transactional: if the load is rolled back the sequence
-    keeps its new value, which is harmless as long as it only ever moves
-    forward. MariaDB and SQLite move their counters on explicit ids by themselves.
-    """
-    if conn.dialect.name != "postgresql":
-        return
-    quote = conn.dialect.identifier_preparer
-    for table in tables:
-        column = table.autoincrement_column
-        if column is None:
-            continue
-        sequence = conn.execute(
-            sa.text("SELECT pg_get_serial_sequence(:t, :c)"),
-            {"t": quote.format_table(table), "c": column.name},
-        ).scalar()
-        if sequence is None:
-            continue
-        conn.exec_driver_sql(
-            f"SELECT setval('{sequence}', GREATEST("
-            f"(SELECT COALESCE(MAX({quote.quote(column.name)}), 0) "
-            f"FROM {quote.format_table(table)}), "
-            f"(SELECT last_value FROM {sequence})))"
-        )
 
 
 def estimate_database_size(engine):

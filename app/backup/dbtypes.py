@@ -8,6 +8,7 @@ model declares: ``Mapped[dict]`` or ``Mapped[list]``) before the row is loaded.
 """
 
 import typing
+from types import NoneType
 
 import sqlalchemy as sa
 
@@ -40,32 +41,49 @@ def _is_int(value):
 
 
 def _kind(column, shape):
-    """Return (what the column takes, a test of a JSON-decoded value)."""
+    """Return (what the column takes, a test of a JSON-decoded value, its batch test).
+
+    The batch test takes the set of the types of a column's values (None
+    left out) and the values themselves, and passes exactly when the value
+    test passes for each of them.
+    """
     kind = column.type
     if isinstance(kind, sa.Interval):  # a TypeDecorator, dumped as whole microseconds
-        return "an integer", _is_int
+        return "an integer", _is_int, _types(int)
     if isinstance(kind, sa.TypeDecorator):
         kind = kind.impl_instance
     if isinstance(kind, sa.JSON):
         if shape is None:
-            return "JSON", lambda v: True
-        return f"a JSON {'object' if shape is dict else 'list'}", lambda v: isinstance(v, shape)
+            return "JSON", lambda v: True, lambda types, values: True
+        expected = f"a JSON {'object' if shape is dict else 'list'}"
+        return expected, lambda v: isinstance(v, shape), _types(shape)
     if isinstance(kind, sa.Boolean):
-        return "a boolean", lambda v: isinstance(v, bool)
+        return "a boolean", lambda v: isinstance(v, bool), _types(bool)
     if isinstance(kind, sa.Integer):
-        return "an integer", _is_int
+        return "an integer", _is_int, _types(int)
     if isinstance(kind, sa.Float):
-        return "a number", lambda v: _is_int(v) or isinstance(v, float)
+        return "a number", lambda v: _is_int(v) or isinstance(v, float), _types(int, float)
     if isinstance(kind, sa.Enum):
         allowed = set(kind.enum_class.__members__) if kind.enum_class else set(kind.enums)
-        return f"one of {sorted(allowed)}", lambda v: isinstance(v, str) and v in allowed
+        return (
+            f"one of {sorted(allowed)}",
+            lambda v: isinstance(v, str) and v in allowed,
+            lambda types, values: types <= {str} and allowed.issuperset(values),
+        )
     if isinstance(kind, sa.String) and kind.length:
         length = kind.length
         return (
             f"a string of at most {length} characters",
             lambda v: isinstance(v, str) and len(v) <= length,
+            lambda types, values: types <= {str} and max(map(len, values), default=0) <= length,
         )
-    return "a string", lambda v: isinstance(v, str)  # text, dates, decimals, binary, UUIDs
+    return "a string", lambda v: isinstance(v, str), _types(str)  # text, dates, decimals, ...
+
+
+def _types(*types):
+    # A decoded JSON value is of one of JSON's own types exactly (bool is not an int here).
+    allowed = set(types)
+    return lambda types, values: types <= allowed
 
 
 def value_checks(table):
@@ -73,7 +91,7 @@ def value_checks(table):
     shapes = _json_shapes()
     checks = []
     for column in table.columns:
-        expected, test = _kind(column, shapes.get((table.name, column.name)))
+        expected, test, _batch = _kind(column, shapes.get((table.name, column.name)))
         checks.append((column.name, column.nullable, expected, test))
 
     def check(record, lineno):
@@ -90,5 +108,29 @@ def value_checks(table):
                 shown = shown if len(shown) <= 60 else shown[:57] + "..."
                 problem = f"expected {expected}, found {type(value).__name__} {shown}"
             raise CorruptArchive(f"table {table.name}, row {lineno}, column {name}: {problem}")
+
+    return check
+
+
+def column_checks(table):
+    """Return a test per column of a list of its values: True if ``value_checks`` passes them all.
+
+    A column that fails the test is to be checked value by value, which says why.
+    """
+    shapes = _json_shapes()
+    return [_column_check(c, shapes.get((table.name, c.name))) for c in table.columns]
+
+
+def _column_check(column, shape):
+    batch, nullable = _kind(column, shape)[2], column.nullable
+
+    def check(values):
+        types = set(map(type, values))
+        if NoneType in types:
+            if not nullable:
+                return False
+            types.discard(NoneType)
+            values = [value for value in values if value is not None]
+        return batch(types, values)
 
     return check

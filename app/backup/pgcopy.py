@@ -8,18 +8,19 @@ it (enum names, JSON text, type decorators), so both routes store the same
 values.
 """
 
-from app.backup.bindrows import bound_rows, table_sql
+from app.backup.bindrows import table_sql
 
 
-def copy_rows(conn, table, records):
-    """Write every dict of ``records`` into ``table`` with one COPY; return the rows written."""
+def copy_rows(conn, table, blocks):
+    """Write ``blocks`` of bound columns into ``table`` with one COPY; return the rows written."""
     name, columns = table_sql(conn, table)
     rows = 0
     with (
         conn.connection.driver_connection.cursor() as cursor,
         cursor.copy(f"COPY {name} ({columns}) FROM STDIN") as copy,
     ):
-        for values in bound_rows(conn, table, records):
-            copy.write_row(values)
-            rows += 1
+        for columns in blocks:
+            for values in zip(*columns, strict=True):
+                copy.write_row(values)
+            rows += len(columns[0])
     return rows

@@ -1,0 +1,230 @@
+"""Loading a logical dump (``app.backup.dbdump``) back into the database, inside one transaction.
+
+Every value of every line is checked against its column (``dbtypes``),
+decoded and sent through its column type's bind processor before it is
+written, whatever the engine. The fast loaders (PostgreSQL ``COPY``, MariaDB
+multi-row ``INSERT``, SQLite ``executemany``) take a table's lines a block
+at a time and do that work column by column over the block: a column whose
+values are all of the expected type is checked in one pass. Any block in
+which anything is out of the ordinary (a bad value, odd bytes, a line that
+does not read as exactly one object) is read again line by line and value by
+value by ``_records``, which accepts and refuses exactly what it always did,
+with the same message for the first bad line; the fast pass only ever
+accepts blocks the careful one accepts too, and gives the same rows.
+"""
+
+import io
+import json
+import json.scanner
+from operator import itemgetter
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from app.backup.bindrows import bound_rows, column_binders
+from app.backup.dbtypes import column_checks, value_checks
+from app.backup.errors import CorruptArchive
+from app.backup.mysqlload import insert_rows as mysql_rows
+from app.backup.pgcopy import copy_rows
+from app.backup.sqliteload import insert_rows as sqlite_rows
+
+BATCH = 1000
+BATCH_BYTES = 4 * 1024 * 1024  # a load holds at most this much dump text (or one row) at once
+BLOCK_BYTES = 1024 * 1024  # dump text the fast loaders read, check and convert at once
+FAST = {"postgresql": copy_rows, "mysql": mysql_rows, "mariadb": mysql_rows, "sqlite": sqlite_rows}
+_scan = json.scanner.make_scanner(json.JSONDecoder())  # what json.loads runs on each object
+
+
+def load_database(conn, entries, *, progress=None):
+    """Replace every row of the given tables with their dumps, inside ``conn``'s transaction.
+
+    ``entries`` is a list of (Table, dump path) in FK order. Deletes the current
+    rows in reverse FK order, bulk-inserts in FK order, then moves id counters
+    on where the engine needs it. Returns {table name: rows loaded}.
+    """
+    for table, _path in reversed(entries):
+        conn.execute(table.delete())
+    counts = {}
+    for done, (table, path) in enumerate(entries, 1):
+        counts[table.name] = _load_table(conn, table, Path(path))
+        if progress:
+            progress(done, len(entries))
+    fix_id_counters(conn, [table for table, _path in entries])
+    return counts
+
+
+def _load_table(conn, table, path):
+    fast = FAST.get(conn.dialect.name)
+    if fast is not None:
+        return fast(conn, table, _blocks(conn, table, path))
+    insert = table.insert()
+    rows, batch, held = 0, [], 0
+    for record, size in _records(table, path):
+        batch.append(record)
+        held += size
+        if len(batch) >= BATCH or held >= BATCH_BYTES:
+            conn.execute(insert, batch)
+            rows += len(batch)
+            batch, held = [], 0
+    if batch:
+        conn.execute(insert, batch)
+        rows += len(batch)
+    return rows
+
+
+def _records(table, path, lines=None, first=1):
+    """Yield (row dict ready to insert, its line's size) for each checked line of ``path``.
+
+    ``lines`` (an iterable of byte lines starting at line ``first``) stands in
+    for the file's own lines when given.
+    """
+    if lines is None:
+        with open(path, "rb") as source:
+            yield from _records(table, path, source)
+        return
+    names = {c.name for c in table.columns}
+    decoders = []
+    for column in table.columns:
+        decode = _decoder(column)
+        if isinstance(column.type, sa.JSON) and column.nullable:
+            # SQL NULL and JSON null both read as None; a nullable column gets SQL NULL back.
+            decoders.append((column.name, None, True))
+        elif decode is not None:
+            decoders.append((column.name, decode, False))
+    check = value_checks(table)
+    for lineno, line in enumerate(lines, first):
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict) or record.keys() != names:
+                raise ValueError("columns differ from the table's")
+            check(record, lineno)
+            for name, decode, null_json in decoders:
+                value = record[name]
+                if value is None:
+                    if null_json:
+                        record[name] = sa.null()
+                elif decode is not None:
+                    try:
+                        record[name] = decode(value)
+                    except (ValueError, TypeError) as exc:
+                        raise ValueError(f"column {name}: {exc}") from None
+        except (ValueError, TypeError) as exc:
+            detail = str(exc)
+            where = f"table {table.name}, row {lineno}"
+            where += ", " if detail.startswith("column ") else ": "
+            raise CorruptArchive(f"{where}{detail} ({path.name} line {lineno})") from None
+        yield record, len(line)
+
+
+def _decoder(column):
+    from app.backup.dbdump import column_decoder  # dbdump imports this module
+
+    return column_decoder(column)
+
+
+def _blocks(conn, table, path):
+    """Yield the checked, decoded and bound values of ``path``'s lines, a block at a time.
+
+    Each block is a list of columns (lists of values ready for the driver, None
+    for NULL) in the table's column order.
+    """
+    columns = list(table.columns)
+    names = [c.name for c in columns]
+    getters = [itemgetter(name) for name in names]
+    checks = column_checks(table)
+    decoders = [_decoder(c) for c in columns]
+    binders = column_binders(conn, table)
+    width = len(columns)
+
+    def fast(text):
+        records = _objects(text)
+        if records is None or set(map(len, records)) != {width}:
+            return None
+        values = [list(map(get, records)) for get in getters]
+        if not all(check(column) for check, column in zip(checks, values, strict=True)):
+            return None
+        return [
+            bind(column if decode is None else _convert(decode, column))
+            for bind, decode, column in zip(binders, decoders, values, strict=True)
+        ]
+
+    def careful(block, first):
+        records = (record for record, _size in _records(table, path, io.BytesIO(block), first))
+        rows = list(bound_rows(conn, table, records))
+        return [list(column) for column in zip(*rows, strict=True)] if rows else None
+
+    first = 1
+    for block in _read_blocks(path):
+        try:
+            text = block.decode("utf-8", "surrogatepass")
+            values = fast(text)
+        except Exception:  # anything unusual is left to the careful reading, which says why
+            values = None
+        if values is None:
+            values = careful(block, first)
+        if values:
+            yield values
+        first += block.count(b"\n")
+
+
+def _read_blocks(path):
+    """Yield ``path``'s bytes in blocks of whole lines of about BLOCK_BYTES (a long line whole)."""
+    with open(path, "rb") as source:
+        rest = b""
+        while data := source.read(BLOCK_BYTES):
+            cut = data.rfind(b"\n") + 1
+            if not cut:
+                rest += data
+                continue
+            yield rest + data[:cut]
+            rest = data[cut:]
+        if rest:
+            yield rest
+
+
+def _objects(text):
+    """Return the JSON objects of ``text``, one a line; None unless every line is just one."""
+    records, pos, end = [], 0, len(text)
+    while pos < end:
+        if text[pos] != "{":
+            return None
+        record, pos = _scan(text, pos)
+        if pos < end and text[pos] != "\n":
+            return None
+        pos += 1
+        records.append(record)
+    return records
+
+
+def _convert(decode, column):
+    if None in column:
+        return [None if value is None else decode(value) for value in column]
+    return list(map(decode, column))
+
+
+def fix_id_counters(conn, tables):
+    """Move PostgreSQL sequences past the loaded ids (never backwards).
+
+    ``setval`` is not transactional: if the load is rolled back the sequence
+    keeps its new value, which is harmless as long as it only ever moves
+    forward. MariaDB and SQLite move their counters on explicit ids by themselves.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    quote = conn.dialect.identifier_preparer
+    for table in tables:
+        column = table.autoincrement_column
+        if column is None:
+            continue
+        sequence = conn.execute(
+            sa.text("SELECT pg_get_serial_sequence(:t, :c)"),
+            {"t": quote.format_table(table), "c": column.name},
+        ).scalar()
+        if sequence is None:
+            continue
+        conn.exec_driver_sql(
+            f"SELECT setval('{sequence}', GREATEST("
+            f"(SELECT COALESCE(MAX({quote.quote(column.name)}), 0) "
+            f"FROM {quote.format_table(table)}), "
+            f"(SELECT last_value FROM {sequence})))"
+        )
