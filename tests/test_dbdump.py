@@ -178,3 +178,24 @@ def test_json_stored_across_lines_is_dumped_on_one_line(kinds_table, tmp_path):
         load_database(conn, [(kinds, dump.tables[0].path)])
     with db.engine.connect() as conn:
         assert _rows(conn) == before
+
+
+@pytest.mark.parametrize("bad", ["", "twelve", "1.2.3"])
+def test_a_malformed_decimal_reads_as_a_corrupt_row_and_loads_nothing(kinds_table, tmp_path, bad):
+    from app.backup.errors import CorruptArchive
+
+    with db.engine.begin() as conn:
+        conn.execute(kinds.insert(), ROWS)
+    path = dump_database(db.engine, tmp_path, [kinds]).tables[0].path
+    lines = path.read_text("utf-8").splitlines()
+    row = json.loads(lines[2])
+    row["price"] = bad
+    lines[2] = json.dumps(row, ensure_ascii=False)
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+    with (
+        pytest.raises(CorruptArchive, match=r"table dump_kinds, row 3, column price"),
+        db.engine.begin() as conn,
+    ):
+        load_database(conn, [(kinds, path)])
+    with db.engine.connect() as conn:
+        assert [r["id"] for r in _rows(conn)] == [1, 2, 3]

@@ -75,6 +75,13 @@ def _b64(value):
     return base64.b64encode(value).decode("ascii")
 
 
+def _decimal(value):
+    try:
+        return decimal.Decimal(value)
+    except decimal.InvalidOperation:  # not a ValueError: a bad dump must read as corrupt
+        raise ValueError(f"not a decimal number: {value!r}") from None
+
+
 def _micros(value):
     return value // dt.timedelta(microseconds=1)
 
@@ -89,7 +96,7 @@ CODECS = {
     int: (None, None),
     float: (float, None),
     str: (None, None),
-    decimal.Decimal: (str, decimal.Decimal),
+    decimal.Decimal: (str, _decimal),
     dt.datetime: (datetime_iso, dt.datetime.fromisoformat),
     dt.date: (dt.date.isoformat, dt.date.fromisoformat),
     dt.time: (datetime_iso, dt.time.fromisoformat),
