@@ -252,7 +252,7 @@ def write_report(results, path):
             (
                 "Backup memory, large corpus vs medium corpus",
                 f"{_mib(large)} vs {_mib(medium)}",
-                "≤ medium × 1.1 + 4 MiB",
+                "≤ 1.1x medium + 4 MiB",
                 _verdict(flat),
             )
         )
