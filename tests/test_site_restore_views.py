@@ -1,12 +1,13 @@
 """Who may restore a site from an export file on its page, and what the flow does."""
 
+import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from app.exports.archive import export_site
-from app.exports.restorejobs import imports_dir, run_restore_job, sweep_restore_jobs
+from app.exports.restorejobs import imports_dir, read_job, run_restore_job, sweep_restore_jobs
 from app.extensions import db
 from app.models import Site, User, utcnow
 from app.tasks.siteimports import restore_guard
@@ -175,3 +176,61 @@ def test_the_sweep_removes_old_finished_jobs_only(app, camp):
     assert sweep_restore_jobs(app.config) == []  # still fresh
     assert sweep_restore_jobs(app.config, clock=lambda: later) == [job["job_id"]]
     assert client.get(job["status_url"]).status_code == 404
+
+
+def test_a_job_waiting_for_the_lock_steps_aside_for_a_whole_system_restore(app, camp, tmp_path):
+    """A system restore waits for running tasks; one waiting for its lock must not hold it up."""
+    import threading
+
+    from app.backup.errors import PausedForRestore
+    from app.backup.lock import backup_lock
+    from app.backup.maintenance import enter_maintenance, leave_maintenance
+    from app.exports.archive import exports_dir
+
+    site_id, users = camp
+    config = app.config
+    config["RESTORE_LOCK_WAIT"] = 30
+    saved = export_site(config, site_id, dest=tmp_path / "saved.tar.gz")
+    db.session.get(Site, site_id).title = "Changed since"
+    db.session.commit()
+    client, csrf = _as(app, users, "owner")
+    job = _upload(client, csrf, site_id, saved.path.read_bytes()).get_json()
+    assert _post(client, csrf, job["confirm_url"]).status_code == 202
+    before = snapshot(config, all_site_ids())
+    exports = set(exports_dir(config).glob("*")) if exports_dir(config).exists() else set()
+
+    locked, release = threading.Event(), threading.Event()
+
+    def system_restore():  # as restore_backup does: the lock, then the flag, then it waits
+        with backup_lock(config, "restore"):
+            locked.set()
+            time.sleep(1.5)  # the job is waiting for the lock by now
+            enter_maintenance(config, "restoring stinkykitty-2025-06-01-020000")
+            try:
+                release.wait(30)
+            finally:
+                leave_maintenance(config)
+
+    holder = threading.Thread(target=system_restore)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        db.session.remove()
+        with pytest.raises(PausedForRestore, match="restoring stinkykitty-2025-06-01-020000"):
+            run_restore_job(
+                config, db.session, job["job_id"], guard=restore_guard(config),
+                step_aside=(PausedForRestore,),
+            )  # fmt: skip
+        db.session.remove()
+        queued = read_job(config, job["job_id"])  # (the pages answer 503 during the restore)
+        assert queued["state"] == "queued"
+        assert "undo_export" not in queued
+        assert snapshot(config, all_site_ids()) == before
+        assert (set(exports_dir(config).glob("*")) if exports_dir(config).exists() else set()) == (
+            exports
+        )
+    finally:
+        release.set()
+        holder.join()
+    assert _run(app, job["job_id"]) == "done"
+    assert db.session.get(Site, site_id).title != "Changed since"

@@ -187,11 +187,13 @@ def failure_message(exc):
     return "The restore failed on an unexpected error; the site is as it was. Tell us."
 
 
-def run_restore_job(config, session, job_id, *, guard=None, clock=utcnow):
+def run_restore_job(config, session, job_id, *, guard=None, step_aside=(), clock=utcnow):
     """Run queued job ``job_id`` if this caller claims it; return its final state (None: skipped).
 
     Saves the site as it is (an export, for undo), then replaces it with the
-    uploaded export. ``guard(site_id)`` is held around the write (lock, maintenance).
+    uploaded export. ``guard(site_id)`` is held around the write (lock, maintenance);
+    when it raises one of the exception types ``step_aside``, nothing is written:
+    the job is queued again and the exception raised.
     """
     folder = _folder(config, job_id)
     job = read_job(config, job_id)
@@ -211,6 +213,8 @@ def run_restore_job(config, session, job_id, *, guard=None, clock=utcnow):
 
         return report
 
+    before = None
+    paused = False
     try:
         before = export_site(config, job["site_id"], progress=progress("saving"), session=session)
         session.rollback()  # end the export's read before the write
@@ -220,13 +224,27 @@ def run_restore_job(config, session, job_id, *, guard=None, clock=utcnow):
             config, session.get_bind(), folder / UPLOAD, replace_site_id=job["site_id"],
             guard=guard, progress=progress("restoring"),
         )  # fmt: skip
+    except step_aside:
+        # E.g. a whole-system restore began while the guard waited for the backup
+        # lock (see app.tasks.siteimports): queue the job again, for the task to
+        # run once that restore is over.
+        paused = True
+        if before is not None:
+            before.path.unlink(missing_ok=True)
+        for key in ("undo_export", "progress", "started_at"):
+            job.pop(key, None)
+        job["state"] = "queued"
+        write_job(config, job)
+        (folder / "claimed").unlink(missing_ok=True)
+        raise
     except Exception as exc:
         ended = format_utc(clock(), "seconds")
         job.update(state="failed", error=failure_message(exc), finished_at=ended)
         write_job(config, job)
         return "failed"
     finally:
-        (folder / UPLOAD).unlink(missing_ok=True)
+        if not paused:
+            (folder / UPLOAD).unlink(missing_ok=True)
     job.update(state="done", summary=summary.to_dict(), finished_at=format_utc(clock(), "seconds"))
     write_job(config, job)
     return "done"
