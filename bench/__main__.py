@@ -13,7 +13,6 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 from app.config import BACKUP_KEY_FILE
@@ -177,25 +176,11 @@ def measure_backup(out, name, data_dir, runs, results):
     Path(f"{ref}.tar.gz").unlink(missing_ok=True)
 
 
-def mariadb_database():
-    """Create a throw-away MariaDB database; return (url, drop)."""
-    import sqlalchemy as sa
-
-    name = f"sk_bench_{uuid.uuid4().hex[:8]}"
-    server = sa.create_engine(MARIADB_SERVER, isolation_level="AUTOCOMMIT")
-    with server.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-
-    def drop():
-        with server.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
-
-    return sa.engine.make_url(MARIADB_SERVER).set(database=name).render_as_string(False), drop
-
-
 def measure_mariadb(out, name, data_dir, runs, results):
     """Restore the SQLite corpus's backup into MariaDB, then back up and verify there."""
-    url, drop = mariadb_database()
+    from bench.anchors import server_database  # it imports this module's helpers
+
+    url, _name, drop = server_database("mariadb")
     env = {"DATABASE_URL": url}
     target = out / f"mariadb-{name}"
     shutil.rmtree(target, ignore_errors=True)

@@ -164,3 +164,10 @@ def rebuild(path, manifest, files, extra_entries=(), **changes):
     fields = {k: v for k, v in manifest.items() if k not in ("format", "format_version", "files")}
     fields.update(changes)
     return craft.honest(path, files, manifest["format"], extra_entries=extra_entries, **fields)
+
+
+def rot(outcome):
+    """Flip one byte in the middle of a backup's archive, as a bad disk would."""
+    raw = bytearray(outcome.path.read_bytes())
+    raw[len(raw) // 2] ^= 0x01
+    outcome.path.write_bytes(bytes(raw))

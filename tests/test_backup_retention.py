@@ -8,7 +8,7 @@ from app.backup.catalog import list_backups
 from app.backup.system import create_backup, prune_backups
 from app.extensions import db
 from app.models.types import utcnow
-from tests.backupkit import FakeClock
+from tests.backupkit import FakeClock, rot
 
 
 def nights(app, make, count):
@@ -21,12 +21,6 @@ def nights(app, make, count):
         made.append(create_backup(app.config, db.engine, clock=clock, skip_unchanged=False))
         clock.advance(days=1)
     return made
-
-
-def rot(outcome):
-    raw = bytearray(outcome.path.read_bytes())
-    raw[len(raw) // 2] ^= 0x01
-    outcome.path.write_bytes(bytes(raw))
 
 
 def kept(app):

@@ -14,7 +14,7 @@ from app.backup.system import create_backup, delete_backup
 from app.extensions import db
 from app.models.types import utcnow
 from app.tasks.backups import verify_backups
-from tests.backupkit import FakeClock
+from tests.backupkit import FakeClock, rot
 from tests.schedulekit import unreachable_app
 from tests.workers import REDIS_URL, forget_prefix, isolate, new_prefix, thread_worker, wait_result
 
@@ -29,13 +29,6 @@ def backups(app, make, count, clock=None):
         made.append(create_backup(app.config, db.engine, clock=clock))
         clock.advance(days=1)
     return made
-
-
-def rot(outcome):
-    """Flip one byte in the middle of the archive, as a bad disk would."""
-    raw = bytearray(outcome.path.read_bytes())
-    raw[len(raw) // 2] ^= 0x01
-    outcome.path.write_bytes(bytes(raw))
 
 
 def test_bit_rot_is_found_and_turns_everything_unhealthy_until_deleted(app, make, runner, client):

@@ -49,7 +49,8 @@ ROWS = [
     },
 ]
 STORED_DOC = '["\u2028", "\x85 é\u2029"]'  # raw line separators in stored JSON text
-# The bytes the row-by-row encoder of the first format versions wrote for these rows.
+# The bytes the row-by-row encoder of the first format versions wrote for these rows
+# (PostgreSQL, which keeps stored JSON text as written too, gives MariaDB's).
 EXPECTED = {
     "sqlite": (
         b'{"id":1,"moment":"2025-07-01T12:00:00.000001","day":"2024-02-29",'
@@ -71,17 +72,8 @@ EXPECTED = {
         b'{"id":3,"moment":"2024-02-29T23:59:59.999999","day":null,"name":"","flag":false,'
         b'"price":null,"doc":["\\u2028", "\\u0085 \xc3\xa9\\u2029"]}\n'
     ),
-    "postgresql": (
-        b'{"id":1,"moment":"2025-07-01T12:00:00.000001","day":"2024-02-29",'
-        b'"name":"\xc3\xa9 \xe2\x98\x83 \xf0\x9f\x8f\x95 '
-        b'\\u2028 \\u0085 \\u2029 \\"q\\" \\\\ a\\nb\\r\\t %s",'
-        b'"flag":true,"price":"12.50","doc":{"k": ["x\\u2028y", 1.5, null, "\\u00e9"]}}\n'
-        b'{"id":2,"moment":"2025-01-31T00:00:00.000000","day":"2025-12-31","name":null,'
-        b'"flag":null,"price":null,"doc":null}\n'
-        b'{"id":3,"moment":"2024-02-29T23:59:59.999999","day":null,"name":"","flag":false,'
-        b'"price":null,"doc":["\\u2028", "\\u0085 \xc3\xa9\\u2029"]}\n'
-    ),
 }
+EXPECTED["postgresql"] = EXPECTED["mysql"]
 
 
 @pytest.fixture

@@ -40,6 +40,19 @@ def _wait_for(predicate, timeout=60, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def export_to_the_end(client, csrf, site_id, worker):
+    """Click "Download my site", wait for the job to be ready; return its status."""
+    started = _post_export(client, csrf, site_id)
+    assert started.status_code == 202
+    status_url = started.get_json()["status_url"]
+    status = _wait_for(
+        lambda: (s := client.get(status_url).get_json())["state"] in ("ready", "failed") and s,
+        what="the export to finish",
+    )
+    assert status["state"] == "ready", (status, worker.output())
+    return status
+
+
 def _job_state(job_id):
     db.session.commit()  # see what the worker committed
     return db.session.get(ExportJob, job_id)
@@ -54,14 +67,7 @@ def test_worker_runs_the_export_end_to_end(worker_app, make, tmp_path):
     client, csrf = _login(app, owner)
 
     with app_worker(app, queue, tmp_path / "worker.log") as worker:
-        started = _post_export(client, csrf, site.id)
-        assert started.status_code == 202
-        status_url = started.get_json()["status_url"]
-        status = _wait_for(
-            lambda: (s := client.get(status_url).get_json())["state"] in ("ready", "failed") and s,
-            what="the export to finish",
-        )
-        assert status["state"] == "ready", (status, worker.output())
+        status = export_to_the_end(client, csrf, site.id, worker)
         download = client.get(status["download_url"])
 
     assert download.status_code == 200

@@ -11,8 +11,8 @@ from app.backup.lock import backup_lock
 from app.exports.archive import exports_dir
 from app.extensions import db
 from tests.s3kit import CREDENTIALS
-from tests.test_export_views import _login, _post_export
-from tests.test_export_worker import _wait_for
+from tests.test_export_views import _login
+from tests.test_export_worker import export_to_the_end
 from tests.workers import (
     REDIS_URL,
     CeleryProcess,
@@ -77,14 +77,7 @@ def test_export_flow_across_hosts_goes_through_the_object_store(web, worker, mak
     make.media(site, content=b"\xff\xd8 river" * 10_000, name="river.jpg")
     client, csrf = _login(app, owner)
 
-    started = _post_export(client, csrf, site.id)
-    assert started.status_code == 202
-    status_url = started.get_json()["status_url"]
-    status = _wait_for(
-        lambda: (s := client.get(status_url).get_json())["state"] in ("ready", "failed") and s,
-        what="the export to finish",
-    )
-    assert status["state"] == "ready", (status, worker.output())
+    status = export_to_the_end(client, csrf, site.id, worker)
     # Neither host keeps the file: the web never saw it, the worker uploaded and removed it.
     assert not exports_dir(app.config).exists() or not any(exports_dir(app.config).iterdir())
     assert not list((tmp_path / "worker-host").rglob(status["filename"]))

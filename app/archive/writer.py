@@ -20,6 +20,7 @@ with the functions of ``app.archive.reader``.
 """
 
 import hashlib
+import itertools
 import mimetypes
 import os
 import secrets
@@ -60,7 +61,7 @@ FLUSH_EVERY = 64 * 1024 * 1024
 # A late member's size in the stand-in manifest: as many digits as any real one.
 STAND_IN_SIZE = 999_999_999_999_999
 # Room for the final manifest beyond the stand-in's: its compressed size may
-# differ a little, and up to four tar blocks of spaces align it (see _head_run).
+# differ a little, and up to four tar blocks of spaces align it (see _place_head).
 HEAD_MARGIN = 1024 + 5 * BLOCK
 INCOMPRESSIBLE_SUFFIXES = {
     ".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif", ".heic", ".mp4", ".m4v", ".mov",
@@ -123,7 +124,7 @@ def write_archive(
     try:
         with (
             DeflateAhead(
-                _chain(deflated, late),
+                itertools.chain(deflated, late.members if late else ()),
                 tmp.with_name(tmp.name + "-text"),
                 mtime,
                 paths=None if late is None else [m.path for m in deflated] + late_paths,
@@ -181,12 +182,6 @@ def write_archive(
         sha256=out.hash.hexdigest() if out.hash else None,
         checksums=checksums,
     )
-
-
-def _chain(deflated, late):
-    yield from deflated
-    if late is not None:
-        yield from late.members
 
 
 def _check_members(members, late_paths=()):

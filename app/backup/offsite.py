@@ -49,13 +49,7 @@ def remote_store(config):
             "no off-site storage configured: set BACKUP_STORAGE_URL=s3://bucket/prefix"
         )
     try:
-        return ObjectStore(
-            config["BACKUP_STORAGE_URL"],
-            endpoint=config.get("BACKUP_STORAGE_ENDPOINT"),
-            config=config,
-            part_size=config.get("BACKUP_STORAGE_PART_SIZE"),
-            concurrency=config.get("BACKUP_STORAGE_CONCURRENCY"),
-        )
+        return ObjectStore.from_config(config, "BACKUP_STORAGE")
     except StorageError as exc:
         raise OffsiteError(f"BACKUP_STORAGE_URL: {exc}") from None
 

@@ -7,7 +7,6 @@ from app.backup import upgrade, verification, webjobs
 from app.models.types import human_age, human_ago, parse_utc
 
 PHASES = {
-    "dump": "dumping tables",
     "write": "writing the archive",
     "verify": "checking",
     "extract": "reading the backup",

@@ -35,7 +35,6 @@ allow_unauthenticated_option = click.option(
     help="Accept an archive without this server's authentication tag (older or foreign).",
 )
 PHASES = {
-    "dump": "Dumping tables  ",
     "write": "Writing archive ",
     "verify": "Verifying       ",
     "extract": "Extracting      ",

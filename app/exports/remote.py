@@ -23,13 +23,7 @@ def enabled(config):
 
 def export_store(config):
     """Return the ObjectStore of EXPORT_STORAGE_URL."""
-    return ObjectStore(
-        config["EXPORT_STORAGE_URL"],
-        endpoint=config.get("EXPORT_STORAGE_ENDPOINT"),
-        config=config,
-        part_size=config.get("BACKUP_STORAGE_PART_SIZE"),
-        concurrency=config.get("BACKUP_STORAGE_CONCURRENCY"),
-    )
+    return ObjectStore.from_config(config, "EXPORT_STORAGE")
 
 
 def publish_export(config, result):

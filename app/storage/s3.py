@@ -94,6 +94,21 @@ class ObjectStore:
         }
         self._region = (config or {}).get("AWS_DEFAULT_REGION") or None
 
+    @classmethod
+    def from_config(cls, config, setting):
+        """Return the store that config ``<setting>_URL`` and ``<setting>_ENDPOINT`` name.
+
+        Parts and concurrency of every store follow BACKUP_STORAGE_PART_SIZE and
+        BACKUP_STORAGE_CONCURRENCY.
+        """
+        return cls(
+            config[f"{setting}_URL"],
+            endpoint=config.get(f"{setting}_ENDPOINT"),
+            config=config,
+            part_size=config.get("BACKUP_STORAGE_PART_SIZE"),
+            concurrency=config.get("BACKUP_STORAGE_CONCURRENCY"),
+        )
+
     @property
     def client(self):
         """The boto3 S3 client (made on first use)."""
