@@ -119,16 +119,18 @@ class SiteFiles:
         self._end()
 
     def committed(self):
-        """Delete the files of the rows this load replaced, and earlier loads' leftovers.
+        """Delete the files of the rows this load replaced, and what loads killed earlier left.
 
         Only names this load saw in its own transaction are removed, never a
         file its new rows refer to, never any other file of the folder.
         """
-        for name in sorted((self.replaced | self.leftovers) - self.named):
-            if _plain(name):
-                (self.folder / name).unlink(missing_ok=True)
-        for journal in self.stale:
-            journal.unlink(missing_ok=True)
+        gone = [self.folder / n for n in (self.replaced | self.leftovers) - self.named if _plain(n)]
+        gone += [self.folder / f".{name}.part" for name in self.leftovers if _plain(name)]
+        for path in sorted(gone) + self.stale:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:  # the load committed: an unremovable file stays, unreferenced
+                log.exception("could not remove the replaced media file %s", path)
         self._end()
 
     def _end(self):
