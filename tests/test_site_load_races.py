@@ -219,16 +219,17 @@ def races(draw):
         content = draw(st.binary(max_size=300))
         name = (draw(NAMES) + draw(SUFFIXES)) or "x"
         uploads.append((file_at, row_at, delete_at, content, name))
-    return uploads, draw(st.booleans()), draw(st.booleans())
+    return uploads, draw(st.sampled_from(["restore", "import"])), draw(st.booleans())
 
 
 @pytest.fixture
 def camp(any_app, make, tmp_path):
-    """Two camps, and the rows of an export of the first one (what each load writes)."""
+    """Two camps, a backup of both and an export of the first one (what each load writes)."""
     site_id = build_camp(make, "lakeside").id
     other_id = build_camp(make, "pinecrest").id
+    backup = create_backup(any_app.config, db.engine)
     _archive, rows = _export_staging(any_app.config, site_id, tmp_path)
-    return site_id, other_id, rows
+    return site_id, other_id, backup.backup_id, rows
 
 
 class Race:
@@ -278,8 +279,8 @@ def test_uploads_and_deletions_around_a_load_never_lose_a_file_nor_leave_a_row_w
     any_app, camp, race
 ):
     config = any_app.config
-    site_id, other_id, rows = camp
-    schedule, keep_ids, delete_old = race
+    site_id, other_id, backup_id, rows = camp
+    schedule, via, delete_old = race
     others = snapshot(config, [other_id])
     trashed = {}
     if delete_old:  # an owner deletes a media item just before the load
@@ -290,9 +291,21 @@ def test_uploads_and_deletions_around_a_load_never_lose_a_file_nor_leave_a_row_w
     race_ = Race(config, site_id, schedule)
     race_.at(BEFORE)
     db.session.remove()
-    data = rows()
     hooks = {"before_commit": lambda: race_.at(INSIDE), "after_commit": lambda: race_.at(COMMITTED)}
-    load_site(config, db.engine, data, replace_site_id=site_id, keep_ids=keep_ids, **hooks)
+    written = {}
+
+    def load(data, live_id):
+        written.update(_source_bytes(data))
+        keep_ids = via == "restore"
+        summary = load_site(
+            config, db.engine, data, replace_site_id=live_id, keep_ids=keep_ids, **hooks
+        )
+        return summary.to_dict()
+
+    if via == "restore":  # flask backup restore ID --site lakeside
+        restore_site(config, db.engine, backup_id, "lakeside", load=load)
+    else:  # flask site import EXPORT --replace lakeside
+        load(rows(), site_id)
     race_.at(AFTER)
 
     kept = {}
@@ -301,11 +314,11 @@ def test_uploads_and_deletions_around_a_load_never_lose_a_file_nor_leave_a_row_w
             trashed[upload.stored_name] = upload.content
         elif row_at != BEFORE:  # a row the load did not replace keeps its file
             kept[upload.stored_name] = upload.content
-    expected = {**_source_bytes(data), **kept}
+    expected = {**written, **kept}
     assert _folder(config, site_id) == expected  # nothing else: what the load replaced is gone
     assert _media_rows(site_id) == {name: len(content) for name, content in expected.items()}
-    for name, data in trashed.items():
-        assert (trash_dir(config) / str(site_id) / name).read_bytes() == data
+    for name, content in trashed.items():
+        assert (trash_dir(config) / str(site_id) / name).read_bytes() == content
     assert snapshot(config, [other_id]) == others
 
 
