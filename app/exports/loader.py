@@ -4,28 +4,25 @@ Everything happens in ONE transaction: the site's old pages, blocks, menu,
 media and tags (and memberships, when the data brings its own) are deleted,
 the new ones inserted, every media reference inside block JSON rewritten to
 the ids the media got, and the media files placed into ``uploads/<site id>/``
-before the commit. The old files are deleted only after the commit. A failure
-(or a crash: the database rolls back by itself) leaves the site as it was, at
-worst with a few unreferenced new files in its folder. No row or file of any
-other site is read for writing, let alone changed.
+before the commit. The files of the rows it replaced are deleted only after the
+commit, and no other file (``app.exports.sitefiles``). A failure (or a crash:
+the database rolls back by itself) leaves the site as it was, at worst with a
+few unreferenced new files in its folder, which the next load of the site
+removes. No row or file of any other site is read for writing, let alone changed.
 
 With ``keep_ids`` (a restore from a system backup) rows keep their ids where
 no other site has taken them since, and get new ones where one has.
 """
 
-import filecmp
 import logging
-import os
-import secrets
-import shutil
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import sqlalchemy as sa
 
 from app.archive.errors import ArchiveError
 from app.config import data_path
+from app.exports.sitefiles import SiteFiles, delete_site_media
 from app.exports.siterows import SUBDOMAIN, check_site_rows, rewrite_media_references
 from app.models import Block, MediaItem, MediaTag, MenuItem, Page, Site, SiteUser, User, utcnow
 
@@ -71,14 +68,15 @@ class LoadSummary:
 
 def load_site(
     config, engine, rows, *, replace_site_id=None, subdomain=None, owner_email=None,
-    keep_ids=False, before_commit=None,
+    keep_ids=False, before_commit=None, after_commit=None,
 ):  # fmt: skip
     """Write ``rows`` as a new site, or over site ``replace_site_id``; return a LoadSummary.
 
     A new site takes ``subdomain`` (default: the data's), which must be free, and
     its owner is ``owner_email`` or the data's owner. Raises InvalidSiteData or
     SiteLoadRefused before anything changes; any other failure rolls back.
-    ``before_commit()`` runs last inside the transaction (tests stop there).
+    ``before_commit()`` runs last inside the transaction, ``after_commit()``
+    first after it, before any file is removed (tests stop there).
     """
     started = time.monotonic()
     check_site_rows(rows)
@@ -91,9 +89,12 @@ def load_site(
                 if before_commit is not None:
                     before_commit()
         except BaseException:
-            load.remove_placed()
+            if load.files is not None:
+                load.files.rolled_back()
             raise
-    load.remove_replaced()
+    if after_commit is not None:
+        after_commit()
+    load.files.committed()
     load.summary.duration = time.monotonic() - started
     log.info(
         "loaded site %s (id %s): %s", load.summary.subdomain, load.summary.site_id,
@@ -103,12 +104,11 @@ def load_site(
 
 
 class _Load:
-    """One load: its id mapping, the files it placed and the files it replaced."""
+    """One load: its id mapping, and its media files (the ones it places and replaces)."""
 
     def __init__(self, rows, keep_ids):
         self.rows, self.keep_ids = rows, keep_ids
-        self.placed, self.old_files, self.reused = [], [], set()
-        self.folder = None
+        self.replaced_files, self.files = set(), None
         self.summary = None
         self.notes = []
 
@@ -128,7 +128,8 @@ class _Load:
             site_id, name = self._replace_site(conn, replace_site_id)
         self.summary = LoadSummary(site_id=site_id, subdomain=name, created=replace_site_id is None)
         self.summary.notes += self.notes
-        self.folder = folder_root / str(site_id)
+        self.files = SiteFiles(folder_root / str(site_id), self.replaced_files)
+        self.files.find_leftovers()
         if self.rows["members"] is not None:
             self._members(conn, site_id)
         media_map = self._media(conn, site_id)
@@ -223,16 +224,13 @@ class _Load:
             owner_id = current["owner_id"]
         values = {"owner_id": owner_id, **self._site_values()}
         values["custom_domain"] = self._custom_domain(conn, site_id)
-        self.old_files = list(
-            conn.scalars(sa.select(MEDIA.c.stored_name).where(MEDIA.c.site_id == site_id))
-        )
         media_ids = sa.select(MEDIA.c.id).where(MEDIA.c.site_id == site_id)
         page_ids = sa.select(PAGES.c.id).where(PAGES.c.site_id == site_id)
         conn.execute(sa.delete(TAGS).where(TAGS.c.media_id.in_(media_ids)))
         conn.execute(sa.delete(BLOCKS).where(BLOCKS.c.page_id.in_(page_ids)))
         conn.execute(sa.delete(PAGES).where(PAGES.c.site_id == site_id))
         conn.execute(sa.delete(MENU).where(MENU.c.site_id == site_id))
-        conn.execute(sa.delete(MEDIA).where(MEDIA.c.site_id == site_id))
+        self.replaced_files = delete_site_media(conn, site_id)
         if self.rows["members"] is not None:
             conn.execute(sa.delete(MEMBERS).where(MEMBERS.c.site_id == site_id))
         conn.execute(sa.update(SITES).where(SITES.c.id == site_id).values(**values))
@@ -262,7 +260,7 @@ class _Load:
             uploader = self._user(item["uploaded_by"])
             if item["uploaded_by"] and uploader is None:
                 self.summary.uploaders_cleared += 1
-            name = self._place(item)
+            name = self.files.place(item["stored_name"], item["source"])
             rows.append({
                 "id": item["id"], "site_id": site_id, "stored_name": name,
                 "original_name": item["original_name"], "size": item["size"],
@@ -322,50 +320,6 @@ class _Load:
         if self.keep_ids and fresh:
             self.summary.remapped[table.name] = len(fresh)
         return mapping
-
-    # --- media files --------------------------------------------------------------------
-
-    def _place(self, item):
-        """Put the item's file into the site's folder; return the stored name it has there."""
-        name, source = item["stored_name"], item["source"]
-        if source is None:
-            return name
-        self.folder.mkdir(parents=True, exist_ok=True)
-        target = self.folder / name
-        if target.exists():
-            if name in self.old_files and filecmp.cmp(source, target, shallow=False):
-                self.reused.add(name)  # the same bytes under the same name: keep the file
-                return name
-            name = secrets.token_hex(16) + Path(name).suffix[:11]
-            target = self.folder / name
-        tmp = self.folder / f".{name}.part"
-        try:
-            os.link(source, tmp)
-        except OSError:
-            shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
-        self.placed.append(target)
-        return name
-
-    def remove_placed(self):
-        """Delete the files this load placed (the transaction did not commit)."""
-        for path in self.placed:
-            path.unlink(missing_ok=True)
-
-    def remove_replaced(self):
-        """Delete the site's files no row refers to any more (the transaction committed).
-
-        That is its old media, and whatever a load killed before its commit left.
-        Files being written (dot files) are left alone.
-        """
-        if self.folder is None or not self.folder.is_dir():
-            return
-        kept = {path.name for path in self.placed}
-        kept |= {m["stored_name"] for m in self.rows["media"] if m["source"] is None}
-        kept |= self.reused
-        for path in self.folder.iterdir():
-            if not path.name.startswith(".") and path.name not in kept and path.is_file():
-                path.unlink(missing_ok=True)
 
 
 def fix_id_counter(conn, table):
