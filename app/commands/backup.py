@@ -250,13 +250,21 @@ def _describe_run(run):
     return text
 
 
+def describe_backup(info):
+    """Return one line naming backup ``info``: when, by which version, from which database."""
+    d = info.to_dict(utcnow())
+    return (
+        f"Backup {info.backup_id}, made {info.created_at:%Y-%m-%d %H:%M:%S} UTC "
+        f"({human_ago(d['age_seconds'])}) by StinkyKitty {d['app_version']} on "
+        f"{d['dialect']} (schema {d['revision']})"
+    )
+
+
 def _describe(info):
     d = info.to_dict(utcnow())
     counts = ", ".join(f"{name} {rows}" for name, rows in d["counts"].items())
     return (
-        f"Backup {info.backup_id}, made {info.created_at:%Y-%m-%d %H:%M:%S} UTC "
-        f"({human_ago(d['age_seconds'])}) by StinkyKitty {d['app_version']} on "
-        f"{d['dialect']} (schema {d['revision']}):\n"
+        f"{describe_backup(info)}:\n"
         f"  rows:  {counts}\n"
         f"  media: {d['files']} files, {human_size(d['media_bytes'])}"
     )
@@ -284,9 +292,13 @@ def restore_command(backup_id, yes, site, allow_unauthenticated, as_json):
         from app.commands.siterestore import restore_one_site
 
         restore_one_site(
-            config, info, site, yes=yes, as_json=as_json, describe=_describe,
+            config,
+            info,
+            site,
+            yes=yes,
+            as_json=as_json,
             allow_unauthenticated=allow_unauthenticated,
-        )  # fmt: skip
+        )
         return
     revision = info.manifest["database"].get("revision")
     head = upgrade.head_revision(config)
