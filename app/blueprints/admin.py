@@ -5,6 +5,7 @@ from flask_login import current_user, login_required
 
 from app.extensions import db
 from app.models.counts import site_counts
+from app.models.types import human_time
 from app.permissions import manageable_sites_query
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -26,6 +27,7 @@ def register_root(app):
         "/favicon.ico", "favicon", lambda: redirect(url_for("static", filename="favicon.svg"))
     )
     app.register_error_handler(404, not_found)
+    app.add_template_filter(human_time, "human_time")  # the one time format for people
 
 
 def not_found(error):
