@@ -3,6 +3,7 @@
 from flask import Blueprint, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
+from app.archive.space import human_size
 from app.extensions import db
 from app.models.counts import site_counts
 from app.models.types import human_time
@@ -28,6 +29,7 @@ def register_root(app):
     )
     app.register_error_handler(404, not_found)
     app.add_template_filter(human_time, "human_time")  # the one time format for people
+    app.add_template_filter(human_size, "human_size")  # and size (IEC units, as export.js)
 
 
 def not_found(error):
