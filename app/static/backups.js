@@ -19,7 +19,20 @@
     });
   }
 
+  // Progress shows where the job was asked for: a backup's verification or roll back in that
+  // backup's card (on a phone the "Back up now" card is screens away), a new backup at the top.
+  function place(job) {
+    var card = job.kind === "backup" ? null
+      : document.querySelector('article[data-backup="' + job.backup_id + '"]');
+    var home = card || document.getElementById("jobs");
+    if (box.parentNode !== home) {
+      home.appendChild(box);
+      box.scrollIntoView({ block: "nearest" });
+    }
+  }
+
   function show(job) {
+    place(job);
     box.hidden = false;
     box.dataset.job = job.job_id;
     box.dataset.state = job.state;
