@@ -339,7 +339,7 @@ def rollback(backup_id):
         message = f"Backup {info.backup_id} holds no site {subdomain!r}."
         return (jsonify(error=message), 400) if wants_json() else (_flash_back(message, info))
     if typed != subdomain:
-        message = f"Type the subdomain {subdomain} to confirm; nothing was changed."
+        message = f"Type {subdomain} to confirm; nothing was changed."
         if wants_json():
             return jsonify(error=message), 400
         return _flash_back(message, info, subdomain)
