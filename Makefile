@@ -14,16 +14,16 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 venv: $(BIN)/.installed
 
 ## Start web, worker and beat on the embedded defaults (SQLite, no Redis needed).
-# Ctrl-C stops them (see Procfile); honcho waits up to HONCHO_KILL_WAIT seconds (its own 5 s
-# are shorter than a Celery worker's warm shutdown) before it kills, and make ends quietly
+# app.supervise refuses to start (exit 1) when another `make run` uses the data dir or the port
+# is taken, then runs honcho (see Procfile): the first process to end stops the others, and its
+# exit code is make's. Ctrl-C stops them; honcho waits up to HONCHO_KILL_WAIT seconds (its own
+# 5 s are shorter than a Celery worker's warm shutdown) before it kills, and make ends quietly
 # instead of reporting "Error 130".
 HONCHO_KILL_WAIT ?= 30
-HONCHO = import sys, honcho.manager, honcho.command; \
-	honcho.manager.KILL_WAIT = float(sys.argv.pop(1)); honcho.command.main()
 run: venv
 	$(BIN)/flask --app app setup
 	trap : INT; PATH=$(abspath $(BIN)):$$PATH \
-	  $(BIN)/python -c '$(HONCHO)' $(HONCHO_KILL_WAIT) start -f Procfile; \
+	  $(BIN)/python -m app.supervise $(HONCHO_KILL_WAIT) start -f Procfile; \
 	  status=$$?; [ $$status -eq 130 ] || exit $$status
 
 ## Lint, check formatting, then run every test.

@@ -12,6 +12,7 @@ import pytest
 from app.archive import (
     Member,
     extract_archive,
+    member_count,
     read_manifest,
     remove_temporaries,
     verify_archive,
@@ -51,7 +52,14 @@ def test_round_trip_restores_every_byte(tmp_path, sources):
         progress=lambda done, total: seen.append((done, total)),
     )
     assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
-    manifest = extract_archive(result.path, tmp_path / "out")
+    read = []
+    manifest = extract_archive(
+        result.path, tmp_path / "out", progress=lambda done, total: read.append((done, total))
+    )
+    with tarfile.open(result.path) as tar:
+        listed = len(tar.getnames())  # the manifest, the four files and SHA256SUMS
+    assert member_count(manifest) == listed == 6
+    assert read[-1] == (listed, listed)  # reading counts every member, as tar lists them
     assert manifest["note"] == "☃"
     assert [f["path"] for f in manifest["files"]] == [
         "uploads/7/photo.jpg",

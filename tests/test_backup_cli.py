@@ -1,9 +1,14 @@
 """``flask backup``: every command, its prompts, its --json output and its exit codes."""
 
+import contextlib
 import datetime as dt
 import json
+import os
+import pty
+import subprocess
 import sys
 import tarfile
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +20,8 @@ from app.extensions import db
 from app.models.types import utcnow
 from tests import craft
 from tests.backupkit import change_everything, full_state, rebuild, seed_everything, unpack
+from tests.processes import clean_env
+from tests.schedulekit import process_settings
 
 PROMPT = "Restore will overwrite database. Continue? (y/n)"
 
@@ -241,3 +248,41 @@ def test_prune_applies_retention(app, make, backup):
     assert data == {"deleted": [made[1], made[0]]}
     assert [i.backup_id for i in list_backups(app.config)] == [made[2]]
     assert backup("prune", "--keep", "0").exit_code == 2  # usage error: keep at least one
+
+
+def test_verify_on_a_terminal_ends_the_bar_before_the_verdict(app, make):
+    make.site()
+    backup = create_backup(app.config, db.engine)
+    data_dir = Path(app.config["STINKY_DATA_DIR"])
+    main, terminal = pty.openpty()  # stdout and stderr on one terminal, as a person sees them
+    with os.fdopen(main, "rb", buffering=0) as screen:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "app", "backup", "verify", backup.backup_id],
+            cwd=data_dir.parent,
+            env=clean_env(**process_settings(data_dir)),
+            stdin=subprocess.DEVNULL,
+            stdout=terminal,
+            stderr=terminal,
+        )
+        os.close(terminal)
+        shown = b""
+        with contextlib.suppress(OSError):  # EIO once the process has closed the terminal
+            while chunk := screen.read(4096):
+                shown += chunk
+    assert proc.wait() == 0
+    text = shown.decode(errors="replace")
+    assert "100%" in text, text  # the bar was drawn
+    verdict = text.index(f"Backup {backup.backup_id} is intact")
+    assert text[verdict - 1] == "\n", repr(text[verdict - 40 : verdict])
+
+
+def test_verify_needs_an_id_or_all_and_says_so_in_its_usage(app):
+    runner = app.test_cli_runner()
+    bare = runner.invoke(args=["backup", "verify"])
+    assert bare.exit_code == 2
+    assert "Usage: " in bare.output
+    assert "verify [OPTIONS] (BACKUP_ID | --all)" in bare.output
+    assert "give a backup id (see `flask backup list`) or --all" in bare.output
+    both = runner.invoke(args=["backup", "verify", "x", "--all"])
+    assert both.exit_code == 2
+    assert "not both" in both.output

@@ -127,12 +127,15 @@ def test_duplicate_delivery_and_a_manual_backup_at_the_same_moment_run_one_backu
         assert [a["outcome"] for a in answers] == ["skipped"] * 3
         assert all("a backup is running (pid" in a["error"] for a in answers)
 
+        started = holder["started_at"]  # ISO 8601 in the lock file; "YYYY-MM-DD HH:MM UTC" shown
+        since = f"{started[:10]} {started[11:16]} UTC"
         second_manual = flask_process(data_dir(app), "backup", "create")
         _, err = second_manual.communicate(timeout=60)
         assert second_manual.returncode == 1
         assert err.decode().strip().splitlines() == [
             f"Error: cannot start the backup: a backup is running (pid {manual.pid} on "
-            f"{holder['host']}, since {holder['started_at']} UTC); try again when it has finished"
+            f"{holder['host']}, since {since}); try again when it has "
+            "finished"
         ]
     finally:
         os.kill(manual.pid, signal.SIGCONT)

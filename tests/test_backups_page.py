@@ -1,6 +1,7 @@
 """The backups page: who sees it, back up now, verify, download after a password, roll back."""
 
 import re
+import tarfile
 
 import pytest
 
@@ -224,7 +225,11 @@ def test_verify_records_its_result_and_the_page_shows_intact_or_damaged(app, cam
     assert 'class="verification">intact' in html
     assert "every checksum and the authentication tag match" in html
     assert f"Backup {camp['backup']} is intact: " in html
-    assert "members, every checksum and the authentication tag match." in html
+    with tarfile.open(backup_path(app.config, camp["backup"])) as tar:
+        listed = len(tar.getnames())  # what `tar tf` lists: the count a person can check
+    assert f"{listed} members, every checksum and the authentication tag match." in html
+    progress = client.get(job["status_url"]).get_json()["progress"]
+    assert (progress["done"], progress["total"]) == (listed, listed)
 
     path = backup_path(app.config, camp["backup"])
     data = bytearray(path.read_bytes())

@@ -1,5 +1,6 @@
 """The backups page in a real Chromium, against a served app and a real worker on Redis."""
 
+import datetime as dt
 import hashlib
 import os
 from pathlib import Path
@@ -9,6 +10,8 @@ import pytest
 from app.backup import catalog, webjobs
 from app.extensions import db
 from app.models import Site
+from app.models.types import utcnow
+from tests.backupkit import FakeClock
 from tests.factories import PASSWORD
 from tests.sitekit import build_camp, snapshot
 from tests.test_export_browser import browser, served  # noqa: F401
@@ -144,3 +147,48 @@ def test_the_backups_page_fits_a_390_px_screen(served, browser, make, tmp_path):
         page.set_viewport_size({"width": 1000, "height": 900})
         page.goto(f"{base}/admin/backups")
         page.screenshot(path=str(Path(SCREENSHOT_DIR) / "backups-page.png"), full_page=True)
+
+
+@pytest.mark.parametrize("viewport", [{"width": 1280, "height": 900}, PHONE])
+def test_a_fresh_install_reads_plainly(served, browser, make, viewport):  # noqa: F811
+    app, _queue, base = served
+    admin = make.user(admin=True, email="root@camps.example")
+    page = browser.new_page(viewport=viewport)
+    _log_in(page, base, admin)
+    page.goto(f"{base}/admin/backups")
+    verdict = page.inner_text("#verdict")
+    assert "Backups need attention" in verdict
+    assert app.config["STINKY_DATA_DIR"] not in page.content()  # no server path
+    assert "`" not in page.inner_text("main")  # commands are shown as code, not in backticks
+    assert page.inner_text("#verdict .problems code") == "flask backup create"
+    problem_color = page.eval_on_selector("#verdict .problems li", "e => getComputedStyle(e).color")
+    for fact in ("#fact-free", "#fact-next-run"):
+        color = page.eval_on_selector(fact, "e => getComputedStyle(e).color")
+        assert color != problem_color, fact  # only what is wrong is in red
+    runs = page.inner_text("#runs")
+    assert "No run recorded yet." in runs
+    assert "The last 0" not in runs
+
+
+def test_verify_shows_its_progress_in_the_backups_card_on_a_phone(served, browser, make):  # noqa: F811
+    app, _queue, base = served
+    admin, _lakeside, _pinecrest = _camps(make)
+    from app.backup.runs import run_backup
+
+    clock = FakeClock(utcnow() - dt.timedelta(days=3))
+    for _ in range(3):  # several cards, so the oldest is well below the top card
+        run_backup(app.config, db.engine, trigger="cli", clock=clock, skip_unchanged=False)
+        clock.advance(days=1)
+    page = browser.new_page(viewport=PHONE)
+    _log_in(page, base, admin)
+    page.goto(f"{base}/admin/backups")
+    card = page.locator("article.backup").last
+    backup_id = card.get_attribute("data-backup")
+    card.locator("button.verify").click()  # no worker runs: the job waits in the queue
+    page.wait_for_selector(f"article[data-backup='{backup_id}'] #job-box:not([hidden])")
+    in_view = page.eval_on_selector(
+        "#job-box",
+        "e => { const r = e.getBoundingClientRect();"
+        " return r.top >= 0 && r.bottom <= window.innerHeight; }",
+    )
+    assert in_view

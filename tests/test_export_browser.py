@@ -133,6 +133,8 @@ def test_download_my_site_in_a_real_browser(served, browser, make, tmp_path):
         assert page.is_hidden("#export-progress")
         page.wait_for_selector("#export-jobs tbody tr[data-state=ready]")  # the list caught up
         assert page.inner_text("#export-button") == "Export again"
+        live_link = page.inner_text("#export-download")
+        assert re.fullmatch(r"Download site-[\d-]+\.tar\.gz \(\d+\.\d (KiB|MiB)\)", live_link)
         if SCREENSHOT_DIR:
             page.screenshot(path=str(Path(SCREENSHOT_DIR) / "site-export.png"))
         with page.expect_download() as download_info:
@@ -149,7 +151,12 @@ def test_download_my_site_in_a_real_browser(served, browser, make, tmp_path):
     media = json.loads(members["media.json"])
     exported_photos = {m["id"]: members[m["file"]] for m in media[:3]}
     assert first == "manifest.json"
-    assert manifest["site"] == {"id": site.id, "subdomain": "lakeside", "title": site.title}
+    assert manifest["site"] == {
+        "id": site.id,
+        "subdomain": "lakeside",
+        "title": site.title,
+        "owner": owner.email,
+    }
     assert manifest["counts"]["pages"] == 3
     assert [p["slug"] for p in pages] == ["home", "program", "sign-up"]
     assert [b["type"] for b in pages[0]["blocks"]] == ["hero", "text"]
@@ -161,6 +168,7 @@ def test_download_my_site_in_a_real_browser(served, browser, make, tmp_path):
     row = page.locator("#export-jobs tbody tr").first
     assert row.get_attribute("data-state") == "ready"
     assert row.locator("a.button").inner_text() == "Download"
+    assert page.inner_text("#export-download") == live_link  # the same size text, same unit
 
 
 def test_download_my_site_without_javascript(served, browser, make, tmp_path):
@@ -182,8 +190,8 @@ def test_download_my_site_without_javascript(served, browser, make, tmp_path):
         page.wait_for_selector("#export-jobs tbody tr[data-state=ready] a.button", timeout=60_000)
         # ...and then shows the box the JavaScript page shows.
         assert re.fullmatch(
-            rf"Your export is ready: Download site-{site.id}-[\d-]+\.tar\.gz \(\d+\.\d MB\)\s+"
-            r"SHA-256 [0-9a-f]{64}",
+            rf"Your export is ready: Download site-{site.id}-[\d-]+\.tar\.gz "
+            r"\(\d+\.\d (KiB|MiB)\)\s+SHA-256 [0-9a-f]{64}",
             page.inner_text("#export-result"),
         )
         assert page.inner_text("#export-button") == "Export again"

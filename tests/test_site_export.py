@@ -101,7 +101,12 @@ def test_export_round_trips_every_page_block_menu_item_and_media_file(any_app, m
     db.session.expire_all()
     site = db.session.get(Site, site.id)
     assert manifest["format"] == "stinkykitty-site-export"
-    assert manifest["site"] == {"id": site.id, "subdomain": "lakeside", "title": "Lakeside Camp ☀"}
+    assert manifest["site"] == {
+        "id": site.id,
+        "subdomain": "lakeside",
+        "title": "Lakeside Camp ☀",
+        "owner": site.owner.email,
+    }
     assert manifest["counts"] == {
         "pages": 3, "blocks": 4, "menu_items": 3, "media": 2,
         "media_files": 2, "media_missing": 0, "media_bytes": photo.size + notes.size,
@@ -159,7 +164,8 @@ def test_sha256sums_check_with_the_standard_tool(app, make, tmp_path):
 def test_export_holds_nothing_of_another_site_and_no_secret(app, make):
     site, _other, _media = _build_camp(make)
     result = export_site(app.config, site.id)
-    blob = b"".join(_members(result.path).values())
+    members = _members(result.path)
+    blob = b"".join(members.values())
 
     assert OTHER.encode() not in blob
     assert OTHER.lower().encode() not in blob
@@ -168,7 +174,10 @@ def test_export_holds_nothing_of_another_site_and_no_secret(app, make):
     for user in db.session.query(User):
         assert user.password_hash.encode() not in blob
         assert user.password_hash.split("$")[-1].encode() not in blob
-    assert b"owner@camp.example" not in blob  # the owner uploaded nothing: no reason to name them
+    # The owner is named once, in the manifest (so an import can give the site back to them);
+    # they uploaded nothing, so no other member names them.
+    assert json.loads(members["manifest.json"])["site"]["owner"] == "owner@camp.example"
+    assert blob.count(b"owner@camp.example") == 1
     assert b"root@host.example" not in blob
     assert b"password" not in blob.lower()
 

@@ -210,3 +210,44 @@ def test_cli_imports_a_new_site_and_replaces_one_after_asking(app, make):
     assert "Replaced site golden" in done.output
     db.session.remove()
     assert db.session.get(Site, site.id).title == "Golden Camp ☀"
+
+
+def test_cli_import_takes_the_owner_the_export_records(app, make, tmp_path):
+    owner = make.user(email="Director@Pinecrest.example")
+    site = build_camp(make, "pinecrest", owner=owner, files=1)
+    archive = export_site(app.config, site.id, dest=tmp_path / "pinecrest.tar.gz").path
+    runner = app.test_cli_runner()
+
+    done = runner.invoke(args=["site", "import", str(archive), "--subdomain", "copy1", "--json"])
+    assert done.exit_code == 0, done.output
+    copy = db.session.scalar(sa.select(Site).where(Site.subdomain == "copy1"))
+    assert copy.owner_id == owner.id
+
+    named = make.user(email="someone@example.org")
+    done = runner.invoke(
+        args=["site", "import", str(archive), "--subdomain", "copy2", "--owner", named.email]
+    )
+    assert done.exit_code == 0, done.output
+    copy = db.session.scalar(sa.select(Site).where(Site.subdomain == "copy2"))
+    assert copy.owner_id == named.id  # --owner wins over the export's owner
+
+
+def test_cli_import_names_the_owner_flag_when_the_export_owner_is_not_here(
+    make_app, make, tmp_path
+):
+    there = make_app()
+    with there.app_context():
+        site = build_camp(make, "lakeside", files=1)
+        archive = export_site(there.config, site.id, dest=tmp_path / "lakeside.tar.gz").path
+    here = make_app()
+    with here.app_context():
+        done = here.test_cli_runner().invoke(args=["site", "import", str(archive)])
+        assert done.exit_code == 1
+        assert "its owner owner@lakeside.example is not a user here" in done.output
+        assert "--owner EMAIL" in done.output
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Site)) == 0
+
+        old = here.test_cli_runner().invoke(args=["site", "import", str(GOLDEN)])
+        assert old.exit_code == 1
+        assert "the export does not say who owned the site" in old.output
+        assert "--owner EMAIL" in old.output

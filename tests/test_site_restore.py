@@ -173,8 +173,10 @@ def test_cli_restores_one_site_after_the_same_prompt(app, make):
     refused = runner.invoke(args=["backup", "restore", backup.backup_id, "--site", "lakeside"],
                             input="n\n")  # fmt: skip
     assert refused.exit_code == 1
-    assert "Restore will overwrite database. Continue? (y/n)" in refused.output
+    assert "Restore will overwrite the site lakeside. Continue? (y/n)" in refused.output
+    assert "Restore will overwrite database" not in refused.output
     assert "Only the site lakeside is replaced" in refused.output
+    assert "rows:" not in refused.output  # the whole backup's counts are not the site's
     assert db.session.get(Site, lake_id).title == "Changed"
 
     done = runner.invoke(

@@ -23,6 +23,7 @@ from app.archive.reader import (
     MANIFEST_NAME,
     check_member_path,
     extract_archive,
+    member_count,
     read_manifest,
     verify_archive,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "check_member_path",
     "checksums_size",
     "extract_archive",
+    "member_count",
     "read_manifest",
     "read_member",
     "remove_temporaries",

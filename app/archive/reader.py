@@ -100,6 +100,14 @@ def parse_manifest(data, source):
     return manifest, sizes
 
 
+def member_count(manifest):
+    """Return how many members an archive with ``manifest`` holds: what ``tar tf`` lists.
+
+    Every file the manifest lists, the manifest itself, and the tag when it is authenticated.
+    """
+    return len(manifest["files"]) + 1 + (manifest.get("authentication") is not None)
+
+
 class _Reader:
     """An archive file opened for one forward pass: the gzip stream and the tar entries in it."""
 
@@ -189,7 +197,7 @@ def _walk(path, dest, max_bytes, progress, key, keep=None):
         folders = _directories(expected)
         seen = {MANIFEST_NAME}
         small = {CHECKSUMS_NAME: None, TAG_NAME: None}  # read whole, not written as files
-        count = len(expected)
+        count = len(expected) + 1  # and the manifest: every member, as tar lists them
         while True:
             entry = tar.next_entry()
             if entry is None:
@@ -228,7 +236,7 @@ def _walk(path, dest, max_bytes, progress, key, keep=None):
                     sink.put(chunk)
                 sink.end()
             if progress:
-                progress(len(seen) - 1, count)
+                progress(len(seen), count)
         missing = [p for p in expected if p not in seen]
         if missing:
             raise CorruptArchive(

@@ -19,7 +19,7 @@ import time
 from app.backup import redislock
 from app.backup.errors import BackupLocked
 from app.config import data_path
-from app.models.types import utcnow
+from app.models.types import human_time, utcnow
 
 LOCK_NAME = "backup.lock"
 # A status probe may hold the lock for a few microseconds (see lock_holder);
@@ -47,6 +47,13 @@ def _read_record(fd):
         return {}
 
 
+def _since(started_at):
+    try:
+        return human_time(started_at)
+    except (TypeError, ValueError):  # a lock file from another version, or damaged
+        return f"{started_at or '?'} UTC"
+
+
 def describe_holder(holder):
     """Return a short phrase naming what holds the lock."""
     if not holder:
@@ -54,7 +61,7 @@ def describe_holder(holder):
     return (
         f"a {holder.get('operation', 'backup')} is running "
         f"(pid {holder.get('pid', '?')} on {holder.get('host', '?')}, "
-        f"since {holder.get('started_at', '?')} UTC)"
+        f"since {_since(holder.get('started_at'))})"
     )
 
 

@@ -280,7 +280,7 @@ def no_backup(status, config):
     return Problem(
         "no-backup",
         "STALE",
-        f"no good backup in {status.folder}; "
+        "no good backup (none made yet, or every one is damaged); "
         "run `flask backup create` and check that the worker and beat run",
         "there is no good backup",
     )

@@ -19,6 +19,7 @@ import secrets
 import time
 from datetime import timedelta
 
+from app.archive import member_count
 from app.backup import catalog, verification
 from app.backup.errors import BackupError, BackupLocked
 from app.backup.runs import BackupRunFailed, run_backup
@@ -182,7 +183,7 @@ def run_job(config, engine, job_id, *, task_id=None, load=None, clock=utcnow, **
             )
             if not result["ok"]:
                 return _finish(config, job, clock, result=result, error=result["error"])
-            result = {**result, "members": len(manifest["files"])}
+            result = {**result, "members": member_count(manifest)}  # as `tar tf` lists them
         else:
             outcome = restore_site(
                 config, engine, job["backup_id"], job["subdomain"], load=load,

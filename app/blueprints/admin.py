@@ -1,11 +1,18 @@
 """The admin pages: the dashboard of the sites a user may manage."""
 
+import re
+
 from flask import Blueprint, redirect, render_template, url_for
 from flask_login import current_user, login_required
+from markupsafe import Markup, escape
 
+from app.archive.space import human_size
 from app.extensions import db
 from app.models.counts import site_counts
+from app.models.types import human_time
 from app.permissions import manageable_sites_query
+
+COMMAND = re.compile(r"`([^`]+)`")
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -26,6 +33,14 @@ def register_root(app):
         "/favicon.ico", "favicon", lambda: redirect(url_for("static", filename="favicon.svg"))
     )
     app.register_error_handler(404, not_found)
+    app.add_template_filter(human_time, "human_time")  # the one time format for people
+    app.add_template_filter(human_size, "human_size")  # and size (IEC units, as export.js)
+    app.add_template_filter(code_spans, "code_spans")
+
+
+def code_spans(text):
+    """Escape ``text``; show its `backticked` commands (as CLI messages write them) as code."""
+    return Markup(COMMAND.sub(r"<code>\1</code>", str(escape(text))))
 
 
 def not_found(error):

@@ -127,6 +127,7 @@ def login():
 def logout():
     """Log the user out."""
     logout_user()
+    flash("You are logged out.")
     return redirect(url_for("auth.login"))
 
 

@@ -44,7 +44,7 @@ from app.backup.status import backup_status
 from app.blueprints import current_celery, wants_json
 from app.blueprints.backupviews import backup_rows, job_status
 from app.extensions import db, login_manager
-from app.models.types import human_age, human_ago
+from app.models.types import human_age, human_ago, human_time
 
 bp = Blueprint("backups", __name__, url_prefix="/admin/backups")
 
@@ -224,7 +224,7 @@ def back_up_now():
     holder = lock_holder(config)
     if holder and holder.get("operation") == "backup":  # the nightly one, or the CLI's
         message = (
-            f"A backup is running now (since {holder.get('started_at')} UTC, pid "
+            f"A backup is running now (since {human_time(holder.get('started_at'))}, pid "
             f"{holder.get('pid')}): the page shows it under Running now and in Recent runs."
         )
         if wants_json():
@@ -339,7 +339,7 @@ def rollback(backup_id):
         message = f"Backup {info.backup_id} holds no site {subdomain!r}."
         return (jsonify(error=message), 400) if wants_json() else (_flash_back(message, info))
     if typed != subdomain:
-        message = f"Type the subdomain {subdomain} to confirm; nothing was changed."
+        message = f"Type {subdomain} to confirm; nothing was changed."
         if wants_json():
             return jsonify(error=message), 400
         return _flash_back(message, info, subdomain)

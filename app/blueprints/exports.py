@@ -19,6 +19,7 @@ from flask import (
 from flask_login import current_user
 from sqlalchemy import select
 
+from app.archive.space import human_size
 from app.blueprints import current_celery, wants_json
 from app.exports import remote as remote_exports
 from app.exports.archive import exports_dir
@@ -80,6 +81,7 @@ def job_status(job):
         "status_url": url_for("exports.export_status", job_id=job.id),
         "filename": job.filename,
         "size": job.size,
+        "size_text": human_size(job.size) if job.size is not None else None,  # as the page says
         "sha256": job.sha256,
         "expired": job.state == "ready" and not job.filename,
         "download_url": None,

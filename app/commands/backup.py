@@ -18,7 +18,7 @@ from app.backup.status import backup_status
 from app.commands import echo_json
 from app.commands.progress import PhaseProgress
 from app.extensions import db
-from app.models.types import human_age, human_ago, parse_utc, utcnow
+from app.models.types import human_age, human_ago, human_time, parse_utc, utcnow
 
 RESTORE_PROMPT = "Restore will overwrite database. Continue? (y/n)"
 RESTORE_PROMPT_UNAUTHENTICATED = (
@@ -217,10 +217,10 @@ def _print_status(status):
         click.echo("Newest:     none")
     if status.next_run:
         wait = human_age((status.next_run.replace(tzinfo=None) - status.checked_at).total_seconds())
-        click.echo(f"Next run:   {status.next_run:%Y-%m-%d %H:%M} UTC (in {wait})")
+        click.echo(f"Next run:   {human_time(status.next_run)} (in {wait})")
     if status.running:
         running = status.running
-        click.echo(f"Running:    {running['operation']} since {running['started_at']} UTC")
+        click.echo(f"Running:    {running['operation']} since {human_time(running['started_at'])}")
     _print_last_runs(status)
 
 
@@ -237,7 +237,7 @@ def _print_last_runs(status):
 
 
 def _describe_run(run):
-    text = f"{run['outcome']} ({run['trigger']}, started {run['started_at']}"
+    text = f"{run['outcome']} ({run['trigger']}, started {human_time(run['started_at'])}"
     if run.get("duration") is not None:
         text += f", {run['duration']:.1f} s"
     text += ")"
@@ -250,13 +250,21 @@ def _describe_run(run):
     return text
 
 
+def describe_backup(info):
+    """Return one line naming backup ``info``: when, by which version, from which database."""
+    d = info.to_dict(utcnow())
+    return (
+        f"Backup {info.backup_id}, made {human_time(info.created_at)} "
+        f"({human_ago(d['age_seconds'])}) by StinkyKitty {d['app_version']} on "
+        f"{d['dialect']} (schema {d['revision']})"
+    )
+
+
 def _describe(info):
     d = info.to_dict(utcnow())
     counts = ", ".join(f"{name} {rows}" for name, rows in d["counts"].items())
     return (
-        f"Backup {info.backup_id}, made {info.created_at:%Y-%m-%d %H:%M:%S} UTC "
-        f"({human_ago(d['age_seconds'])}) by StinkyKitty {d['app_version']} on "
-        f"{d['dialect']} (schema {d['revision']}):\n"
+        f"{describe_backup(info)}:\n"
         f"  rows:  {counts}\n"
         f"  media: {d['files']} files, {human_size(d['media_bytes'])}"
     )
@@ -284,9 +292,13 @@ def restore_command(backup_id, yes, site, allow_unauthenticated, as_json):
         from app.commands.siterestore import restore_one_site
 
         restore_one_site(
-            config, info, site, yes=yes, as_json=as_json, describe=_describe,
+            config,
+            info,
+            site,
+            yes=yes,
+            as_json=as_json,
             allow_unauthenticated=allow_unauthenticated,
-        )  # fmt: skip
+        )
         return
     revision = info.manifest["database"].get("revision")
     head = upgrade.head_revision(config)

@@ -47,16 +47,21 @@ def _verdict(backup_id, result, allow_unauthenticated):
 
 
 @backup_cli.command("verify")
-@click.argument("backup_id", required=False)
+@click.argument("backup_id", required=False, metavar="(BACKUP_ID | --all)")
 @click.option("--all", "every", is_flag=True, help="Verify every kept backup, newest first.")
 @allow_unauthenticated_option
 @json_option
 @clear_errors
 def verify_command(backup_id, every, allow_unauthenticated, as_json):
-    """Check a backup fully: structure, every checksum, the tag, the manifest; record the result."""
+    """Check a backup fully: structure, every checksum, the tag, the manifest; record the result.
+
+    Give one BACKUP_ID (see `flask backup list`), or --all for every kept backup.
+    """
     config = current_app.config
-    if every == bool(backup_id):
-        raise click.UsageError("give a backup id or --all")
+    if every and backup_id:
+        raise click.UsageError("give a backup id or --all, not both")
+    if not every and not backup_id:
+        raise click.UsageError("give a backup id (see `flask backup list`) or --all")
     ids = [i.backup_id for i in system.list_backups(config)] if every else [backup_id]
     report, failed = [], []
     with progress_for(as_json) as progress:
@@ -70,6 +75,7 @@ def verify_command(backup_id, every, allow_unauthenticated, as_json):
             one = catalog.normalize_id(one)
             passed, line = _verdict(one, result, allow_unauthenticated)
             report.append({"id": one, **result, "passed": passed, "manifest": manifest})
+            progress.close()  # the bar's line ends before the verdict's
             if not passed:
                 failed.append(line)
             elif not as_json:

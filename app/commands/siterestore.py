@@ -73,22 +73,27 @@ def confirm(question, err):
         sys.exit(1)
 
 
-def restore_one_site(
-    config, info, subdomain, *, yes, as_json, describe, allow_unauthenticated=False
-):
+SITE_PROMPT = "Restore will overwrite the site {subdomain}. Continue? (y/n)"
+SITE_PROMPT_UNAUTHENTICATED = (
+    "Restore will overwrite the site {subdomain} with an archive NOT authenticated by this "
+    "server's BACKUP_KEY. Continue? (y/n)"
+)
+
+
+def restore_one_site(config, info, subdomain, *, yes, as_json, allow_unauthenticated=False):
     """Restore one site from the backup ``info`` describes, asking first unless ``yes``."""
     from app.backup.siterestore import restore_site
-    from app.commands.backup import RESTORE_PROMPT, RESTORE_PROMPT_UNAUTHENTICATED, progress_for
+    from app.commands.backup import describe_backup, progress_for
 
     if not yes:
-        click.echo(describe(info), err=as_json)
+        click.echo(f"{describe_backup(info)}.", err=as_json)
         click.echo(
-            f"Only the site {subdomain} is replaced with its state in this backup; "
-            "every other site stays as it is.",
+            f"Only the site {subdomain} is replaced with its state in this backup (its "
+            "settings, pages, menu and media); every other site stays as it is.",
             err=as_json,
         )
-        prompt = RESTORE_PROMPT_UNAUTHENTICATED if allow_unauthenticated else RESTORE_PROMPT
-        confirm(prompt, as_json)
+        prompt = SITE_PROMPT_UNAUTHENTICATED if allow_unauthenticated else SITE_PROMPT
+        confirm(prompt.format(subdomain=subdomain), as_json)
     db.session.remove()
     with progress_for(as_json) as progress:
         outcome = restore_site(

@@ -64,10 +64,32 @@ def export_site_command(subdomain, output):
     )
 
 
+def _export_owner(preview):
+    """Return the email of the export's owner when that user is here; else ask for --owner."""
+    recorded = preview["owner"]
+    if recorded and db.session.scalar(
+        select(User.id).where(func.lower(User.email) == recorded.lower())
+    ):
+        return recorded
+    why = (
+        f"its owner {recorded} is not a user here"
+        if recorded
+        else "the export does not say who owned the site"
+    )
+    raise click.ClickException(
+        f"A new site needs an owner, and {why}: name an owner with --owner EMAIL."
+    )
+
+
 @site_cli.command("import")
 @click.argument("archive", type=click.Path(dir_okay=False))
 @click.option("--subdomain", default=None, help="The new site's subdomain.")
-@click.option("--owner", "owner_email", default=None, help="Email of the new site's owner.")
+@click.option(
+    "--owner",
+    "owner_email",
+    default=None,
+    help="Email of the new site's owner (default: the export's owner, if a user here).",
+)
 @click.option("--replace", "replace", default=None, metavar="SUBDOMAIN", help="Replace this site.")
 @click.option("--yes", is_flag=True, help="Do not ask before replacing a site.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -97,6 +119,8 @@ def import_site_command(archive, subdomain, owner_email, replace, yes, as_json):
                 as_json,
             )
         target_id = target.id if target is not None else None
+        if target is None and owner_email is None:
+            owner_email = _export_owner(preview)
         db.session.remove()
         with TerminalProgress("Reading export") as progress:
             summary = import_site(

@@ -103,7 +103,12 @@ def export_site(config, site_id, *, dest=None, clock=utcnow, progress=None, sess
         meta = {
             "format": EXPORT_FORMAT,
             "export_format_version": EXPORT_FORMAT_VERSION,
-            "site": {"id": site.id, "subdomain": site.subdomain, "title": site.title},
+            "site": {
+                "id": site.id,
+                "subdomain": site.subdomain,
+                "title": site.title,
+                "owner": site.owner.email if site.owner else None,
+            },
             "exported_at": format_utc(now),
             "app_version": _app_version(),
             "counts": data.counts,

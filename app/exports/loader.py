@@ -200,7 +200,9 @@ class _Load:
         owner_id = self._user(owner_email) or self._user(self.rows["site"].get("owner"))
         if owner_id is None:
             who = owner_email or self.rows["site"].get("owner") or "nobody"
-            raise SiteLoadRefused(f"the site's owner ({who}) is not a user here: name an owner")
+            raise SiteLoadRefused(
+                f"the site's owner ({who}) is not a user here: name an owner (--owner EMAIL)"
+            )
         values = {"subdomain": subdomain, "owner_id": owner_id, **self._site_values()}
         values["custom_domain"] = self._custom_domain(conn, None)
         wanted = self.rows["site"]["id"] if self.keep_ids else None

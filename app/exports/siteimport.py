@@ -37,6 +37,7 @@ class ExportPreview:
     app_version: str | None
     counts: dict
     size: int
+    owner: str | None = None  # the owner's email; exports of 0.2.0 and before do not say
 
     def to_dict(self):
         """Return a JSON-ready dict."""
@@ -48,6 +49,7 @@ class ExportPreview:
             "app_version": self.app_version,
             "counts": self.counts,
             "size": self.size,
+            "owner": self.owner,
         }
 
 
@@ -83,6 +85,7 @@ def inspect_export(config, archive):
         app_version=manifest.get("app_version"),
         counts={k: v for k, v in counts.items() if isinstance(v, int)},
         size=archive.stat().st_size,
+        owner=site["owner"] if isinstance(site.get("owner"), str) else None,
     )
 
 

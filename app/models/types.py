@@ -28,6 +28,21 @@ def parse_utc(text):
     return value
 
 
+def human_time(moment):
+    """Return a time for people, "2026-12-04 13:53 UTC": a naive UTC datetime or ISO 8601 text.
+
+    The one format pages and commands show a time in (machines get ISO 8601);
+    None reads "—".
+    """
+    if moment is None:
+        return "—"
+    if isinstance(moment, str):
+        moment = parse_utc(moment)
+    elif moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
 def human_age(seconds):
     """Return an age like "45 s", "12 min", "5 h 3 min", "3 d 4 h"."""
     seconds = int(seconds)

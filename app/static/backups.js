@@ -2,6 +2,26 @@
 // its status URL like the export page; when it ends the page reloads to show the new state.
 (function () {
   "use strict";
+  // The password confirmation's lifetime counts down; at zero the links are gone (reload).
+  var left = document.getElementById("sudo-left");
+  if (left) {
+    var until = Date.now() + 1000 * Number(left.dataset.seconds);
+    var tick = function () {
+      var seconds = Math.max(0, Math.round((until - Date.now()) / 1000));
+      if (seconds === 0) {
+        window.location.reload();
+        return;
+      }
+      left.textContent = "Download links are offered for " + Math.floor(seconds / 60) + " min " +
+        (seconds % 60) + " s more.";
+      setTimeout(tick, 1000);
+    };
+    tick();
+  }
+})();
+
+(function () {
+  "use strict";
   var POLL_MS = 1000;
   var box = document.getElementById("job-box");
   if (!box) return;
@@ -19,7 +39,20 @@
     });
   }
 
+  // Progress shows where the job was asked for: a backup's verification or roll back in that
+  // backup's card (on a phone the "Back up now" card is screens away), a new backup at the top.
+  function place(job) {
+    var card = job.kind === "backup" ? null
+      : document.querySelector('article[data-backup="' + job.backup_id + '"]');
+    var home = card || document.getElementById("jobs");
+    if (box.parentNode !== home) {
+      home.appendChild(box);
+      box.scrollIntoView({ block: "nearest" });
+    }
+  }
+
   function show(job) {
+    place(job);
     box.hidden = false;
     box.dataset.job = job.job_id;
     box.dataset.state = job.state;

@@ -14,9 +14,6 @@
   var result = document.getElementById("export-result");
   var csrf = form.querySelector("input[name=csrf_token]").value;
 
-  function mebibytes(bytes) {
-    return (bytes / 1048576).toFixed(1) + " MiB";
-  }
 
   function readJson(response) {
     var type = response.headers.get("Content-Type") || "";
@@ -64,7 +61,7 @@
       link.className = "button";
       link.id = "export-download";
       link.href = status.download_url;
-      link.textContent = "Download " + status.filename + " (" + mebibytes(status.size) + ")";
+      link.textContent = "Download " + status.filename + " (" + status.size_text + ")";
       result.appendChild(link);
       var sum = document.createElement("small");
       sum.className = "checksum";

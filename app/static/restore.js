@@ -64,7 +64,7 @@
     var p = job.preview;
     var counts = p.counts || {};
     summary.textContent = "This export holds the site " + p.subdomain + " (" + p.title + ") as it was on " +
-      (p.exported_at || "?").replace("T", " ").slice(0, 19) + " UTC: " + (counts.pages || 0) + " pages, " +
+      (p.exported_at || "?").replace("T", " ").slice(0, 16) + " UTC: " + (counts.pages || 0) + " pages, " +
       (counts.media || 0) + " media files. Restoring it replaces this site's content.";
     warning.hidden = !job.other_site;
     otherLabel.hidden = !(job.other_site && globalAdmin);
