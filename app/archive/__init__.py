@@ -15,7 +15,7 @@ from app.archive.errors import (
     Unauthenticated,
     UnsafeArchive,
 )
-from app.archive.members import Stream
+from app.archive.members import Stream, member_count
 from app.archive.peek import read_member
 from app.archive.reader import (
     CHECKSUMS_NAME,
@@ -23,7 +23,6 @@ from app.archive.reader import (
     MANIFEST_NAME,
     check_member_path,
     extract_archive,
-    member_count,
     read_manifest,
     verify_archive,
 )

@@ -85,3 +85,11 @@ def read_source(member, chunk=CHUNK):
                 )
             remaining -= n
             yield view[:n]
+
+
+def member_count(manifest):
+    """Return how many members an archive with ``manifest`` holds: what ``tar tf`` lists.
+
+    Every file the manifest lists, the manifest itself, and the tag when it is authenticated.
+    """
+    return len(manifest["files"]) + 1 + (manifest.get("authentication") is not None)

@@ -100,14 +100,6 @@ def parse_manifest(data, source):
     return manifest, sizes
 
 
-def member_count(manifest):
-    """Return how many members an archive with ``manifest`` holds: what ``tar tf`` lists.
-
-    Every file the manifest lists, the manifest itself, and the tag when it is authenticated.
-    """
-    return len(manifest["files"]) + 1 + (manifest.get("authentication") is not None)
-
-
 class _Reader:
     """An archive file opened for one forward pass: the gzip stream and the tar entries in it."""
 
