@@ -10,6 +10,7 @@ import sys
 
 import click
 
+from app.backup import notify
 from app.backup.lock import backup_lock
 from app.backup.maintenance import site_maintenance
 from app.commands import echo_json
@@ -90,7 +91,10 @@ def restore_one_site(
         prompt = RESTORE_PROMPT_UNAUTHENTICATED if allow_unauthenticated else RESTORE_PROMPT
         confirm(prompt, as_json)
     db.session.remove()
-    with progress_for(as_json) as progress:
+    told = notify.restore_reported(
+        config, started_by=notify.BY_CLI, backup_id=info.backup_id, site=subdomain.strip().lower()
+    )
+    with told, progress_for(as_json) as progress:
         outcome = restore_site(
             config, db.engine, info.backup_id, subdomain, load=loader_for(config),
             progress=progress, allow_unauthenticated=allow_unauthenticated,
