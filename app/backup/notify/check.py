@@ -15,6 +15,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass, field
 
+from app.backup import catalog, redislock, runlog
 from app.backup.notify import channels, messages
 from app.backup.notify.store import store_for
 from app.backup.status import backup_status, current_problems
@@ -68,6 +69,18 @@ def plan(told, problems, now, repeat, newest=None):
         message = messages.recovered([told[code] for code in gone], newest)
         planned.append(Planned(message, cleared=gone))
     return planned
+
+
+def speaks_for_backups(config):
+    """Whether this host's data dir speaks for the backups (see docs/operations.md).
+
+    Hosts sharing only Redis (BACKUP_LOCK_URL) each see their own data dir; one
+    that never ran a backup (a web host) would report "no backup" against the
+    worker's good ones, so it tells restores only.
+    """
+    if not redislock.enabled(config):
+        return True
+    return runlog.runs_path(config).exists() or bool(catalog.backup_files(config))
 
 
 @dataclass
@@ -126,10 +139,11 @@ def run_check(
         interval = dt.timedelta(seconds=float(config["NOTIFY_CHECK_INTERVAL"]))
         if due_only and state["checked_at"] and now - parse_utc(state["checked_at"]) < interval:
             return None
-        status = status_of(config, clock=clock)
-        problems = current_problems(status)
-        repeat = float(config["NOTIFY_REPEAT"])
-        planned = plan(state["open"], problems, now, repeat, status.newest)
+        planned = []
+        if speaks_for_backups(config):
+            status = status_of(config, clock=clock)
+            repeat = float(config["NOTIFY_REPEAT"])
+            planned = plan(state["open"], current_problems(status), now, repeat, status.newest)
         planned += [Planned(messages.restore_event(e)) for e in store.take()]
         result = CheckResult()
         for item in planned:
