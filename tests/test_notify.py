@@ -14,6 +14,7 @@ from app.extensions import db
 from tests.backupkit import FakeClock, rot
 from tests.notifykit import free_port
 from tests.s3kit import CREDENTIALS, drop_bucket, new_bucket
+from tests.test_export_views import _login
 
 DAY = 24 * 3600
 
@@ -249,3 +250,35 @@ def test_the_record_of_what_was_told_is_beside_the_backups(app, make, mail, hook
     record = json.loads((FileStore(app.config).folder / ".notifications.json").read_text())
     assert set(record["open"]) == {"stale"}
     assert record["last_message"]["title"] == mail.subjects[0]
+
+
+def test_a_notification_that_fails_is_kept_in_the_run_record_and_shown_on_the_page(
+    make_app, make, hook, monkeypatch
+):
+    app = make_app(NOTIFY_URLS=hook.url())
+    hook.failing = True
+    with app.app_context():
+        admin = make.user(admin=True)
+        make.site()
+        monkeypatch.setattr("app.backup.system.estimate_database_size", disk_full)
+        with pytest.raises(BackupRunFailed) as failure:
+            backup(app, FakeClock())
+        assert str(failure.value).startswith("disk full")  # the run's own failure, not ours
+        noted = failure.value.record["notify_error"]
+        assert noted.startswith(f"json://127.0.0.1:{hook.port}/hook: ")
+        assert runlog.recent_runs(app.config)[0]["notify_error"] == noted
+        client, _csrf = _login(app, admin)
+        page = client.get("/admin/backups").get_data(as_text=True)
+    assert "notification not delivered: json://127.0.0.1:" in page
+    assert 'id="notify-failure"' in page
+
+
+def test_a_restore_whose_notification_fails_still_succeeds(app, make, runner, hook):
+    make.site()
+    _, outcome = run_backup(app.config, db.engine, trigger="cli")
+    hook.failing = True
+    result = runner.invoke(args=["backup", "restore", outcome.backup_id, "--yes"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"Restored backup {outcome.backup_id}")
+    failure = FileStore(app.config).read()["last_failure"]
+    assert failure["title"] == "StinkyKitty: restore of the whole system finished"

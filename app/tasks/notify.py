@@ -26,7 +26,7 @@ def notify_check(due_only=False):
 
 @beat_init.connect
 def check_from_beat(sender=None, **kwargs):
-    """Start the beat process's own check thread (when NOTIFY_URLS is set)."""
+    """Start the beat process's own check thread (a check without NOTIFY_URLS does nothing)."""
     celery_app = sender.app
     entry = celery_app.conf.beat_schedule.get("notify-check")
     if entry is None or CHECK_TASK not in celery_app.tasks:

@@ -152,7 +152,11 @@ def send_test(config, *, deliver=channels.deliver, clock=utcnow):
 def overview(config):
     """Return what the backups page shows: the URLs (masked), the last message, the last failure."""
     urls = channels.notify_urls(config)
-    state = store_for(config).read() if urls else {}
+    state = {}
+    try:
+        state = store_for(config).read() if urls else {}
+    except Exception as exc:  # Redis away: show the URLs all the same
+        log.warning("could not read the record of notifications: %s", exc)
     return {
         "urls": [channels.mask(url) for url in urls],
         "heartbeat": bool(config.get("NOTIFY_HEARTBEAT_URL")),
