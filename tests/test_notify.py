@@ -16,8 +16,6 @@ from tests.notifykit import free_port
 from tests.s3kit import CREDENTIALS, drop_bucket, new_bucket
 from tests.test_export_views import _login
 
-DAY = 24 * 3600
-
 
 @pytest.fixture
 def app(make_app, mail, hook):

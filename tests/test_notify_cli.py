@@ -156,3 +156,14 @@ def test_the_web_process_checks_at_most_every_interval(make_app, make, hook):
     client.get("/healthz")
     app.extensions[WEB_CHECK]["thread"].join()
     assert len(hook.posts) == 1  # ...but another process checked less than an interval ago
+
+
+def test_a_url_apprise_does_not_know_is_reported_not_sent(make_app):
+    app = make_app(NOTIFY_URLS="nosuchservice://user:pw@127.0.0.1/x")
+    with app.app_context():
+        result = app.test_cli_runner().invoke(args=["backup", "notify", "--test"])
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        "FAILED      nosuchservice://… (not a URL Apprise knows): "
+        "not a URL Apprise knows (see its documentation)"
+    )

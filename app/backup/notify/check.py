@@ -62,7 +62,7 @@ def plan(told, problems, now, repeat, newest=None):
         if code in told and (now - parse_utc(told[code]["sent_at"])).total_seconds() >= repeat
     ]
     if due:
-        entries = {p.code: {**_entry(p, parse_utc(told[p.code]["since"]), now)} for p in due}
+        entries = {p.code: _entry(p, parse_utc(told[p.code]["since"]), now) for p in due}
         planned.append(Planned(messages.reminder(due, told, repeat), entries))
     gone = [code for code in told if code not in problems]
     if gone:
