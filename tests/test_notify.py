@@ -7,6 +7,7 @@ import json
 import pytest
 
 from app.backup import notify, runlog
+from app.backup.journal import journal_path
 from app.backup.notify.store import FileStore
 from app.backup.runs import BackupRunFailed, run_backup
 from app.backup.verification import verify_due
@@ -14,6 +15,7 @@ from app.extensions import db
 from tests.backupkit import FakeClock, rot
 from tests.notifykit import free_port
 from tests.s3kit import CREDENTIALS, drop_bucket, new_bucket
+from tests.test_backup_restorable_cli import newer_copy
 from tests.test_export_views import _login
 
 
@@ -280,3 +282,36 @@ def test_a_restore_whose_notification_fails_still_succeeds(app, make, runner, ho
     assert result.output.startswith(f"Restored backup {outcome.backup_id}")
     failure = FileStore(app.config).read()["last_failure"]
     assert failure["title"] == "StinkyKitty: restore of the whole system finished"
+
+
+def test_an_interrupted_restore_is_told_and_its_recovery_too(app, make, mail, hook):
+    clock = FakeClock()
+    make.site()
+    backup(app, clock)
+    journal = {
+        "backup_id": "stinkykitty-2025-05-31-020000",
+        "token": "t0",
+        "pid": 1,
+        "host": "elsewhere",
+        "started_at": "2025-06-01T02:30:00",
+    }
+    journal_path(app.config).write_text(json.dumps(journal))
+    check(app, clock)
+    (subject,) = told(mail, hook)
+    assert subject == (
+        "StinkyKitty backups: RESTORE (an interrupted restore of "
+        "stinkykitty-2025-05-31-020000 awaits recovery)"
+    )
+    journal_path(app.config).unlink()  # a process finished it
+    check(app, clock)
+    assert told(mail, hook)[1].startswith("StinkyKitty backups recovered: backup stinkykitty-")
+
+
+def test_no_backup_this_app_can_restore_is_told(app, make, mail, hook, tmp_path):
+    make.site()
+    _, outcome = run_backup(app.config, db.engine, trigger="cli")
+    newer_copy(app, tmp_path, outcome.path)
+    outcome.path.unlink()
+    notify.check(app.config)
+    (subject,) = told(mail, hook)
+    assert subject.startswith("StinkyKitty backups: UNRESTORABLE")
