@@ -20,7 +20,20 @@ from app.backup.notify.check import CheckResult, plan, remember, run_check
 from app.backup.notify.store import store_for
 from app.models.types import format_utc, utcnow
 
-__all__ = ["CheckResult", "after_run", "check", "plan", "report_restore", "restore_reported"]
+__all__ = [
+    "BY_CLI",
+    "CheckResult",
+    "after_run",
+    "by_page_user",
+    "by_site_user",
+    "check",
+    "overview",
+    "plan",
+    "report_restore",
+    "restore_reported",
+    "safe_check",
+    "send_test",
+]
 
 log = logging.getLogger(__name__)
 

@@ -154,6 +154,7 @@ def run_check(
                 state["open"].update(item.told)
                 for code in item.cleared:
                     state["open"].pop(code, None)
+            store.save(state)  # a crash before the next message sends this one not again
         state["checked_at"] = format_utc(now, timespec="seconds")
         store.save(state)
     return result
