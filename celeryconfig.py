@@ -58,13 +58,17 @@ def build(config):
 
 
 def beat_schedule(config):
-    """Return the periodic tasks (the nightly backup and the sweeps)."""
+    """Return the periodic tasks (the nightly backup, the notification check and the sweeps)."""
     schedule = {**backup_entries(config), **broker.beat_entries(config["CELERY_BROKER_URL"])}
     if config.get("BACKUP_STORAGE_URL"):  # off-site copies: checked daily, after the backup
         schedule["verify-remote-backups"] = {
             "task": "stinkykitty.verify_remote_backups",
             "schedule": parse_crontab(config.get("BACKUP_REMOTE_VERIFY_SCHEDULE") or "30 4 * * *"),
         }
+    schedule["notify-check"] = {  # someone is told, even when no backup runs
+        "task": "stinkykitty.notify_check",
+        "schedule": timedelta(seconds=config["NOTIFY_CHECK_INTERVAL"]),
+    }
     schedule["sweep-site-exports"] = {
         "task": "stinkykitty.sweep_site_exports",
         "schedule": timedelta(seconds=config["EXPORT_SWEEP_INTERVAL"]),

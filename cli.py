@@ -7,7 +7,10 @@ arguments and prints; the work is done by functions in ``app/``.
 
 def register(app):
     """Attach every command group to ``app.cli``."""
-    from app.commands import backup_checks  # noqa: F401  (adds verify and prune to the group)
+    from app.commands import (
+        backup_checks,  # noqa: F401  (adds verify and prune to the group)
+        notify,  # noqa: F401  (adds notify to the backup group)
+    )
     from app.commands.backup import backup_cli
     from app.commands.demo import demo_cli
     from app.commands.migrations import db_cli

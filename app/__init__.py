@@ -108,10 +108,14 @@ def register_maintenance(app):
 
 
 def register_health(app):
-    """Serve ``/healthz`` and the backup banner of the admin dashboard."""
+    """Serve ``/healthz``, ``/metrics`` and the banner; run the notification check when due."""
     from app.blueprints.health import bp as health_bp
+    from app.blueprints.metrics import bp as metrics_bp
+    from app.blueprints.metrics import register_web_check
 
     app.register_blueprint(health_bp)
+    app.register_blueprint(metrics_bp)
+    register_web_check(app)
 
 
 def register_commands(app):

@@ -83,6 +83,13 @@ class Config:
         self.BACKUP_LOCK_URL = env.get("BACKUP_LOCK_URL")
         self.BACKUP_LOCK_TTL = float(env.get("BACKUP_LOCK_TTL", 30))
         self.BACKUP_LOCK_PREFIX = env.get("BACKUP_LOCK_PREFIX", "stinkykitty")
+        # Someone is told (docs/operations.md): Apprise URLs, reminders, the check, a heartbeat.
+        self.NOTIFY_URLS = env.get("NOTIFY_URLS")
+        self.NOTIFY_REPEAT = int(env.get("NOTIFY_REPEAT", 24 * 3600))
+        self.NOTIFY_CHECK_INTERVAL = int(env.get("NOTIFY_CHECK_INTERVAL", 15 * 60))
+        self.NOTIFY_HEARTBEAT_URL = env.get("NOTIFY_HEARTBEAT_URL")
+        # The bearer token that opens GET /metrics (unset: no /metrics).
+        self.METRICS_TOKEN = env.get("METRICS_TOKEN")
         for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
             setattr(self, key, env.get(key))
         self.AWS_DEFAULT_REGION = env.get("AWS_DEFAULT_REGION", env.get("AWS_REGION"))

@@ -13,7 +13,10 @@ from app.config import Config
 from app.extensions import db as _db
 from tests import factories
 
-pytest_plugins = ["tests.s3kit"]  # s3_server, s3_config: a real S3-compatible server
+pytest_plugins = [
+    "tests.s3kit",  # s3_server, s3_config: a real S3-compatible server
+    "tests.notifykit",  # mail, hook: a real SMTP server and HTTP receiver on loopback
+]
 
 MARIADB_SERVER = os.environ.get("TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 POSTGRES_SERVER = os.environ.get(

@@ -15,7 +15,7 @@ from pathlib import Path
 from app import get_celery
 
 ROOT = Path(__file__).resolve().parents[1]
-LAZY = ("alembic", "celery", "kombu", "flask_migrate", "PIL")
+LAZY = ("alembic", "celery", "kombu", "flask_migrate", "PIL", "apprise", "prometheus_client")
 
 # Make the app as `flask --app app ...` does, then list which LAZY packages got imported.
 CREATE_APP = """

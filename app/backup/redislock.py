@@ -66,6 +66,16 @@ def _key(config, name):
     return f"{config.get('BACKUP_LOCK_PREFIX') or DEFAULT_PREFIX}:{name}"
 
 
+def shared_client(config):
+    """Return the Redis client of BACKUP_LOCK_URL (for other records shared between hosts)."""
+    return _client(config)
+
+
+def shared_key(config, name):
+    """Return the Redis key ``name`` under BACKUP_LOCK_PREFIX."""
+    return _key(config, name)
+
+
 def _decode(raw):
     """Return the record in ``raw`` without its token; None when absent, {} when unreadable."""
     if not raw:

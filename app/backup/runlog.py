@@ -150,6 +150,11 @@ def end_run(config, start, outcome, *, clock=utcnow, elapsed=None, backup=None, 
     return record
 
 
+def note_run(config, record, **fields):
+    """Add ``fields`` to the ended run ``record`` (a ``note`` line: what came after its end)."""
+    _safe_append(config, {"run": record["run"], "event": "note", **fields})
+
+
 # --- reading records ------------------------------------------------------------
 
 
@@ -200,9 +205,12 @@ def recent_runs(config, *, limit=None, clock=utcnow):
     runs = {}  # in the order the runs started (appends are serialised)
     for record in _read_lines(config):
         merged = runs.setdefault(record["run"], {})
-        if record["event"] == "end" or "outcome" not in merged:
+        if record["event"] == "note":
+            merged.update({k: v for k, v in record.items() if k != "event"})
+        elif record["event"] == "end" or "outcome" not in merged:
             merged.update(record)
-    ordered = list(reversed(runs.values()))
+    # A note whose run was trimmed away tells nothing on its own.
+    ordered = [run for run in reversed(runs.values()) if "event" in run]
     if limit is not None:
         ordered = ordered[:limit]
     holder = None

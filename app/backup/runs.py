@@ -17,9 +17,9 @@ import time
 import sqlalchemy.exc as sa_exc
 
 from app.archive.space import is_disk_full
-from app.backup import offsite, system
+from app.backup import notify, offsite, system
 from app.backup.errors import BackupError, BackupLocked, NotEnoughSpace
-from app.backup.runlog import end_run, start_run
+from app.backup.runlog import end_run, note_run, start_run
 from app.models.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -161,6 +161,7 @@ def run_backup(
             log.error(
                 "system backup (%s) failed: %s", trigger, message, exc_info=reason == UNEXPECTED
             )
+        _tell(config, record, clock)
         raise BackupRunFailed(message, record) from exc
     state = "ok" if outcome.created else "unchanged"
     copied = offsite.after_backup(config, clock=clock)  # {} unless BACKUP_STORAGE_URL is set
@@ -173,4 +174,13 @@ def run_backup(
         backup=outcome,
         **copied,
     )
+    _tell(config, record, clock)
     return record, outcome
+
+
+def _tell(config, record, clock):
+    """Ping the heartbeat and run the notification check; note what failed in ``record``."""
+    noted = notify.after_run(config, record, clock=clock)
+    if noted:
+        note_run(config, record, **noted)
+        record.update(noted)

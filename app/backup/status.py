@@ -46,7 +46,7 @@ FAILED = ("failed", "interrupted")
 RUNS_LOOKED_AT = 50
 RUN_KEYS = (
     "outcome", "trigger", "started_at", "ended_at", "backup_id", "size", "duration",
-    "pruned", "reason", "error", "task_id", "offsite",
+    "pruned", "reason", "error", "task_id", "offsite", "notify_error", "heartbeat_error",
 )  # fmt: skip
 
 
@@ -378,3 +378,11 @@ def newer_backups(status, config):
 
 
 WARNING_CHECKS = (low_disk, newer_backups)
+
+
+def current_problems(status):
+    """Return the problems of ``status`` by their stable code (one per kind), in check order."""
+    found = {}
+    for problem in status.problems:
+        found.setdefault(problem.code, problem)
+    return found

@@ -20,7 +20,7 @@ import time
 from datetime import timedelta
 
 from app.archive import member_count
-from app.backup import catalog, verification
+from app.backup import catalog, notify, verification
 from app.backup.errors import BackupError, BackupLocked
 from app.backup.runs import BackupRunFailed, run_backup
 from app.backup.siterestore import restore_site
@@ -185,10 +185,18 @@ def run_job(config, engine, job_id, *, task_id=None, load=None, clock=utcnow, **
                 return _finish(config, job, clock, result=result, error=result["error"])
             result = {**result, "members": member_count(manifest)}  # as `tar tf` lists them
         else:
-            outcome = restore_site(
-                config, engine, job["backup_id"], job["subdomain"], load=load,
-                progress=progress, clock=clock,
-            )  # fmt: skip
+            told = notify.restore_reported(
+                config,
+                started_by=notify.by_page_user(engine, job["user_id"]),
+                backup_id=job["backup_id"],
+                site=job["subdomain"],
+                clock=clock,
+            )
+            with told:
+                outcome = restore_site(
+                    config, engine, job["backup_id"], job["subdomain"], load=load,
+                    progress=progress, clock=clock,
+                )  # fmt: skip
             result = outcome.to_dict()
     except (BackupRunFailed, BackupLocked, BackupError) as exc:
         return _finish(config, job, clock, error=str(exc))

@@ -30,7 +30,7 @@ from flask import (
 from flask_login import AnonymousUserMixin, UserMixin, current_user
 
 from app.archive.space import human_size
-from app.backup import catalog, webjobs
+from app.backup import catalog, notify, webjobs
 from app.backup.backupsites import live_site, sites_in_backup
 from app.backup.downloads import (
     InvalidBackupLink,
@@ -175,6 +175,7 @@ def page():
         database_problem=database,
         broker_problem=_broker_problem(),
         sudo_left=sudo,
+        notifications=notify.overview(config),
     )
 
 
@@ -249,6 +250,24 @@ def verify(backup_id):
     except BackupError:
         return _not_found()
     return _answer(job, True, None)
+
+
+@bp.post("/notify-test")
+def notify_test():
+    """Send the test notification to every URL of NOTIFY_URLS; say per URL whether it arrived."""
+    if refused := _needs_database():
+        return refused
+    deliveries = notify.send_test(current_app.config)
+    if wants_json():
+        return jsonify(deliveries=[d.to_dict() for d in deliveries]), 200
+    if not deliveries:
+        flash("NOTIFY_URLS is not set: there is nowhere to send a test.", "error")
+    for d in deliveries:
+        if d.ok:
+            flash(f"Test notification delivered to {d.url}.")
+        else:
+            flash(f"Test notification NOT delivered to {d.url}: {d.error}", "error")
+    return redirect(url_for("backups.page", _anchor="notifications"), 303)
 
 
 @bp.get("/jobs/<job_id>")

@@ -12,7 +12,15 @@ import click
 from flask import current_app
 
 from app.archive.space import human_size
-from app.backup import catalog, offsite_fetch, runs, system, upgrade, verification
+from app.backup import (
+    catalog,
+    notify,
+    offsite_fetch,
+    runs,
+    system,
+    upgrade,
+    verification,
+)
 from app.backup.errors import BackupError, Unauthenticated
 from app.backup.status import backup_status
 from app.commands import echo_json
@@ -316,7 +324,8 @@ def restore_command(backup_id, yes, site, allow_unauthenticated, as_json):
         if not confirm(prompt, err=as_json):
             click.echo("Restore cancelled; nothing changed.", err=True)
             sys.exit(1)
-    with progress_for(as_json) as progress:
+    told = notify.restore_reported(config, started_by=notify.BY_CLI, backup_id=info.backup_id)
+    with told, progress_for(as_json) as progress:
         outcome = system.restore_backup(
             config,
             db.engine,

@@ -10,6 +10,7 @@ import sys
 
 import click
 
+from app.backup import notify
 from app.backup.lock import backup_lock
 from app.backup.maintenance import site_maintenance
 from app.commands import echo_json
@@ -95,7 +96,10 @@ def restore_one_site(config, info, subdomain, *, yes, as_json, allow_unauthentic
         prompt = SITE_PROMPT_UNAUTHENTICATED if allow_unauthenticated else SITE_PROMPT
         confirm(prompt.format(subdomain=subdomain), as_json)
     db.session.remove()
-    with progress_for(as_json) as progress:
+    told = notify.restore_reported(
+        config, started_by=notify.BY_CLI, backup_id=info.backup_id, site=subdomain.strip().lower()
+    )
+    with told, progress_for(as_json) as progress:
         outcome = restore_site(
             config, db.engine, info.backup_id, subdomain, load=loader_for(config),
             progress=progress, allow_unauthenticated=allow_unauthenticated,

@@ -1,5 +1,6 @@
 """``flask site ...``: manage sites."""
 
+import contextlib
 import re
 
 import click
@@ -95,6 +96,7 @@ def _export_owner(preview):
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def import_site_command(archive, subdomain, owner_email, replace, yes, as_json):
     """Create a site from a site export, or replace one with it (--replace)."""
+    from app.backup import notify
     from app.backup.errors import BackupError
     from app.commands import echo_json
     from app.commands.progress import TerminalProgress
@@ -122,7 +124,12 @@ def import_site_command(archive, subdomain, owner_email, replace, yes, as_json):
         if target is None and owner_email is None:
             owner_email = _export_owner(preview)
         db.session.remove()
-        with TerminalProgress("Reading export") as progress:
+        told = contextlib.nullcontext()
+        if target_id is not None:  # replacing a site from a file: a restore of one site
+            told = notify.restore_reported(
+                config, started_by=notify.BY_CLI, site=target.subdomain, source=str(archive)
+            )
+        with told, TerminalProgress("Reading export") as progress:
             summary = import_site(
                 config, db.engine, archive, subdomain=subdomain, owner_email=owner_email,
                 replace_site_id=target_id, guard=guard_for(config, "site import"),

@@ -5,6 +5,7 @@ from app.tasks import (
     broker,  # noqa: F401
     exports,  # noqa: F401
     media,  # noqa: F401
+    notify,  # noqa: F401
     offsite,  # noqa: F401
     ping,  # noqa: F401
     siteimports,  # noqa: F401

@@ -6,11 +6,13 @@ import time
 from celery import shared_task
 from flask import current_app
 
+from app.backup import notify
 from app.backup.errors import BackupLocked, PausedForRestore
 from app.backup.lock import backup_lock
 from app.backup.maintenance import maintenance_state, site_maintenance
-from app.exports.restorejobs import run_restore_job
+from app.exports.restorejobs import read_job, run_restore_job
 from app.extensions import db
+from app.models import Site
 from app.tasks.pause import pauses_for_restore
 
 
@@ -52,12 +54,30 @@ def run_site_restore(self, job_id):
     """Run restore job ``job_id`` (a no-op if another delivery already took it)."""
     config = current_app.config
     try:
-        return run_restore_job(
+        state = run_restore_job(
             config,
             db.session,
             job_id,
             guard=restore_guard(config),
             step_aside=(PausedForRestore,),
         )
+        if state is not None:
+            notify.report_restore(config, _restore_event(config, read_job(config, job_id)))
+        return state
     finally:
         db.session.remove()
+
+
+def _restore_event(config, job):
+    """Return the notification event of a finished restore job of a site's page."""
+    site = db.session.get(Site, job["site_id"])
+    return {
+        "outcome": "finished" if job["state"] == "done" else "failed",
+        "site": site.subdomain if site else f"#{job['site_id']}",
+        "source": "the state saved before the last restore (undo)"
+        if job["kind"] == "undo"
+        else "an uploaded export file",
+        "started_by": notify.by_site_user(db.engine, job["user_id"]),
+        "started_at": job.get("started_at"),
+        "error": job.get("error"),
+    }
