@@ -8,7 +8,7 @@ from flask import Flask
 from app.config import BACKUP_KEY_FILE, Config, data_path, persistent_secret
 from app.extensions import csrf, db, login_manager
 
-__version__ = "0.2.0"  # the one place; pyproject.toml and manifests read it
+__version__ = "0.3.0"  # the one place; pyproject.toml and manifests read it
 
 
 def create_app(config=None):
