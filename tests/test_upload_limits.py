@@ -15,6 +15,7 @@ import datetime as dt
 import functools
 import hashlib
 import io
+import os
 import shutil
 import tarfile
 from pathlib import Path
@@ -338,3 +339,18 @@ def test_an_import_leaves_the_backups_reserve_free(app, make, monkeypatch):
     monkeypatch.setattr(space, "free_space", lambda _path: unpacked + 5_000_000)
     summary = import_site(app.config, db.engine, GOLDEN, subdomain="fresh", owner_email=owner)
     assert summary.subdomain == "fresh"
+
+
+def test_what_a_killed_upload_left_goes_once_it_is_as_old_as_an_unconfirmed_one(app):
+    root = restorejobs.imports_dir(app.config)
+    cut_short, receiving = root / "0123456789abcdef", root / "fedcba9876543210"
+    for folder in (cut_short, receiving):
+        folder.mkdir(parents=True)
+        (folder / restorejobs.UPLOAD).write_bytes(b"the first part of an export")
+    old = dt.datetime.now(dt.UTC).timestamp() - uploads.PENDING_TTL - 60
+    for path in (cut_short / restorejobs.UPLOAD, cut_short):
+        os.utime(path, (old, old))
+    jobs = functools.partial(restorejobs.read_job, app.config)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    assert uploads.expire_uploads(root, jobs, clock=lambda: now) == [cut_short.name]
+    assert [p.name for p in root.iterdir()] == [receiving.name]  # still being written: kept
