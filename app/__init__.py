@@ -8,7 +8,7 @@ from flask import Flask
 from app.config import BACKUP_KEY_FILE, Config, data_path, persistent_secret
 from app.extensions import csrf, db, login_manager
 
-__version__ = "0.2.0"  # the one place; pyproject.toml and manifests read it
+__version__ = "0.3.0"  # the one place; pyproject.toml and manifests read it
 
 
 def create_app(config=None):
@@ -21,6 +21,7 @@ def create_app(config=None):
     app = Flask(__name__)
     app.config.from_object(config or Config())
     prepare_data_dir(app)
+    trust_proxies(app)
     register_extensions(app)
     finish_interrupted_restore(app)
     register_blueprints(app)
@@ -36,6 +37,17 @@ def prepare_data_dir(app):
         app.config["SECRET_KEY"] = persistent_secret(data_path(app.config, "secret_key"))
     if not app.config.get("BACKUP_KEY"):
         app.config["BACKUP_KEY"] = persistent_secret(data_path(app.config, BACKUP_KEY_FILE))
+
+
+def trust_proxies(app):
+    """Take the client's address, scheme and host from ``TRUSTED_PROXIES`` proxy hops.
+
+    With 0 (the default) the forwarded headers are ignored and the peer is the
+    client (see ``app.proxies``).
+    """
+    from app.proxies import trust_proxies as wrap
+
+    app.wsgi_app = wrap(app.wsgi_app, app.config.get("TRUSTED_PROXIES") or 0)
 
 
 def register_extensions(app):

@@ -64,6 +64,8 @@ class Config:
         # The largest site export accepted for import (file and unpacked), and its member count.
         self.SITE_IMPORT_MAX_BYTES = int(env.get("SITE_IMPORT_MAX_BYTES", 2 * 1024**3))
         self.SITE_IMPORT_MAX_MEMBERS = int(env.get("SITE_IMPORT_MAX_MEMBERS", 100_000))
+        # Uploads on a site's page waiting for confirmation, kept per site (the oldest gives way).
+        self.SITE_IMPORT_MAX_PENDING = int(env.get("SITE_IMPORT_MAX_PENDING", 2))
         # How long an owner's restore waits for a running backup to finish (seconds).
         self.RESTORE_LOCK_WAIT = float(env.get("RESTORE_LOCK_WAIT", 600))
         # Off the machine (docs/operations.md): object storage, encryption, cross-host locks.
@@ -106,8 +108,12 @@ class Config:
         self.SESSION_COOKIE_SECURE = env.get("SESSION_COOKIE_SECURE", "0").lower() in TRUE_WORDS
         self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
         self.REMEMBER_COOKIE_HTTPONLY = True
-        # Failed logins allowed per account (email) and per client address (Flask-Limiter
-        # syntax); counted in Redis when Redis is the broker, else in each web process.
+        # Reverse proxies in front of the web server (hops whose X-Forwarded-For, -Proto and
+        # -Host are trusted, see Werkzeug's ProxyFix); 0: the peer is the client.
+        self.TRUSTED_PROXIES = int(env.get("TRUSTED_PROXIES", 0))
+        # Failed logins allowed per account (email) from one client address, and per client
+        # address (Flask-Limiter syntax); counted in Redis when Redis is the broker, else in
+        # each web process.
         self.LOGIN_FAILURES_PER_ACCOUNT = env.get(
             "LOGIN_FAILURES_PER_ACCOUNT", "5 per minute; 20 per hour"
         )

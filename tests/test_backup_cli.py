@@ -77,7 +77,7 @@ def test_list_text_and_json_including_a_damaged_file(app, make, backup):
     lines = text.stdout.splitlines()
     assert lines[0].split() == ["ID", "SIZE", "AGE", "DATABASE", "ROWS", "FILES"]
     assert outcome.backup_id in lines[1]
-    assert "sqlite 0001" in lines[1]
+    assert "sqlite 0002" in lines[1]
     assert lines[1].split()[-1] == "3"
     assert "stinkykitty-2001-01-01-000000" in lines[2]
     assert "DAMAGED:" in lines[2]

@@ -37,8 +37,8 @@ def test_archive_holds_manifest_dump_and_media_and_standard_tools_read_it(app, m
     manifest = read_manifest(outcome.path)
     assert manifest["format"] == "stinkykitty-system-backup"
     assert manifest["created_at"] == "2025-06-01T02:00:00.123456Z"
-    assert manifest["app_version"] == app_package.__version__ == "0.2.0"
-    assert manifest["database"] == {"dialect": "sqlite", "revision": "0001"}
+    assert manifest["app_version"] == app_package.__version__ == "0.3.0"
+    assert manifest["database"] == {"dialect": "sqlite", "revision": "0002"}
     assert [t["name"] for t in manifest["tables"]] == [t.name for t in db.metadata.sorted_tables]
     assert manifest["tables"][0] == {"name": "users", "path": "db/001-users.jsonl", "rows": 3}
     assert manifest["media"]["files"] == 5

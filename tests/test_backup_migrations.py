@@ -1,7 +1,8 @@
 """Backups of older schema revisions restore through the migrations, on every engine.
 
-The golden backup (schema 0001) goes through a test-only chain of five real
-migrations on top of ours (tests/migrations_extra). What a restore through the
+The golden backup of our head schema goes through a test-only chain of five
+real migrations on top of ours (tests/migrations_extra); the older goldens go
+through ours as well in tests/test_backup_golden.py. What a restore through the
 scratch database gives is compared, row for row, with what the same
 migrations give when run in place on the engine itself, and every media file
 with the golden listing. A migration that fails on the backup's data changes
@@ -27,7 +28,8 @@ from tests.migrations_extra import FAILING, VERSIONS
 
 pytestmark = pytest.mark.integration
 
-GOLDEN = golden_backups()[0]
+GOLDEN = golden_backups()[-1]  # the newest: made at our head revision
+HEAD = read_listing(GOLDEN)["revision"]
 CHAIN = ["x1_site_visits", "x2_page_block_count", "x3_menu_href", "x4_site_notes"]
 CHAIN.append("x5_button_shape")
 
@@ -59,7 +61,7 @@ def live_rows(schema):
 
 @pytest.fixture
 def chain_app(request, make_app):
-    """An app on each engine that knows the test-only chain, its database still at 0001."""
+    """An app on each engine that knows the test-only chain, its database still at our head."""
     app = make_app(request.param, MIGRATION_EXTRA_VERSIONS=[VERSIONS])
     with app.app_context():
         yield app
@@ -78,13 +80,13 @@ def test_old_backup_restores_through_five_migrations(chain_app, tmp_path):
     head = schema_at(config, tmp_path, "heads")
     expected = live_rows(head)
 
-    # Change the live data, then restore the 0001 backup into the x5 database.
+    # Change the live data, then restore the older backup into the x5 database.
     with db.engine.begin() as conn:
         conn.execute(head.tables["site_notes"].delete())
         conn.execute(head.tables["sites"].update().values(visits=41, title="changed"))
         conn.execute(head.tables["menu_items"].delete())
     assert live_rows(head) != expected
-    assert upgrade.restorability(config, "0001") == ("through migrations (5 steps)", 5)
+    assert upgrade.restorability(config, HEAD) == ("through migrations (5 steps)", 5)
 
     outcome = restore_backup(config, db.engine, backup_id)
 
@@ -170,14 +172,14 @@ def _site(n, owner):
 
 
 def test_backup_of_a_newer_revision_is_refused_naming_both(app):
-    with pytest.raises(SchemaMismatch, match=r"schema zz9.*knows up to 0001"):
-        upgrade.migration_steps(app.config, "zz9", "0001", "b.tar.gz", "StinkyKitty 9.0.0")
+    with pytest.raises(SchemaMismatch, match=rf"schema zz9.*knows up to {HEAD}"):
+        upgrade.migration_steps(app.config, "zz9", HEAD, "b.tar.gz", "StinkyKitty 9.0.0")
     assert upgrade.restorability(app.config, "zz9") == ("no: made by a newer StinkyKitty", None)
 
 
 def test_migration_steps_walk_the_chain_oldest_first(app):
     config = {"MIGRATION_EXTRA_VERSIONS": [VERSIONS]}
-    steps = upgrade.migration_steps(config, "0001", "x5_button_shape")
+    steps = upgrade.migration_steps(config, HEAD, "x5_button_shape")
     assert [s.revision for s in steps] == CHAIN
     assert steps[2].description == "rename menu_items.url to href"
     assert upgrade.migration_steps(config, "x3_menu_href", "x5_button_shape")[0].revision == (
@@ -185,8 +187,12 @@ def test_migration_steps_walk_the_chain_oldest_first(app):
     )
     assert upgrade.migration_steps(config, "x5_button_shape", "x5_button_shape") == []
     with pytest.raises(SchemaMismatch, match="flask db upgrade"):
-        upgrade.migration_steps(config, "0001", "x3_menu_href")  # the database is behind
-    assert upgrade.restorability(app.config, "0001") == ("yes", 0)
+        upgrade.migration_steps(config, HEAD, "x3_menu_href")  # the database is behind
+    assert upgrade.restorability(app.config, HEAD) == ("yes", 0)
+    assert [s.revision for s in upgrade.migration_steps(config, "0001", "x5_button_shape")] == [
+        "0002",
+        *CHAIN,
+    ]
 
 
 def test_old_dump_that_does_not_fit_its_schema_is_refused(make_app, tmp_path):
@@ -214,14 +220,14 @@ def test_old_dump_that_does_not_fit_its_schema_is_refused(make_app, tmp_path):
 PAGE_TITLES_MIGRATION = '''"""mark every page title (a data migration)
 
 Revision ID: x1_page_titles
-Revises: 0001
+Revises: 0002
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "x1_page_titles"
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
@@ -249,7 +255,7 @@ def test_one_site_restores_from_an_older_schema_through_the_migrations(make_app,
         config = app.config
         backup_id = install(config, GOLDEN)
         golden = read_listing(GOLDEN)
-        restore_backup(config, db.engine, backup_id)  # every site as in the backup, at 0001
+        restore_backup(config, db.engine, backup_id)  # every site as in the backup, at our head
         upgrade.migrate(config, db.engine, "heads")
         site = golden["tables"]["sites"][1]
         others = [s["id"] for s in golden["tables"]["sites"] if s is not site]

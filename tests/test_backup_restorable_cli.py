@@ -20,7 +20,7 @@ OLD = "stinkykitty-2026-11-30-020000"
 
 @pytest.fixture
 def chain_app(make_app):
-    """An app on SQLite whose schema is the test-only chain's head (five steps past 0001)."""
+    """An app on SQLite whose schema is the test-only chain's head (six steps past 0001)."""
     app = make_app(MIGRATION_EXTRA_VERSIONS=[VERSIONS])
     with app.app_context():
         upgrade.migrate(app.config, db.engine, "heads")
@@ -48,12 +48,12 @@ def test_list_says_yes_through_migrations_or_no(chain_app, tmp_path):
     newer = newer_copy(chain_app, tmp_path, GOLDEN)
     data = {d["id"]: d for d in json.loads(backup(chain_app, "list", "--json").stdout)}
     assert data[OLD]["revision"] == read_listing(GOLDEN)["revision"]
-    assert data[OLD]["restorable"] == "through migrations (5 steps)"
-    assert data[OLD]["migration_steps"] == 5
+    assert data[OLD]["restorable"] == "through migrations (6 steps)"
+    assert data[OLD]["migration_steps"] == 6
     assert data[newer]["restorable"] == "no: made by a newer StinkyKitty"
     assert data[newer]["migration_steps"] is None
     text = backup(chain_app, "list").stdout
-    assert "restorable: through migrations (5 steps)" in text
+    assert "restorable: through migrations (6 steps)" in text
     assert "restorable: no: made by a newer StinkyKitty" in text
 
 
@@ -92,7 +92,7 @@ def test_status_fails_only_when_no_good_backup_is_restorable(app, make, tmp_path
 def test_restore_prompt_says_migrations_will_run(chain_app):
     result = backup(chain_app, "restore", OLD, input="n\n")
     assert result.exit_code == 1
-    assert "5 migration(s) will run (0001 -> x5_button_shape)" in result.stdout
+    assert "6 migration(s) will run (0001 -> x5_button_shape)" in result.stdout
     assert "Restore will overwrite database. Continue? (y/n)" in result.stdout
     assert "Restore cancelled; nothing changed." in result.stderr
     with db.engine.connect() as conn:
@@ -107,15 +107,16 @@ def test_restore_of_a_newer_backup_is_refused_before_asking(app, make, tmp_path)
     result = backup(app, "restore", newer)
     assert result.exit_code == 1
     assert "Continue?" not in result.stdout
-    assert "schema zz9_future, this app knows up to 0001" in result.stderr
+    assert "schema zz9_future, this app knows up to 0002" in result.stderr
 
 
 def test_restore_says_it_went_through_the_migrations(chain_app):
     result = backup(chain_app, "restore", OLD, "--yes")
     assert result.exit_code == 0, result.output
-    assert "through 5 migrations" in result.stdout
+    assert "through 6 migrations" in result.stdout
     data = json.loads(backup(chain_app, "restore", OLD, "--yes", "--json").stdout)
     assert data["migrations"] == [
+        "0002",
         "x1_site_visits",
         "x2_page_block_count",
         "x3_menu_href",

@@ -353,7 +353,7 @@ def test_the_page_says_which_backups_restore_through_migrations_or_not(make_app,
             r'data-backup="([^"]+)">.*?<dd class="restorable">([^<]+)<', html, flags=re.DOTALL
         )
     )
-    assert cells[OLD].strip() == "through migrations (5 steps)"
+    assert cells[OLD].strip() == "through migrations (6 steps)"
     assert cells[newer].strip() == "no: made by a newer StinkyKitty"
 
 

@@ -164,7 +164,8 @@ def test_too_large_or_not_an_export_is_refused_and_nothing_kept(make_app, make):
         junk = _upload(client, csrf, site.id, b"not an archive at all")
         assert junk.status_code == 400
         assert "cannot be restored" in junk.get_json()["error"]
-        assert list(imports_dir(app.config).iterdir()) == []
+        kept = [p.name for p in imports_dir(app.config).iterdir()]
+        assert kept == [f".upload-{site.id}.lock"]  # the site's empty lock file, nothing else
         assert Path(app.config["STINKY_DATA_DIR"], "uploads", str(site.id)).exists() is False
 
 

@@ -1,7 +1,10 @@
 """Login and logout with Flask-Login and CSRF-protected forms.
 
-Failed logins are throttled per account and per client address (Flask-Limiter:
-only failures count, a refused attempt answers 429 with Retry-After), and an
+Failed logins are throttled per account from one client address and per client
+address (Flask-Limiter: only failures count, a refused attempt answers 429 with
+Retry-After), so a flood of wrong passwords from one address never locks out
+the right password from another. The client address is the peer, or what
+``TRUSTED_PROXIES`` trusted proxies say it is (see ``app.trust_proxies``). An
 unknown email costs a password verification like a known one, so neither the
 answer nor its time tells which accounts exist.
 """
@@ -55,13 +58,20 @@ def _safe_next(target):
     return url_for("admin.dashboard")
 
 
+def _client_address():
+    return request.remote_addr or "?"
+
+
 def _account_key():
-    """Return the throttling key of the account a login names (known or not)."""
-    return "login-account:" + request.form.get("email", "").strip().lower()
+    """Return the throttling key of the account a login names (known or not) and the address."""
+    email = request.form.get("email", "").strip().lower()
+    address = _client_address()
+    return f"login-account:{len(address)}:{address}:{email}"  # the length: no two pairs alike
 
 
 def _address_key():
-    return "login-address:" + (request.remote_addr or "?")
+    """Return the throttling key of the client address."""
+    return "login-address:" + _client_address()
 
 
 def _failed(response):
@@ -82,7 +92,7 @@ def _verify_nobody(password):
 
 
 def throttle_logins(app):
-    """Limit failed logins per account and per client address, with a Limiter of ``app``'s own.
+    """Limit failed logins per (account, address) and per address, with a Limiter of its own.
 
     Counters go to the broker's Redis when it is Redis, else to memory, unless
     RATELIMIT_STORAGE_URI says where.

@@ -4,7 +4,8 @@ Every route names the site in its URL and checks that the user may manage it;
 a job is found only under the site it was uploaded for, so an upload can only
 ever change that site. An export of another site is refused unless a global
 admin confirms it. The upload is the request body itself (the export file,
-streamed to disk), at most ``SITE_IMPORT_MAX_BYTES``; CSRF comes in a header.
+streamed to disk) and bounded as ``app.exports.uploads`` says (size, disk,
+content, one at a time, ``SITE_IMPORT_MAX_PENDING`` waiting); CSRF comes in a header.
 """
 
 from flask import Blueprint, current_app, jsonify, request, url_for
@@ -12,7 +13,7 @@ from flask_login import current_user
 
 from app.archive.errors import ArchiveError
 from app.blueprints import current_celery
-from app.exports import restorejobs
+from app.exports import restorejobs, uploads
 from app.extensions import csrf, db
 from app.models import Site
 from app.permissions import can_manage_site
@@ -23,6 +24,11 @@ NOT_YOURS = "You may not restore this site."
 NO_SUCH_JOB = "No such restore."
 NOT_QUEUED = "The restore could not be queued. Try again in a minute."
 OTHER_SITE = "This export is of another site ({subdomain}); only a global admin may restore it."
+_REFUSAL_STATUS = {
+    uploads.UploadTooLarge: 413,
+    uploads.UploadBusy: 409,
+    uploads.NoRoomForUpload: 507,
+}  # any other refusal: 400, not an export this server restores
 
 
 def _error(status, message):
@@ -96,11 +102,15 @@ def upload_export(site_id):
         return _error(403, NOT_YOURS)
     try:
         job = restorejobs.receive_upload(
-            current_app.config, site.id, site.subdomain, current_user.id, request.stream
+            current_app.config,
+            site.id,
+            site.subdomain,
+            current_user.id,
+            request.stream,
+            length=request.content_length,
         )
-    except restorejobs.UploadRefused as exc:
-        status = 413 if "larger than" in str(exc) else 400
-        return _error(status, str(exc))
+    except uploads.UploadRefused as exc:
+        return _error(_REFUSAL_STATUS.get(type(exc), 400), str(exc))
     return jsonify(restore_status(job)), 201
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Site, SiteUser, User
+from app.models.domains import InvalidDomain, normal_domain
 
 SUBDOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -23,17 +24,32 @@ def site_cli():
 @click.option("--subdomain", required=True, help="Lowercase letters, digits and dashes.")
 @click.option("--owner", "owner_email", required=True, help="Email of an existing user.")
 @click.option("--title", default=None, help="Defaults to the subdomain.")
-def create_site(subdomain, owner_email, title):
+@click.option("--custom-domain", default=None, help="A domain of its own, e.g. camp.example.org.")
+def create_site(subdomain, owner_email, title, custom_domain):
     """Create a site owned by an existing user."""
     subdomain = subdomain.strip().lower()
     if not SUBDOMAIN.match(subdomain):
         raise click.ClickException(f"invalid subdomain {subdomain!r}: use a-z, 0-9 and dashes")
+    try:
+        custom_domain = normal_domain(custom_domain)
+    except InvalidDomain as exc:
+        raise click.ClickException(f"invalid custom domain: {exc}") from None
+    taken = select(Site.subdomain).where(Site.custom_domain == custom_domain)
+    holder = custom_domain and db.session.scalar(taken)
+    if holder:
+        raise click.ClickException(f"the custom domain {custom_domain} is taken by site {holder}")
     owner = db.session.scalar(select(User).where(func.lower(User.email) == owner_email.lower()))
     if owner is None:
         raise click.ClickException(f"no user with email {owner_email}")
     if db.session.scalar(select(Site).where(Site.subdomain == subdomain)):
         raise click.ClickException(f"site {subdomain} already exists")
-    site = Site(subdomain=subdomain, owner=owner, title=title or subdomain, theme={})
+    site = Site(
+        subdomain=subdomain,
+        owner=owner,
+        title=title or subdomain,
+        theme={},
+        custom_domain=custom_domain,
+    )
     db.session.add(site)
     db.session.flush()
     db.session.add(SiteUser(user_id=owner.id, site_id=site.id, role="owner"))

@@ -25,6 +25,7 @@ from app.config import data_path
 from app.exports.sitefiles import SiteFiles, delete_site_media
 from app.exports.siterows import SUBDOMAIN, check_site_rows, rewrite_media_references
 from app.models import Block, MediaItem, MediaTag, MenuItem, Page, Site, SiteUser, User, utcnow
+from app.models.domains import normal_domain
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +181,8 @@ class _Load:
         }
 
     def _custom_domain(self, conn, site_id):
-        wanted = self.rows["site"]["custom_domain"]
+        # Stored domains are in normal form (app.models.domains): so is the one compared.
+        wanted = normal_domain(self.rows["site"]["custom_domain"])
         if wanted is None:
             return None
         owner = conn.scalar(sa.select(SITES.c.id).where(SITES.c.custom_domain == wanted))

@@ -10,27 +10,26 @@ is (a plain site export, kept ``EXPORT_RETENTION`` like any other), so that
 A job belongs to the site it was uploaded for, and only ever changes that site.
 """
 
+import functools
 import json
 import os
 import re
 import secrets
 import shutil
+import time
 from datetime import timedelta
 
 from app.archive.errors import ArchiveError, NotEnoughSpace
 from app.config import data_path
+from app.exports import uploads
 from app.exports.archive import export_site, exports_dir
 from app.exports.siteimport import import_site, inspect_export
+from app.exports.uploads import UploadRefused
 from app.models.types import format_utc, parse_utc, utcnow
 
 JOB_ID = re.compile(r"[0-9a-f]{16}")
 UPLOAD = "upload.tar.gz"
-CHUNK = 1024 * 1024
 STUCK = "The restore stopped before it finished (the worker was restarted); the site is as it was."
-
-
-class UploadRefused(ArchiveError):
-    """The upload is too large or not an export this server imports."""
 
 
 class JobStateError(ArchiveError):
@@ -106,26 +105,38 @@ def _attach(config, job, subdomain):
     return job
 
 
-def receive_upload(config, site_id, subdomain, user_id, stream, *, clock=utcnow):
-    """Store an uploaded export for site ``site_id`` from ``stream``; return the previewed job."""
-    most = config["SITE_IMPORT_MAX_BYTES"]
-    job = _new_job(config, site_id, user_id, "upload", clock)
-    folder = _folder(config, job["id"])
-    written = 0
-    try:
-        with open(folder / UPLOAD, "xb") as out:
-            while chunk := stream.read(CHUNK):
-                written += len(chunk)
-                if written > most:
-                    raise UploadRefused(f"The file is larger than the {most:,} bytes allowed.")
-                out.write(chunk)
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
-    if written == 0:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise UploadRefused("The upload was empty: choose an export file.")
-    return _attach(config, job, subdomain)
+def receive_upload(config, site_id, subdomain, user_id, stream, *, length=None, clock=utcnow):
+    """Store an uploaded export for site ``site_id`` from ``stream``; return the previewed job.
+
+    ``length`` is what the request declared (None: unknown). Bounded as
+    ``app.exports.uploads`` says: size, disk, content read whole and checked,
+    one upload per site at a time; once this one passed, the site's oldest
+    unconfirmed uploads past ``SITE_IMPORT_MAX_PENDING`` and expired ones go.
+    """
+    root = imports_dir(config)
+    with uploads.receiving(root, site_id):
+        job = _new_job(config, site_id, user_id, "upload", clock)
+        job["received_ns"] = time.time_ns()  # orders the uploads of a site, oldest first
+        folder = _folder(config, job["id"])
+        path = folder / UPLOAD
+        try:
+            uploads.write_upload(config, stream, path, declared=length)
+            inspect_export(config, path)  # the cheap checks first: an export, within the limits
+            uploads.check_upload(config, path)
+        except UploadRefused:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        except ArchiveError as exc:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise UploadRefused(f"This file cannot be restored: {exc}") from None
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        job = _attach(config, job, subdomain)
+        jobs = functools.partial(read_job, config, clock=clock)
+        uploads.keep_newest(config, root, site_id, jobs)
+        uploads.expire_uploads(root, jobs, clock=clock)
+    return job
 
 
 def request_undo(config, job_id, user_id, subdomain, *, clock=utcnow):

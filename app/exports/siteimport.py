@@ -2,7 +2,8 @@
 
 The archive is untrusted input. It is refused before anything changes unless:
 it is at most ``SITE_IMPORT_MAX_BYTES`` big and unpacks to at most as much, in at
-most ``SITE_IMPORT_MAX_MEMBERS`` members; the archive reader's checks all pass
+most ``SITE_IMPORT_MAX_MEMBERS`` members, leaving the backups' reserve free
+(``app.exports.uploads.backup_reserve``); the archive reader's checks all pass
 (names, types, sizes, every SHA-256, see ``app.archive.reader``); it is a site
 export of a format version this app reads; and every JSON file matches the
 format (``app.exports.exportformat``) and refers only within itself
@@ -22,6 +23,7 @@ from app.exports.archive import exports_dir
 from app.exports.exportformat import check_export_manifest, read_export_rows
 from app.exports.loader import load_site
 from app.exports.siterows import InvalidSiteData
+from app.exports.uploads import backup_reserve
 
 STAGING_PREFIX = ".import-"
 
@@ -107,7 +109,9 @@ def import_site(
     try:
         manifest = read_manifest(archive)
         unpacked = _limits(config, archive, manifest)
-        free = check_space(unpacked, folder, f"importing {archive.name}")
+        reserve = backup_reserve(config)  # the next system backup's room stays free
+        what = f"importing {archive.name} (keeping room for the next backup)"
+        free = check_space(unpacked + reserve, folder, what) - reserve
         extracted = extract_archive(
             archive, staging, max_bytes=min(free, config["SITE_IMPORT_MAX_BYTES"]),
             progress=progress,

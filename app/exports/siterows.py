@@ -27,6 +27,7 @@ from pathlib import Path
 
 from app.archive.errors import CorruptArchive
 from app.models import ROLES, Block, MediaItem, MediaTag, MenuItem, Page, Site
+from app.models.domains import InvalidDomain, normal_domain
 
 # Stored names are random hex plus a suffix (see app.media); nothing else is a safe file name.
 STORED_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
@@ -119,6 +120,10 @@ def _check_site(site):
         raise InvalidSiteData(f"site subdomain {subdomain!r} is not a valid subdomain")
     _text("custom domain", site.get("custom_domain"), model=Site, column="custom_domain",
           nullable=True)  # fmt: skip
+    try:
+        normal_domain(site.get("custom_domain"))
+    except InvalidDomain as exc:
+        raise InvalidSiteData(f"site custom domain: {exc}") from None
     _text("site title", site.get("title"), model=Site, column="title")
     _text("site tagline", site.get("tagline"), model=Site, column="tagline", nullable=True)
     if not isinstance(site.get("theme"), dict):

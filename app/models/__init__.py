@@ -1,5 +1,6 @@
 """The CMS data model."""
 
+from app.models.domains import InvalidDomain, normal_domain
 from app.models.export import ExportJob
 from app.models.media import MediaItem, MediaTag
 from app.models.site import BLOCK_TYPES, Block, MenuItem, Page, Site
@@ -11,6 +12,7 @@ __all__ = [
     "ROLES",
     "Block",
     "ExportJob",
+    "InvalidDomain",
     "MediaItem",
     "MediaTag",
     "MenuItem",
@@ -18,5 +20,6 @@ __all__ = [
     "Site",
     "SiteUser",
     "User",
+    "normal_domain",
     "utcnow",
 ]

@@ -3,16 +3,17 @@
 from datetime import datetime
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from app.extensions import db
+from app.models.domains import normal_domain
 from app.models.types import UTCDateTime, utcnow
 
 BLOCK_TYPES = ("text", "hero", "gallery", "video", "buttons")
 
 
 class Site(db.Model):
-    """One camp site, served at its subdomain (or a custom domain)."""
+    """One camp site, served at its subdomain (or a custom domain, kept in normal form)."""
 
     __tablename__ = "sites"
 
@@ -39,6 +40,11 @@ class Site(db.Model):
     media: Mapped[list["MediaItem"]] = relationship(  # noqa: F821
         back_populates="site", cascade="all, delete-orphan", order_by="MediaItem.id"
     )
+
+    @validates("custom_domain")
+    def _normal_custom_domain(self, _key, value):
+        """Keep a custom domain in its normal form (``app.models.domains``); refuse a non-domain."""
+        return normal_domain(value)
 
     def __repr__(self):
         return f"<Site {self.subdomain}>"

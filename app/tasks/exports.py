@@ -1,13 +1,16 @@
 """Site export tasks: run one "Download my site" job, and sweep old exports."""
 
+import functools
 from dataclasses import asdict
 
 from celery import shared_task
 from flask import current_app
 
 from app.exports.jobs import run_export_job, sweep_exports
-from app.exports.restorejobs import sweep_restore_jobs
+from app.exports.restorejobs import imports_dir, read_job, sweep_restore_jobs
+from app.exports.uploads import expire_uploads
 from app.extensions import db
+from app.models import utcnow
 from app.tasks.pause import pauses_for_restore
 
 
@@ -21,7 +24,10 @@ def run_site_export(self, job_id):
 @shared_task(name="stinkykitty.sweep_site_exports", bind=True)
 @pauses_for_restore
 def sweep_site_exports(self):
-    """Delete expired exports, temporaries and restore jobs; fail stuck jobs; say what was done."""
-    report = asdict(sweep_exports(current_app.config, db.session))
-    report["restore_jobs"] = sweep_restore_jobs(current_app.config)
+    """Delete expired exports, temporaries, uploads and restore jobs; fail stuck jobs; say so."""
+    config = current_app.config
+    report = asdict(sweep_exports(config, db.session))
+    jobs = functools.partial(read_job, config)
+    report["expired_uploads"] = expire_uploads(imports_dir(config), jobs, clock=utcnow)
+    report["restore_jobs"] = sweep_restore_jobs(config)
     return report

@@ -1,14 +1,14 @@
 """add sites.visits with a server default
 
 Revision ID: x1_site_visits
-Revises: 0001
+Revises: 0002
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "x1_site_visits"
-down_revision = "0001"  # our head when written; a later real migration moves this on top of it
+down_revision = "0002"  # our head when written; a later real migration moves this on top of it
 branch_labels = None
 depends_on = None
 
