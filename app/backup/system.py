@@ -18,7 +18,6 @@ re-exported here.
 import functools
 import logging
 import secrets
-import shutil
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -26,6 +25,7 @@ from pathlib import Path
 import app as app_package
 from app.archive import Late, Member, RoomExceeded, verify_archive, write_archive
 from app.archive.space import human_size, is_disk_full
+from app.archive.trees import remove_tree
 from app.backup import catalog
 from app.backup.catalog import FORMAT, SUFFIX, backup_path, backups_dir, list_backups
 from app.backup.dbdump import dump_filename, estimate_database_size
@@ -115,8 +115,8 @@ def create_backup(config, engine, *, clock=utcnow, skip_unchanged=None, progress
                 ) from exc
             raise
         finally:
-            shutil.rmtree(work, ignore_errors=True)
-            shutil.rmtree(links, ignore_errors=True)
+            remove_tree(work, ignore_errors=True)
+            remove_tree(links, ignore_errors=True)
         try:
             catalog.write_current_note(
                 config, outcome.backup_id, outcome.fingerprint, outcome.checked_at
