@@ -36,6 +36,7 @@ from app.archive.space import check_space
 from app.archive.trees import remove_tree
 from app.backup import catalog, upgrade
 from app.backup.dbdump import database_revision, load_database
+from app.backup.dumplines import DEFAULT_MAX_ROW_BYTES
 from app.backup.errors import CorruptArchive, RestoreFailed
 from app.backup.journal import (
     mark,
@@ -198,7 +199,12 @@ def _swap_in(config, engine, backup_id, staging, tables, progress):
     try:
         trans = conn.begin()
         entries = [(table, staging / member) for table, member, _rows in tables]
-        counts = load_database(conn, entries, progress=catalog.phase(progress, "load"))
+        counts = load_database(
+            conn,
+            entries,
+            progress=catalog.phase(progress, "load"),
+            max_row=config.get("RESTORE_MAX_ROW_BYTES", DEFAULT_MAX_ROW_BYTES),
+        )
         for table, _member, rows in tables:
             if counts[table.name] != rows:
                 raise CorruptArchive(
