@@ -86,28 +86,37 @@ class FileMaker:
 
 
 def make_dirs(path, mode=0o777):
-    """Create the folder ``path`` and any missing folder above it (``mkdir -p``), in a loop."""
+    """Create the folder ``path`` and any missing folder above it (``mkdir -p``), in a loop.
+
+    One ``mkdir`` when only the last folder is missing (or none); otherwise
+    the folders are made one level at a time relative to the one above, so
+    the work is linear in the depth, whatever the depth.
+    """
     path = Path(path)
-    missing = []
-    while True:
-        try:
-            os.mkdir(path, mode)
-            break
-        except FileExistsError:
-            if not path.is_dir():
-                raise
-            break
-        except FileNotFoundError:
-            if path.parent == path:
-                raise
-            missing.append(path)
-            path = path.parent
-    for folder in reversed(missing):
-        try:
-            os.mkdir(folder, mode)
-        except FileExistsError:
-            if not folder.is_dir():
-                raise
+    try:
+        os.mkdir(path, mode)
+        return
+    except FileExistsError:
+        if path.is_dir():
+            return
+        raise
+    except FileNotFoundError:
+        pass
+    top = path.parent
+    while not top.exists():  # the deepest folder above that exists (few levels up, usually)
+        if top.parent == top:
+            raise FileNotFoundError(f"no folder above {path}")
+        top = top.parent
+    fd = os.open(top, _DIR_FLAGS)
+    try:
+        for part in path.relative_to(top).parts:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(part, mode, dir_fd=fd)
+            inner = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+    finally:
+        os.close(fd)
 
 
 def walk(top, onerror=None):

@@ -16,6 +16,8 @@ from app.backup.errors import BackupError
 
 log = logging.getLogger(__name__)
 
+MEMBER_PREFIX = "uploads/"  # where media files go in a system backup
+
 
 @dataclass(frozen=True)
 class MediaFile:
@@ -77,7 +79,7 @@ def _snapshot_tree(uploads, links, seen, trashed):
             if relpath in seen:
                 continue  # moved to the trash after it was linked from uploads/
             try:
-                check_member_path(relpath)
+                check_member_path(MEMBER_PREFIX + relpath)
                 st = path.lstat()
             except FileNotFoundError:
                 continue
@@ -112,9 +114,10 @@ def _refuse_too_deep(uploads, root, dirs):
     The walk goes no deeper than an archive can hold, so it ends whatever the
     depth of the tree; a restore creates any path the archive holds.
     """
+    inside = root[len(os.fspath(uploads)) + 1 :]  # root as the walk gives it, below uploads
     for name in dirs:
-        relpath = Path(root, name).relative_to(uploads).as_posix()
-        if len(name_bytes(relpath)) + 2 > MAX_NAME_BYTES:  # "/" and a one-byte name
+        member = f"{MEMBER_PREFIX}{inside}/{name}" if inside else MEMBER_PREFIX + name
+        if len(name_bytes(member)) + 2 > MAX_NAME_BYTES:  # "/" and a one-byte name
             raise BackupError(
                 f"cannot back up {os.fsencode(Path(root, name))!r}: folders nested deeper "
                 f"than an archive holds (a path of at most {MAX_NAME_BYTES} bytes); "

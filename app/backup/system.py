@@ -33,7 +33,7 @@ from app.backup.dumpahead import DumpAhead
 from app.backup.errors import NotEnoughSpace
 from app.backup.journal import recover_locked
 from app.backup.lock import backup_lock
-from app.backup.mediasnap import content_fingerprint
+from app.backup.mediasnap import MEMBER_PREFIX, content_fingerprint
 from app.backup.restore import RestoreOutcome, restore_backup
 from app.backup.retention import delete_backup, prune_backups, prune_locked
 from app.backup.status import backup_status
@@ -184,7 +184,7 @@ def _create_locked(config, engine, clock, skip_unchanged, progress, started, wor
             return _meta(backup_id, now, ahead.result(), media, fingerprint.value())
 
         path = folder / (backup_id + SUFFIX)
-        media_members = [Member(f"uploads/{f.relpath}", f.size, f.source) for f in media]
+        media_members = [Member(MEMBER_PREFIX + f.relpath, f.size, f.source) for f in media]
         # "Complete and verified" is established while writing: every member's
         # SHA-256 and the gzip CRC-32 are computed over the very same chunks as
         # they are stored or deflated, sizes are checked against the manifest (a
