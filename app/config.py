@@ -56,6 +56,8 @@ class Config:
         self.EXPORT_SWEEP_INTERVAL = int(env.get("EXPORT_SWEEP_INTERVAL", 900))
         # A restore waits this long for running worker tasks, then refuses.
         self.RESTORE_WAIT_FOR_TASKS = float(env.get("RESTORE_WAIT_FOR_TASKS", 300))
+        # The longest single row (dump line) a restore loads; a longer one is refused.
+        self.RESTORE_MAX_ROW_BYTES = int(env.get("RESTORE_MAX_ROW_BYTES", 64 * 1024 * 1024))
         # A task that touches site data and starts during a restore is retried this much later.
         self.TASK_RETRY_DURING_RESTORE = float(env.get("TASK_RETRY_DURING_RESTORE", 30))
         # Deleted media wait this long in the trash (a backup may still need them).

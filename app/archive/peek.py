@@ -1,13 +1,15 @@
 """Read one member of an archive without reading the rest: to decide what to extract.
 
 What it returns is NOT verified; the caller verifies the whole archive
-(``extract_archive``) before acting on anything it holds.
+(``extract_archive``) before acting on anything it holds. The entries before
+it are checked against the manifest as a full read checks them (listed, once,
+at their size), so skipping them inflates no more than the manifest declares.
 """
 
 from pathlib import Path
 
 from app.archive.errors import CorruptArchive, UnsafeArchive
-from app.archive.reader import _read_manifest_member, _Reader, parse_manifest
+from app.archive.reader import Members, _read_manifest_member, _Reader, parse_manifest
 
 
 def read_member(path, member_name, *, max_bytes):
@@ -22,9 +24,9 @@ def read_member(path, member_name, *, max_bytes):
             raise CorruptArchive(f"{name}: has no member {member_name!r}")
         if expected[member_name] > max_bytes:
             raise UnsafeArchive(f"{name}: {member_name} is implausibly large")
+        members = Members(name, expected)
         while (entry := reader.tar.next_entry()) is not None:
+            members.check(entry)
             if entry.name == member_name and not entry.is_dir:
-                if entry.size != expected[member_name]:
-                    raise UnsafeArchive(f"{name}: {member_name} is not the size listed")
                 return b"".join(reader.tar.data(entry))
     raise CorruptArchive(f"{name}: {member_name} is missing (truncated archive?)")

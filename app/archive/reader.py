@@ -15,16 +15,14 @@ authentication tag over manifest and checksums (``app.archive.auth``) must match
 import contextlib
 import hashlib
 import json
-import os
-import queue
-import threading
 from pathlib import Path, PurePosixPath
 
 from app.archive.auth import TAG_NAME, TAG_SIZE, tag_problem
 from app.archive.errors import CorruptArchive, NotEnoughSpace, Unauthenticated, UnsafeArchive
-from app.archive.space import disk_full_as
+from app.archive.sink import EXTRACT_DISK_FULL, Sink
 from app.archive.sums import name_bytes, parse_checksums
 from app.archive.tarstream import Inflater, TarReader
+from app.archive.trees import FileMaker
 
 FORMAT_VERSION = 2  # 1: no authentication tag; 2: HMAC-SHA256 tag, GNU-escaped SHA256SUMS
 MANIFEST_NAME = "manifest.json"
@@ -34,7 +32,6 @@ MAX_MANIFEST_BYTES = 256 * 1024 * 1024
 MAX_NAME_BYTES = 4096  # PATH_MAX on Linux
 MAX_PART_BYTES = 255  # NAME_MAX on Linux
 MAX_SUMS_BYTES = 512 * 1024 * 1024
-_EXTRACT_DISK_FULL = "disk full while extracting; nothing was changed"
 
 
 def check_member_path(name):
@@ -140,25 +137,29 @@ def read_manifest(path):
     return parse_manifest(data, Path(path).name)[0]
 
 
-def verify_archive(path, *, key=None, progress=None):
+def verify_archive(path, *, key=None, progress=None, max_members=None):
     """Check a whole archive (structure, sizes, SHA-256s, gzip trailer); return the manifest.
 
     With ``key`` (bytes), its authentication tag must match too (else Unauthenticated).
+    ``max_members`` bounds the entries it may hold, folders included.
     """
-    return _walk(path, None, None, progress, key)
+    return _walk(path, None, None, progress, key, max_members=max_members)
 
 
-def extract_archive(path, dest, *, max_bytes=None, progress=None, key=None, keep=None):
+def extract_archive(
+    path, dest, *, max_bytes=None, progress=None, key=None, keep=None, max_members=None
+):
     """Extract and verify an archive in one pass into the new folder ``dest``; return its manifest.
 
     With ``key`` (bytes), its authentication tag must match too (else Unauthenticated).
     ``keep(member name)`` returning False verifies a member without writing it
-    (``max_bytes`` then bounds only what is written). On error ``dest`` may hold
-    partial files: callers extract into a staging folder and remove it.
+    (``max_bytes`` then bounds only what is written). ``max_members`` bounds the
+    entries it may hold, folders included. On error ``dest`` may hold partial
+    files: callers extract into a staging folder and remove it.
     """
     dest = Path(dest)
     dest.mkdir(mode=0o750)
-    return _walk(path, dest, max_bytes, progress, key, keep)
+    return _walk(path, dest, max_bytes, progress, key, keep, max_members)
 
 
 def _directories(paths):
@@ -174,9 +175,57 @@ def _directories(paths):
     return folders
 
 
-def _walk(path, dest, max_bytes, progress, key, keep=None):
+class Members:
+    """Check each entry against the manifest as it comes, before any of its data is read.
+
+    A file must be listed, come once and have its listed size; a folder must
+    hold a listed file and come once. Every entry but the manifest and the tag
+    counts against ``max_members``, folders included. So what a reader inflates
+    is bounded by what the manifest declares.
+    """
+
+    def __init__(self, source, expected, max_members=None):
+        self.source = source
+        self.expected = expected
+        self.folders = _directories(expected)
+        self.seen = {MANIFEST_NAME}
+        self.dirs = set()
+        self.count = 0
+        self.max_members = max_members
+
+    def check(self, entry):
+        """Raise UnsafeArchive unless ``entry`` (a tarstream.Entry) may come next."""
+        name = self.source
+        check_member_path(entry.name)
+        if entry.name != TAG_NAME:
+            self.count += 1
+        if self.max_members is not None and self.count > self.max_members:
+            raise UnsafeArchive(
+                f"{name}: more than {self.max_members:,} members (folders count too), "
+                f"at {entry.name!r}"
+            )
+        if entry.is_dir:
+            if entry.name not in self.folders:
+                raise UnsafeArchive(f"{name}: refused directory {entry.name!r} not in manifest")
+            if entry.name in self.dirs:
+                raise UnsafeArchive(f"{name}: directory {entry.name!r} appears twice")
+            self.dirs.add(entry.name)
+            return
+        if entry.name not in self.expected:
+            raise UnsafeArchive(f"{name}: refused member {entry.name!r} not listed in manifest")
+        if entry.name in self.seen:
+            raise UnsafeArchive(f"{name}: member {entry.name!r} appears twice")
+        if entry.size != self.expected[entry.name]:
+            raise UnsafeArchive(
+                f"{name}: member {entry.name!r} is {entry.size} bytes, manifest says "
+                f"{self.expected[entry.name]}"
+            )
+        self.seen.add(entry.name)
+
+
+def _walk(path, dest, max_bytes, progress, key, keep=None, max_members=None):
     name = Path(path).name
-    with _Reader(path) as reader, _Sink() as sink:
+    with _Reader(path) as reader, Sink() as sink, _maker(dest) as maker:
         tar = reader.tar
         manifest_bytes = _read_manifest_member(tar, name)
         manifest, expected = parse_manifest(manifest_bytes, name)
@@ -186,43 +235,31 @@ def _walk(path, dest, max_bytes, progress, key, keep=None):
                 f"{name}: unpacks to {total:,} bytes, "
                 f"more than the {max_bytes:,} bytes allowed here"
             )
-        folders = _directories(expected)
-        seen = {MANIFEST_NAME}
+        members = Members(name, expected, max_members)
+        seen = members.seen
         small = {CHECKSUMS_NAME: None, TAG_NAME: None}  # read whole, not written as files
         count = len(expected) + 1  # and the manifest: every member, as tar lists them
         while True:
             entry = tar.next_entry()
             if entry is None:
                 break
-            check_member_path(entry.name)
+            members.check(entry)
             if entry.is_dir:
-                if entry.name not in folders:
-                    raise UnsafeArchive(f"{name}: refused directory {entry.name!r} not in manifest")
                 continue
-            if entry.name not in expected:
-                raise UnsafeArchive(f"{name}: refused member {entry.name!r} not listed in manifest")
-            if entry.name in seen:
-                raise UnsafeArchive(f"{name}: member {entry.name!r} appears twice")
-            if entry.size != expected[entry.name]:
-                raise UnsafeArchive(
-                    f"{name}: member {entry.name!r} is {entry.size} bytes, manifest says "
-                    f"{expected[entry.name]}"
-                )
             if small[CHECKSUMS_NAME] is not None:
                 raise CorruptArchive(f"{name}: member {entry.name!r} after {CHECKSUMS_NAME}")
             if small[TAG_NAME] is not None and entry.name != CHECKSUMS_NAME:
                 raise CorruptArchive(f"{name}: member {entry.name!r} after {TAG_NAME}")
-            seen.add(entry.name)
             if entry.name in small:
                 if entry.size > MAX_SUMS_BYTES:
                     raise UnsafeArchive(f"{name}: {entry.name} is implausibly large")
                 small[entry.name] = b"".join(tar.data(entry))
-                _write_bytes(dest, entry.name, small[entry.name])
+                if maker is not None:
+                    maker.write_bytes(entry.name, small[entry.name])
             else:
                 out = None
-                if dest is not None and (keep is None or keep(entry.name)):
-                    with disk_full_as(_EXTRACT_DISK_FULL):
-                        out = _open_new(dest, entry.name)
+                if maker is not None and (keep is None or keep(entry.name)):
+                    out = maker.open_new(entry.name)
                 sink.begin(entry.name, out)
                 for chunk in tar.data(entry):
                     sink.put(chunk)
@@ -251,6 +288,13 @@ def _walk(path, dest, max_bytes, progress, key, keep=None):
     if damage is not None:
         raise CorruptArchive(f"{name}: {damage}")
     return manifest
+
+
+def _maker(dest):
+    """Return a FileMaker under ``dest``, or a context that gives None when only verifying."""
+    if dest is None:
+        return contextlib.nullcontext()
+    return FileMaker(dest, EXTRACT_DISK_FULL)
 
 
 def checksum_problem(name, sums_bytes, digests):
@@ -292,124 +336,3 @@ def read_back(path, tail_offset, trailer):
     if inflater.trailer != trailer:
         raise CorruptArchive(f"{name}: the gzip trailer is not the one written")
     return manifest, manifest_bytes, members
-
-
-class _Sink:
-    """Hash (and write) members' data in a second thread while the first one decompresses.
-
-    The reading thread checks every member and opens its file (all safety checks
-    stay there); this thread only hashes and writes what it is handed, through a
-    short queue, so memory stays bounded. Its errors are raised in the reading
-    thread at the next hand-over or at ``finish()``.
-    """
-
-    _DEPTH = 4  # chunks in flight (up to CHUNK bytes each)
-
-    def __init__(self):
-        self._queue = queue.Queue(self._DEPTH)
-        self._digests = {}
-        self._error = None
-        self._thread = threading.Thread(target=self._run, name="archive-sink", daemon=True)
-        self._thread.start()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self._stop()
-        return False
-
-    def _hand(self, item):
-        if self._error is not None:
-            self._raise()
-        while True:
-            try:
-                self._queue.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                if self._error is not None:
-                    self._raise()
-
-    def _raise(self):
-        error, self._error = self._error, None
-        raise error
-
-    def begin(self, member_name, out):
-        """Start a member; ``out`` is its open file, or None to only hash it."""
-        self._hand(("begin", member_name, out))
-
-    def put(self, chunk):
-        """Hand over the next chunk of the current member."""
-        self._hand(("data", chunk, None))
-
-    def end(self):
-        """End the current member."""
-        self._hand(("end", None, None))
-
-    def finish(self):
-        """Wait for every chunk handed over; return {member: SHA-256} or raise the error."""
-        self._stop()
-        if self._error is not None:
-            self._raise()
-        return self._digests
-
-    def _stop(self):
-        if self._thread.is_alive():
-            self._queue.put(("stop", None, None))
-            self._thread.join()
-
-    def _run(self):
-        name = out = digest = None
-        try:
-            while True:
-                kind, value, file = self._queue.get()
-                if kind == "stop":
-                    if out is not None:  # stopped mid-member: the reader failed
-                        out.close()
-                    break
-                if kind == "begin":
-                    name, out, digest = value, file, hashlib.sha256()
-                elif kind == "data":
-                    digest.update(value)
-                    if out is not None:
-                        with disk_full_as(_EXTRACT_DISK_FULL):
-                            out.write(value)
-                else:
-                    if out is not None:
-                        with disk_full_as(_EXTRACT_DISK_FULL):
-                            out.close()
-                    self._digests[name] = digest.hexdigest()
-                    name = out = digest = None
-        except BaseException as exc:  # handed to the reading thread
-            self._error = exc
-            if out is not None:
-                with contextlib.suppress(OSError):
-                    out.close()
-            self._drain_after_error()
-
-    def _drain_after_error(self):
-        while True:
-            kind, _value, file = self._queue.get()
-            if kind == "stop":
-                return
-            if kind == "begin" and file is not None:
-                file.close()
-
-
-def _open_new(dest, member_name):
-    target = dest.joinpath(*member_name.split("/"))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if not target.parent.resolve().is_relative_to(dest.resolve()):
-        raise UnsafeArchive(f"refused member {member_name!r}: it would land outside the target")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
-    try:
-        return os.fdopen(os.open(target, flags, 0o640), "wb")
-    except FileExistsError:
-        raise UnsafeArchive(f"refused member {member_name!r}: written twice") from None
-
-
-def _write_bytes(dest, member_name, data):
-    if dest is None:
-        return
-    with disk_full_as(_EXTRACT_DISK_FULL), _open_new(dest, member_name) as out:
-        out.write(data)

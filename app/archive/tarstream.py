@@ -1,12 +1,14 @@
 """A strict, linear reader of one-member ``.tar.gz`` streams: our own parser, not ``tarfile``'s.
 
 Work is linear in the bytes and members of the archive, and memory is bounded
-(decompressed output is produced a chunk at a time; extended headers are
-capped). Anything GNU tar might read differently from us is refused: a second
-gzip member, bytes after the gzip stream that are not zeros, entries after
-the end-of-archive blocks, an old-style regular entry whose name ends in
-``/`` (which GNU tar takes for a directory), global or sparse headers, and a
-header whose checksum does not match.
+(decompressed output is produced a chunk at a time; the extended headers
+before one entry are capped as a chain, not one by one). Nothing is inflated
+past the end-of-archive blocks but the zeros that pad the last record.
+Anything GNU tar might read differently from us is refused: a second gzip
+member, bytes after the gzip stream that are not zeros, anything but those
+zeros after the end-of-archive blocks, an old-style regular entry whose name
+ends in ``/`` (which GNU tar takes for a directory), global or sparse
+headers, and a header whose checksum does not match.
 """
 
 import zlib
@@ -19,7 +21,8 @@ from app.archive.sums import name_from_bytes
 
 BLOCK = 512
 CHUNK = 1024 * 1024
-MAX_EXTENDED_HEADER = 1024 * 1024
+RECORD = 20 * BLOCK  # tar writers pad the end-of-archive blocks with zeros up to a record
+MAX_EXTENDED_CHAIN = 64 * 1024  # pax and GNU long-name headers before one entry, blocks included
 _ZERO_BLOCK = bytes(BLOCK)
 _GZIP = 31  # wbits for a gzip header and trailer
 _RAW = -15  # wbits for raw deflate blocks
@@ -59,6 +62,7 @@ class Inflater:
         self._pending = b""
         self._buffer = b""
         self._pos = 0
+        self.position = 0  # decompressed bytes read so far
         self.trailer = b""  # what followed the deflate stream (raw mode: the gzip trailer)
 
     def _fill(self):
@@ -82,6 +86,7 @@ class Inflater:
         available = len(self._buffer) - self._pos
         if size <= available:
             start, self._pos = self._pos, self._pos + size
+            self.position += size
             return self._buffer[start : self._pos]
         parts = [self._buffer[self._pos :]]
         need = size - available
@@ -91,7 +96,9 @@ class Inflater:
             self._pos = len(part)
             parts.append(part)
             need -= len(part)
-        return b"".join(parts)
+        data = b"".join(parts)
+        self.position += len(data)
+        return data
 
     def chunks(self, size):
         """Yield exactly ``size`` bytes in pieces of at most CHUNK; raise if the stream ends."""
@@ -103,9 +110,12 @@ class Inflater:
             yield piece
 
     def finish(self):
-        """Read to the end of the stream (checking its CRC) and refuse what follows it."""
-        while self.read(CHUNK):
-            pass
+        """Check that the stream ends here (and its CRC) and refuse what follows it.
+
+        Nothing more is inflated: any decompressed byte left is refused.
+        """
+        if self.read(1):
+            raise UnsafeArchive(f"{self._source}: refused data after the end-of-archive blocks")
         rest = self._inflate.unused_data + self._pending + self._raw.read(CHUNK)
         if self._wbits == _RAW:
             self.trailer, rest = rest[:8], rest[8:]
@@ -137,9 +147,16 @@ def _cstring(field):
     return field.split(b"\0", 1)[0]
 
 
-def _parse_extended(data, source):
-    """Parse pax records ("<length> <key>=<value>\\n") into {key: bytes}."""
-    records, pos = {}, 0
+_KEYS = (b"path", b"size")  # the pax keys we read; the others are checked and dropped
+
+
+def _parse_extended(data, source, records):
+    """Parse pax records ("<length> <key>=<value>\\n") into ``records`` ({key: bytes}).
+
+    Only the keys we read are kept (and a mark for sparse files), so memory
+    is bounded by the header's size whatever keys it holds.
+    """
+    pos = 0
     while pos < len(data):
         space = data.find(b" ", pos)
         try:
@@ -150,9 +167,11 @@ def _parse_extended(data, source):
         if length <= 0 or space < 0 or not record.endswith(b"\n") or b"=" not in record:
             raise CorruptArchive(f"{source}: damaged archive (bad extended header)")
         key, value = record[:-1].split(b"=", 1)
-        records[key.decode("utf-8", "replace")] = value
+        if key.startswith(b"GNU.sparse"):
+            records["GNU.sparse"] = b""
+        elif key in _KEYS:
+            records[key.decode()] = value
         pos += length
-    return records
 
 
 class TarReader:
@@ -185,6 +204,7 @@ class TarReader:
         self._skip_rest()
         extended = {}
         long_name = None
+        start = self._in.position  # where this entry's headers begin
         while True:
             block = self._block()
             if block == _ZERO_BLOCK:
@@ -196,9 +216,11 @@ class TarReader:
             kind = block[156:157]
             size = _number(block[124:136], self._source)
             if kind in (b"x", b"L"):
-                if size > MAX_EXTENDED_HEADER:
+                chain = self._in.position - start + size + (-size % BLOCK)
+                if chain > MAX_EXTENDED_CHAIN:
                     raise UnsafeArchive(
-                        f"{self._source}: refused an extended header of {size} bytes"
+                        f"{self._source}: refused extended headers of more than "
+                        f"{MAX_EXTENDED_CHAIN:,} bytes before one entry (at offset {start:,})"
                     )
                 data = self._in.read(size)
                 self._in.read(-size % BLOCK)
@@ -207,7 +229,7 @@ class TarReader:
                 if kind == b"L":
                     long_name = _cstring(data)
                 else:
-                    extended.update(_parse_extended(data, self._source))
+                    _parse_extended(data, self._source, extended)
                 continue
             return self._entry(block, kind, size, extended, long_name)
 
@@ -221,8 +243,10 @@ class TarReader:
                 size = int(extended["size"])
             except ValueError:
                 raise self._fail("bad size in an extended header") from None
+            if size < 0:
+                raise self._fail("negative size in an extended header")
         text = name_from_bytes(name)
-        if any(key.startswith("GNU.sparse") for key in extended):
+        if "GNU.sparse" in extended:
             kind = b"S"
         if kind == DIRECTORY:
             if size:
@@ -249,11 +273,14 @@ class TarReader:
             raise self._fail("a tar header's checksum does not match")
 
     def _check_end(self):
-        """After the end-of-archive blocks only zeros may follow, up to the end of the stream."""
+        """After the end-of-archive blocks, only the zeros of one record, then the stream's end.
+
+        Nothing more is inflated: a stream that goes on past them is refused,
+        however well its zeros compress.
+        """
         self.ended = True
-        while piece := self._in.read(CHUNK):
-            if piece.strip(b"\0"):
-                raise UnsafeArchive(f"{self._source}: refused data after the end-of-archive blocks")
+        if self._in.read(RECORD).strip(b"\0"):
+            raise UnsafeArchive(f"{self._source}: refused data after the end-of-archive blocks")
         self._in.finish()
 
     def data(self, entry):

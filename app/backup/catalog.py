@@ -19,11 +19,11 @@ import json
 import logging
 import os
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.archive import CHECKSUMS_NAME, TAG_NAME, read_manifest
+from app.archive.trees import remove_tree
 from app.backup.errors import BackupError, BackupNotFound, CorruptArchive
 from app.config import archive_key, data_path
 from app.models.types import format_utc, parse_utc
@@ -269,7 +269,7 @@ def remove_leftovers(config):
     for folder, pattern in LEFTOVER_GLOBS:
         for path in data_path(config, folder).glob(pattern):
             if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path, ignore_errors=True)
+                remove_tree(path, ignore_errors=True)
             else:
                 path.unlink(missing_ok=True)
             removed.append(path.name)

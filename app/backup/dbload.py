@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 from app.backup.bindrows import bound_rows, column_binders
 from app.backup.dbtypes import column_checks, value_checks
+from app.backup.dumplines import BLOCK_BYTES, DEFAULT_MAX_ROW_BYTES, read_blocks, read_lines
 from app.backup.errors import CorruptArchive
 from app.backup.mysqlload import insert_rows as mysql_rows
 from app.backup.pgcopy import copy_rows
@@ -30,36 +31,36 @@ from app.backup.sqliteload import insert_rows as sqlite_rows
 
 BATCH = 1000
 BATCH_BYTES = 4 * 1024 * 1024  # a load holds at most this much dump text (or one row) at once
-BLOCK_BYTES = 1024 * 1024  # dump text the fast loaders read, check and convert at once
 FAST = {"postgresql": copy_rows, "mysql": mysql_rows, "mariadb": mysql_rows, "sqlite": sqlite_rows}
 _scan = json.scanner.make_scanner(json.JSONDecoder())  # what json.loads runs on each object
 
 
-def load_database(conn, entries, *, progress=None):
+def load_database(conn, entries, *, progress=None, max_row=DEFAULT_MAX_ROW_BYTES):
     """Replace every row of the given tables with their dumps, inside ``conn``'s transaction.
 
     ``entries`` is a list of (Table, dump path) in FK order. Deletes the current
     rows in reverse FK order, bulk-inserts in FK order, then moves id counters
-    on where the engine needs it. Returns {table name: rows loaded}.
+    on where the engine needs it. A row (line) over ``max_row`` bytes is
+    refused (``RESTORE_MAX_ROW_BYTES``). Returns {table name: rows loaded}.
     """
     for table, _path in reversed(entries):
         conn.execute(table.delete())
     counts = {}
     for done, (table, path) in enumerate(entries, 1):
-        counts[table.name] = _load_table(conn, table, Path(path))
+        counts[table.name] = _load_table(conn, table, Path(path), max_row)
         if progress:
             progress(done, len(entries))
     fix_id_counters(conn, [table for table, _path in entries])
     return counts
 
 
-def _load_table(conn, table, path):
+def _load_table(conn, table, path, max_row=DEFAULT_MAX_ROW_BYTES):
     fast = FAST.get(conn.dialect.name)
     if fast is not None:
-        return fast(conn, table, _blocks(conn, table, path))
+        return fast(conn, table, _blocks(conn, table, path, max_row))
     insert = table.insert()
     rows, batch, held = 0, [], 0
-    for record, size in _records(table, path):
+    for record, size in _records(table, path, read_lines(path, table.name, max_row)):
         batch.append(record)
         held += size
         if len(batch) >= BATCH or held >= BATCH_BYTES:
@@ -79,9 +80,7 @@ def _records(table, path, lines=None, first=1):
     for the file's own lines when given.
     """
     if lines is None:
-        with open(path, "rb") as source:
-            yield from _records(table, path, source)
-        return
+        lines = read_lines(path, table.name)
     names = {c.name for c in table.columns}
     decoders = []
     for column in table.columns:
@@ -122,7 +121,7 @@ def _decoder(column):
     return column_decoder(column)
 
 
-def _blocks(conn, table, path):
+def _blocks(conn, table, path, max_row=DEFAULT_MAX_ROW_BYTES):
     """Yield the checked, decoded and bound values of ``path``'s lines, a block at a time.
 
     Each block is a list of columns (lists of values ready for the driver, None
@@ -154,7 +153,7 @@ def _blocks(conn, table, path):
         return [list(column) for column in zip(*rows, strict=True)] if rows else None
 
     first = 1
-    for block in _read_blocks(path):
+    for block in read_blocks(path, table.name, max_row, BLOCK_BYTES):
         try:
             text = block.decode("utf-8", "surrogatepass")
             values = fast(text)
@@ -165,21 +164,6 @@ def _blocks(conn, table, path):
         if values:
             yield values
         first += block.count(b"\n")
-
-
-def _read_blocks(path):
-    """Yield ``path``'s bytes in blocks of whole lines of about BLOCK_BYTES (a long line whole)."""
-    with open(path, "rb") as source:
-        rest = b""
-        while data := source.read(BLOCK_BYTES):
-            cut = data.rfind(b"\n") + 1
-            if not cut:
-                rest += data
-                continue
-            yield rest + data[:cut]
-            rest = data[cut:]
-        if rest:
-            yield rest
 
 
 def _objects(text):

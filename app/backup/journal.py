@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import secrets
-import shutil
 import signal
 import socket
 
@@ -29,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.schema import CreateTable
 
 from app.archive.space import fsync_dir
+from app.archive.trees import remove_tree
 from app.backup.errors import BackupLocked, RestoreFailed
 from app.backup.lock import backup_lock, lock_holder
 from app.config import data_path
@@ -147,7 +147,7 @@ def recover_locked(config, engine):
     uploads = data_path(config, "uploads")
     aside = data_path(config, record["aside"])
     if _committed(engine, record["token"]):
-        shutil.rmtree(aside, ignore_errors=True)
+        remove_tree(aside, ignore_errors=True)
         done = "finished"
     else:
         if aside.exists():
@@ -175,7 +175,7 @@ def recover_locked(config, engine):
 def _discard(config, folder):
     discard = data_path(config, f".restore-staging.tmp-undone-{secrets.token_hex(4)}")
     os.rename(folder, discard)
-    shutil.rmtree(discard, ignore_errors=True)
+    remove_tree(discard, ignore_errors=True)
 
 
 def _committed(engine, token):

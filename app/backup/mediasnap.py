@@ -9,9 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.archive import check_member_path
+from app.archive.reader import MAX_NAME_BYTES
+from app.archive.sums import name_bytes
+from app.archive.trees import make_dirs, walk
 from app.backup.errors import BackupError
 
 log = logging.getLogger(__name__)
+
+MEMBER_PREFIX = "uploads/"  # where media files go in a system backup
 
 
 @dataclass(frozen=True)
@@ -63,8 +68,9 @@ def drop_unreferenced_trash(media, media_rows_dump):
 
 
 def _snapshot_tree(uploads, links, seen, trashed):
-    for root, dirs, names in os.walk(uploads, onerror=_unreadable):
+    for root, dirs, names in walk(uploads, onerror=_unreadable):
         dirs.sort()
+        _refuse_too_deep(uploads, root, dirs)
         for name in sorted(names):
             if is_partial_upload(name):
                 continue
@@ -73,7 +79,7 @@ def _snapshot_tree(uploads, links, seen, trashed):
             if relpath in seen:
                 continue  # moved to the trash after it was linked from uploads/
             try:
-                check_member_path(relpath)
+                check_member_path(MEMBER_PREFIX + relpath)
                 st = path.lstat()
             except FileNotFoundError:
                 continue
@@ -82,12 +88,17 @@ def _snapshot_tree(uploads, links, seen, trashed):
                     f"cannot back up {os.fsencode(path)!r}: its name cannot go into an "
                     f"archive ({exc}); rename or move it, then back up again"
                 ) from None
+            except OSError as exc:  # a path too long to open here, say
+                raise BackupError(
+                    f"cannot back up {os.fsencode(path)!r}: {exc.strerror or exc}; "
+                    "nothing was kept, rename or move it, then back up again"
+                ) from None
             if not stat.S_ISREG(st.st_mode):
                 log.warning("not backing up %s: not a regular file", path)
                 continue
             source = links / relpath
             try:
-                source.parent.mkdir(parents=True, exist_ok=True)
+                make_dirs(source.parent)
                 os.link(path, source)
             except FileNotFoundError:
                 continue  # deleted (moved to the trash) since we listed it
@@ -97,8 +108,25 @@ def _snapshot_tree(uploads, links, seen, trashed):
             yield MediaFile(relpath, source, st.st_size, st.st_mtime_ns, trashed)
 
 
+def _refuse_too_deep(uploads, root, dirs):
+    """Fail the backup on a folder so deep that no file in it fits an archive's name limit.
+
+    The walk goes no deeper than an archive can hold, so it ends whatever the
+    depth of the tree; a restore creates any path the archive holds.
+    """
+    inside = root[len(os.fspath(uploads)) + 1 :]  # root as the walk gives it, below uploads
+    for name in dirs:
+        member = f"{MEMBER_PREFIX}{inside}/{name}" if inside else MEMBER_PREFIX + name
+        if len(name_bytes(member)) + 2 > MAX_NAME_BYTES:  # "/" and a one-byte name
+            raise BackupError(
+                f"cannot back up {os.fsencode(Path(root, name))!r}: folders nested deeper "
+                f"than an archive holds (a path of at most {MAX_NAME_BYTES} bytes); "
+                "nothing was kept, move or flatten it, then back up again"
+            )
+
+
 def _unreadable(exc):
-    """Fail the backup on a folder that cannot be listed (os.walk would skip it silently).
+    """Fail the backup on a folder that cannot be listed (a walk would skip it silently).
 
     A folder that does not exist (no trash yet, a site deleted meanwhile) holds nothing.
     """

@@ -26,7 +26,6 @@ Leftover staging folders are removed by the next backup or restore.
 import logging
 import os
 import secrets
-import shutil
 import time
 from dataclasses import dataclass
 
@@ -34,8 +33,10 @@ import sqlalchemy as sa
 
 from app.archive import extract_archive, read_manifest
 from app.archive.space import check_space
+from app.archive.trees import remove_tree
 from app.backup import catalog, upgrade
 from app.backup.dbdump import database_revision, load_database
+from app.backup.dumplines import DEFAULT_MAX_ROW_BYTES
 from app.backup.errors import CorruptArchive, RestoreFailed
 from app.backup.journal import (
     mark,
@@ -157,7 +158,7 @@ def restore_backup(
             finally:
                 leave_maintenance(config)
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            remove_tree(staging, ignore_errors=True)
     outcome = RestoreOutcome(
         backup_id=backup_id,
         created_at=parse_utc(manifest["created_at"]),
@@ -198,7 +199,12 @@ def _swap_in(config, engine, backup_id, staging, tables, progress):
     try:
         trans = conn.begin()
         entries = [(table, staging / member) for table, member, _rows in tables]
-        counts = load_database(conn, entries, progress=catalog.phase(progress, "load"))
+        counts = load_database(
+            conn,
+            entries,
+            progress=catalog.phase(progress, "load"),
+            max_row=config.get("RESTORE_MAX_ROW_BYTES", DEFAULT_MAX_ROW_BYTES),
+        )
         for table, _member, rows in tables:
             if counts[table.name] != rows:
                 raise CorruptArchive(
@@ -229,7 +235,7 @@ def _swap_in(config, engine, backup_id, staging, tables, progress):
         ) from exc
     finally:
         conn.close()
-    shutil.rmtree(aside, ignore_errors=True)
+    remove_tree(aside, ignore_errors=True)
     reached("cleaned")
     remove_journal(config)
     reached("done")

@@ -24,7 +24,6 @@ import hashlib
 import json
 import shutil
 import sqlite3
-from itertools import islice
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -38,6 +37,8 @@ from app.backup.dbdump import (
     dump_filename,
     load_database,
 )
+from app.backup.dbload import BATCH_BYTES
+from app.backup.dumplines import DEFAULT_MAX_ROW_BYTES, read_lines
 from app.backup.errors import CorruptArchive
 
 
@@ -77,8 +78,11 @@ def _column_sql(column):
     return None
 
 
-def load_scratch(engine, entries):
-    """Load (Table, dump path) ``entries`` into the empty scratch; return {table: rows}."""
+def load_scratch(engine, entries, max_row=DEFAULT_MAX_ROW_BYTES):
+    """Load (Table, dump path) ``entries`` into the empty scratch; return {table: rows}.
+
+    A row (line) over ``max_row`` bytes is refused (``RESTORE_MAX_ROW_BYTES``).
+    """
     fast, slow = [], []
     for table, path in entries:
         exprs = [_column_sql(column) for column in table.columns]
@@ -92,17 +96,17 @@ def load_scratch(engine, entries):
         cursor = raw.driver_connection.cursor()
         cursor.execute("BEGIN")
         for table, path, exprs in fast:
-            counts[table.name] = _load_fast(cursor, table, path, exprs)
+            counts[table.name] = _load_fast(cursor, table, path, exprs, max_row)
         cursor.execute("COMMIT")
     finally:
         raw.close()
     if slow:
         with engine.begin() as conn:
-            counts.update(load_database(conn, slow))
+            counts.update(load_database(conn, slow, max_row=max_row))
     return counts
 
 
-def _load_fast(cursor, table, path, exprs):
+def _load_fast(cursor, table, path, exprs, max_row):
     """Insert every line of ``path``, letting SQLite's JSON functions take the values apart.
 
     A line is inserted only if it is a JSON object holding exactly the table's
@@ -117,20 +121,35 @@ def _load_fast(cursor, table, path, exprs):
         f"AND (SELECT count(*) FROM json_each(?1)) = {len(columns)} AND {present}"
     )
     lines, inserted = 0, 0
-    with open(path, encoding="utf-8") as source:
-        while batch := [(line,) for line in islice(source, BATCH)]:
-            try:
-                cursor.executemany(insert, batch)
-            except sqlite3.Error as exc:
-                raise CorruptArchive(f"{path.name}: {exc}") from None
-            lines += len(batch)
-            inserted += cursor.rowcount
+    for batch in _batches(path, read_lines(path, table.name, max_row)):
+        try:
+            cursor.executemany(insert, batch)
+        except sqlite3.Error as exc:
+            raise CorruptArchive(f"{path.name}: {exc}") from None
+        lines += len(batch)
+        inserted += cursor.rowcount
     if inserted != lines:
         raise CorruptArchive(
             f"{path.name}: {lines - inserted} of {lines} lines do not hold exactly the columns "
             f"of table {table.name}"
         )
     return lines
+
+
+def _batches(path, lines):
+    """Yield lists of (line text,) of at most BATCH lines and about BATCH_BYTES of text."""
+    batch, held = [], 0
+    for lineno, line in enumerate(lines, 1):
+        try:
+            batch.append((line.decode("utf-8"),))
+        except UnicodeDecodeError as exc:
+            raise CorruptArchive(f"{path.name} line {lineno}: not UTF-8 ({exc.reason})") from None
+        held += len(line)
+        if len(batch) >= BATCH or held >= BATCH_BYTES:
+            yield batch
+            batch, held = [], 0
+    if batch:
+        yield batch
 
 
 def _json_path(name):

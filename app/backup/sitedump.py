@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from app.backup.dbdump import column_decoder
+from app.backup.dumplines import read_lines
 from app.backup.errors import BackupError, CorruptArchive
 from app.models import Block, MediaItem, MediaTag, MenuItem, Page, Site, SiteUser, User
 
@@ -37,20 +38,19 @@ def iter_dump(path, table, keep=None):
     """Yield the decoded rows of a dump file of ``table`` (only those ``keep(raw row)`` accepts)."""
     decoders = [(c.name, f) for c in table.columns if (f := column_decoder(c)) is not None]
     names = {c.name for c in table.columns}
-    with open(path, "rb") as source:
-        for lineno, line in enumerate(source, 1):
-            try:
-                record = json.loads(line)
-                if not isinstance(record, dict) or record.keys() != names:
-                    raise ValueError("columns differ from the table's")
-                if keep is not None and not keep(record):
-                    continue
-                for name, decode in decoders:
-                    if record[name] is not None:
-                        record[name] = decode(record[name])
-            except (ValueError, TypeError) as exc:
-                raise CorruptArchive(f"{Path(path).name} line {lineno}: {exc}") from None
-            yield record
+    for lineno, line in enumerate(read_lines(path, table.name), 1):
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict) or record.keys() != names:
+                raise ValueError("columns differ from the table's")
+            if keep is not None and not keep(record):
+                continue
+            for name, decode in decoders:
+                if record[name] is not None:
+                    record[name] = decode(record[name])
+        except (ValueError, TypeError) as exc:
+            raise CorruptArchive(f"{Path(path).name} line {lineno}: {exc}") from None
+        yield record
 
 
 def find_site_row(lines, subdomain):

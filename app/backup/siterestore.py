@@ -16,7 +16,6 @@ recreate a site deleted since), so that this package does not import that one.
 import json
 import logging
 import secrets
-import shutil
 import time
 from dataclasses import dataclass
 
@@ -24,6 +23,7 @@ import sqlalchemy as sa
 
 from app.archive import extract_archive, read_manifest, read_member
 from app.archive.space import check_space
+from app.archive.trees import remove_tree
 from app.backup import catalog, upgrade
 from app.backup.dbdump import database_revision
 from app.backup.errors import CorruptArchive
@@ -128,7 +128,7 @@ def restore_site(
             with site_maintenance(config, live_id, reason, clock=clock):
                 summary = load(rows, live_id)
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            remove_tree(staging, ignore_errors=True)
     outcome = SiteRestoreOutcome(
         backup_id=backup_id,
         created_at=parse_utc(manifest["created_at"]),

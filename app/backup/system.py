@@ -18,7 +18,6 @@ re-exported here.
 import functools
 import logging
 import secrets
-import shutil
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -26,6 +25,7 @@ from pathlib import Path
 import app as app_package
 from app.archive import Late, Member, RoomExceeded, verify_archive, write_archive
 from app.archive.space import human_size, is_disk_full
+from app.archive.trees import remove_tree
 from app.backup import catalog
 from app.backup.catalog import FORMAT, SUFFIX, backup_path, backups_dir, list_backups
 from app.backup.dbdump import dump_filename, estimate_database_size
@@ -33,7 +33,7 @@ from app.backup.dumpahead import DumpAhead
 from app.backup.errors import NotEnoughSpace
 from app.backup.journal import recover_locked
 from app.backup.lock import backup_lock
-from app.backup.mediasnap import content_fingerprint
+from app.backup.mediasnap import MEMBER_PREFIX, content_fingerprint
 from app.backup.restore import RestoreOutcome, restore_backup
 from app.backup.retention import delete_backup, prune_backups, prune_locked
 from app.backup.status import backup_status
@@ -115,8 +115,8 @@ def create_backup(config, engine, *, clock=utcnow, skip_unchanged=None, progress
                 ) from exc
             raise
         finally:
-            shutil.rmtree(work, ignore_errors=True)
-            shutil.rmtree(links, ignore_errors=True)
+            remove_tree(work, ignore_errors=True)
+            remove_tree(links, ignore_errors=True)
         try:
             catalog.write_current_note(
                 config, outcome.backup_id, outcome.fingerprint, outcome.checked_at
@@ -184,7 +184,7 @@ def _create_locked(config, engine, clock, skip_unchanged, progress, started, wor
             return _meta(backup_id, now, ahead.result(), media, fingerprint.value())
 
         path = folder / (backup_id + SUFFIX)
-        media_members = [Member(f"uploads/{f.relpath}", f.size, f.source) for f in media]
+        media_members = [Member(MEMBER_PREFIX + f.relpath, f.size, f.source) for f in media]
         # "Complete and verified" is established while writing: every member's
         # SHA-256 and the gzip CRC-32 are computed over the very same chunks as
         # they are stored or deflated, sizes are checked against the manifest (a

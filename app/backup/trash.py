@@ -14,6 +14,7 @@ import os
 import time
 from pathlib import Path
 
+from app.archive.trees import walk
 from app.backup.errors import BackupLocked
 from app.backup.lock import backup_lock
 from app.config import data_path
@@ -66,7 +67,7 @@ def sweep_trash(config, *, grace=None, now=None):
 def _sweep_locked(folder, grace, now):
     deleted = 0
     stop = time.monotonic() + SWEEP_BUDGET_SECONDS
-    for root, dirs, names in os.walk(folder):
+    for root, dirs, names in walk(folder):
         for name in names:
             path = Path(root, name)
             try:

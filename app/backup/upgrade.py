@@ -25,6 +25,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from app.archive.space import check_space
+from app.backup.dumplines import DEFAULT_MAX_ROW_BYTES
 from app.backup.errors import BackupError, CorruptArchive, RestoreFailed, SchemaMismatch
 from app.backup.scratch import dump_scratch, load_scratch, scratch_engine
 
@@ -196,7 +197,9 @@ def _load_at_revision(config, engine, staging, manifest, name):
             f"(missing {missing}, unknown {extra})"
         )
     entries = [(schema.tables[t["name"]], staging / t["path"]) for t in manifest["tables"]]
-    counts = load_scratch(engine, entries)
+    counts = load_scratch(
+        engine, entries, config.get("RESTORE_MAX_ROW_BYTES", DEFAULT_MAX_ROW_BYTES)
+    )
     for table in manifest["tables"]:
         if counts[table["name"]] != table["rows"]:
             raise CorruptArchive(

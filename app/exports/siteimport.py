@@ -2,8 +2,9 @@
 
 The archive is untrusted input. It is refused before anything changes unless:
 it is at most ``SITE_IMPORT_MAX_BYTES`` big and unpacks to at most as much, in at
-most ``SITE_IMPORT_MAX_MEMBERS`` members, leaving the backups' reserve free
-(``app.exports.uploads.backup_reserve``); the archive reader's checks all pass
+most ``SITE_IMPORT_MAX_MEMBERS`` members (folders count too), leaving the backups'
+reserve free (``app.exports.uploads.backup_reserve``); the archive reader's checks
+all pass, to the end of the file (nothing after its end)
 (names, types, sizes, every SHA-256, see ``app.archive.reader``); it is a site
 export of a format version this app reads; and every JSON file matches the
 format (``app.exports.exportformat``) and refers only within itself
@@ -12,13 +13,13 @@ format (``app.exports.exportformat``) and refers only within itself
 
 import contextlib
 import secrets
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.archive import extract_archive, read_manifest
+from app.archive import extract_archive, read_manifest, verify_archive
 from app.archive.errors import CorruptArchive
 from app.archive.space import check_space
+from app.archive.trees import remove_tree
 from app.exports.archive import exports_dir
 from app.exports.exportformat import check_export_manifest, read_export_rows
 from app.exports.loader import load_site
@@ -55,13 +56,21 @@ class ExportPreview:
         }
 
 
+def _file_limit(config, archive):
+    """Raise InvalidSiteData if the archive file is over SITE_IMPORT_MAX_BYTES."""
+    most = config["SITE_IMPORT_MAX_BYTES"]
+    size = Path(archive).stat().st_size
+    if size > most:
+        raise InvalidSiteData(
+            f"{Path(archive).name}: {size:,} bytes, more than the {most:,} bytes allowed"
+        )
+
+
 def _limits(config, archive, manifest):
     """Raise InvalidSiteData if the archive or what it unpacks to is over the limits."""
     name = Path(archive).name
     most = config["SITE_IMPORT_MAX_BYTES"]
-    size = Path(archive).stat().st_size
-    if size > most:
-        raise InvalidSiteData(f"{name}: {size:,} bytes, more than the {most:,} bytes allowed")
+    _file_limit(config, archive)
     if len(manifest["files"]) > config["SITE_IMPORT_MAX_MEMBERS"]:
         raise InvalidSiteData(f"{name}: too many members ({len(manifest['files'])})")
     unpacked = sum(entry["size"] for entry in manifest["files"])
@@ -71,13 +80,21 @@ def _limits(config, archive, manifest):
 
 
 def inspect_export(config, archive):
-    """Read an export's manifest and check it against the limits; return an ExportPreview."""
+    """Check a whole export (limits, structure, every checksum); return an ExportPreview.
+
+    The file is read to its end before anything is shown: an export whose
+    manifest is fine but whose rest is damaged, or followed by anything, is refused.
+    """
     archive = Path(archive)
     if not archive.is_file():
         raise InvalidSiteData(f"{archive.name}: no such file")
+    _file_limit(config, archive)
     manifest = read_manifest(archive)
     counts = check_export_manifest(manifest, archive.name)
     _limits(config, archive, manifest)
+    verified = verify_archive(archive, max_members=config["SITE_IMPORT_MAX_MEMBERS"])
+    if verified != manifest:
+        raise CorruptArchive(f"{archive.name}: the archive changed while it was read")
     site = manifest["site"]
     return ExportPreview(
         site_id=site.get("id") if isinstance(site.get("id"), int) else None,
@@ -102,19 +119,22 @@ def import_site(
     lock and maintenance); ``progress(done, total)`` follows the extraction.
     """
     archive = Path(archive)
-    inspect_export(config, archive)
+    if not archive.is_file():
+        raise InvalidSiteData(f"{archive.name}: no such file")
+    _file_limit(config, archive)
+    manifest = read_manifest(archive)
+    check_export_manifest(manifest, archive.name)
+    unpacked = _limits(config, archive, manifest)
     folder = exports_dir(config)
     folder.mkdir(parents=True, exist_ok=True)
     staging = folder / f"{STAGING_PREFIX}{secrets.token_hex(6)}"
     try:
-        manifest = read_manifest(archive)
-        unpacked = _limits(config, archive, manifest)
         reserve = backup_reserve(config)  # the next system backup's room stays free
         what = f"importing {archive.name} (keeping room for the next backup)"
         free = check_space(unpacked + reserve, folder, what) - reserve
         extracted = extract_archive(
             archive, staging, max_bytes=min(free, config["SITE_IMPORT_MAX_BYTES"]),
-            progress=progress,
+            progress=progress, max_members=config["SITE_IMPORT_MAX_MEMBERS"],
         )  # fmt: skip
         if extracted != manifest:
             raise CorruptArchive(f"{archive.name}: the archive changed while it was read")
@@ -126,4 +146,4 @@ def import_site(
                 owner_email=owner_email, before_commit=before_commit,
             )  # fmt: skip
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        remove_tree(staging, ignore_errors=True)
