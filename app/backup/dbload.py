@@ -32,34 +32,45 @@ BATCH = 1000
 BATCH_BYTES = 4 * 1024 * 1024  # a load holds at most this much dump text (or one row) at once
 BLOCK_BYTES = 1024 * 1024  # dump text the fast loaders read, check and convert at once
 FAST = {"postgresql": copy_rows, "mysql": mysql_rows, "mariadb": mysql_rows, "sqlite": sqlite_rows}
-_scan = json.scanner.make_scanner(json.JSONDecoder())  # what json.loads runs on each object
 
 
-def load_database(conn, entries, *, progress=None):
+def _not_json(constant):
+    raise ValueError(f"{constant} is not a JSON number")
+
+
+# What json.loads runs on each line, less NaN and Infinity (which are not JSON).
+_decoder_of_lines = json.JSONDecoder(parse_constant=_not_json)
+_scan = json.scanner.make_scanner(_decoder_of_lines)
+
+
+def load_database(conn, entries, *, progress=None, dialect=None):
     """Replace every row of the given tables with their dumps, inside ``conn``'s transaction.
 
     ``entries`` is a list of (Table, dump path) in FK order. Deletes the current
     rows in reverse FK order, bulk-inserts in FK order, then moves id counters
-    on where the engine needs it. Returns {table name: rows loaded}.
+    on where the engine needs it. Returns {table name: rows loaded}. Values
+    are checked against what the engine ``dialect`` (default: ``conn``'s)
+    stores exactly.
     """
+    dialect = dialect or conn.dialect.name
     for table, _path in reversed(entries):
         conn.execute(table.delete())
     counts = {}
     for done, (table, path) in enumerate(entries, 1):
-        counts[table.name] = _load_table(conn, table, Path(path))
+        counts[table.name] = _load_table(conn, table, Path(path), dialect)
         if progress:
             progress(done, len(entries))
     fix_id_counters(conn, [table for table, _path in entries])
     return counts
 
 
-def _load_table(conn, table, path):
+def _load_table(conn, table, path, dialect):
     fast = FAST.get(conn.dialect.name)
     if fast is not None:
-        return fast(conn, table, _blocks(conn, table, path))
+        return fast(conn, table, _blocks(conn, table, path, dialect))
     insert = table.insert()
     rows, batch, held = 0, [], 0
-    for record, size in _records(table, path):
+    for record, size in _records(table, path, dialect=dialect):
         batch.append(record)
         held += size
         if len(batch) >= BATCH or held >= BATCH_BYTES:
@@ -72,15 +83,15 @@ def _load_table(conn, table, path):
     return rows
 
 
-def _records(table, path, lines=None, first=1):
+def _records(table, path, lines=None, first=1, *, dialect):
     """Yield (row dict ready to insert, its line's size) for each checked line of ``path``.
 
     ``lines`` (an iterable of byte lines starting at line ``first``) stands in
-    for the file's own lines when given.
+    for the file's own lines when given. Values are checked for ``dialect``.
     """
     if lines is None:
         with open(path, "rb") as source:
-            yield from _records(table, path, source)
+            yield from _records(table, path, source, dialect=dialect)
         return
     names = {c.name for c in table.columns}
     decoders = []
@@ -91,10 +102,10 @@ def _records(table, path, lines=None, first=1):
             decoders.append((column.name, None, True))
         elif decode is not None:
             decoders.append((column.name, decode, False))
-    check = value_checks(table)
+    check = value_checks(table, dialect)
     for lineno, line in enumerate(lines, first):
         try:
-            record = json.loads(line)
+            record = _parse_line(line)
             if not isinstance(record, dict) or record.keys() != names:
                 raise ValueError("columns differ from the table's")
             check(record, lineno)
@@ -116,13 +127,21 @@ def _records(table, path, lines=None, first=1):
         yield record, len(line)
 
 
+def _parse_line(line):
+    """Return the JSON value of a dump line; ValueError if it is not JSON or nests too deep."""
+    try:
+        return json.loads(line, parse_constant=_not_json)
+    except RecursionError:
+        raise ValueError("its JSON is nested too deeply to read") from None
+
+
 def _decoder(column):
     from app.backup.dbdump import column_decoder  # dbdump imports this module
 
     return column_decoder(column)
 
 
-def _blocks(conn, table, path):
+def _blocks(conn, table, path, dialect):
     """Yield the checked, decoded and bound values of ``path``'s lines, a block at a time.
 
     Each block is a list of columns (lists of values ready for the driver, None
@@ -131,7 +150,7 @@ def _blocks(conn, table, path):
     columns = list(table.columns)
     names = [c.name for c in columns]
     getters = [itemgetter(name) for name in names]
-    checks = column_checks(table)
+    checks = column_checks(table, dialect)
     decoders = [_decoder(c) for c in columns]
     binders = column_binders(conn, table)
     width = len(columns)
@@ -149,7 +168,8 @@ def _blocks(conn, table, path):
         ]
 
     def careful(block, first):
-        records = (record for record, _size in _records(table, path, io.BytesIO(block), first))
+        lines = io.BytesIO(block)
+        records = (record for record, _size in _records(table, path, lines, first, dialect=dialect))
         rows = list(bound_rows(conn, table, records))
         return [list(column) for column in zip(*rows, strict=True)] if rows else None
 
