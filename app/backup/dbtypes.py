@@ -26,7 +26,11 @@ from app.models.storable import (
 
 
 def _json_shapes():
-    """Return {(table name, column name): dict or list} from the models' Mapped[...] hints."""
+    """Return {(table name, column name): what the models allow} of JSON and chosen columns.
+
+    That is dict or list from a JSON column's Mapped[...] hint, or the tuple of
+    the values a column's ``info["choices"]`` allows (block types, roles).
+    """
     from app.extensions import db
 
     shapes = {}
@@ -35,6 +39,8 @@ def _json_shapes():
         for cls in reversed(mapper.class_.__mro__):
             hints.update(getattr(cls, "__annotations__", {}))
         for column in mapper.local_table.columns:
+            if "choices" in column.info:
+                shapes[(mapper.local_table.name, column.name)] = tuple(column.info["choices"])
             if not isinstance(column.type, sa.JSON):
                 continue
             prop = mapper.get_property_by_column(column)
@@ -63,6 +69,8 @@ def _kind(column, shape, dialect):
         return _integers("an integer", -(2**63), 2**63 - 1)
     if isinstance(kind, sa.TypeDecorator):
         kind = kind.impl_instance
+    if isinstance(shape, tuple):
+        return _choices(shape)
     if isinstance(kind, sa.JSON):
         return _json(shape, dialect)
     if isinstance(kind, sa.Boolean):
@@ -81,6 +89,15 @@ def _kind(column, shape, dialect):
     length = kind.length if isinstance(kind, sa.String) else None
     expected = f"a string of at most {length} characters" if length else "a string"
     return _strings(expected, length, text_byte_limit(kind, dialect), dialect)  # dates too
+
+
+def _choices(allowed):
+    allowed_set = set(allowed)
+    return (
+        f"one of {list(allowed)}",
+        lambda v: None if isinstance(v, str) and v in allowed_set else "",
+        lambda types, values: types <= {str} and allowed_set.issuperset(values),
+    )
 
 
 def _plain(expected, test, *types):

@@ -40,7 +40,7 @@ def iter_dump(path, table, keep=None):
     with open(path, "rb") as source:
         for lineno, line in enumerate(source, 1):
             try:
-                record = json.loads(line)
+                record = _parse(line)
                 if not isinstance(record, dict) or record.keys() != names:
                     raise ValueError("columns differ from the table's")
                 if keep is not None and not keep(record):
@@ -53,10 +53,21 @@ def iter_dump(path, table, keep=None):
             yield record
 
 
+def _parse(line):
+    """Return a dump line's JSON value; ValueError if it is not JSON or nests too deep."""
+    try:
+        return json.loads(line)
+    except RecursionError:
+        raise ValueError("its JSON is nested too deeply to read") from None
+
+
 def find_site_row(lines, subdomain):
     """Return the raw row of site ``subdomain`` among a sites dump's ``lines``, or None."""
     for line in lines:
-        record = json.loads(line)
+        try:
+            record = _parse(line)
+        except ValueError as exc:
+            raise CorruptArchive(f"the backup's sites dump: {exc}") from None
         if isinstance(record, dict) and record.get("subdomain") == subdomain:
             return record
     return None
