@@ -27,20 +27,13 @@ from app.backup.errors import CorruptArchive
 from app.backup.mysqlload import insert_rows as mysql_rows
 from app.backup.pgcopy import copy_rows
 from app.backup.sqliteload import insert_rows as sqlite_rows
+from app.models.storable import read_int
 
 BATCH = 1000
 BATCH_BYTES = 4 * 1024 * 1024  # a load holds at most this much dump text (or one row) at once
 BLOCK_BYTES = 1024 * 1024  # dump text the fast loaders read, check and convert at once
 FAST = {"postgresql": copy_rows, "mysql": mysql_rows, "mariadb": mysql_rows, "sqlite": sqlite_rows}
-
-
-def _not_json(constant):
-    raise ValueError(f"{constant} is not a JSON number")
-
-
-# What json.loads runs on each line, less NaN and Infinity (which are not JSON).
-_decoder_of_lines = json.JSONDecoder(parse_constant=_not_json)
-_scan = json.scanner.make_scanner(_decoder_of_lines)
+_scan = json.scanner.make_scanner(json.JSONDecoder())  # what json.loads runs on each object
 
 
 def load_database(conn, entries, *, progress=None, dialect=None):
@@ -130,9 +123,44 @@ def _records(table, path, lines=None, first=1, *, dialect):
 def _parse_line(line):
     """Return the JSON value of a dump line; ValueError if it is not JSON or nests too deep."""
     try:
-        return json.loads(line, parse_constant=_not_json)
+        # NaN, Infinity and integers of too many digits are read as values the checks refuse.
+        return json.loads(line, parse_int=read_int)
     except RecursionError:
-        raise ValueError("its JSON is nested too deeply to read") from None
+        name = _deepest_member(line.decode("utf-8", "replace"))
+        where = "" if name is None else f"column {name}: "
+        raise ValueError(f"{where}its JSON value is nested too deeply to read") from None
+
+
+def _deepest_member(text):
+    """Return the top-level key of JSON ``text`` whose value nests deepest (None if no key).
+
+    Reads the text without recursion (it is too deep for the JSON reader).
+    """
+    depth, deepest, key, found, pos, size = 0, 0, None, None, 0, len(text)
+    while pos < size:
+        char = text[pos]
+        if char == '"':
+            end = pos + 1
+            while end < size and text[end] != '"':
+                end += 2 if text[end] == "\\" else 1
+            after = end + 1
+            while after < size and text[after] in " \t\r\n":
+                after += 1
+            if depth == 1 and after < size and text[after] == ":":
+                try:
+                    key = json.loads(text[pos : end + 1])
+                except ValueError:
+                    key = None
+            pos = end + 1
+            continue
+        if char in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest, found = depth, key
+        elif char in "]}":
+            depth -= 1
+        pos += 1
+    return found
 
 
 def _decoder(column):

@@ -103,13 +103,9 @@ def _shown(value):
     return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
-def _not_json(constant):
-    raise ValueError(f"{constant} is not a JSON number")
-
-
 def _load_json(folder, name, kind):
     try:
-        value = json.loads((folder / name).read_text(encoding="utf-8"), parse_constant=_not_json)
+        value = json.loads((folder / name).read_text(encoding="utf-8"))
     except (UnicodeError, ValueError) as exc:
         raise InvalidSiteData(f"{name} is not valid JSON ({exc})") from None
     except RecursionError:

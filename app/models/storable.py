@@ -30,6 +30,27 @@ _BITS = ((sa.SmallInteger, 16), (sa.BigInteger, 64), (sa.Integer, 32))
 ENGINE_NAMES = {"postgresql": "PostgreSQL", "mysql": "MariaDB", "mariadb": "MariaDB"}
 
 
+class HugeInteger:
+    """A JSON integer with more digits than Python converts (``sys.get_int_max_str_digits``).
+
+    A loader reads one as this, so that the check of its column refuses it by name.
+    """
+
+    def __init__(self, text):
+        self.text = text
+
+    def __repr__(self):
+        return f"{self.text[:20]}... ({len(self.text)} digits)"
+
+
+def read_int(text):
+    """Return JSON integer ``text`` as an int, or a HugeInteger if it has too many digits."""
+    try:
+        return int(text)
+    except ValueError:
+        return HugeInteger(text)
+
+
 def integer_range(kind, dialect):
     """Return (lowest, highest) integer an integer column of type ``kind`` holds on ``dialect``."""
     bits = 64
@@ -99,6 +120,8 @@ def json_problem(value, dialect):
             stack.extend((inner, depth + 1) for inner in item)
         elif isinstance(item, float) and not math.isfinite(item):
             return f"holds the number {item}, which JSON cannot hold"
+        elif isinstance(item, HugeInteger):
+            return f"holds the number {item!r}, too long to read"
         elif isinstance(item, str) and _bad_string(item):
             return "holds a lone surrogate (not valid Unicode)"
     return None
