@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from app.backup.dbdump import _codec, dump_table, load_database
 from app.backup.errors import CorruptArchive
 from app.extensions import db
+from app.models import BLOCK_TYPES, ROLES
 from tests.backupkit import database_state
 from tests.hostilekit import (
     BASE_ROWS,
@@ -104,3 +105,5 @@ def test_any_value_is_stored_exactly_or_refused_naming_it(any_app, tmp_path_fact
     if column.nullable and isinstance(column.type, sa.JSON) and parse(text) is None:
         wanted[table.name][0][column.name] = None  # JSON null is SQL NULL in a nullable column
     assert rows == wanted
+    assert rows["blocks"][0]["type"] in BLOCK_TYPES  # never an unknown type
+    assert rows["site_users"][0]["role"] in ROLES
