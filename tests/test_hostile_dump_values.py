@@ -105,5 +105,6 @@ def test_any_value_is_stored_exactly_or_refused_naming_it(any_app, tmp_path_fact
     if column.nullable and isinstance(column.type, sa.JSON) and parse(text) is None:
         wanted[table.name][0][column.name] = None  # JSON null is SQL NULL in a nullable column
     assert rows == wanted
+    json.dumps(rows, ensure_ascii=False, allow_nan=False).encode("utf-8")  # exports can write it
     assert rows["blocks"][0]["type"] in BLOCK_TYPES  # never an unknown type
     assert rows["site_users"][0]["role"] in ROLES

@@ -16,6 +16,7 @@ accepts blocks the careful one accepts too, and gives the same rows.
 import io
 import json
 import json.scanner
+import re
 from operator import itemgetter
 from pathlib import Path
 
@@ -34,6 +35,11 @@ BATCH_BYTES = 4 * 1024 * 1024  # a load holds at most this much dump text (or on
 BLOCK_BYTES = 1024 * 1024  # dump text the fast loaders read, check and convert at once
 FAST = {"postgresql": copy_rows, "mysql": mysql_rows, "mariadb": mysql_rows, "sqlite": sqlite_rows}
 _scan = json.scanner.make_scanner(json.JSONDecoder())  # what json.loads runs on each object
+# A \u escape of a high surrogate not followed by a low one, or of a low one not after a high one.
+_LONE_SURROGATE = re.compile(
+    r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])"
+    r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
 
 
 def load_database(conn, entries, *, progress=None, dialect=None):
@@ -184,6 +190,10 @@ def _blocks(conn, table, path, dialect):
     width = len(columns)
 
     def fast(text):
+        escaped = "\\ud" in text or "\\uD" in text
+        if escaped and _LONE_SURROGATE.search(text):  # the column checks leave JSON strings to this
+            return None
+        text.encode("utf-8")  # raises on a surrogate decoded from the bytes themselves
         records = _objects(text)
         if records is None or set(map(len, records)) != {width}:
             return None

@@ -97,34 +97,52 @@ def texts_problem(values, dialect, byte_limit=None):
     return None
 
 
-def json_problem(value, dialect):
+def json_problem(value, dialect, *, strings=True):
     """Return why JSON ``value`` cannot be stored exactly on ``dialect``, or None.
 
-    Walks the value without recursion: depth as MariaDB's ``JSON_DEPTH`` counts
-    it (a scalar or an empty container is 1 deep), finite numbers, valid Unicode.
+    Walks the value a level at a time, without recursion: depth as MariaDB's
+    ``JSON_DEPTH`` counts it (a scalar or an empty container is 1 deep),
+    finite numbers, and (unless ``strings`` is false: the caller checked the
+    text it was read from) valid Unicode in keys and strings.
     """
     limit = json_depth_limit(dialect)
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            if item and depth + 1 > limit:
-                return f"is nested more than {limit} levels deep"
-            for key, inner in item.items():
-                if _bad_string(key):
-                    return "holds a lone surrogate (not valid Unicode)"
-                stack.append((inner, depth + 1))
-        elif isinstance(item, list):
-            if item and depth + 1 > limit:
-                return f"is nested more than {limit} levels deep"
-            stack.extend((inner, depth + 1) for inner in item)
-        elif isinstance(item, float) and not math.isfinite(item):
-            return f"holds the number {item}, which JSON cannot hold"
-        elif isinstance(item, HugeInteger):
-            return f"holds the number {item!r}, too long to read"
-        elif isinstance(item, str) and _bad_string(item):
-            return "holds a lone surrogate (not valid Unicode)"
+    problem = _scalar_problem(value, strings)
+    level, depth = ([value] if type(value) in (dict, list) else []), 1
+    while level and problem is None:
+        if depth >= limit and any(level):
+            return f"is nested more than {limit} levels deep"
+        inner = []
+        for item in level:
+            if type(item) is dict:
+                if strings and not all(map(_good_key, item)):
+                    return LONE_SURROGATE
+                item = item.values()
+            for child in item:
+                kind = type(child)
+                if kind is dict or kind is list:
+                    inner.append(child)
+                elif kind is not str or strings:
+                    problem = problem or _scalar_problem(child, strings)
+        level, depth = inner, depth + 1
+    return problem
+
+
+LONE_SURROGATE = "holds a lone surrogate (not valid Unicode)"
+
+
+def _scalar_problem(value, strings):
+    kind = type(value)
+    if kind is float and not math.isfinite(value):
+        return f"holds the number {value}, which JSON cannot hold"
+    if kind is HugeInteger:
+        return f"holds the number {value!r}, too long to read"
+    if kind is str and strings and _bad_string(value):
+        return LONE_SURROGATE
     return None
+
+
+def _good_key(key):
+    return type(key) is not str or not _bad_string(key)
 
 
 def _bad_string(text):
