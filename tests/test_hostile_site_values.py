@@ -198,3 +198,26 @@ def test_any_field_is_stored_exactly_or_refused_naming_it(
         return
     assert stored(site_id, where[1], column) == expected(column, value, site_id)
     assert stored(site_id, "block", Block.type) in BLOCK_TYPES  # never an unknown type
+
+
+@pytest.mark.parametrize("twin", ["home ", "home  ", "home\t"])
+def test_slugs_one_engine_takes_for_the_same_are_refused_there(any_app, make, tmp_path, twin):
+    """MariaDB's unique index ignores trailing spaces: such twins are refused there, by name."""
+    site = make.site(owner=make.user(email="owner@example.org"), subdomain="camp")
+    manifest = write_export(tmp_path, site, ("pages.json", "page", "slug"), '"home"')
+    pages = json.loads((tmp_path / "pages.json").read_text())
+    pages.append({**pages[0], "id": 6, "slug": twin, "blocks": []})
+    (tmp_path / "pages.json").write_text(json.dumps(pages))
+    db.session.remove()
+    before = database_state()
+    rows = read_export_rows(tmp_path, manifest)
+    same = db.engine.dialect.name in ("mysql", "mariadb") and twin.rstrip(" ") == "home"
+    if same:
+        with pytest.raises(InvalidSiteData, match="two pages have the slug"):
+            load_site(any_app.config, db.engine, rows, replace_site_id=site.id)
+        assert database_state() == before
+    else:
+        load_site(any_app.config, db.engine, rows, replace_site_id=site.id)
+        with db.engine.connect() as conn:
+            slugs = conn.scalars(sa.select(Page.slug).where(Page.site_id == site.id)).all()
+        assert sorted(slugs) == sorted(["home", twin])

@@ -121,6 +121,13 @@ class _Checks:
             raise InvalidSiteData(f"{where} is out of range ({lowest} to {highest})")
         return value
 
+    def unique_key(self, text):
+        """Return what a unique index of this engine compares ``text`` by.
+
+        MariaDB's collations ignore trailing spaces ("home" and "home " are one).
+        """
+        return text.rstrip(" ") if self.dialect in ("mysql", "mariadb") else text
+
     def json(self, where, value):
         """Check a JSON object field (theme, block data)."""
         if not isinstance(value, dict):
@@ -167,9 +174,9 @@ def _check_pages(c, pages):
     for page in pages:
         where = f"page {page['id']}"
         slug = c.text(f"{where} slug", page["slug"], model=Page, column="slug")
-        if slug in slugs:
+        if c.unique_key(slug) in slugs:
             raise InvalidSiteData(f"two pages have the slug {slug!r}")
-        slugs.add(slug)
+        slugs.add(c.unique_key(slug))
         c.text(f"{where} title", page["title"], model=Page, column="title")
         if not isinstance(page["published"], bool):
             raise InvalidSiteData(f"{where} published must be true or false")
@@ -222,9 +229,9 @@ def _check_media(c, media):
         tags = set()
         for tag in item["tags"]:
             text = c.text(f"{where} tag", tag["tag"], model=MediaTag, column="tag")
-            if text in tags:
+            if c.unique_key(text) in tags:
                 raise InvalidSiteData(f"{where} has the tag {text!r} twice")
-            tags.add(text)
+            tags.add(c.unique_key(text))
             tag_rows.append(tag)
     _unique_ids(c, "media tags", tag_rows, MediaTag)
 
