@@ -250,9 +250,9 @@ def _check_members(c, members):
     emails = set()
     for member in members:
         email = c.text("member email", member["email"], model=User, column="email")
-        if email.lower() in emails:
+        if c.unique_key(email.lower()) in emails:
             raise InvalidSiteData(f"{email} is a member twice")
-        emails.add(email.lower())
+        emails.add(c.unique_key(email.lower()))
         if member["role"] not in ROLES:
             raise InvalidSiteData(f"{email} has the unknown role {member['role']!r}")
         _time(f"membership of {email}", member["created_at"])
