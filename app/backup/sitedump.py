@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from app.backup.dbdump import column_decoder
+from app.backup.dbtypes import value_checks
 from app.backup.errors import BackupError, CorruptArchive
 from app.models import Block, MediaItem, MediaTag, MenuItem, Page, Site, SiteUser, User
 
@@ -37,12 +38,15 @@ def iter_dump(path, table, keep=None):
     """Yield the decoded rows of a dump file of ``table`` (only those ``keep(raw row)`` accepts)."""
     decoders = [(c.name, f) for c in table.columns if (f := column_decoder(c)) is not None]
     names = {c.name for c in table.columns}
+    # Every value of the right type first (the site loader checks them for its engine).
+    check = value_checks(table, "sqlite")
     with open(path, "rb") as source:
         for lineno, line in enumerate(source, 1):
             try:
                 record = _parse(line)
                 if not isinstance(record, dict) or record.keys() != names:
                     raise ValueError("columns differ from the table's")
+                check(record, lineno)
                 if keep is not None and not keep(record):
                     continue
                 for name, decode in decoders:
