@@ -121,12 +121,13 @@ def _plain(value):
 
 
 def _careful(conn, table, path):
-    records = (record for record, _size in dbload._records(table, path))
+    dialect = conn.dialect.name
+    records = (record for record, _size in dbload._records(table, path, dialect=dialect))
     return [list(map(_plain, row)) for row in bound_rows(conn, table, records)]
 
 
 def _fast(conn, table, path):
-    blocks = dbload._blocks(conn, table, path)
+    blocks = dbload._blocks(conn, table, path, conn.dialect.name)
     return [list(map(_plain, row)) for block in blocks for row in zip(*block, strict=True)]
 
 

@@ -14,6 +14,7 @@ numeric / decimal    string, e.g. ``"12.50"``
 boolean              ``true`` / ``false``
 string, text, enum   JSON string (UTF-8)
 date, time, datetime ISO 8601 string with microseconds, e.g. ``"2025-07-01T12:00:00.000001"``
+                     (naive UTC; a date-time read with an offset is converted to UTC)
 interval             whole microseconds (JSON number)
 binary               base64 string
 JSON                 the JSON value itself, as stored (last in the object)
@@ -39,6 +40,7 @@ import sqlalchemy as sa
 from app.backup.dbload import fix_id_counters, load_database  # noqa: F401 (the load side)
 from app.backup.dumptable import datetime_iso, dump_table
 from app.backup.errors import BackupError
+from app.models.storable import utc_naive
 
 BATCH = 1000
 
@@ -86,8 +88,29 @@ def _micros(value):
     return value // dt.timedelta(microseconds=1)
 
 
+_EPOCH = dt.datetime(1970, 1, 1)
+
+
 def _from_micros(value):
-    return dt.timedelta(microseconds=value)
+    # Engines without an interval type store one as a date-time after 1970-01-01.
+    try:
+        span = dt.timedelta(microseconds=value)
+        _EPOCH + span
+    except OverflowError:
+        raise ValueError(f"{value} microseconds is out of range") from None
+    return span
+
+
+def _datetime(value):
+    """Read a dumped date-time; one with an offset becomes naive UTC, as every time is stored."""
+    return utc_naive(dt.datetime.fromisoformat(value))
+
+
+def _time(value):
+    moment = dt.time.fromisoformat(value)
+    if moment.tzinfo is not None:
+        raise ValueError(f"{value!r} is a time of day with an offset, not stored here")
+    return moment
 
 
 # Python type of a column's values -> (encode, decode); None stands for "as is".
@@ -97,9 +120,9 @@ CODECS = {
     float: (float, None),
     str: (None, None),
     decimal.Decimal: (str, _decimal),
-    dt.datetime: (datetime_iso, dt.datetime.fromisoformat),
+    dt.datetime: (datetime_iso, _datetime),
     dt.date: (dt.date.isoformat, dt.date.fromisoformat),
-    dt.time: (datetime_iso, dt.time.fromisoformat),
+    dt.time: (datetime_iso, _time),
     dt.timedelta: (_micros, _from_micros),  # whole microseconds
     bytes: (_b64, base64.b64decode),
     uuid.UUID: (str, uuid.UUID),

@@ -145,6 +145,7 @@ def restore_backup(
                     staging,
                     manifest,
                     steps,
+                    dialect=engine.dialect.name,
                     name=path.name,
                     progress=catalog.phase(progress, "migrate"),
                 )

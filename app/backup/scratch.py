@@ -1,14 +1,11 @@
-"""The scratch SQLite database a restore migrates a backup in: open it, load a dump fast.
+"""The scratch SQLite database a restore migrates a backup in: open it, load a dump, dump it.
 
 The scratch lives in the restore's staging folder and is thrown away with it,
-so it skips durability (no fsync per commit). Its load hands each dump line
-to SQLite as text and lets SQLite's JSON functions take it apart into the
-very storage form SQLAlchemy's SQLite types use (datetimes as
-``YYYY-MM-DD HH:MM:SS.ffffff``, booleans as 0/1, JSON as text): decoding
-and re-encoding every value in Python was most of the cost of a restore
-through migrations. A table with a column of another type (binary, numeric,
-interval, time, enum) loads through ``app.backup.dbdump.load_database``.
-The dump of the migrated scratch goes the other way round with
+so it skips durability (no fsync per commit). It is loaded by the restore's
+own loader (``app.backup.dbdump.load_database``) with the checks of the live
+engine: a value that a restore at the same revision refuses is refused before
+the scratch sees it, and one it accepts is decoded the same way (a date-time
+with an offset becomes UTC). The dump of the migrated scratch uses SQLite's
 ``json_object``; it is read only by the restore's own load, so the escaping
 of line separators that a kept dump gets (see dbdump) is not needed here.
 
@@ -21,9 +18,7 @@ digit.
 """
 
 import hashlib
-import json
 import shutil
-import sqlite3
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -37,9 +32,7 @@ from app.backup.dbdump import (
     dump_filename,
     load_database,
 )
-from app.backup.dbload import BATCH_BYTES
-from app.backup.dumplines import DEFAULT_MAX_ROW_BYTES, read_lines
-from app.backup.errors import CorruptArchive
+from app.backup.dumplines import DEFAULT_MAX_ROW_BYTES
 
 
 def scratch_engine(path):
@@ -56,105 +49,16 @@ def scratch_engine(path):
     return engine
 
 
-def _column_sql(column):
-    """Return the SQL reading ``column``'s value from the line ``?1``, or None (no fast path)."""
-    path = _json_path(column.name)
-    value = f"json_extract(?1, {path})"
-    kind = column.type
-    if isinstance(kind, sa.JSON):
-        # The JSON text of any value (strings quoted). Containers keep every digit of
-        # their numbers; a bare number becomes a REAL, as the column's NUMERIC affinity
-        # would make it anyway (see tests/test_backup_scratch.py).
-        text = f"json_quote({value})"
-        if column.nullable:  # JSON null comes back as SQL NULL, as the dump's loader does
-            return f"CASE json_type(?1, {path}) WHEN 'null' THEN NULL ELSE {text} END"
-        return text
-    if isinstance(kind, sa.DateTime):
-        return f"replace({value}, 'T', ' ')"  # the storage form of SQLAlchemy's SQLite DATETIME
-    if isinstance(kind, (sa.Numeric, sa.Enum, sa.Interval, sa.Time)):
-        return None  # floats too: Python, not SQLite, parses them exactly
-    if isinstance(kind, (sa.Date, sa.Boolean, sa.Integer, sa.String)):
-        return value  # JSON true/false read as 1/0, as SQLAlchemy stores booleans
-    return None
-
-
-def load_scratch(engine, entries, max_row=DEFAULT_MAX_ROW_BYTES):
+def load_scratch(engine, entries, *, dialect="sqlite", max_row=DEFAULT_MAX_ROW_BYTES):
     """Load (Table, dump path) ``entries`` into the empty scratch; return {table: rows}.
 
     A row (line) over ``max_row`` bytes is refused (``RESTORE_MAX_ROW_BYTES``).
+    Every value goes through the checks of a same-revision restore into
+    ``dialect`` (the live database's engine), so what the migrations see is
+    what that restore would have accepted, decoded the same way.
     """
-    fast, slow = [], []
-    for table, path in entries:
-        exprs = [_column_sql(column) for column in table.columns]
-        if all(exprs):
-            fast.append((table, Path(path), exprs))
-        else:
-            slow.append((table, path))
-    counts = {}
-    raw = engine.raw_connection()
-    try:
-        cursor = raw.driver_connection.cursor()
-        cursor.execute("BEGIN")
-        for table, path, exprs in fast:
-            counts[table.name] = _load_fast(cursor, table, path, exprs, max_row)
-        cursor.execute("COMMIT")
-    finally:
-        raw.close()
-    if slow:
-        with engine.begin() as conn:
-            counts.update(load_database(conn, slow, max_row=max_row))
-    return counts
-
-
-def _load_fast(cursor, table, path, exprs, max_row):
-    """Insert every line of ``path``, letting SQLite's JSON functions take the values apart.
-
-    A line is inserted only if it is a JSON object holding exactly the table's
-    columns; any other line makes the whole load fail as a corrupt archive.
-    """
-    columns = list(table.columns)
-    names = ", ".join(f'"{c.name}"' for c in columns)
-    present = " AND ".join(f"json_type(?1, {_json_path(c.name)}) IS NOT NULL" for c in columns)
-    insert = (
-        f'INSERT INTO "{table.name}" ({names}) SELECT {", ".join(exprs)} '
-        f"WHERE json_type(?1) = 'object' "
-        f"AND (SELECT count(*) FROM json_each(?1)) = {len(columns)} AND {present}"
-    )
-    lines, inserted = 0, 0
-    for batch in _batches(path, read_lines(path, table.name, max_row)):
-        try:
-            cursor.executemany(insert, batch)
-        except sqlite3.Error as exc:
-            raise CorruptArchive(f"{path.name}: {exc}") from None
-        lines += len(batch)
-        inserted += cursor.rowcount
-    if inserted != lines:
-        raise CorruptArchive(
-            f"{path.name}: {lines - inserted} of {lines} lines do not hold exactly the columns "
-            f"of table {table.name}"
-        )
-    return lines
-
-
-def _batches(path, lines):
-    """Yield lists of (line text,) of at most BATCH lines and about BATCH_BYTES of text."""
-    batch, held = [], 0
-    for lineno, line in enumerate(lines, 1):
-        try:
-            batch.append((line.decode("utf-8"),))
-        except UnicodeDecodeError as exc:
-            raise CorruptArchive(f"{path.name} line {lineno}: not UTF-8 ({exc.reason})") from None
-        held += len(line)
-        if len(batch) >= BATCH or held >= BATCH_BYTES:
-            yield batch
-            batch, held = [], 0
-    if batch:
-        yield batch
-
-
-def _json_path(name):
-    """Return the SQL string literal of the JSON path of member ``name``."""
-    return "'" + ("$." + json.dumps(name)).replace("'", "''") + "'"
+    with engine.begin() as conn:
+        return load_database(conn, entries, dialect=dialect, max_row=max_row)
 
 
 def _member_sql(column):

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from app.backup.dbdump import column_decoder
+from app.backup.dbtypes import value_checks
 from app.backup.dumplines import read_lines
 from app.backup.errors import BackupError, CorruptArchive
 from app.models import Block, MediaItem, MediaTag, MenuItem, Page, Site, SiteUser, User
@@ -38,11 +39,14 @@ def iter_dump(path, table, keep=None):
     """Yield the decoded rows of a dump file of ``table`` (only those ``keep(raw row)`` accepts)."""
     decoders = [(c.name, f) for c in table.columns if (f := column_decoder(c)) is not None]
     names = {c.name for c in table.columns}
+    # Every value of the right type first (the site loader checks them for its engine).
+    check = value_checks(table, "sqlite")
     for lineno, line in enumerate(read_lines(path, table.name), 1):
         try:
-            record = json.loads(line)
+            record = _parse(line)
             if not isinstance(record, dict) or record.keys() != names:
                 raise ValueError("columns differ from the table's")
+            check(record, lineno)
             if keep is not None and not keep(record):
                 continue
             for name, decode in decoders:
@@ -53,10 +57,21 @@ def iter_dump(path, table, keep=None):
         yield record
 
 
+def _parse(line):
+    """Return a dump line's JSON value; ValueError if it is not JSON or nests too deep."""
+    try:
+        return json.loads(line)
+    except RecursionError:
+        raise ValueError("its JSON is nested too deeply to read") from None
+
+
 def find_site_row(lines, subdomain):
     """Return the raw row of site ``subdomain`` among a sites dump's ``lines``, or None."""
     for line in lines:
-        record = json.loads(line)
+        try:
+            record = _parse(line)
+        except ValueError as exc:
+            raise CorruptArchive(f"the backup's sites dump: {exc}") from None
         if isinstance(record, dict) and record.get("subdomain") == subdomain:
             return record
     return None

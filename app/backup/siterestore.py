@@ -117,7 +117,7 @@ def restore_site(
             dump_dir = "db"
             if steps:  # an older schema: migrate a scratch copy, read the site from that
                 upgrade.load_at_head(
-                    config, staging, manifest, steps, name=path.name,
+                    config, staging, manifest, steps, dialect=engine.dialect.name, name=path.name,
                     progress=catalog.phase(progress, "migrate"),
                 )  # fmt: skip
                 dump_dir = upgrade.HEAD_DUMP

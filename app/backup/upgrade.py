@@ -138,8 +138,11 @@ def generic_schema(engine):
     return schema
 
 
-def load_at_head(config, staging, manifest, steps, *, name="the backup", progress=None):
+def load_at_head(config, staging, manifest, steps, *, dialect, name="the backup", progress=None):
     """Load the extracted dump in ``staging`` at its revision, migrate it through ``steps``.
+
+    The dump's values are checked as a restore into engine ``dialect`` (the
+    live database's) checks them, before the scratch sees them.
 
     Return a HeadDump whose tables are dumped under ``staging/db-head``.
     Raise NotEnoughSpace, CorruptArchive if the dump does not fit its own
@@ -153,7 +156,7 @@ def load_at_head(config, staging, manifest, steps, *, name="the backup", progres
     scratch = staging / "scratch.sqlite"
     engine = scratch_engine(scratch)
     try:
-        schema = _load_at_revision(config, engine, staging, manifest, name)
+        schema = _load_at_revision(config, engine, staging, manifest, name, dialect)
         for done, step in enumerate(steps, 1):
             try:
                 migrate(config, engine, step.revision)
@@ -183,7 +186,7 @@ def load_at_head(config, staging, manifest, steps, *, name="the backup", progres
     return HeadDump(scratch=scratch, tables=tables, schema=schema, steps=list(steps))
 
 
-def _load_at_revision(config, engine, staging, manifest, name):
+def _load_at_revision(config, engine, staging, manifest, name, dialect):
     """Build the backup's own schema on the empty scratch and load its dump; return the schema."""
     revision = manifest["database"]["revision"]
     migrate(config, engine, revision)
@@ -197,9 +200,8 @@ def _load_at_revision(config, engine, staging, manifest, name):
             f"(missing {missing}, unknown {extra})"
         )
     entries = [(schema.tables[t["name"]], staging / t["path"]) for t in manifest["tables"]]
-    counts = load_scratch(
-        engine, entries, config.get("RESTORE_MAX_ROW_BYTES", DEFAULT_MAX_ROW_BYTES)
-    )
+    max_row = config.get("RESTORE_MAX_ROW_BYTES", DEFAULT_MAX_ROW_BYTES)
+    counts = load_scratch(engine, entries, dialect=dialect, max_row=max_row)
     for table in manifest["tables"]:
         if counts[table["name"]] != table["rows"]:
             raise CorruptArchive(

@@ -11,6 +11,7 @@ import json
 
 from app.exports.data import EXPORT_FORMAT, STORED_NAME
 from app.exports.siterows import InvalidSiteData
+from app.models.storable import utc_naive
 
 READABLE_VERSIONS = (1,)
 DATA_FILES = ("README.md", "site.json", "pages.json", "menu.json", "media.json")
@@ -90,10 +91,16 @@ def _time(where, text):
     try:
         value = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise InvalidSiteData(f"{where}: {text!r} is not an ISO 8601 time") from None
-    if value.tzinfo is not None:
-        value = value.astimezone(dt.UTC).replace(tzinfo=None)
-    return value
+        raise InvalidSiteData(f"{where}: {_shown(text)} is not an ISO 8601 time") from None
+    try:
+        return utc_naive(value)
+    except ValueError as exc:
+        raise InvalidSiteData(f"{where}: {exc}") from None
+
+
+def _shown(value):
+    shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 def _load_json(folder, name, kind):
@@ -101,6 +108,8 @@ def _load_json(folder, name, kind):
         value = json.loads((folder / name).read_text(encoding="utf-8"))
     except (UnicodeError, ValueError) as exc:
         raise InvalidSiteData(f"{name} is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise InvalidSiteData(f"{name} is nested too deeply to read") from None
     if not isinstance(value, kind):
         raise InvalidSiteData(f"{name} must hold a JSON {kind.__name__}")
     return value

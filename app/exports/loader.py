@@ -69,7 +69,7 @@ class LoadSummary:
 
 def load_site(
     config, engine, rows, *, replace_site_id=None, subdomain=None, owner_email=None,
-    keep_ids=False, before_commit=None, after_commit=None,
+    keep_ids=False, before_commit=None, after_commit=None, site_users_only=False,
 ):  # fmt: skip
     """Write ``rows`` as a new site, or over site ``replace_site_id``; return a LoadSummary.
 
@@ -78,11 +78,14 @@ def load_site(
     SiteLoadRefused before anything changes; any other failure rolls back.
     ``before_commit()`` runs last inside the transaction, ``after_commit()``
     first after it, before any file is removed (tests stop there).
+    With ``site_users_only`` (an owner's restore) the data's emails are matched
+    only with the users the site already shows, its owner and members (the
+    emails its export names), so the summary tells nothing of other accounts.
     """
     started = time.monotonic()
-    check_site_rows(rows)
+    check_site_rows(rows, engine.dialect.name)
     folder_root = data_path(config, "uploads")
-    load = _Load(rows, keep_ids)
+    load = _Load(rows, keep_ids, replace_site_id if site_users_only else None)
     with engine.connect() as conn:
         try:
             with conn.begin():
@@ -107,8 +110,8 @@ def load_site(
 class _Load:
     """One load: its id mapping, and its media files (the ones it places and replaces)."""
 
-    def __init__(self, rows, keep_ids):
-        self.rows, self.keep_ids = rows, keep_ids
+    def __init__(self, rows, keep_ids, users_of_site=None):
+        self.rows, self.keep_ids, self.users_of_site = rows, keep_ids, users_of_site
         self.replaced_files, self.files = set(), None
         self.summary = None
         self.notes = []
@@ -156,13 +159,19 @@ class _Load:
         emails |= {m["uploaded_by"] for m in rows["media"]}
         emails |= {m["email"] for m in rows["members"] or ()}
         wanted = sorted({e.lower() for e in emails if e})
+        shown = sa.true()
+        if self.users_of_site is not None:  # only the site's owner and members
+            site = self.users_of_site
+            members = sa.select(MEMBERS.c.user_id).where(MEMBERS.c.site_id == site)
+            owner = sa.select(SITES.c.owner_id).where(SITES.c.id == site).scalar_subquery()
+            shown = User.id.in_(members) | (User.id == owner)
         found = {}
         for start in range(0, len(wanted), CHUNK):
             part = wanted[start : start + CHUNK]
             found.update(
                 (email.lower(), uid)
                 for uid, email in conn.execute(
-                    sa.select(User.id, User.email).where(sa.func.lower(User.email).in_(part))
+                    sa.select(User.id, User.email).where(sa.func.lower(User.email).in_(part), shown)
                 )
             )
         return found

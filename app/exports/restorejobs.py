@@ -234,6 +234,7 @@ def run_restore_job(config, session, job_id, *, guard=None, step_aside=(), clock
         summary = import_site(
             config, session.get_bind(), folder / UPLOAD, replace_site_id=job["site_id"],
             guard=guard, progress=progress("restoring"),
+            site_users_only=job["kind"] != "undo",  # an undo brings back our own export
         )  # fmt: skip
     except step_aside:
         # E.g. a whole-system restore began while the guard waited for the backup

@@ -110,13 +110,14 @@ def inspect_export(config, archive):
 
 def import_site(
     config, engine, archive, *, subdomain=None, owner_email=None, replace_site_id=None,
-    guard=None, progress=None, before_commit=None,
+    guard=None, progress=None, before_commit=None, site_users_only=False,
 ):  # fmt: skip
     """Import export ``archive`` as a new site, or over site ``replace_site_id``; return a summary.
 
     A new site takes ``subdomain`` (default: the export's) and ``owner_email``.
     ``guard(site_id)`` is a context manager held around the write (the callers'
     lock and maintenance); ``progress(done, total)`` follows the extraction.
+    ``site_users_only``: see ``load_site`` (an owner's restore).
     """
     archive = Path(archive)
     if not archive.is_file():
@@ -144,6 +145,7 @@ def import_site(
             return load_site(
                 config, engine, rows, replace_site_id=replace_site_id, subdomain=subdomain,
                 owner_email=owner_email, before_commit=before_commit,
+                site_users_only=site_users_only,
             )  # fmt: skip
     finally:
         remove_tree(staging, ignore_errors=True)
