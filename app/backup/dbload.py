@@ -57,17 +57,17 @@ def load_database(conn, entries, *, progress=None, max_row=DEFAULT_MAX_ROW_BYTES
         conn.execute(table.delete())
     counts = {}
     for done, (table, path) in enumerate(entries, 1):
-        counts[table.name] = _load_table(conn, table, Path(path), max_row, dialect)
+        counts[table.name] = _load_table(conn, table, Path(path), dialect, max_row)
         if progress:
             progress(done, len(entries))
     fix_id_counters(conn, [table for table, _path in entries])
     return counts
 
 
-def _load_table(conn, table, path, max_row, dialect):
+def _load_table(conn, table, path, dialect, max_row=DEFAULT_MAX_ROW_BYTES):
     fast = FAST.get(conn.dialect.name)
     if fast is not None:
-        return fast(conn, table, _blocks(conn, table, path, max_row, dialect))
+        return fast(conn, table, _blocks(conn, table, path, dialect, max_row))
     insert = table.insert()
     rows, batch, held = 0, [], 0
     lines = read_lines(path, table.name, max_row)
@@ -175,7 +175,7 @@ def _decoder(column):
     return column_decoder(column)
 
 
-def _blocks(conn, table, path, max_row, dialect):
+def _blocks(conn, table, path, dialect, max_row=DEFAULT_MAX_ROW_BYTES):
     """Yield the checked, decoded and bound values of ``path``'s lines, a block at a time.
 
     Each block is a list of columns (lists of values ready for the driver, None
