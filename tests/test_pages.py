@@ -69,12 +69,14 @@ def test_the_page_without_javascript_shows_the_ready_box_of_the_finished_export(
     db.session.refresh(job)
     html = client.get(f"/admin/sites/{site.id}").get_data(as_text=True)
     box = READY_BOX.search(html).group(1)
-    # The words export.js writes into the same box once the export is ready.
+    # The words export.js writes into the same box once the export is ready, from the status.
+    status = client.get(f"/admin/export/{job.id}", headers={"Accept": "application/json"})
+    size_text = status.get_json()["size_text"]
     text = " ".join(re.sub(r"<[^>]+>", " ", box).split())
     assert text == (
-        f"Your export is ready: Download {job.filename} ({job.size / 1048576:.1f} MB) "
-        f"SHA-256 {job.sha256}"
+        f"Your export is ready: Download {job.filename} ({size_text}) SHA-256 {job.sha256}"
     )
+    assert size_text.endswith(("bytes", "KiB", "MiB", "GiB"))
     assert 'id="export-button" class="secondary">Export again</button>' in html
     href = re.search(r'<a class="button" id="export-download"\s+href="([^"]+)"', box).group(1)
     download = client.get(href.replace("&amp;", "&"))
