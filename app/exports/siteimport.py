@@ -18,6 +18,7 @@ from pathlib import Path
 from app.archive import extract_archive, read_manifest
 from app.archive.errors import CorruptArchive
 from app.archive.space import check_space
+from app.config import archive_key
 from app.exports.archive import exports_dir
 from app.exports.exportformat import check_export_manifest, read_export_rows
 from app.exports.loader import load_site
@@ -66,14 +67,19 @@ def _limits(config, archive, manifest):
     return unpacked
 
 
-def inspect_export(config, archive):
-    """Read an export's manifest and check it against the limits; return an ExportPreview."""
+def inspect_export(config, archive, *, trusted=False):
+    """Read an export's manifest and check it against the limits; return an ExportPreview.
+
+    A ``trusted`` archive (this server's own copy of a site, for undo) is not
+    held to the upload limits.
+    """
     archive = Path(archive)
     if not archive.is_file():
         raise InvalidSiteData(f"{archive.name}: no such file")
     manifest = read_manifest(archive)
     counts = check_export_manifest(manifest, archive.name)
-    _limits(config, archive, manifest)
+    if not trusted:
+        _limits(config, archive, manifest)
     site = manifest["site"]
     return ExportPreview(
         site_id=site.get("id") if isinstance(site.get("id"), int) else None,
@@ -88,26 +94,34 @@ def inspect_export(config, archive):
 
 def import_site(
     config, engine, archive, *, subdomain=None, owner_email=None, replace_site_id=None,
-    guard=None, progress=None, before_commit=None,
+    guard=None, progress=None, before_commit=None, prepare=None, trusted=False,
 ):  # fmt: skip
     """Import export ``archive`` as a new site, or over site ``replace_site_id``; return a summary.
 
     A new site takes ``subdomain`` (default: the export's) and ``owner_email``.
     ``guard(site_id)`` is a context manager held around the write (the callers'
-    lock and maintenance); ``progress(done, total)`` follows the extraction.
+    lock and maintenance); ``progress(done, total)`` follows the extraction;
+    ``prepare(conn)`` runs first in the load's transaction (``load_site``).
+    A ``trusted`` archive is this server's own export of the site (the undo of
+    a restore): it is not held to the upload limits, must carry this server's
+    authentication tag, and its rows keep their ids.
     """
     archive = Path(archive)
-    inspect_export(config, archive)
+    inspect_export(config, archive, trusted=trusted)
     folder = exports_dir(config)
     folder.mkdir(parents=True, exist_ok=True)
     staging = folder / f"{STAGING_PREFIX}{secrets.token_hex(6)}"
     try:
         manifest = read_manifest(archive)
-        unpacked = _limits(config, archive, manifest)
+        if trusted:
+            unpacked = sum(entry["size"] for entry in manifest["files"])
+        else:
+            unpacked = _limits(config, archive, manifest)
         free = check_space(unpacked, folder, f"importing {archive.name}")
+        most = free if trusted else min(free, config["SITE_IMPORT_MAX_BYTES"])
         extracted = extract_archive(
-            archive, staging, max_bytes=min(free, config["SITE_IMPORT_MAX_BYTES"]),
-            progress=progress,
+            archive, staging, max_bytes=most, progress=progress,
+            key=archive_key(config) if trusted else None,
         )  # fmt: skip
         if extracted != manifest:
             raise CorruptArchive(f"{archive.name}: the archive changed while it was read")
@@ -116,7 +130,8 @@ def import_site(
         with guard(replace_site_id) if guard else contextlib.nullcontext():
             return load_site(
                 config, engine, rows, replace_site_id=replace_site_id, subdomain=subdomain,
-                owner_email=owner_email, before_commit=before_commit,
+                owner_email=owner_email, before_commit=before_commit, prepare=prepare,
+                keep_ids=trusted,
             )  # fmt: skip
     finally:
         shutil.rmtree(staging, ignore_errors=True)
