@@ -121,19 +121,39 @@ class JobStore:
 
     @contextlib.contextmanager
     def claim(self, job_id):
-        """Claim a job for this process: yield True (held until the block ends) or False."""
+        """Claim a queued job for this process: yield True (held until the block ends) or False.
+
+        A claim left by a worker that died before the job ran (its record still
+        reads ``queued``) is taken over.
+        """
         path = self.path(job_id, CLAIMED)
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR | os.O_CLOEXEC, 0o640)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            fsync_dir(path.parent)
         except FileExistsError:
+            fd = self._take_over(path)
+        if fd is None:
             yield False
             return
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            fsync_dir(path.parent)
-            yield True
+            job = self.read(job_id)
+            yield job is not None and job["state"] == "queued"
         finally:
             os.close(fd)
+
+    def _take_over(self, path):
+        """Return a locked fd of the claim ``path`` if its worker is gone, else None."""
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        return fd
 
     def release(self, job_id):
         """Give a claimed job back (it is queued again): remove its claim marker."""
@@ -159,17 +179,24 @@ def new_token():
     return JOB_PREFIX + secrets.token_hex(16)
 
 
-def settle(store, job, engine, *, lost, done=None, clock=utcnow):
+def settle(store, job, engine, *, lost, done=None, failed=None, clock=utcnow):
     """Record what really happened to ``job`` if its worker died while it ran; return the job.
 
     A job whose ``commit_token`` committed becomes ``done`` (updated with
-    ``done(job)``); any other becomes ``failed`` with the message ``lost``.
+    ``done(job)``); any other becomes ``failed`` with the message ``lost``
+    (updated with ``failed(job)``, which may also remove what the job left).
     A job still running, or already finished, is returned as it is; so is one
     whose token cannot be checked (no ``engine``).
     """
-    if job is None or job["state"] != "running" or store.worker_alive(job["id"]):
+    if job is None or job["state"] not in ("running", "done", "failed"):
+        return job
+    if store.worker_alive(job["id"]):
         return job
     token = job.get("commit_token")
+    if job["state"] != "running":  # finished, but died before it dropped its mark
+        if token and engine is not None:
+            forget_token(store, job, engine)
+        return job
     if token and engine is None:
         return job
     went_in = bool(token) and committed(engine, token)
@@ -179,11 +206,20 @@ def settle(store, job, engine, *, lost, done=None, clock=utcnow):
     if went_in:
         job.update(state="done", error=None, finished_at=finished, **(done(job) if done else {}))
     else:
-        job.update(state="failed", error=lost, finished_at=finished)
+        job.update(
+            state="failed", error=lost, finished_at=finished, **(failed(job) if failed else {})
+        )
     store.write(job)
     if token:
-        drop_mark(engine, token)
+        forget_token(store, job, engine)
     return job
+
+
+def forget_token(store, job, engine):
+    """Drop a finished job's commit mark, then its token (the outcome is in its record)."""
+    drop_mark(engine, job["commit_token"])
+    job.pop("commit_token")
+    store.write(job)
 
 
 def app_engine():

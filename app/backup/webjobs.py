@@ -22,9 +22,9 @@ from app.backup import catalog, verification
 from app.backup.errors import BackupError, BackupLocked
 from app.backup.runs import BackupRunFailed, run_backup
 from app.backup.siterestore import restore_site
-from app.commitmarks import add_mark, drop_mark, prepare_marks, reached
+from app.commitmarks import add_mark, prepare_marks, reached
 from app.config import data_path
-from app.jobstore import ACTIVE, JOB_ID, JobStore, app_engine, new_token, settle
+from app.jobstore import ACTIVE, JOB_ID, JobStore, app_engine, forget_token, new_token, settle
 from app.models.types import format_utc, parse_utc, utcnow
 
 __all__ = ["ACTIVE", "JOB_ID"]
@@ -151,6 +151,7 @@ def run_job(config, engine, job_id, *, task_id=None, load=None, clock=utcnow, **
     with store.claim(job_id) as claimed:
         if not claimed:
             return None
+        reached("job-claimed")
         job.update(state="running", started_at=format_utc(clock()))
         if job["kind"] == "rollback":
             prepare_marks(engine)
@@ -160,7 +161,7 @@ def run_job(config, engine, job_id, *, task_id=None, load=None, clock=utcnow, **
         state = _run(config, engine, job, load, task_id, clock, options)
         reached("job-finished")
     if job.get("commit_token"):
-        drop_mark(engine, job["commit_token"])
+        forget_token(store, job, engine)
     return state
 
 
@@ -198,8 +199,12 @@ def _run(config, engine, job, load, task_id, clock, options):
 def _marking(load, token):
     """Return ``load(rows, site_id)`` whose transaction also inserts the commit mark ``token``."""
 
+    def prepare(conn):
+        add_mark(conn, token)
+        reached("job-marked")
+
     def marked(rows, site_id):
-        return load(rows, site_id, prepare=lambda conn: add_mark(conn, token))
+        return load(rows, site_id, prepare=prepare)
 
     return marked
 

@@ -83,7 +83,7 @@ def load_site(
     read (it sees the site as the load replaces it: see ``app.exports.undo``).
     """
     started = time.monotonic()
-    check_site_rows(rows)
+    check_site_rows(rows, dangling=keep_ids)
     folder_root = data_path(config, "uploads")
     load = _Load(rows, keep_ids)
     with engine.connect() as conn:

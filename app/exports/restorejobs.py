@@ -21,12 +21,12 @@ import time
 from datetime import timedelta
 
 from app.archive.errors import ArchiveError, NotEnoughSpace
-from app.commitmarks import add_mark, committed, drop_mark, prepare_marks, reached
+from app.commitmarks import add_mark, committed, prepare_marks, reached
 from app.config import data_path
 from app.exports.archive import exports_dir
 from app.exports.siteimport import import_site, inspect_export
 from app.exports.undo import save_before
-from app.jobstore import JOB_ID, JobStore, app_engine, new_token, settle
+from app.jobstore import JOB_ID, JobStore, app_engine, forget_token, new_token, settle
 from app.models.types import format_utc, parse_utc, utcnow
 
 __all__ = ["JOB_ID"]
@@ -62,6 +62,15 @@ def _settled_summary(job):
     return {"summary": {"counts": counts, "notes": [], "settled": True}}
 
 
+def _drop_undo(config):
+    def failed(job):  # what a job that did not commit saved is no state of the site
+        if undo_available(config, {**job, "state": "done"}):
+            (exports_dir(config) / job["undo_export"]).unlink(missing_ok=True)
+        return {"undo_export": None}
+
+    return failed
+
+
 def read_job(config, job_id, *, clock=utcnow, engine=None):
     """Return the record of job ``job_id``, or None.
 
@@ -72,7 +81,7 @@ def read_job(config, job_id, *, clock=utcnow, engine=None):
     store = _store(config)
     job = settle(
         store, store.read(job_id), engine or app_engine(), lost=STUCK, done=_settled_summary,
-        clock=clock,
+        failed=_drop_undo(config), clock=clock,
     )  # fmt: skip
     if job and job["state"] == "running" and job.get("started_at"):
         started = parse_utc(job["started_at"])
@@ -218,6 +227,7 @@ def run_restore_job(config, session, job_id, *, guard=None, step_aside=(), clock
     with store.claim(job_id) as claimed:
         if not claimed:
             return None
+        reached("restore-claimed")
         prepare_marks(engine)
         job.update(state="running", started_at=format_utc(clock(), "seconds"))
         job["commit_token"] = new_token()
@@ -225,7 +235,7 @@ def run_restore_job(config, session, job_id, *, guard=None, step_aside=(), clock
         reached("restore-running")
         state = _run(config, engine, job, guard, step_aside, clock)
         reached("restore-finished")
-    drop_mark(engine, job["commit_token"])
+    forget_token(store, job, engine)
     return state
 
 
