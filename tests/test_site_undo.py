@@ -7,6 +7,7 @@ an export carries what a round trip needs (previews included).
 """
 
 import os
+import threading
 
 import pytest
 import sqlalchemy as sa
@@ -18,6 +19,7 @@ from app.exports.siteimport import import_site
 from app.extensions import db
 from app.media import delete_media
 from app.models import Block, MediaItem, MenuItem, Page, Site, SiteUser
+from tests.schedulekit import wait_for
 from tests.sitekit import all_site_ids, build_camp, snapshot
 from tests.undokit import exact_site, hooked_guard, queue_restore, run, undo
 
@@ -154,3 +156,59 @@ def test_a_restore_that_fails_changes_nothing_and_keeps_no_undo(any_app, make, t
     assert not restorejobs.undo_available(config, job)
     assert snapshot(config, all_site_ids()) == before
     assert sorted(p.name for p in exports_dir(config).iterdir()) == exports
+
+
+def _waiting_on_a_lock(engine):
+    """Return True while a session of this test's database waits for a row lock."""
+    if engine.dialect.name == "postgresql":
+        query = (
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+    else:
+        query = (
+            "SELECT count(*) FROM information_schema.innodb_trx t "
+            "JOIN information_schema.processlist p ON p.id = t.trx_mysql_thread_id "
+            "WHERE t.trx_state = 'LOCK WAIT' AND p.db = DATABASE()"
+        )
+    with engine.connect() as conn:
+        return conn.exec_driver_sql(query).scalar() > 0
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("engine", ["mariadb", "postgresql"])
+def test_an_edit_in_flight_when_the_restore_begins_is_in_its_undo(make_app, make, engine, tmp_path):
+    """An edit whose transaction is open when the restore's begins: saved, never lost."""
+    app = make_app(engine)
+    with app.app_context():
+        config = app.config
+        site_id, owner_id = _camp(make)
+        saved = export_site(config, site_id, dest=tmp_path / "saved.tar.gz")
+        job_id = queue_restore(config, site_id, owner_id, saved.path.read_bytes())
+        block_id = db.session.scalar(
+            sa.select(Block.id).join(Page).where(Page.site_id == site_id).order_by(Block.id)
+        )
+        db.session.remove()
+        edit = db.engine.connect()
+        in_flight = edit.begin()
+        edit.execute(
+            sa.update(Block).where(Block.id == block_id).values(data={"html": "in flight"})
+        )
+        outcome = []
+
+        def restore():
+            with app.app_context():
+                outcome.append(run(config, job_id))
+
+        worker = threading.Thread(target=restore)
+        worker.start()
+        try:
+            waiting = "the restore to wait for the edit's lock"
+            wait_for(lambda: _waiting_on_a_lock(db.engine), interval=0.1, what=waiting)
+            in_flight.commit()
+        finally:
+            edit.close()
+            worker.join()
+        assert outcome == ["done"]
+        assert run(config, undo(config, job_id, site_id, owner_id)) == "done"
+        assert db.session.get(Block, block_id).data == {"html": "in flight"}
