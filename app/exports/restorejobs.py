@@ -75,15 +75,15 @@ def read_job(config, job_id, *, clock=utcnow, engine=None):
     """Return the record of job ``job_id``, or None.
 
     A job whose worker died reads what happened (``app.jobstore.settle``, through
-    ``engine``, default the app's); one still running long after
-    EXPORT_STUCK_AFTER reads as failed.
+    ``engine``, default the app's); one that cannot be settled (no database at
+    hand) and still reads running long after EXPORT_STUCK_AFTER reads as failed.
     """
     store = _store(config)
     job = settle(
         store, store.read(job_id), engine or app_engine(), lost=STUCK, done=_settled_summary,
         failed=_drop_undo(config), clock=clock,
     )  # fmt: skip
-    if job and job["state"] == "running" and job.get("started_at"):
+    if job and job["state"] == "running" and not store.worker_alive(job_id):
         started = parse_utc(job["started_at"])
         if clock() - started > timedelta(seconds=config["EXPORT_STUCK_AFTER"]):
             job.update(state="failed", error=STUCK)
