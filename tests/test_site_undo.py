@@ -109,6 +109,8 @@ def test_edits_made_while_the_restore_waits_are_in_its_undo(any_app, make, tmp_p
     def inside():
         _edit(make, site_id, "inside")
         seen["replaced"] = exact_site(config, site_id)
+        running = restorejobs.read_job(config, job_id)  # its worker is alive: not settled
+        assert (running["state"], running["error"]) == ("running", None)
 
     # Edits while the job waits for the lock, and once it holds it (before its transaction).
     guard = hooked_guard(config, waiting=lambda: _edit(make, site_id, "waiting"), inside=inside)
