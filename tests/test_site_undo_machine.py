@@ -209,7 +209,7 @@ def test_undo_is_exact_under_any_interleaving(any_app, make, monkeypatch):
     run_state_machine_as_test(
         machine_for(any_app, make, monkeypatch),
         settings=settings(
-            max_examples=8, stateful_step_count=12, deadline=None,
+            max_examples=10, stateful_step_count=15, deadline=None,
             suppress_health_check=list(HealthCheck),
         ),
     )  # fmt: skip
