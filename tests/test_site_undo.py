@@ -8,6 +8,7 @@ an export carries what a round trip needs (previews included).
 
 import os
 import threading
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -22,6 +23,8 @@ from app.models import Block, MediaItem, MenuItem, Page, Site, SiteUser
 from tests.schedulekit import wait_for
 from tests.sitekit import all_site_ids, build_camp, snapshot
 from tests.undokit import exact_site, hooked_guard, queue_restore, run, undo
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def _camp(make):
@@ -72,6 +75,29 @@ def test_a_sites_own_export_round_trips_with_its_previews(any_app, make, tmp_pat
     db.session.remove()
     import_site(config, db.engine, archive.path, replace_site_id=site_id)
     assert media() == before
+
+
+@pytest.mark.integration
+def test_the_golden_export_of_each_format_version_imports_with_what_it_carries(any_app, make):
+    owner = make.user(email="owner@golden.example").email
+    for version, subdomain in ((1, "from-v1"), (2, "from-v2")):
+        archive = FIXTURES / f"site-export-v{version}.tar.gz"
+        assert read_manifest(archive)["export_format_version"] == version
+        db.session.remove()
+        summary = import_site(
+            any_app.config, db.engine, archive, subdomain=subdomain, owner_email=owner
+        )
+        db.session.remove()
+        previews = {
+            m.original_name: m.preview
+            for m in db.session.scalars(
+                sa.select(MediaItem).where(MediaItem.site_id == summary.site_id)
+            )
+        }
+        if version == 1:
+            assert set(previews.values()) == {None}  # version 1 carried none
+        else:
+            assert previews == {"photo.jpg": bytes(range(256)), "map.pdf": None}
 
 
 @pytest.mark.integration
