@@ -280,9 +280,9 @@ def _run(config, engine, job, guard, step_aside, clock):
         # lock (see app.tasks.siteimports): queue the job again, for the task to
         # run once that restore is over.
         paused = True
-        for key in ("undo_export", "progress", "started_at", "commit_token"):
+        for key in ("undo_export", "commit_token"):
             job.pop(key, None)
-        job["state"] = "queued"
+        job.update(state="queued", started_at=None, progress={"phase": None, "done": 0, "total": 0})
         write_job(config, job)
         _store(config).release(job["id"])
         raise
