@@ -1,5 +1,6 @@
 """The backups page: who sees it, back up now, verify, download after a password, roll back."""
 
+import json
 import re
 import tarfile
 
@@ -23,9 +24,9 @@ ROLES = ("anonymous", "editor", "site_admin", "owner", "global_admin")
 def _loader(app):
     from app.exports.loader import load_site
 
-    def load(rows, site_id):
+    def load(rows, site_id, prepare=None):
         return load_site(
-            app.config, db.engine, rows, replace_site_id=site_id, keep_ids=True
+            app.config, db.engine, rows, replace_site_id=site_id, keep_ids=True, prepare=prepare
         ).to_dict()
 
     return load
@@ -314,6 +315,7 @@ def test_a_broker_that_is_down_is_named_and_leaves_no_queued_job(make_app, make)
 def test_a_job_no_worker_takes_or_finishes_reads_failed(app, camp):
     from datetime import timedelta
 
+    from app.jobstore import JobStore
     from app.models import utcnow
 
     job = webjobs.new_job(app.config, "verify", 1, backup_id=camp["backup"])
@@ -321,12 +323,19 @@ def test_a_job_no_worker_takes_or_finishes_reads_failed(app, camp):
     stale = webjobs.read_job(app.config, job["id"], clock=lambda: later)
     assert (stale["state"], stale["error"]) == ("failed", webjobs.NEVER_TAKEN)
     assert webjobs.read_job(app.config, job["id"])["state"] == "queued"
-    job.update(state="running", started_at=job["created_at"])
-    webjobs.write_job(app.config, job)
-    assert webjobs.read_job(app.config, job["id"], clock=lambda: later)["state"] == "running"
-    much_later = utcnow() + webjobs.RUNNING_LIMIT + timedelta(minutes=1)
-    stuck = webjobs.read_job(app.config, job["id"], clock=lambda: much_later)
-    assert (stuck["state"], stuck["error"]) == ("failed", webjobs.STUCK)
+    store = JobStore(webjobs.jobs_dir(app.config), folders=False)
+    with store.claim(job["id"]):  # a worker runs it
+        job.update(state="running", started_at=job["created_at"])
+        webjobs.write_job(app.config, job)
+        assert webjobs.read_job(app.config, job["id"], clock=lambda: later)["state"] == "running"
+        much_later = utcnow() + webjobs.RUNNING_LIMIT + timedelta(minutes=1)
+        stuck = webjobs.read_job(app.config, job["id"], clock=lambda: much_later)
+        assert (stuck["state"], stuck["error"]) == ("failed", webjobs.STUCK)
+        assert webjobs.read_job(app.config, job["id"])["state"] == "running"
+    # The worker is gone (its claim's lock with it): the job reads failed at once, for good.
+    assert webjobs.read_job(app.config, job["id"])["state"] == "failed"
+    stored = webjobs.jobs_dir(app.config) / f"{job['id']}.json"
+    assert json.loads(stored.read_text())["error"] == webjobs.STUCK
 
 
 def test_a_form_post_without_the_csrf_token_is_refused(app, camp):

@@ -226,6 +226,7 @@ def test_a_job_waiting_for_the_lock_steps_aside_for_a_whole_system_restore(app, 
         queued = read_job(config, job["job_id"])  # (the pages answer 503 during the restore)
         assert queued["state"] == "queued"
         assert "undo_export" not in queued
+        assert queued["progress"] == {"phase": None, "done": 0, "total": 0}  # the page reads it
         assert snapshot(config, all_site_ids()) == before
         assert (set(exports_dir(config).glob("*")) if exports_dir(config).exists() else set()) == (
             exports

@@ -4,8 +4,8 @@ A restore replaces the database (one transaction) and the media folder (two
 renames), which cannot be one atomic step. Before the first rename it writes
 ``<data dir>/restore-journal.json`` (fsynced) naming the folders involved and a
 random token; inside its transaction it records the token in the
-``stinky_restore_marks`` table (outside the app's models: never dumped). After
-a crash, the token's presence tells whether the transaction committed:
+``stinky_restore_marks`` table (``app.commitmarks``). After a crash, the
+token's presence tells whether the transaction committed:
 
 * committed: the new database is in, so the new media stay; the old media
   folder set aside is deleted (the restore is finished);
@@ -21,27 +21,21 @@ import json
 import logging
 import os
 import secrets
-import signal
 import socket
-
-import sqlalchemy as sa
-from sqlalchemy.schema import CreateTable
 
 from app.archive.space import fsync_dir
 from app.archive.trees import remove_tree
 from app.backup.errors import BackupLocked, RestoreFailed
 from app.backup.lock import backup_lock, lock_holder
+from app.commitmarks import KILL_AT_VARIABLE, MARKS, mark, prepare_marks, reached
+from app.commitmarks import committed as _committed
 from app.config import data_path
 from app.models.types import utcnow
 
 log = logging.getLogger(__name__)
 
 JOURNAL_NAME = "restore-journal.json"
-MARKS = sa.Table(
-    "stinky_restore_marks", sa.MetaData(), sa.Column("token", sa.String(64), primary_key=True)
-)
-# Tests name a step of the restore here to have the process killed right there.
-KILL_AT_VARIABLE = "STINKY_TEST_RESTORE_KILL_AT"
+__all__ = ["KILL_AT_VARIABLE", "MARKS", "mark", "prepare_marks", "reached"]
 
 
 def journal_path(config):
@@ -58,35 +52,6 @@ def read_journal(config):
     except ValueError:
         return {}  # a journal is written whole (rename) or not at all; never half
     return record if isinstance(record, dict) else {}
-
-
-def reached(step):
-    """Kill this process at ``step`` when the tests ask for it (a crash, for the crash tests)."""
-    if os.environ.get(KILL_AT_VARIABLE) == step:
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-def prepare_marks(engine):
-    """Create the marks table if needed (DDL: outside the restore's transaction)."""
-    with engine.connect() as conn:
-        if sa.inspect(conn).has_table(MARKS.name):
-            return
-    # Plain DB-API: a DDL statement of its own, not part of any transaction of ours.
-    ddl = str(CreateTable(MARKS, if_not_exists=True).compile(dialect=engine.dialect))
-    raw = engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        cursor.execute(ddl)
-        cursor.close()
-        raw.commit()
-    finally:
-        raw.close()
-
-
-def mark(conn, token):
-    """Record ``token`` in the restore's transaction (it commits or vanishes with the restore)."""
-    conn.execute(MARKS.delete())
-    conn.execute(MARKS.insert().values(token=token))
 
 
 def write_journal(config, backup_id, aside, staged, *, clock=utcnow):
@@ -176,24 +141,6 @@ def _discard(config, folder):
     discard = data_path(config, f".restore-staging.tmp-undone-{secrets.token_hex(4)}")
     os.rename(folder, discard)
     remove_tree(discard, ignore_errors=True)
-
-
-def _committed(engine, token):
-    """Return True when the restore holding ``token`` committed.
-
-    Inserting the same token waits for a transaction still settling on the
-    server (a dead client's COMMIT in flight) and fails if it committed.
-    """
-    prepare_marks(engine)
-    with engine.connect() as conn:
-        trans = conn.begin()
-        try:
-            conn.execute(MARKS.insert().values(token=token))
-        except sa.exc.IntegrityError:
-            trans.rollback()
-            return True
-        trans.rollback()
-        return False
 
 
 def journal_problems(config):

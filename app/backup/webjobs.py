@@ -1,21 +1,20 @@
 """Jobs started from the backups page: back up now, verify one backup, roll back one site.
 
 A job is one JSON file ``<data dir>/backups/web-jobs/<job id>.json`` that moves
-``queued -> running -> done | failed``. The page writes it and queues a task;
-the task claims it (a ``.claimed`` file made with O_EXCL, so a message
-delivered twice runs once), reports progress into it, and records the outcome.
-The page reads the files (never the database or the broker), so it shows a
-running job while either is down.
+``queued -> running -> done | failed``, kept by the crash-consistent job store
+(``app.jobstore``). The page writes it and queues a task; the task claims it (a
+``.claimed`` file made with O_EXCL, so a message delivered twice runs once, and
+locked while the task runs), reports progress into it, and records the outcome.
+A job whose worker died reads what really happened: a roll-back whose
+transaction committed is done, anything else failed with nothing changed.
+The page reads the files (and, for a roll-back whose worker died, the commit
+mark in the database), so it shows a running job while the broker is down.
 
 The backup itself is the same recorded run as the nightly one
 (``app.backup.runs.run_backup`` with trigger ``web``: same lock, same run log).
 The loader of a site roll-back is passed in, as for ``restore_site``.
 """
 
-import json
-import os
-import re
-import secrets
 import time
 from datetime import timedelta
 
@@ -24,12 +23,13 @@ from app.backup import catalog, notify, verification
 from app.backup.errors import BackupError, BackupLocked
 from app.backup.runs import BackupRunFailed, run_backup
 from app.backup.siterestore import restore_site
+from app.commitmarks import add_mark, prepare_marks, reached
 from app.config import data_path
+from app.jobstore import ACTIVE, JOB_ID, JobStore, app_engine, forget_token, new_token, settle
 from app.models.types import format_utc, parse_utc, utcnow
 
+__all__ = ["ACTIVE", "JOB_ID"]
 KINDS = ("backup", "verify", "rollback")
-ACTIVE = ("queued", "running")
-JOB_ID = re.compile(r"[0-9a-f]{16}")
 KEEP_FINISHED = timedelta(days=2)
 # Longer than a task may run (celeryconfig.BACKUP_TIME_LIMIT, 4 h): a job still "running"
 # after this lost its worker.
@@ -47,27 +47,24 @@ def jobs_dir(config):
     return data_path(config, "backups", "web-jobs")
 
 
-def _path(config, job_id):
-    if not isinstance(job_id, str) or not JOB_ID.fullmatch(job_id):
-        return None
-    return jobs_dir(config) / f"{job_id}.json"
+def _store(config):
+    return JobStore(jobs_dir(config), folders=False)
 
 
 def write_job(config, job):
-    """Store ``job`` atomically."""
-    path = _path(config, job["id"])
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(job))
-    os.replace(tmp, path)
+    """Store ``job`` atomically and durably."""
+    _store(config).write(job)
 
 
-def read_job(config, job_id, *, clock=utcnow):
-    """Return job ``job_id``, or None; a job no worker took or finished in time reads failed."""
-    path = _path(config, job_id)
-    try:
-        job = json.loads(path.read_text()) if path else None
-    except (OSError, ValueError):
-        return None
+def read_job(config, job_id, *, clock=utcnow, engine=None):
+    """Return job ``job_id``, or None.
+
+    A job whose worker died reads what happened (``app.jobstore.settle``; the
+    database is read through ``engine``, default the app's); one no worker took
+    or finished in time reads failed.
+    """
+    store = _store(config)
+    job = settle(store, store.read(job_id), engine or app_engine(), lost=STUCK, clock=clock)
     if not job or job["state"] not in ACTIVE:
         return job
     if job["state"] == "queued":
@@ -80,10 +77,7 @@ def read_job(config, job_id, *, clock=utcnow):
 
 def list_jobs(config, *, clock=utcnow):
     """Return every job, newest first."""
-    folder = jobs_dir(config)
-    if not folder.is_dir():
-        return []
-    jobs = [read_job(config, p.stem, clock=clock) for p in folder.glob("*.json")]
+    jobs = [read_job(config, job_id, clock=clock) for job_id in _store(config).ids()]
     return sorted((j for j in jobs if j), key=lambda j: (j["created_at"], j["id"]), reverse=True)
 
 
@@ -99,8 +93,7 @@ def active_job(config, kind, backup_id=None):
 def _sweep(config, now):
     for job in list_jobs(config, clock=lambda: now):
         if job["state"] not in ACTIVE and now - parse_utc(job["created_at"]) > KEEP_FINISHED:
-            for suffix in (".json", ".claimed"):
-                (jobs_dir(config) / f"{job['id']}{suffix}").unlink(missing_ok=True)
+            _store(config).remove(job["id"])
 
 
 def new_job(config, kind, user_id, *, backup_id=None, subdomain=None, clock=utcnow):
@@ -110,11 +103,11 @@ def new_job(config, kind, user_id, *, backup_id=None, subdomain=None, clock=utcn
     if backup_id is not None:
         backup_id = catalog.normalize_id(backup_id)
         catalog.backup_path(config, backup_id)  # raises BackupNotFound
-    jobs_dir(config).mkdir(parents=True, exist_ok=True)
+    job_id = _store(config).new_id()
     now = clock()
     _sweep(config, now)
     job = {
-        "id": secrets.token_hex(8), "kind": kind, "state": "queued", "user_id": user_id,
+        "id": job_id, "kind": kind, "state": "queued", "user_id": user_id,
         "backup_id": backup_id, "subdomain": subdomain, "created_at": format_utc(now),
         "started_at": None, "finished_at": None, "error": None, "result": None,
         "progress": {"phase": None, "done": 0, "total": 0},
@@ -129,20 +122,6 @@ def fail_job(config, job_id, message, *, clock=utcnow):
     if job is not None:
         job.update(state="failed", error=message, finished_at=format_utc(clock()))
         write_job(config, job)
-
-
-def _claim(config, job_id, clock):
-    """Return the job if this caller claims it (state queued, not claimed yet), else None."""
-    job = read_job(config, job_id, clock=clock)
-    if job is None or job["state"] != "queued":
-        return None
-    try:
-        os.close(os.open(jobs_dir(config) / f"{job_id}.claimed", os.O_CREAT | os.O_EXCL, 0o640))
-    except FileExistsError:
-        return None
-    job.update(state="running", started_at=format_utc(clock()))
-    write_job(config, job)
-    return job
 
 
 def _reporter(config, job):
@@ -162,12 +141,32 @@ def _reporter(config, job):
 def run_job(config, engine, job_id, *, task_id=None, load=None, clock=utcnow, **options):
     """Run queued job ``job_id`` if this caller claims it; return its final state (None: skipped).
 
-    ``load(rows, site_id)`` is the site loader a roll-back hands its rows to;
-    ``options`` go to ``run_backup`` (``time_limit_errors``).
+    ``load(rows, site_id, prepare=...)`` is the site loader a roll-back hands
+    its rows to (``prepare(conn)`` runs first in its transaction: it inserts
+    the job's commit mark); ``options`` go to ``run_backup`` (``time_limit_errors``).
     """
-    job = _claim(config, job_id, clock)
-    if job is None:
+    store = _store(config)
+    job = read_job(config, job_id, clock=clock, engine=engine)
+    if job is None or job["state"] != "queued":
         return None
+    with store.claim(job_id) as claimed:
+        if not claimed:
+            return None
+        reached("job-claimed")
+        job.update(state="running", started_at=format_utc(clock()))
+        if job["kind"] == "rollback":
+            prepare_marks(engine)
+            job["commit_token"] = new_token()
+        write_job(config, job)
+        reached("job-running")
+        state = _run(config, engine, job, load, task_id, clock, options)
+        reached("job-finished")
+    if job.get("commit_token"):
+        forget_token(store, job, engine)
+    return state
+
+
+def _run(config, engine, job, load, task_id, clock, options):
     progress = _reporter(config, job)
     try:
         if job["kind"] == "backup":
@@ -194,15 +193,29 @@ def run_job(config, engine, job_id, *, task_id=None, load=None, clock=utcnow, **
             )
             with told:
                 outcome = restore_site(
-                    config, engine, job["backup_id"], job["subdomain"], load=load,
-                    progress=progress, clock=clock,
+                    config, engine, job["backup_id"], job["subdomain"], progress=progress,
+                    load=_marking(load, job["commit_token"]), clock=clock,
                 )  # fmt: skip
+                reached("job-committed")
             result = outcome.to_dict()
     except (BackupRunFailed, BackupLocked, BackupError) as exc:
         return _finish(config, job, clock, error=str(exc))
     except Exception as exc:
         return _finish(config, job, clock, error=f"unexpected error: {type(exc).__name__}: {exc}")
     return _finish(config, job, clock, result=result)
+
+
+def _marking(load, token):
+    """Return ``load(rows, site_id)`` whose transaction also inserts the commit mark ``token``."""
+
+    def prepare(conn):
+        add_mark(conn, token)
+        reached("job-marked")
+
+    def marked(rows, site_id):
+        return load(rows, site_id, prepare=prepare)
+
+    return marked
 
 
 def _finish(config, job, clock, *, result=None, error=None):

@@ -35,8 +35,10 @@ def loader_for(config):
     """Return ``load(rows, site_id)`` writing a site from a system backup, keeping its ids."""
     from app.exports.loader import load_site
 
-    def load(rows, site_id):
-        return load_site(config, db.engine, rows, replace_site_id=site_id, keep_ids=True).to_dict()
+    def load(rows, site_id, prepare=None):
+        return load_site(
+            config, db.engine, rows, replace_site_id=site_id, keep_ids=True, prepare=prepare
+        ).to_dict()
 
     return load
 

@@ -72,13 +72,16 @@ def _free_name(folder, site_id, when):
     return path
 
 
-def export_site(config, site_id, *, dest=None, clock=utcnow, progress=None, session=None):
+def export_site(
+    config, site_id, *, dest=None, clock=utcnow, progress=None, session=None, every_uploader=False
+):
     """Write an export of site ``site_id`` and return an ExportResult.
 
     Goes to ``STINKY_DATA_DIR/backups/site-exports/site-<id>-<UTC time>.tar.gz``
     unless ``dest`` names the file. ``progress(files_done, files_total)`` is
     called as the archive is written. Reads through ``session`` (default: the
-    app's) and neither writes nor commits.
+    app's) and neither writes nor commits. ``every_uploader``: see
+    ``app.exports.data.write_data_files`` (the server's own copy for undo).
     """
     if session is None:
         from app.extensions import db
@@ -99,7 +102,9 @@ def export_site(config, site_id, *, dest=None, clock=utcnow, progress=None, sess
             raise ExportFailed(f"cannot write {final}: folder {folder} does not exist")
 
     with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX, dir=folder) as scratch:
-        data = write_data_files(session, config, site, Path(scratch), exported_at=now)
+        data = write_data_files(
+            session, config, site, Path(scratch), exported_at=now, every_uploader=every_uploader
+        )
         meta = {
             "format": EXPORT_FORMAT,
             "export_format_version": EXPORT_FORMAT_VERSION,

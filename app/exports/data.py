@@ -4,6 +4,7 @@ Each is written to a scratch folder a record at a time (pages and media in
 batches), so memory does not grow with the size of the site.
 """
 
+import base64
 import json
 import re
 from dataclasses import dataclass, field
@@ -18,7 +19,8 @@ from app.models import Block, MediaItem, MenuItem, Page, SiteUser, User
 from app.models.types import format_utc
 
 EXPORT_FORMAT = "stinkykitty-site-export"
-EXPORT_FORMAT_VERSION = 1
+# 2: media items carry their preview (base64); version 1 exports, without it, still import.
+EXPORT_FORMAT_VERSION = 2
 BATCH = 200
 # Stored names are random hex plus a suffix; anything else would not be a safe archive path.
 STORED_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -137,18 +139,27 @@ def _write_menu(session, site_id, path, counts):
         counts["menu_items"] = out.count
 
 
-def _member_emails(session, site):
-    """Return {user id: email} of the site's owner and current members, the only emails exported."""
+def _member_emails(session, site, every_uploader=False):
+    """Return {user id: email} of the site's owner and current members, the only emails exported.
+
+    With ``every_uploader`` (the server's own copy for undo, never handed out),
+    also those of the site's uploaders who are no longer members.
+    """
     ids = select(SiteUser.user_id).where(SiteUser.site_id == site.id)
-    rows = session.execute(
-        select(User.id, User.email).where((User.id == site.owner_id) | User.id.in_(ids))
-    )
-    return dict(rows.all())
+    wanted = (User.id == site.owner_id) | User.id.in_(ids)
+    if every_uploader:
+        uploaders = select(MediaItem.uploaded_by_id).where(MediaItem.site_id == site.id)
+        wanted = wanted | User.id.in_(uploaders)
+    return dict(session.execute(select(User.id, User.email).where(wanted)).all())
 
 
-def _write_media(session, config, site, path, data):
+def _preview(item):
+    return base64.b64encode(item.preview).decode("ascii") if item.preview is not None else None
+
+
+def _write_media(session, config, site, path, data, every_uploader):
     uploads = data_path(config, "uploads", str(site.id))
-    emails = _member_emails(session, site)
+    emails = _member_emails(session, site, every_uploader)
     query = (
         select(MediaItem).where(MediaItem.site_id == site.id).options(selectinload(MediaItem.tags))
     )
@@ -177,6 +188,7 @@ def _write_media(session, config, site, path, data):
                         "uploaded_by": emails.get(item.uploaded_by_id),
                         "created_at": format_utc(item.created_at),
                         "updated_at": format_utc(item.updated_at),
+                        "preview": _preview(item),
                     }
                 )
         data.counts.update(
@@ -184,15 +196,18 @@ def _write_media(session, config, site, path, data):
         )
 
 
-def write_data_files(session, config, site, folder, *, exported_at):
-    """Write the data files of ``site`` into ``folder``; return an ExportData."""
+def write_data_files(session, config, site, folder, *, exported_at, every_uploader=False):
+    """Write the data files of ``site`` into ``folder``; return an ExportData.
+
+    ``every_uploader``: name every uploader, members or not (see ``_member_emails``).
+    """
     data = ExportData()
     settings = site_settings(site)
     site_id = site.id
     _write_json(folder / "site.json", settings)
     _write_pages(session, site_id, folder / "pages.json", data.counts)
     _write_menu(session, site_id, folder / "menu.json", data.counts)
-    _write_media(session, config, site, folder / "media.json", data)
+    _write_media(session, config, site, folder / "media.json", data, every_uploader)
     readme = Template(README_TEMPLATE.read_text(encoding="utf-8")).safe_substitute(
         title=settings["title"],
         subdomain=settings["subdomain"],

@@ -2,10 +2,13 @@
 
 The format is documented in docs/site-exports.md and ``readme.md``; its version
 is ``export_format_version`` in the manifest. Every version ever written keeps
-reading here (version 1 is the only one so far). An extracted export becomes
+reading here: version 2 adds each media item's ``preview`` (base64, or null)
+to version 1. An extracted export becomes
 site rows (``app.exports.siterows``) that the site loader writes.
 """
 
+import base64
+import binascii
 import datetime as dt
 import json
 
@@ -13,7 +16,7 @@ from app.exports.data import EXPORT_FORMAT, STORED_NAME
 from app.exports.siterows import InvalidSiteData
 from app.models.storable import utc_naive
 
-READABLE_VERSIONS = (1,)
+READABLE_VERSIONS = (1, 2)
 DATA_FILES = ("README.md", "site.json", "pages.json", "menu.json", "media.json")
 MAX_JSON_BYTES = 256 * 1024 * 1024
 # key -> (allowed JSON types, required); every key of a record must be listed.
@@ -37,6 +40,8 @@ MEDIA_KEYS = {
     "file": (str, NULL), "tags": (list,), "uploaded_by": (str, NULL),
     "created_at": (str, NULL), "updated_at": (str, NULL),
 }  # fmt: skip
+MEDIA_KEYS_V2 = {**MEDIA_KEYS, "preview": (str, NULL)}
+MAX_PREVIEW_BYTES = 16 * 1024 * 1024
 
 
 def check_export_manifest(manifest, name):
@@ -103,6 +108,18 @@ def _shown(value):
     return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
+def _preview(where, text):
+    """Decode a media item's preview (version 2: base64, or null)."""
+    if text is None:
+        return None
+    if len(text) > MAX_PREVIEW_BYTES * 4 // 3 + 4:
+        raise InvalidSiteData(f"{where}: its preview is larger than {MAX_PREVIEW_BYTES:,} bytes")
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidSiteData(f"{where}: its preview is not base64") from None
+
+
 def _load_json(folder, name, kind):
     try:
         value = json.loads((folder / name).read_text(encoding="utf-8"))
@@ -150,10 +167,11 @@ def read_export_rows(folder, manifest):
         for n, item in enumerate(_load_json(folder, "menu.json", list))
     ]
     files = {e["path"] for e in manifest["files"] if e["path"].startswith("media/")}
+    media_keys = MEDIA_KEYS if manifest["export_format_version"] == 1 else MEDIA_KEYS_V2
     media, used = [], set()
     for index, item in enumerate(_load_json(folder, "media.json", list)):
         where = f"media.json item {index}"
-        _check_record(where, item, MEDIA_KEYS)
+        _check_record(where, item, media_keys)
         member = item["file"]
         if member is not None and (member not in files or member in used):
             raise InvalidSiteData(f"{where}: its file {member!r} is not in the archive")
@@ -167,7 +185,7 @@ def read_export_rows(folder, manifest):
                 "original_name": item["original_name"],
                 "mime_type": item["mime_type"],
                 "size": item["size"],
-                "preview": None,
+                "preview": _preview(where, item.get("preview")),
                 "uploaded_by": item["uploaded_by"],
                 "tags": [{"id": None, "tag": tag} for tag in item["tags"]],
                 "created_at": _time(where, item["created_at"]),

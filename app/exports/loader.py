@@ -69,7 +69,7 @@ class LoadSummary:
 
 def load_site(
     config, engine, rows, *, replace_site_id=None, subdomain=None, owner_email=None,
-    keep_ids=False, before_commit=None, after_commit=None, site_users_only=False,
+    keep_ids=False, before_commit=None, after_commit=None, site_users_only=False, prepare=None,
 ):  # fmt: skip
     """Write ``rows`` as a new site, or over site ``replace_site_id``; return a LoadSummary.
 
@@ -77,19 +77,21 @@ def load_site(
     its owner is ``owner_email`` or the data's owner. Raises InvalidSiteData or
     SiteLoadRefused before anything changes; any other failure rolls back.
     ``before_commit()`` runs last inside the transaction, ``after_commit()``
-    first after it, before any file is removed (tests stop there).
+    first after it, before any file is removed (tests stop there);
+    ``prepare(conn)`` runs first, once the site's row is locked and before any
+    read (it sees the site as the load replaces it: see ``app.exports.undo``).
     With ``site_users_only`` (an owner's restore) the data's emails are matched
     only with the users the site already shows, its owner and members (the
     emails its export names), so the summary tells nothing of other accounts.
     """
     started = time.monotonic()
-    check_site_rows(rows, engine.dialect.name)
+    check_site_rows(rows, engine.dialect.name, dangling=keep_ids)
     folder_root = data_path(config, "uploads")
     load = _Load(rows, keep_ids, replace_site_id if site_users_only else None)
     with engine.connect() as conn:
         try:
             with conn.begin():
-                load.run(conn, replace_site_id, subdomain, owner_email, folder_root)
+                load.run(conn, replace_site_id, subdomain, owner_email, folder_root, prepare)
                 if before_commit is not None:
                     before_commit()
         except BaseException:
@@ -116,14 +118,16 @@ class _Load:
         self.summary = None
         self.notes = []
 
-    def run(self, conn, replace_site_id, subdomain, owner_email, folder_root):
+    def run(self, conn, replace_site_id, subdomain, owner_email, folder_root, prepare=None):
         # A write first: it takes SQLite's write lock and the site's row lock elsewhere.
         locked = conn.execute(
             sa.update(SITES).where(SITES.c.id == (replace_site_id or -1))
-            .values(subdomain=SITES.c.subdomain)
+            .values(subdomain=SITES.c.subdomain, updated_at=SITES.c.updated_at)
         )  # fmt: skip
         if replace_site_id is not None and locked.rowcount != 1:
             raise SiteLoadRefused(f"there is no site with id {replace_site_id} (any more)")
+        if prepare is not None:
+            prepare(conn)
         self.users = self._users(conn, owner_email)
         site = self.rows["site"]
         if replace_site_id is None:

@@ -1,33 +1,38 @@
 """ "Restore from an export file": the upload, its preview, the job replacing the site, undo.
 
 A job is a folder ``backups/site-imports/<job id>/`` with the uploaded export
-(``upload.tar.gz``) and ``job.json``, its record. It moves
-``uploaded -> queued -> running -> done | failed``: uploaded and previewed,
-confirmed by the user, claimed by one worker (a file created with O_EXCL, so a
-task delivered twice runs once), finished. The job first exports the site as it
-is (a plain site export, kept ``EXPORT_RETENTION`` like any other), so that
-"Undo restore" can bring it back with a job of its own while that file is kept.
+(``upload.tar.gz``) and ``job.json``, its record, kept by the crash-consistent
+job store (``app.jobstore``). It moves ``uploaded -> queued -> running -> done
+| failed``: uploaded and previewed, confirmed by the user, claimed by one worker
+(a file created with O_EXCL, so a task delivered twice runs once, and locked
+while it runs), finished. Inside the restore's transaction, with the backup
+lock held and the site in maintenance, the job first exports the site exactly
+as it replaces it (``app.exports.undo``; a site export kept ``EXPORT_RETENTION``
+like any other), so that "Undo restore" brings it back with a job of its own
+while that file is kept; the undo is this server's own file and is not held to
+the upload limits. A job whose worker died reads what really happened: done
+with its undo when its transaction committed, else failed with the site as it was.
 A job belongs to the site it was uploaded for, and only ever changes that site.
 """
 
 import functools
-import json
 import os
-import re
-import secrets
 import shutil
 import time
 from datetime import timedelta
 
 from app.archive.errors import ArchiveError, NotEnoughSpace
+from app.commitmarks import add_mark, committed, prepare_marks, reached
 from app.config import data_path
 from app.exports import uploads
-from app.exports.archive import export_site, exports_dir
+from app.exports.archive import exports_dir
 from app.exports.siteimport import import_site, inspect_export
+from app.exports.undo import save_before
 from app.exports.uploads import UploadRefused
+from app.jobstore import JOB_ID, JobStore, app_engine, forget_token, new_token, settle
 from app.models.types import format_utc, parse_utc, utcnow
 
-JOB_ID = re.compile(r"[0-9a-f]{16}")
+__all__ = ["JOB_ID"]
 UPLOAD = "upload.tar.gz"
 STUCK = "The restore stopped before it finished (the worker was restarted); the site is as it was."
 
@@ -41,20 +46,42 @@ def imports_dir(config):
     return data_path(config, "backups", "site-imports")
 
 
+def _store(config):
+    return JobStore(imports_dir(config), folders=True)
+
+
 def _folder(config, job_id):
-    if not isinstance(job_id, str) or not JOB_ID.fullmatch(job_id):
-        return None
-    return imports_dir(config) / job_id
+    return _store(config).folder(job_id)
 
 
-def read_job(config, job_id, *, clock=utcnow):
-    """Return the record of job ``job_id``, or None; a job stuck running reads as failed."""
-    folder = _folder(config, job_id)
-    try:
-        job = json.loads((folder / "job.json").read_text()) if folder else None
-    except (OSError, ValueError):
-        return None
-    if job and job["state"] == "running" and job.get("started_at"):
+def _settled_summary(job):
+    """The outcome of a job that committed but whose worker died before it said so."""
+    counts = (job.get("preview") or {}).get("counts") or {}
+    return {"summary": {"counts": counts, "notes": [], "settled": True}}
+
+
+def _drop_undo(config):
+    def failed(job):  # what a job that did not commit saved is no state of the site
+        if undo_available(config, {**job, "state": "done"}):
+            (exports_dir(config) / job["undo_export"]).unlink(missing_ok=True)
+        return {"undo_export": None}
+
+    return failed
+
+
+def read_job(config, job_id, *, clock=utcnow, engine=None):
+    """Return the record of job ``job_id``, or None.
+
+    A job whose worker died reads what happened (``app.jobstore.settle``, through
+    ``engine``, default the app's); one that cannot be settled (no database at
+    hand) and still reads running long after EXPORT_STUCK_AFTER reads as failed.
+    """
+    store = _store(config)
+    job = settle(
+        store, store.read(job_id), engine or app_engine(), lost=STUCK, done=_settled_summary,
+        failed=_drop_undo(config), clock=clock,
+    )  # fmt: skip
+    if job and job["state"] == "running" and not store.worker_alive(job_id):
         started = parse_utc(job["started_at"])
         if clock() - started > timedelta(seconds=config["EXPORT_STUCK_AFTER"]):
             job.update(state="failed", error=STUCK)
@@ -62,27 +89,19 @@ def read_job(config, job_id, *, clock=utcnow):
 
 
 def write_job(config, job):
-    """Store ``job``'s record atomically."""
-    folder = _folder(config, job["id"])
-    tmp = folder / f".job.json.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(job))
-    os.replace(tmp, folder / "job.json")
+    """Store ``job``'s record atomically and durably."""
+    _store(config).write(job)
 
 
 def latest_job(config, site_id):
     """Return the newest job of site ``site_id``, or None."""
-    folder = imports_dir(config)
-    if not folder.is_dir():
-        return None
-    jobs = [read_job(config, p.name) for p in folder.iterdir() if JOB_ID.fullmatch(p.name)]
+    jobs = [read_job(config, job_id) for job_id in _store(config).ids()]
     jobs = [j for j in jobs if j and j["site_id"] == site_id]
     return max(jobs, key=lambda j: (j["created_at"], j["id"]), default=None)
 
 
 def _new_job(config, site_id, user_id, kind, clock):
-    job_id = secrets.token_hex(8)
-    folder = imports_dir(config) / job_id
-    folder.mkdir(parents=True)
+    job_id = _store(config).new_id()
     return {
         "id": job_id, "site_id": site_id, "user_id": user_id, "kind": kind, "state": "uploaded",
         "created_at": format_utc(clock(), "seconds"), "started_at": None, "finished_at": None,
@@ -91,14 +110,8 @@ def _new_job(config, site_id, user_id, kind, clock):
     }  # fmt: skip
 
 
-def _attach(config, job, subdomain):
-    """Preview the job's archive; store and return the job, or remove it and raise."""
-    folder = _folder(config, job["id"])
-    try:
-        preview = inspect_export(config, folder / UPLOAD).to_dict()
-    except ArchiveError as exc:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise UploadRefused(f"This file cannot be restored: {exc}") from None
+def _attach(config, job, subdomain, preview):
+    """Store and return the job with the ``preview`` of its archive."""
     job["preview"] = preview
     job["other_site"] = preview["subdomain"] != subdomain
     write_job(config, job)
@@ -121,8 +134,8 @@ def receive_upload(config, site_id, subdomain, user_id, stream, *, length=None, 
         path = folder / UPLOAD
         try:
             uploads.write_upload(config, stream, path, declared=length)
-            inspect_export(config, path)  # the cheap checks first: an export, within the limits
-            uploads.check_upload(config, path)
+            # Read whole and checked once: the limits, every checksum, the tag if it is ours.
+            preview = inspect_export(config, path, key=uploads.claimed_key(config, path))
         except UploadRefused:
             shutil.rmtree(folder, ignore_errors=True)
             raise
@@ -132,7 +145,7 @@ def receive_upload(config, site_id, subdomain, user_id, stream, *, length=None, 
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        job = _attach(config, job, subdomain)
+        job = _attach(config, job, subdomain, preview.to_dict())
         jobs = functools.partial(read_job, config, clock=clock)
         uploads.keep_newest(config, root, site_id, jobs)
         uploads.expire_uploads(root, jobs, clock=clock)
@@ -151,8 +164,12 @@ def request_undo(config, job_id, user_id, subdomain, *, clock=utcnow):
         os.link(source, target)
     except OSError:
         shutil.copyfile(source, target)
-    job = _attach(config, job, subdomain)
-    job["state"] = "queued"
+    try:  # our own copy of the site: not held to the upload limits
+        preview = inspect_export(config, target, trusted=True).to_dict()
+    except ArchiveError as exc:
+        shutil.rmtree(target.parent, ignore_errors=True)
+        raise JobStateError(f"The saved state cannot be restored: {exc}") from None
+    job.update(state="queued", preview=preview, other_site=preview["subdomain"] != subdomain)
     write_job(config, job)
     return job
 
@@ -172,10 +189,8 @@ def confirm_job(config, job_id, *, allow_other_site):
         raise JobStateError("This upload was confirmed already or is gone.")
     if job["other_site"] and not allow_other_site:
         raise JobStateError("This export is of another site; it was not restored.")
-    try:
-        os.close(os.open(_folder(config, job_id) / "confirmed", os.O_CREAT | os.O_EXCL, 0o640))
-    except FileExistsError:
-        raise JobStateError("This upload was confirmed already.") from None
+    if not _store(config).mark_once(job_id, "confirmed"):
+        raise JobStateError("This upload was confirmed already.")
     job["state"] = "queued"
     write_job(config, job)
     return job
@@ -201,78 +216,108 @@ def failure_message(exc):
 def run_restore_job(config, session, job_id, *, guard=None, step_aside=(), clock=utcnow):
     """Run queued job ``job_id`` if this caller claims it; return its final state (None: skipped).
 
-    Saves the site as it is (an export, for undo), then replaces it with the
-    uploaded export. ``guard(site_id)`` is held around the write (lock, maintenance);
-    when it raises one of the exception types ``step_aside``, nothing is written:
-    the job is queued again and the exception raised.
+    Replaces the site with the job's export in one transaction that first saves
+    the site as it replaces it (``app.exports.undo``: the undo). ``guard(site_id)``
+    is held around the write (lock, maintenance); when it raises one of the
+    exception types ``step_aside``, nothing is written: the job is queued again
+    and the exception raised.
     """
-    folder = _folder(config, job_id)
-    job = read_job(config, job_id)
+    engine = session.get_bind()
+    session.close()  # this job reads and writes through its own transactions
+    store = _store(config)
+    job = read_job(config, job_id, engine=engine)
     if job is None or job["state"] != "queued":
         return None
-    try:
-        os.close(os.open(folder / "claimed", os.O_CREAT | os.O_EXCL, 0o640))
-    except FileExistsError:
-        return None
-    job.update(state="running", started_at=format_utc(clock(), "seconds"))
-    write_job(config, job)
+    with store.claim(job_id) as claimed:
+        if not claimed:
+            return None
+        reached("restore-claimed")
+        prepare_marks(engine)
+        job.update(state="running", started_at=format_utc(clock(), "seconds"))
+        job["commit_token"] = new_token()
+        write_job(config, job)
+        reached("restore-running")
+        state = _run(config, engine, job, guard, step_aside, clock)
+        reached("restore-finished")
+    forget_token(store, job, engine)
+    return state
 
-    def progress(phase):
-        def report(done, total):
-            job["progress"] = {"phase": phase, "done": done, "total": total}
-            write_job(config, job)
 
-        return report
+def _reporter(config, job, phase):
+    last = [0.0]
 
-    before = None
-    paused = False
-    try:
-        before = export_site(config, job["site_id"], progress=progress("saving"), session=session)
-        session.rollback()  # end the export's read before the write
+    def report(done, total):
+        now = time.monotonic()
+        if now - last[0] < 0.2 and done < total:
+            return  # a durable write per member would slow a large site down
+        last[0] = now
+        job["progress"] = {"phase": phase, "done": done, "total": total}
+        write_job(config, job)
+
+    return report
+
+
+def _run(config, engine, job, guard, step_aside, clock):
+    folder = _folder(config, job["id"])
+    saved = []
+
+    def prepare(conn):  # first in the load's transaction: save the site as it is replaced
+        before = save_before(
+            config, conn, job["site_id"], progress=_reporter(config, job, "saving")
+        )
+        saved.append(before.path)
         job["undo_export"] = before.path.name
         write_job(config, job)
+        reached("restore-saved")
+        add_mark(conn, job["commit_token"])
+
+    paused = False
+    try:
         summary = import_site(
-            config, session.get_bind(), folder / UPLOAD, replace_site_id=job["site_id"],
-            guard=guard, progress=progress("restoring"),
+            config, engine, folder / UPLOAD, replace_site_id=job["site_id"], guard=guard,
+            progress=_reporter(config, job, "restoring"), prepare=prepare,
+            trusted=job["kind"] == "undo", before_commit=lambda: reached("restore-loaded"),
             site_users_only=job["kind"] != "undo",  # an undo brings back our own export
-        )  # fmt: skip
+        ).to_dict()  # fmt: skip
+        reached("restore-committed")
     except step_aside:
         # E.g. a whole-system restore began while the guard waited for the backup
         # lock (see app.tasks.siteimports): queue the job again, for the task to
         # run once that restore is over.
         paused = True
-        if before is not None:
-            before.path.unlink(missing_ok=True)
-        for key in ("undo_export", "progress", "started_at"):
+        for key in ("undo_export", "commit_token"):
             job.pop(key, None)
-        job["state"] = "queued"
+        job.update(state="queued", started_at=None, progress={"phase": None, "done": 0, "total": 0})
         write_job(config, job)
-        (folder / "claimed").unlink(missing_ok=True)
+        _store(config).release(job["id"])
         raise
     except Exception as exc:
-        ended = format_utc(clock(), "seconds")
-        job.update(state="failed", error=failure_message(exc), finished_at=ended)
-        write_job(config, job)
-        return "failed"
+        if not (saved and committed(engine, job["commit_token"])):
+            for path in saved:
+                path.unlink(missing_ok=True)
+            job["undo_export"] = None
+            ended = format_utc(clock(), "seconds")
+            job.update(state="failed", error=failure_message(exc), finished_at=ended)
+            write_job(config, job)
+            return "failed"
+        summary = _settled_summary(job)["summary"]  # it went in; what failed came after
     finally:
         if not paused:
             (folder / UPLOAD).unlink(missing_ok=True)
-    job.update(state="done", summary=summary.to_dict(), finished_at=format_utc(clock(), "seconds"))
+    job.update(state="done", summary=summary, finished_at=format_utc(clock(), "seconds"))
     write_job(config, job)
     return "done"
 
 
 def sweep_restore_jobs(config, *, clock=utcnow):
     """Delete job folders older than EXPORT_RETENTION; return their ids."""
-    folder = imports_dir(config)
-    if not folder.is_dir():
-        return []
+    store = _store(config)
     cutoff = clock() - timedelta(seconds=config["EXPORT_RETENTION"])
     removed = []
-    for path in folder.iterdir():
-        job = read_job(config, path.name) if JOB_ID.fullmatch(path.name) else None
+    for job_id in store.ids():
+        job = read_job(config, job_id)
         created = job and parse_utc(job["created_at"])
         if created and created < cutoff and job["state"] not in ("queued", "running"):
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append(path.name)
+            store.remove(job_id)
+            removed.append(job_id)
     return removed

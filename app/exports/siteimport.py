@@ -20,6 +20,7 @@ from app.archive import extract_archive, read_manifest, verify_archive
 from app.archive.errors import CorruptArchive
 from app.archive.space import check_space
 from app.archive.trees import remove_tree
+from app.config import archive_key
 from app.exports.archive import exports_dir
 from app.exports.exportformat import check_export_manifest, read_export_rows
 from app.exports.loader import load_site
@@ -79,20 +80,29 @@ def _limits(config, archive, manifest):
     return unpacked
 
 
-def inspect_export(config, archive):
+def inspect_export(config, archive, *, trusted=False, key=None):
     """Check a whole export (limits, structure, every checksum); return an ExportPreview.
 
     The file is read to its end before anything is shown: an export whose
     manifest is fine but whose rest is damaged, or followed by anything, is refused.
+    A ``trusted`` archive (this server's own copy of a site, for undo) is not
+    held to the upload limits and must carry this server's authentication tag;
+    with a ``key``, any archive must carry that key's valid tag.
     """
     archive = Path(archive)
     if not archive.is_file():
         raise InvalidSiteData(f"{archive.name}: no such file")
-    _file_limit(config, archive)
+    if not trusted:
+        _file_limit(config, archive)
     manifest = read_manifest(archive)
     counts = check_export_manifest(manifest, archive.name)
-    _limits(config, archive, manifest)
-    verified = verify_archive(archive, max_members=config["SITE_IMPORT_MAX_MEMBERS"])
+    if not trusted:
+        _limits(config, archive, manifest)
+    verified = verify_archive(
+        archive,
+        key=archive_key(config) if trusted else key,
+        max_members=None if trusted else config["SITE_IMPORT_MAX_MEMBERS"],
+    )
     if verified != manifest:
         raise CorruptArchive(f"{archive.name}: the archive changed while it was read")
     site = manifest["site"]
@@ -110,32 +120,43 @@ def inspect_export(config, archive):
 
 def import_site(
     config, engine, archive, *, subdomain=None, owner_email=None, replace_site_id=None,
-    guard=None, progress=None, before_commit=None, site_users_only=False,
+    guard=None, progress=None, before_commit=None, site_users_only=False, prepare=None,
+    trusted=False,
 ):  # fmt: skip
     """Import export ``archive`` as a new site, or over site ``replace_site_id``; return a summary.
 
     A new site takes ``subdomain`` (default: the export's) and ``owner_email``.
     ``guard(site_id)`` is a context manager held around the write (the callers'
-    lock and maintenance); ``progress(done, total)`` follows the extraction.
-    ``site_users_only``: see ``load_site`` (an owner's restore).
+    lock and maintenance); ``progress(done, total)`` follows the extraction;
+    ``prepare(conn)`` runs first in the load's transaction (``load_site``).
+    ``site_users_only``: see ``load_site`` (an owner's restore). A ``trusted``
+    archive is this server's own export of the site (the undo of a restore): it
+    is not held to the upload limits nor to the backups' reserve, must carry
+    this server's authentication tag, and its rows keep their ids.
     """
     archive = Path(archive)
     if not archive.is_file():
         raise InvalidSiteData(f"{archive.name}: no such file")
-    _file_limit(config, archive)
+    if not trusted:
+        _file_limit(config, archive)
     manifest = read_manifest(archive)
     check_export_manifest(manifest, archive.name)
-    unpacked = _limits(config, archive, manifest)
+    if trusted:
+        unpacked = sum(entry["size"] for entry in manifest["files"])
+    else:
+        unpacked = _limits(config, archive, manifest)
     folder = exports_dir(config)
     folder.mkdir(parents=True, exist_ok=True)
     staging = folder / f"{STAGING_PREFIX}{secrets.token_hex(6)}"
     try:
-        reserve = backup_reserve(config)  # the next system backup's room stays free
+        reserve = 0 if trusted else backup_reserve(config)  # room for the next system backup
         what = f"importing {archive.name} (keeping room for the next backup)"
         free = check_space(unpacked + reserve, folder, what) - reserve
         extracted = extract_archive(
-            archive, staging, max_bytes=min(free, config["SITE_IMPORT_MAX_BYTES"]),
-            progress=progress, max_members=config["SITE_IMPORT_MAX_MEMBERS"],
+            archive, staging, progress=progress,
+            max_bytes=free if trusted else min(free, config["SITE_IMPORT_MAX_BYTES"]),
+            max_members=None if trusted else config["SITE_IMPORT_MAX_MEMBERS"],
+            key=archive_key(config) if trusted else None,
         )  # fmt: skip
         if extracted != manifest:
             raise CorruptArchive(f"{archive.name}: the archive changed while it was read")
@@ -144,8 +165,8 @@ def import_site(
         with guard(replace_site_id) if guard else contextlib.nullcontext():
             return load_site(
                 config, engine, rows, replace_site_id=replace_site_id, subdomain=subdomain,
-                owner_email=owner_email, before_commit=before_commit,
-                site_users_only=site_users_only,
+                owner_email=owner_email, before_commit=before_commit, prepare=prepare,
+                site_users_only=site_users_only, keep_ids=trusted,
             )  # fmt: skip
     finally:
         remove_tree(staging, ignore_errors=True)

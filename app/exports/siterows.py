@@ -73,11 +73,15 @@ def media_references(data):
 
 
 def rewrite_media_references(data, mapping):
-    """Return a copy of block ``data`` with every media id mapped through ``mapping``."""
+    """Return a copy of block ``data`` with every media id mapped through ``mapping``.
+
+    An id ``mapping`` does not know (a dangling reference, allowed only when a
+    site is put back as it was: see ``check_site_rows``) is kept as it is.
+    """
     if isinstance(data, dict):
         return {
             key: (
-                mapping[value]
+                mapping.get(value, value)
                 if is_media_key(key) and value is not None
                 else rewrite_media_references(value, mapping)
             )
@@ -270,11 +274,13 @@ def _check_members(c, members):
         _time(f"membership of {email}", member["created_at"])
 
 
-def check_site_rows(rows, dialect):
+def check_site_rows(rows, dialect, *, dangling=False):
     """Raise InvalidSiteData unless ``rows`` is complete, well-typed and refers only to itself.
 
     ``dialect`` names the engine the rows are written to: every value must be
-    one it stores exactly.
+    one it stores exactly. With ``dangling`` (a site put back as it was, keeping
+    its ids) a block may refer to a media item the site no longer holds, as the
+    live site's block did.
     """
     c = _Checks(dialect)
     try:
@@ -293,7 +299,7 @@ def check_site_rows(rows, dialect):
                 continue
             if not isinstance(ref, int) or isinstance(ref, bool):
                 raise InvalidSiteData(f"block {block['id']} refers to media {ref!r}, not an id")
-            if ref not in media_ids:
+            if ref not in media_ids and not dangling:
                 raise InvalidSiteData(
                     f"block {block['id']} refers to media item {ref}, which this site does not hold"
                 )

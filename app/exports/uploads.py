@@ -27,7 +27,7 @@ import os
 import shutil
 from contextlib import contextmanager
 
-from app.archive import read_manifest, space, verify_archive
+from app.archive import read_manifest, space
 from app.archive.auth import key_id
 from app.archive.errors import ArchiveError
 from app.config import archive_key, data_path
@@ -126,13 +126,17 @@ def write_upload(config, stream, path, *, declared=None):
     return written
 
 
-def check_upload(config, path):
-    """Read the whole upload and check it (structure, every checksum, the tag if it is ours)."""
+def claimed_key(config, path):
+    """Return this server's key when the upload claims to be tagged with it, else None.
+
+    An export of another server carries another key's tag: only its checksums
+    can be checked. One that claims ours must carry our valid tag.
+    """
     manifest = read_manifest(path)
     key = archive_key(config)
     claimed = manifest.get("authentication")
     ours = isinstance(claimed, dict) and claimed.get("key_id") == key_id(key)
-    verify_archive(path, key=key if ours else None)
+    return key if ours else None
 
 
 def _unconfirmed(root, site_id, read_job):

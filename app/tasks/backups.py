@@ -76,8 +76,10 @@ def backups_page_job(self, job_id):
 
     config = current_app.config
 
-    def load(rows, site_id):
-        return load_site(config, db.engine, rows, replace_site_id=site_id, keep_ids=True).to_dict()
+    def load(rows, site_id, prepare=None):
+        return load_site(
+            config, db.engine, rows, replace_site_id=site_id, keep_ids=True, prepare=prepare
+        ).to_dict()
 
     try:
         return run_job(
