@@ -107,6 +107,7 @@ def write_export(folder, site, where, text):
     (folder / "media").mkdir()
     (folder / "media" / MEDIA_NAME).write_bytes(b"png")
     return {
+        "export_format_version": 1,  # media items without a preview, as version 1 writes them
         "site": {"id": site.id, "subdomain": site.subdomain},
         "files": [{"path": f"media/{MEDIA_NAME}", "size": 3}],
     }
