@@ -104,9 +104,7 @@ def _record_texts(page, element_id):
 @pytest.mark.parametrize(
     "viewport", [{"width": 1280, "height": 900}, {"width": 390, "height": 844}]
 )
-def test_a_file_that_is_no_export_is_refused_by_its_own_name(
-    served, browser, make, tmp_path, viewport
-):  # noqa: F811
+def test_a_file_no_export_is_refused_by_its_name(served, browser, make, tmp_path, viewport):  # noqa: F811
     _app, _queue, base = served
     owner = make.user(email="anna@lakeside.example")
     site = build_camp(make, "lakeside", owner=owner)
