@@ -8,6 +8,8 @@ streamed to disk) and bounded as ``app.exports.uploads`` says (size, disk,
 content, one at a time, ``SITE_IMPORT_MAX_PENDING`` waiting); CSRF comes in a header.
 """
 
+from urllib.parse import unquote
+
 from flask import Blueprint, current_app, jsonify, request, url_for
 from flask_login import current_user
 
@@ -53,11 +55,29 @@ def _job(site, job_id):
     return job if job is not None and job["site_id"] == site.id else None
 
 
+def restore_message(job):
+    """Return the sentence the page shows for a finished job (the script shows the same)."""
+    if job["state"] == "failed":
+        what = "Undo failed" if job["kind"] == "undo" else "Restore failed"
+        return f"{what}: {job['error'] or 'unknown error'}"
+    if job["state"] != "done":
+        return None
+    counts = (job.get("summary") or {}).get("counts") or {}
+    held = f"{counts.get('pages', 0)} pages, {counts.get('media', 0)} media"
+    if job["kind"] == "undo":
+        return f"Undone: the site is back as it was before the restore ({held})."
+    return f"Restored: {held}."
+
+
 def restore_status(job):
-    """Return the JSON a restore job's status URL answers."""
+    """Return the JSON a restore job's status URL answers.
+
+    ``undo_url`` is offered for a restore that replaced the site while its saved
+    state is kept, never for an undo (which would undo the undo).
+    """
     config = current_app.config
     site_id, job_id = job["site_id"], job["id"]
-    undo = restorejobs.undo_available(config, job)
+    undo = job["kind"] != "undo" and restorejobs.undo_available(config, job)
     return {
         "job_id": job_id,
         "site_id": site_id,
@@ -70,6 +90,8 @@ def restore_status(job):
         "summary": job["summary"],
         "created_at": job["created_at"],
         "finished_at": job["finished_at"],
+        "file_name": job.get("file_name"),
+        "message": restore_message(job),
         "status_url": url_for("siteimport.restore_status_view", site_id=site_id, job_id=job_id),
         "confirm_url": url_for("siteimport.confirm_restore", site_id=site_id, job_id=job_id),
         "undo_url": url_for("siteimport.undo_restore", site_id=site_id, job_id=job_id)
@@ -86,6 +108,13 @@ def _queue(job):
         restorejobs.fail_job(current_app.config, job["id"], NOT_QUEUED)
         return _error(503, NOT_QUEUED)
     return jsonify(restore_status(job)), 202
+
+
+def _upload_name():
+    """Return the name of the user's file (the script sends it URL-encoded), or a stand-in."""
+    name = unquote(request.headers.get("X-Upload-Name", "")).replace("\\", "/").split("/")[-1]
+    name = "".join(ch for ch in name if ch.isprintable()).strip()[:200]
+    return name or "the file"
 
 
 @bp.post("/sites/<int:site_id>/restore")
@@ -108,6 +137,7 @@ def upload_export(site_id):
             current_user.id,
             request.stream,
             length=request.content_length,
+            name=_upload_name(),
         )
     except uploads.UploadRefused as exc:
         return _error(_REFUSAL_STATUS.get(type(exc), 400), str(exc))

@@ -27,6 +27,7 @@ from app.config import data_path
 from app.exports import uploads
 from app.exports.archive import exports_dir
 from app.exports.siteimport import import_site, inspect_export
+from app.exports.siterows import InvalidSiteData
 from app.exports.undo import save_before
 from app.exports.uploads import UploadRefused
 from app.jobstore import JOB_ID, JobStore, app_engine, forget_token, new_token, settle
@@ -34,6 +35,7 @@ from app.models.types import format_utc, parse_utc, utcnow
 
 __all__ = ["JOB_ID"]
 UPLOAD = "upload.tar.gz"
+NOT_AN_EXPORT = "it is not a site export made by StinkyKitty, or it is damaged"
 STUCK = "The restore stopped before it finished (the worker was restarted); the site is as it was."
 
 
@@ -94,10 +96,14 @@ def write_job(config, job):
 
 
 def latest_job(config, site_id):
-    """Return the newest job of site ``site_id``, or None."""
+    """Return the newest confirmed job of site ``site_id`` (what the site page shows), or None.
+
+    An upload still waiting for its confirmation is no outcome of the site's;
+    jobs of one second are told apart by the nanosecond they were made.
+    """
     jobs = [read_job(config, job_id) for job_id in _store(config).ids()]
-    jobs = [j for j in jobs if j and j["site_id"] == site_id]
-    return max(jobs, key=lambda j: (j["created_at"], j["id"]), default=None)
+    jobs = [j for j in jobs if j and j["site_id"] == site_id and j["state"] != "uploaded"]
+    return max(jobs, key=lambda j: (j["created_at"], j.get("created_ns", 0), j["id"]), default=None)
 
 
 def _new_job(config, site_id, user_id, kind, clock):
@@ -106,7 +112,7 @@ def _new_job(config, site_id, user_id, kind, clock):
         "id": job_id, "site_id": site_id, "user_id": user_id, "kind": kind, "state": "uploaded",
         "created_at": format_utc(clock(), "seconds"), "started_at": None, "finished_at": None,
         "progress": {"phase": None, "done": 0, "total": 0}, "error": None, "preview": None,
-        "other_site": False, "undo_export": None, "summary": None,
+        "other_site": False, "undo_export": None, "summary": None, "created_ns": time.time_ns(),
     }  # fmt: skip
 
 
@@ -118,10 +124,27 @@ def _attach(config, job, subdomain, preview):
     return job
 
 
-def receive_upload(config, site_id, subdomain, user_id, stream, *, length=None, clock=utcnow):
+def _refusal(name, exc):
+    """Return the owner's sentence for an upload the checks refused, naming their file ``name``.
+
+    The reason is given in the owner's words where it has them; one that speaks
+    of the archive's insides (its manifest) reads as "not an export, or damaged".
+    """
+    reason = str(exc).replace(f"{UPLOAD}: ", "").replace(UPLOAD, name)
+    if "manifest" in reason:
+        return f"{name} cannot be restored: {NOT_AN_EXPORT}."
+    if isinstance(exc, InvalidSiteData):
+        return f"{name} cannot be restored: {reason}."
+    return f"{name} cannot be restored: it is damaged or not a site export ({reason})."
+
+
+def receive_upload(
+    config, site_id, subdomain, user_id, stream, *, length=None, name="the file", clock=utcnow
+):
     """Store an uploaded export for site ``site_id`` from ``stream``; return the previewed job.
 
-    ``length`` is what the request declared (None: unknown). Bounded as
+    ``name`` is the user's name of the file, for the messages. ``length`` is what
+    the request declared (None: unknown). Bounded as
     ``app.exports.uploads`` says: size, disk, content read whole and checked,
     one upload per site at a time; once this one passed, the site's oldest
     unconfirmed uploads past ``SITE_IMPORT_MAX_PENDING`` and expired ones go.
@@ -141,10 +164,11 @@ def receive_upload(config, site_id, subdomain, user_id, stream, *, length=None, 
             raise
         except ArchiveError as exc:
             shutil.rmtree(folder, ignore_errors=True)
-            raise UploadRefused(f"This file cannot be restored: {exc}") from None
+            raise UploadRefused(_refusal(name, exc)) from None
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
+        job["file_name"] = name
         job = _attach(config, job, subdomain, preview.to_dict())
         jobs = functools.partial(read_job, config, clock=clock)
         uploads.keep_newest(config, root, site_id, jobs)

@@ -20,6 +20,9 @@
   var text = document.getElementById("restore-text");
   var result = document.getElementById("restore-result");
   var undoButton = document.getElementById("restore-undo");
+  var undoConfirm = document.getElementById("restore-undo-confirm");
+  var undoYes = document.getElementById("restore-undo-yes");
+  var undoNo = document.getElementById("restore-undo-no");
   var csrf = form.querySelector("input[name=csrf_token]").value;
   var globalAdmin = section.dataset.globalAdmin === "yes";
   var current = null;
@@ -55,15 +58,24 @@
   function idle() {
     box.hidden = true;
     preview.hidden = true;
+    undoConfirm.hidden = true;
     uploadButton.disabled = false;
     confirmButton.disabled = false;
+  }
+
+  // The outcome of the last job and its "Undo restore" belong to the site as it is; a new
+  // preview or job takes their place, and Cancel brings them back.
+  function setAside(hide) {
+    result.hidden = hide || !result.textContent.trim();
+    undoButton.hidden = hide || !section.dataset.undoUrl;
+    undoConfirm.hidden = true;
   }
 
   function showPreview(job) {
     current = job;
     var p = job.preview;
     var counts = p.counts || {};
-    summary.textContent = "This export holds the site " + p.subdomain + " (" + p.title + ") as it was on " +
+    summary.textContent = (job.file_name || "This export") + " holds the site " + p.subdomain + " (" + p.title + ") as it was on " +
       (p.exported_at || "?").replace("T", " ").slice(0, 16) + " UTC: " + (counts.pages || 0) + " pages, " +
       (counts.media || 0) + " media files. Restoring it replaces this site's content.";
     warning.hidden = !job.other_site;
@@ -74,6 +86,8 @@
         (globalAdmin ? " Tick the box to restore it here anyway." : " Only a global admin may restore it here.");
     }
     confirmButton.disabled = job.other_site && !globalAdmin;
+    box.hidden = true;
+    setAside(true);
     preview.hidden = false;
   }
 
@@ -83,6 +97,7 @@
     result.hidden = true;
     result.textContent = "";
     undoButton.hidden = true;
+    undoConfirm.hidden = true;
     var p = job.progress || {};
     if (job.state === "queued" || !p.total) {
       bar.removeAttribute("value");
@@ -98,13 +113,7 @@
   function finished(job) {
     idle();
     form.reset();
-    if (job.state === "done") {
-      var c = job.summary.counts;
-      show((job.kind === "undo" ? "Undone: the site is back as it was (" : "Restored: ") +
-        c.pages + " pages, " + c.media + " media" + (job.kind === "undo" ? ")." : "."), false);
-    } else {
-      show("Restore failed: " + (job.error || "unknown error"), true);
-    }
+    show(job.message, job.state !== "done");  // the server's words, as after a reload
     section.dataset.undoUrl = job.undo_url || "";
     undoButton.hidden = !job.undo_url;
   }
@@ -125,16 +134,51 @@
     var chosen = file.files[0];
     if (!chosen) return;
     if (chosen.size > Number(section.dataset.maxBytes)) {
-      show("This file is larger than the " + section.dataset.maxBytes + " bytes allowed.", true);
+      show(chosen.name + " is larger than the " + Number(section.dataset.maxBytes).toLocaleString("en") +
+        " bytes allowed.", true);
       return;
     }
     uploadButton.disabled = true;
-    result.hidden = true;
-    result.textContent = "";
-    post(section.dataset.uploadUrl, chosen, "application/gzip")
+    setAside(true);
+    upload(chosen)
       .then(showPreview)
       .catch(function (err) { idle(); show(err.message, true); });
   });
+
+  // The upload itself, with its progress (fetch cannot tell how much of a body was sent).
+  function upload(chosen) {
+    box.hidden = false;
+    bar.removeAttribute("value");
+    text.textContent = "Uploading " + chosen.name + "…";
+    return new Promise(function (resolve, reject) {
+      var request = new XMLHttpRequest();
+      request.open("POST", section.dataset.uploadUrl);
+      request.setRequestHeader("Accept", "application/json");
+      request.setRequestHeader("X-CSRFToken", csrf);
+      request.setRequestHeader("Content-Type", "application/gzip");
+      request.setRequestHeader("X-Upload-Name", encodeURIComponent(chosen.name));
+      request.upload.onprogress = function (event) {
+        if (!event.lengthComputable) return;
+        bar.max = event.total;
+        bar.value = event.loaded;
+        text.textContent = event.loaded < event.total
+          ? "Uploading " + chosen.name + "… " + Math.floor(100 * event.loaded / event.total) + "%"
+          : "Checking " + chosen.name + "…";
+      };
+      request.upload.onload = function () {
+        bar.removeAttribute("value");
+        text.textContent = "Checking " + chosen.name + "…";
+      };
+      request.onload = function () {
+        var body = null;
+        try { body = JSON.parse(request.responseText); } catch (e) { body = null; }
+        if (request.status >= 200 && request.status < 300 && body) return resolve(body);
+        reject(new Error((body && body.error) || "the server answered " + request.status));
+      };
+      request.onerror = function () { reject(new Error("The upload was cut off; try again.")); };
+      request.send(chosen);
+    });
+  }
 
   confirmButton.addEventListener("click", function () {
     confirmButton.disabled = true;
@@ -143,13 +187,25 @@
       .catch(function (err) { idle(); show(err.message, true); });
   });
 
-  cancelButton.addEventListener("click", function () { current = null; idle(); form.reset(); });
+  cancelButton.addEventListener("click", function () {
+    current = null;
+    idle();
+    form.reset();
+    setAside(false);
+  });
 
   undoButton.addEventListener("click", function () {
-    undoButton.disabled = true;
+    undoButton.hidden = true;
+    undoConfirm.hidden = false;
+  });
+
+  undoNo.addEventListener("click", function () { setAside(false); });
+
+  undoYes.addEventListener("click", function () {
+    undoYes.disabled = true;
     post(section.dataset.undoUrl, "{}", "application/json")
-      .then(function (job) { undoButton.disabled = false; showProgress(job); poll(job.status_url); })
-      .catch(function (err) { undoButton.disabled = false; show(err.message, true); });
+      .then(function (job) { undoYes.disabled = false; showProgress(job); poll(job.status_url); })
+      .catch(function (err) { undoYes.disabled = false; setAside(false); show(err.message, true); });
   });
 
   if (section.dataset.statusUrl) {
