@@ -80,8 +80,7 @@ def upload_command(backup_id, as_json):
             raise BackupError("no backup to copy (or BACKUP_STORAGE_URL is not set)")
         result = fields
     else:
-        result = offsite.upload_backup(config, backup_id)
-        offsite.prune_remote(config)
+        result = offsite.upload_now(config, backup_id)
     if as_json:
         echo_json(result)
     else:

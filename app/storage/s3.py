@@ -200,6 +200,37 @@ class ObjectStore:
                 return sorted(found, key=lambda o: o.name)
             token = page["NextContinuationToken"]
 
+    def uploads(self, starting=""):
+        """Return the unfinished multipart uploads under ``starting`` as [(name, upload id)]."""
+        found = []
+        markers = {}
+        while True:
+            page = self._call(
+                "list the unfinished uploads in",
+                starting,
+                "list_multipart_uploads",
+                Prefix=self.key(starting),
+                **markers,
+            )
+            for item in page.get("Uploads", []):
+                found.append((item["Key"][len(self.prefix) :], item["UploadId"]))
+            if not page.get("IsTruncated"):
+                return found
+            markers = {
+                "KeyMarker": page["NextKeyMarker"],
+                "UploadIdMarker": page["NextUploadIdMarker"],
+            }
+
+    def abort_upload(self, name, upload_id):
+        """Abort the unfinished multipart upload ``upload_id`` of ``name``: its parts go."""
+        self._call(
+            "abort the upload of",
+            name,
+            "abort_multipart_upload",
+            Key=self.key(name),
+            UploadId=upload_id,
+        )
+
     def open(self, name):
         """Return a readable stream of the object ``name`` (close it when done)."""
         return self._call("download", name, "get_object", Key=self.key(name))["Body"]
