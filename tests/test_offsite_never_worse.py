@@ -410,10 +410,12 @@ def test_remote_retention_never_trades_a_good_copy_for_a_damaged_one(offsite_app
         assert runs.store_copies()[1] == {a}
         runs.offsite_run_store_up(new_backup=True, rot_during=None)  # C: retention runs
         described, good = runs.store_copies()
-        assert a in good and len(good) == REMOTE_KEEP
+        assert a in good
+        assert len(good) == REMOTE_KEEP
         assert b in described  # not counted, newer than the oldest kept: a person looks
         runs.offsite_run_store_up(new_backup=True, rot_during=None)  # D: A and B may go now
         described, good = runs.store_copies()
-        assert set(described) == good and len(good) == REMOTE_KEEP
+        assert set(described) == good
+        assert len(good) == REMOTE_KEEP
     finally:
         runs.teardown()
