@@ -419,3 +419,18 @@ def test_remote_retention_never_trades_a_good_copy_for_a_damaged_one(offsite_app
         assert len(good) == REMOTE_KEEP
     finally:
         runs.teardown()
+
+
+def test_a_second_offsite_run_steps_aside_while_one_works(offsite_app, make):
+    """One off-site run per data dir: so a run may abort every unfinished upload it finds."""
+    make.user()
+    create_backup(offsite_app.config, db.engine, clock=FakeClock())
+    with offsite.offsite_lock(offsite_app.config):
+        fields = offsite.after_backup(offsite_app.config)
+        with pytest.raises(offsite.OffsiteBusy):
+            offsite.upload_now(offsite_app.config, backup_files(offsite_app.config)[0].name)
+    assert fields["offsite"] == "skipped"
+    assert "another off-site copy is being made" in fields["offsite_error"]
+    assert offsite.remote_store(offsite_app.config).list() == []
+    assert offsite.read_record(offsite_app.config)["last"] is None  # the holder records its own
+    assert offsite.after_backup(offsite_app.config)["offsite"] == "ok"
