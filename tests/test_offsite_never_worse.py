@@ -434,3 +434,20 @@ def test_a_second_offsite_run_steps_aside_while_one_works(offsite_app, make):
     assert offsite.remote_store(offsite_app.config).list() == []
     assert offsite.read_record(offsite_app.config)["last"] is None  # the holder records its own
     assert offsite.after_backup(offsite_app.config)["offsite"] == "ok"
+
+
+def test_a_copy_damaged_in_the_store_is_replaced_by_the_next_run(offsite_app, make, s3_server):
+    make.media(make.site(), content=os.urandom(MEDIA), name="photo.jpg")
+    runs = OffsiteRuns(offsite_app, s3_server)
+    try:
+        runs.offsite_run_store_up(new_backup=True, rot_during=None)
+        (newest,) = runs.store_copies()[1]
+        runs.rot_in_the_store(which=0)
+        runs.check_the_copies()  # the nightly check finds it
+        assert runs.store_copies()[1] == set()
+        assert offsite.known_good_copies(offsite_app.config) == []
+        runs.offsite_run_store_up(new_backup=False, rot_during=None)
+        assert runs.store_copies()[1] == {newest}
+        assert offsite.known_good_copies(offsite_app.config) == [newest]
+    finally:
+        runs.teardown()

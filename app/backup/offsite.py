@@ -23,7 +23,7 @@ import logging
 
 from app.backup import catalog, verification
 from app.backup.errors import BackupError
-from app.backup.offsite_keep import abort_leftovers, prune_remote
+from app.backup.offsite_keep import abort_leftovers, good_copies, prune_remote
 from app.backup.offsite_store import (
     HashingReader,
     OffsiteBusy,
@@ -200,11 +200,8 @@ def _copy_newest(config, store, clock, on_part, working):
             continue
         working[:] = [info.backup_id]
         known = copies.get(info.backup_id)
-        try:
-            if known and known.get("verified_at") and store.head(known["object"]) is not None:
-                return info.backup_id, False
-        except StorageError as exc:
-            raise OffsiteError(str(exc)) from exc
+        if known and good_copies(config, [known], store=store):
+            return info.backup_id, False  # its verified copy is there, as uploaded
         try:
             description = upload_backup(
                 config, info.backup_id, store=store, clock=clock, on_part=on_part

@@ -131,8 +131,11 @@ def note(config, **changes):
     """Change the local record: ``copy`` adds one, ``forget`` drops ids, others replace keys."""
     record = read_record(config)
     for key, value in changes.items():
-        if key == "copy":
+        if key == "copy":  # a new upload replaces whatever the last check found
             record["copies"][value["backup_id"]] = value
+            bad = (record.get("verified") or {}).get("bad") or []
+            if value["backup_id"] in bad:
+                bad.remove(value["backup_id"])
         elif key == "forget":
             for backup_id in value:
                 record["copies"].pop(backup_id, None)
