@@ -72,12 +72,8 @@ def _verified(config, info, clock, *, again=False):
             f"backup {info.backup_id} failed its last verification ({result.get('error')}); "
             "not copying it"
         )
-    if (
-        again
-        or result is None
-        or "sha256" not in result
-        or not (verification.is_current(result, info.path))
-    ):
+    stale = result is None or "sha256" not in result
+    if again or stale or not verification.is_current(result, info.path):
         result, _ = verification.check_backup(config, info.backup_id, clock=clock, digest=True)
         if not result["ok"]:
             raise NotIntact(
