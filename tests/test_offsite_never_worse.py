@@ -57,9 +57,10 @@ class FaultyClient:
         self.lock = threading.Lock()
         self.plan()
 
-    def plan(self, down=None, cut_part=None, outage=None):
+    def plan(self, down=None, cut_part=None, outage=None, refuse=()):
         self.calls, self.log = 0, []
         self.down, self.cut_part, self.outage = down, cut_part, outage
+        self.refuse = set(refuse)  # requests (boto3 method names) that fail all run long
 
     def is_down(self, number):
         if self.down is None:
@@ -84,7 +85,7 @@ class FaultyClient:
                 if name == "upload_part" and kwargs.get("PartNumber") == self.cut_part:
                     self.down = (number, None if self.outage is None else number + self.outage)
                     self.cut_part = None
-                down = self.is_down(number)
+                down = self.is_down(number) or name in self.refuse
                 self.log.append((number, name, down))
             if down:
                 raise EndpointConnectionError(endpoint_url=self.real.meta.endpoint_url)
@@ -449,5 +450,28 @@ def test_a_copy_damaged_in_the_store_is_replaced_by_the_next_run(offsite_app, ma
         runs.offsite_run_store_up(new_backup=False, rot_during=None)
         assert runs.store_copies()[1] == {newest}
         assert offsite.known_good_copies(offsite_app.config) == [newest]
+    finally:
+        runs.teardown()
+
+
+def test_an_archive_left_without_its_description_goes_once_enough_copies_are_good(
+    offsite_app, make, s3_server
+):
+    make.media(make.site(), content=os.urandom(MEDIA), name="photo.jpg")
+    runs = OffsiteRuns(offsite_app, s3_server)
+    try:
+        runs.backup()
+        runs.client.plan(refuse={"put_object"})  # the archive goes up, its description not
+        assert offsite.after_backup(offsite_app.config, store=runs.store)["offsite"] == "failed"
+        (orphan,) = [o.name for o in offsite.remote_store(offsite_app.config).list()]
+        runs.client.plan()
+        for _ in range(REMOTE_KEEP - 1):
+            runs.offsite_run_store_up(new_backup=True, rot_during=None)
+            names = [o.name for o in offsite.remote_store(offsite_app.config).list()]
+            assert orphan in names  # while fewer good copies than kept are newer, it stays
+        runs.offsite_run_store_up(new_backup=True, rot_during=None)
+        names = [o.name for o in offsite.remote_store(offsite_app.config).list()]
+        assert orphan not in names
+        assert len(runs.store_copies()[1]) == REMOTE_KEEP
     finally:
         runs.teardown()

@@ -11,8 +11,9 @@ it. Copies uploaded by earlier versions carry no such proof and never count.
 and every copy newer than the oldest of them (newer copies that do not count
 yet stay for a person to look at); it deletes only the copies older than that,
 so it never deletes anything while fewer than ``BACKUP_REMOTE_KEEP``
-verified-good copies would remain. A store that fails while it looks deletes
-nothing.
+verified-good copies would remain. Then, and only then, archive objects older
+than those kept that have no description (an upload whose description could
+not be written) go too. A store that fails while it looks deletes nothing.
 
 ``abort_leftovers`` aborts every unfinished multipart upload under the prefix
 (an upload cut with the store gone could not abort itself). Only one off-site
@@ -69,14 +70,31 @@ def good_copies(config, copies, *, store):
 
 
 def remote_plan(config, keep, *, store):
-    """Return (descriptions to delete, verified-good descriptions kept), newest first."""
+    """Return (descriptions to delete, verified-good ones kept, every description), newest first."""
     keep = max(1, int(keep))
     copies = remote_copies(config, store=store)
     good = good_copies(config, copies, store=store)
     if len(good) < keep:
-        return [], good
+        return [], good, copies
     oldest_kept = good[keep - 1]["backup_id"]
-    return [d for d in copies if d["backup_id"] < oldest_kept], good[:keep]
+    return [d for d in copies if d["backup_id"] < oldest_kept], good[:keep], copies
+
+
+def orphans(store, described, before):
+    """Return our archive objects without a description, older than ``before`` (an id).
+
+    An upload whose description could not be written leaves one; it is no copy.
+    """
+    try:
+        objects = store.list(NAME_START)
+    except StorageError as exc:
+        raise OffsiteError(str(exc)) from exc
+    found = []
+    for obj in objects:
+        backup_id = _archive_id(obj.name)
+        if backup_id and backup_id < before and backup_id not in described:
+            found.append(obj.name)
+    return found
 
 
 def prune_remote(config, keep=None, *, store=None):
@@ -88,8 +106,15 @@ def prune_remote(config, keep=None, *, store=None):
     """
     store = store or remote_store(config)
     keep = config.get("BACKUP_REMOTE_KEEP", 30) if keep is None else keep
-    doomed, _kept = remote_plan(config, keep, store=store)
+    doomed, kept, copies = remote_plan(config, keep, store=store)
     deleted = []
+    if len(kept) >= max(1, int(keep)):  # enough verified-good copies: leftovers may go too
+        described = {d["backup_id"] for d in copies}
+        for name in orphans(store, described, kept[-1]["backup_id"]):
+            try:
+                store.delete(name)
+            except StorageError as exc:
+                log.warning("remote retention: %s", exc)
     for description in doomed:
         backup_id = description["backup_id"]
         note(config, forget=[backup_id])  # no longer offered as a way back, whatever follows
@@ -105,9 +130,17 @@ def prune_remote(config, keep=None, *, store=None):
     return deleted
 
 
+def _archive_id(name):
+    """Return the backup id of an archive object's name, or None for any other name."""
+    base = name.removesuffix(".age")
+    if not base.endswith(catalog.SUFFIX):
+        return None
+    base = base.removesuffix(catalog.SUFFIX)
+    return base if catalog.ID_PATTERN.match(base) else None
+
+
 def _ours(name):
-    base = name.removesuffix(".age").removesuffix(catalog.SUFFIX)
-    return name.startswith(NAME_START) and catalog.ID_PATTERN.match(base) is not None
+    return _archive_id(name) is not None
 
 
 def abort_leftovers(store):
