@@ -182,8 +182,8 @@ class Retention(RuleBasedStateMachine):
     @rule(which=st.integers(0, 20), at=st.sampled_from([0.1, 0.9]))
     def rot_one(self, which, at):
         present = self.present()
-        if present:
-            chosen = present[which % len(present)]
+        chosen = present[which % len(present)] if present else None
+        if chosen is not None and chosen not in self.rotten:  # (a second flip would undo it)
             rot(SimpleNamespace(path=backups_dir(self.config) / f"{chosen}.tar.gz"), at)
             self.rotten.add(chosen)
 
@@ -193,8 +193,14 @@ class Retention(RuleBasedStateMachine):
         if present:
             verification.check_backup(self.config, present[which % len(present)])
 
-    @rule(keep=st.integers(1, 3), budget=st.sampled_from([0, 1, 3600]))
-    def prune(self, keep, budget):
+    @rule(
+        keep=st.integers(1, 3),
+        budget=st.sampled_from([0, 1, 3600]),
+        rot_first=st.sampled_from([None, 0, 1]),
+    )
+    def prune(self, keep, budget, rot_first):
+        if rot_first is not None:  # one of the newest rots just before (after it passed, maybe)
+            self.rot_one(rot_first, 0.9)
         before = self.restorable()
         deleted = prune_backups(
             self.config, keep=keep, budget=budget, monotonic=lambda: next(self.ticks)

@@ -86,7 +86,7 @@ class FaultyClient:
                     self.down = (number, None if self.outage is None else number + self.outage)
                     self.cut_part = None
                 down = self.is_down(number) or name in self.refuse
-                self.log.append((number, name, down))
+                self.log.append((number, name, down, kwargs.get("Key")))
             if down:
                 raise EndpointConnectionError(endpoint_url=self.real.meta.endpoint_url)
             return attr(*args, **kwargs)
@@ -222,8 +222,8 @@ class OffsiteRuns(RuleBasedStateMachine):
     @rule(which=st.integers(0, 20), at=st.sampled_from([0.1, 0.95]))
     def rot_local(self, which, at):
         present = self.present()
-        if present:
-            chosen = present[which % len(present)]
+        chosen = present[which % len(present)] if present else None
+        if chosen is not None and chosen not in self.rotten:  # (a second flip would undo it)
             rot_file(backups_dir(self.config) / f"{chosen}.tar.gz", at)
             self.rotten.add(chosen)
 
@@ -272,9 +272,11 @@ class OffsiteRuns(RuleBasedStateMachine):
         def on_part(number, sent):  # the local file rots while it is being sent
             nonlocal rot_during
             if rot_during is not None and number == 1:
-                newest = backup_files(self.config)[0]  # the one being sent, unless damaged
-                rot_file(newest, rot_during)
-                self.rotten.add(newest.name[: -len(".tar.gz")])
+                key = next(e[3] for e in reversed(self.client.log) if e[1].startswith("create"))
+                sent = key.rsplit("/", 1)[-1].removesuffix(".tar.gz")  # the backup being sent
+                if sent not in self.rotten:
+                    rot_file(backups_dir(self.config) / f"{sent}.tar.gz", rot_during)
+                    self.rotten.add(sent)
                 rot_during = None
 
         fields = offsite.after_backup(
