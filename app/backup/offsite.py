@@ -1,166 +1,130 @@
 """Off-site copies of system backups in an S3-compatible store (``BACKUP_STORAGE_URL``).
 
-After every backup run that leaves a good newest backup (a new one, or an
-unchanged one whose copy is still missing), ``after_backup`` uploads it,
-multipart and streamed (``app.storage``), encrypted first to
-``BACKUP_AGE_RECIPIENTS`` when set, then applies remote retention
-(``BACKUP_REMOTE_KEEP``). Nothing local is ever deleted here.
+Off-site never gets worse. After every backup run, ``after_backup`` makes sure
+the newest intact backup has a remote copy: only a backup whose last full
+verification passed is sent (one never verified is verified first), and the
+bytes sent must be the very bytes that passed (the verification records the
+file's SHA-256 and the upload compares it before completing). A backup that
+fails is DAMAGED and the next older intact one is copied instead. The upload
+is multipart and streamed (``app.storage``), encrypted first to
+``BACKUP_AGE_RECIPIENTS`` when set. Then remote retention
+(``app.backup.offsite_keep``) deletes only copies beyond
+``BACKUP_REMOTE_KEEP`` verified-good ones, and every run ends by aborting the
+unfinished multipart uploads under the prefix. Nothing local is ever deleted
+here.
 
-In the bucket, under the prefix, each copy is two objects:
-``<id>.tar.gz`` (or ``<id>.tar.gz.age`` when encrypted) and ``<id>.json``, a
-small description (size, SHA-256 of the stored bytes, the store's checksum,
-whether encrypted) written only after the archive's upload was complete and
-its checksum confirmed: a copy without its description is not counted.
-
-Locally, ``backups/system/.offsite.json`` records each uploaded copy and the
-last attempt; a failed last attempt makes the backups unhealthy (``OFFSITE``).
+The store, its names and the local record are in ``app.backup.offsite_store``
+(re-exported here); a failed last attempt makes the backups unhealthy
+(``OFFSITE``).
 """
 
 import json
 import logging
-import os
 
-from app.backup import catalog
+from app.backup import catalog, verification
 from app.backup.errors import BackupError
+from app.backup.offsite_keep import abort_leftovers, good_copies, prune_remote
+from app.backup.offsite_store import (
+    HashingReader,
+    OffsiteBusy,
+    OffsiteError,
+    description_name,
+    enabled,
+    known_good_copies,
+    note,
+    object_name,
+    offsite_lock,
+    read_record,
+    record_path,
+    remote_copies,
+    remote_store,
+    stamp,
+    write_record,
+)
 from app.models.types import format_utc, utcnow
-from app.storage import ObjectStore, StorageError
+from app.storage import StorageError
 from app.storage.age import EncryptionError, encrypt_stream, parse_recipients
 
 log = logging.getLogger(__name__)
 
-RECORD_NAME = ".offsite.json"
-DESCRIPTION_SUFFIX = ".json"
-ENCRYPTED_SUFFIX = ".age"
+_note = note  # the name callers used before the record moved to offsite_store
 
 
-class OffsiteError(BackupError):
-    """An off-site copy could not be made, found, fetched or checked; the message says why."""
+class NotIntact(OffsiteError):
+    """The backup asked for is damaged (its manifest, or its last full verification)."""
 
 
-def enabled(config):
-    """Whether off-site copies are configured."""
-    return bool(config.get("BACKUP_STORAGE_URL"))
-
-
-def remote_store(config):
-    """Return the ObjectStore of BACKUP_STORAGE_URL, or raise OffsiteError when unset."""
-    if not enabled(config):
-        raise OffsiteError(
-            "no off-site storage configured: set BACKUP_STORAGE_URL=s3://bucket/prefix"
-        )
-    try:
-        return ObjectStore.from_config(config, "BACKUP_STORAGE")
-    except StorageError as exc:
-        raise OffsiteError(f"BACKUP_STORAGE_URL: {exc}") from None
-
-
-def object_name(backup_id, encrypted):
-    """Return the name of the archive object of ``backup_id``."""
-    return backup_id + catalog.SUFFIX + (ENCRYPTED_SUFFIX if encrypted else "")
-
-
-def description_name(backup_id):
-    """Return the name of the description object of ``backup_id``."""
-    return backup_id + DESCRIPTION_SUFFIX
-
-
-def _time(moment):
-    return format_utc(moment, timespec="seconds")
-
-
-# --- the local record -----------------------------------------------------------
-
-
-def record_path(config):
-    """Return the path of the local record of off-site copies."""
-    return catalog.backups_dir(config) / RECORD_NAME
-
-
-def read_record(config):
-    """Return the local record: {"copies": {id: description}, "last": attempt or None, ...}."""
-    try:
-        record = json.loads(record_path(config).read_text())
-        if isinstance(record, dict):
-            record.setdefault("copies", {})
-            record.setdefault("last", None)
-            return record
-    except (OSError, ValueError):
-        pass
-    return {"copies": {}, "last": None}
-
-
-def write_record(config, record):
-    """Replace the local record atomically."""
-    path = record_path(config)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(record, sort_keys=True, indent=1))
-    os.replace(tmp, path)
-
-
-def _note(config, **changes):
-    record = read_record(config)
-    for key, value in changes.items():
-        if key == "copy":
-            record["copies"][value["backup_id"]] = value
-        elif key == "forget":
-            for backup_id in value:
-                record["copies"].pop(backup_id, None)
-        else:
-            record[key] = value
-    try:
-        write_record(config, record)
-    except OSError as exc:
-        log.error("could not write %s: %s", record_path(config), exc)
-    return record
+class _Changed(Exception):
+    """The bytes read for the upload are not the bytes that passed verification."""
 
 
 # --- uploading ------------------------------------------------------------------
 
 
+def _verified(config, info, clock, *, again=False):
+    """Return the passed verification of ``info`` with the file's SHA-256; verify when needed.
+
+    Raises NotIntact when its last verification failed, or fails now.
+    """
+    result = verification.read_results(config).get(info.backup_id)
+    if result is not None and not result.get("ok"):
+        raise NotIntact(
+            f"backup {info.backup_id} failed its last verification ({result.get('error')}); "
+            "not copying it"
+        )
+    stale = result is None or "sha256" not in result
+    if again or stale or not verification.is_current(result, info.path):
+        result, _ = verification.check_backup(config, info.backup_id, clock=clock, digest=True)
+        if not result["ok"]:
+            raise NotIntact(
+                f"backup {info.backup_id} failed verification before its copy "
+                f"({result['error']}); not copying it"
+            )
+    return result
+
+
 def upload_backup(config, backup_id, *, store=None, clock=utcnow, on_part=None):
     """Copy backup ``backup_id`` to the store (encrypted when configured); return its description.
 
-    Raises OffsiteError; a failed upload leaves no object under the final name.
+    Only the bytes that passed a full verification are kept in the store.
+    Raises NotIntact when the backup is damaged, OffsiteError otherwise; a
+    failed upload leaves no object under the final name.
     """
     store = store or remote_store(config)
     path = catalog.backup_path(config, backup_id)
     info = catalog.read_info(path)
     if not info.ok:
-        raise OffsiteError(f"backup {backup_id} is damaged, not copying it: {info.error}")
+        raise NotIntact(f"backup {backup_id} is damaged, not copying it: {info.error}")
     recipients = config.get("BACKUP_AGE_RECIPIENTS")
     try:
         recipients = parse_recipients(recipients) if recipients else None
     except EncryptionError as exc:
         raise OffsiteError(f"BACKUP_AGE_RECIPIENTS: {exc}") from None
-    name = object_name(info.backup_id, bool(recipients))
-    with open(path, "rb") as source:
-        writer = None
+    result = _verified(config, info, clock)
+    try:
+        writer = _send(store, info, result, recipients, on_part)
+    except _Changed:  # rewritten or rotten since its verification: verify it again, once
+        result = _verified(config, info, clock, again=True)
         try:
-            with store.writer(name, metadata={"backup-id": info.backup_id}, on_part=on_part) as w:
-                writer = w
-                if recipients:
-                    encrypt_stream(source, w, recipients)
-                else:
-                    while chunk := source.read(1024 * 1024):
-                        w.write(chunk)
-        except Exception as exc:
-            # pyrage may stand between the writer's StorageError and us: name the first cause.
-            cause = writer.error if writer is not None and writer.error else exc
-            if not isinstance(cause, StorageError | EncryptionError | OSError):
-                raise
-            raise OffsiteError(f"upload of {info.backup_id} failed: {cause}") from exc
+            writer = _send(store, info, result, recipients, on_part)
+        except _Changed:
+            raise OffsiteError(
+                f"backup {info.backup_id} changes while it is copied; nothing was kept"
+            ) from None
     description = {
         "backup_id": info.backup_id,
-        "object": name,
+        "object": object_name(info.backup_id, bool(recipients)),
         "size": writer.size,
         "sha256": writer.sha256,
         "checksum": writer.checksum,
         "parts": writer.parts,
         "encrypted": bool(recipients),
         "archive_size": info.size,
+        "archive_sha256": result["sha256"],
+        "verified_at": result["verified_at"],
+        "authenticated": result.get("authenticated", False),
         "created_at": format_utc(info.created_at),
-        "uploaded_at": _time(clock()),
+        "uploaded_at": stamp(clock()),
     }
     try:
         store.put_bytes(
@@ -170,86 +134,122 @@ def upload_backup(config, backup_id, *, store=None, clock=utcnow, on_part=None):
         )
     except StorageError as exc:
         raise OffsiteError(f"upload of {info.backup_id} failed: {exc}") from exc
-    _note(config, copy=description)
+    note(config, copy=description)
     return description
 
 
-def remote_copies(config, *, store=None):
-    """Return the descriptions of the complete remote copies, newest first."""
-    store = store or remote_store(config)
-    try:
-        objects = store.list("stinkykitty-")
-    except StorageError as exc:
-        raise OffsiteError(str(exc)) from exc
-    copies = []
-    for obj in objects:
-        backup_id = obj.name[: -len(DESCRIPTION_SUFFIX)]
-        if not obj.name.endswith(DESCRIPTION_SUFFIX) or not catalog.ID_PATTERN.match(backup_id):
-            continue
+def _send(store, info, result, recipients, on_part):
+    """Upload the archive; complete it only if what was read is what passed verification."""
+    name = object_name(info.backup_id, bool(recipients))
+    with open(info.path, "rb") as raw:
+        source = HashingReader(raw)
+        writer = None
         try:
-            with store.open(obj.name) as body:
-                description = json.loads(body.read(1024 * 1024))
-        except (StorageError, ValueError) as exc:
-            log.warning("unreadable description %s: %s", store.where(obj.name), exc)
-            continue
-        if description.get("backup_id") == backup_id:
-            copies.append(description)
-    return sorted(copies, key=lambda d: d["backup_id"], reverse=True)
+            with store.writer(name, metadata={"backup-id": info.backup_id}, on_part=on_part) as w:
+                writer = w
+                if recipients:
+                    encrypt_stream(source, w, recipients)
+                else:
+                    while chunk := source.read(1024 * 1024):
+                        w.write(chunk)
+                if source.sha256.hexdigest() != result["sha256"]:
+                    raise _Changed()  # leaving the block aborts the upload: nothing kept
+        except _Changed:
+            log.warning("backup %s changed since it was verified", info.backup_id)
+            raise
+        except Exception as exc:
+            # pyrage may stand between the writer's StorageError and us: name the first cause.
+            cause = writer.error if writer is not None and writer.error else exc
+            if not isinstance(cause, StorageError | EncryptionError | OSError):
+                raise
+            raise OffsiteError(f"upload of {info.backup_id} failed: {cause}") from exc
+    return writer
 
 
-def prune_remote(config, keep=None, *, store=None):
-    """Delete remote copies beyond the newest ``keep`` (BACKUP_REMOTE_KEEP); return their ids.
+def upload_now(config, backup_id, *, store=None, clock=utcnow, on_part=None):
+    """Copy backup ``backup_id`` now, then apply remote retention; return its description.
 
-    Never deletes the newest copy. Call only after a successful upload.
+    Holds the off-site lock (OffsiteBusy when another run holds it) and ends,
+    whatever happened, by aborting unfinished uploads.
     """
     store = store or remote_store(config)
-    keep = max(1, int(keep if keep is not None else config.get("BACKUP_REMOTE_KEEP", 30)))
-    copies = remote_copies(config, store=store)
-    deleted = []
-    for description in copies[keep:]:
+    with offsite_lock(config):
         try:
-            store.delete(description["object"])
-            store.delete(description_name(description["backup_id"]))
-        except StorageError as exc:
-            log.warning("remote retention: %s", exc)
+            description = upload_backup(
+                config, backup_id, store=store, clock=clock, on_part=on_part
+            )
+            prune_remote(config, store=store)
+        finally:
+            abort_leftovers(store)
+    return description
+
+
+def _copy_newest(config, store, clock, on_part, working):
+    """Make sure the newest intact backup has a verified copy; return (its id, uploaded).
+
+    ``working`` (a list) gets the id being worked on, for the error message.
+    """
+    standing = verification.standing(config)
+    copies = read_record(config)["copies"]
+    for info in catalog.list_backups(config):  # newest first
+        if standing.get(info.backup_id) == "damaged":
             continue
-        deleted.append(description["backup_id"])
-    if deleted:
-        _note(config, forget=deleted)
-        log.info("remote retention deleted %s", ", ".join(deleted))
-    return deleted
+        working[:] = [info.backup_id]
+        known = copies.get(info.backup_id)
+        if known and good_copies(config, [known], store=store):
+            return info.backup_id, False  # its verified copy is there, as uploaded
+        try:
+            description = upload_backup(
+                config, info.backup_id, store=store, clock=clock, on_part=on_part
+            )
+        except NotIntact as exc:
+            log.error("%s; trying the next older backup", exc)
+            continue
+        log.info("backup %s copied to %s", info.backup_id, store.where(description["object"]))
+        return info.backup_id, True
+    return None, False
 
 
-def after_backup(config, *, clock=utcnow, on_part=None):
-    """Make sure the newest good backup has a remote copy, then apply remote retention.
+def after_backup(config, *, clock=utcnow, on_part=None, store=None):
+    """Make sure the newest intact backup has a verified remote copy, then apply remote retention.
 
-    Returns the fields for the run record: ``offsite`` ("ok" or "failed"),
-    ``offsite_error`` and ``remote_pruned``; {} when no storage is configured.
-    Never raises: a failed copy is recorded (and makes the status unhealthy).
+    Returns the fields for the run record: ``offsite`` ("ok", "failed", or
+    "skipped" while another off-site run works), ``offsite_error`` and
+    ``remote_pruned``; {} when no storage is configured or no intact backup
+    exists. Never raises: a failed copy is recorded (and makes the status
+    unhealthy). Every run ends by aborting unfinished uploads under the prefix.
     """
     if not enabled(config):
         return {}
-    newest = catalog.newest_good(config)
-    if newest is None:
-        return {}
     try:
-        store = remote_store(config)
-        uploaded = read_record(config)["copies"].get(newest.backup_id)
-        if uploaded is None or store.head(uploaded["object"]) is None:
-            uploaded = upload_backup(
-                config, newest.backup_id, store=store, clock=clock, on_part=on_part
-            )
-            log.info("backup %s copied to %s", newest.backup_id, store.where(uploaded["object"]))
-        pruned = prune_remote(config, store=store)
+        with offsite_lock(config):
+            return _after_backup_locked(config, clock, on_part, store)
+    except OffsiteBusy as exc:
+        log.warning("off-site copy skipped: %s", exc)
+        return {"offsite": "skipped", "offsite_error": str(exc), "remote_pruned": []}
+
+
+def _after_backup_locked(config, clock, on_part, store):
+    chosen, working = None, []
+    try:
+        store = store or remote_store(config)
+        try:
+            chosen, _uploaded = _copy_newest(config, store, clock, on_part, working)
+            if chosen is None:
+                return {}
+            pruned = prune_remote(config, store=store)
+        finally:
+            abort_leftovers(store)
     except Exception as exc:  # whatever stops the copy (even a time limit) is recorded
-        message = f"off-site copy of {newest.backup_id} failed: {exc}"
+        chosen = chosen or next(iter(working), None)
+        what = chosen or "the newest intact backup"
+        message = f"off-site copy of {what} failed: {exc}"
         expected = isinstance(exc, BackupError | StorageError)
         log.error("%s; the local backup is kept", message, exc_info=not expected)
-        _note(config, last={"ok": False, "backup_id": newest.backup_id, "at": _time(clock()),
-                            "error": message})  # fmt: skip
+        failed = {"ok": False, "backup_id": chosen, "at": stamp(clock()), "error": message}
+        note(config, last=failed)
         return {"offsite": "failed", "offsite_error": message, "remote_pruned": []}
-    _note(config, last={"ok": True, "backup_id": newest.backup_id, "at": _time(clock()),
-                        "error": None})  # fmt: skip
+    note(config, last={"ok": True, "backup_id": chosen, "at": stamp(clock()), "error": None})
     return {"offsite": "ok", "offsite_error": None, "remote_pruned": pruned}
 
 
@@ -281,3 +281,25 @@ def offsite_problem(config):
             "summary": "a remote copy failed its check",
         }
     return None
+
+
+__all__ = [  # the off-site capability's public face (the record and store live below it)
+    "HashingReader",
+    "NotIntact",
+    "OffsiteBusy",
+    "OffsiteError",
+    "after_backup",
+    "description_name",
+    "enabled",
+    "known_good_copies",
+    "object_name",
+    "offsite_problem",
+    "prune_remote",
+    "read_record",
+    "record_path",
+    "remote_copies",
+    "remote_store",
+    "upload_backup",
+    "upload_now",
+    "write_record",
+]

@@ -22,36 +22,21 @@ import secrets
 
 from app.archive import verify_archive
 from app.archive.space import fsync_dir
-from app.backup import catalog, offsite
+from app.backup import catalog, offsite, verification
 from app.backup.errors import BackupError, BackupNotFound
 from app.backup.lock import backup_lock
-from app.backup.offsite import OffsiteError, read_record, remote_copies, remote_store
+from app.backup.offsite import (
+    HashingReader,
+    OffsiteError,
+    read_record,
+    remote_copies,
+    remote_store,
+)
 from app.models.types import format_utc, utcnow
 from app.storage import StorageError, same_checksum
 from app.storage.age import EncryptionError, decrypt_stream, load_identities
 
 CHUNK = 1024 * 1024
-
-
-class _HashingReader:
-    """Read from ``body`` while hashing and counting what passes."""
-
-    def __init__(self, body):
-        self.body, self.sha256, self.size = body, hashlib.sha256(), 0
-
-    def read(self, n=-1):
-        data = self.body.read(CHUNK if n is None or n < 0 else n)
-        self.sha256.update(data)
-        self.size += len(data)
-        return data
-
-    def readinto(self, buffer):
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    def readable(self):
-        return True
 
 
 def find_copy(config, backup_id, *, store=None):
@@ -101,13 +86,29 @@ def fetch_backup(config, backup_id, *, store=None, allow_unauthenticated=False):
             fsync_dir(folder)
         finally:
             tmp.unlink(missing_ok=True)
+        _record_fetched(config, backup_id, final, checked=not allow_unauthenticated)
     return final
+
+
+def _record_fetched(config, backup_id, path, *, checked):
+    """Record the full verification a fetch just did (authenticated), or forget an older result."""
+    if not checked:
+        verification.forget_result(config, backup_id)  # not vouched for: unverified
+        return
+    result = {
+        "verified_at": format_utc(utcnow()),
+        "ok": True,
+        "authenticated": True,
+        "error": None,
+        "file": verification.file_identity(path),
+    }
+    verification.record_result(config, backup_id, result)
 
 
 def _download(store, description, tmp, identities):
     try:
         with store.open(description["object"]) as body, open(tmp, "xb") as out:
-            reader = _HashingReader(body)
+            reader = HashingReader(body)
             if identities:
                 decrypt_stream(reader, out, identities)
             else:
@@ -162,9 +163,12 @@ def verify_remote(config, *, store=None, clock=utcnow, read_one=True):
     if read_one:
         _read_one(store, record, results, remote_copies(config, store=store), clock)
     failures = [r["error"] for r in results if not r["ok"]]
+    bad = [r["id"] for r in results if not r["ok"]]
     now = format_utc(clock(), "seconds")
-    offsite._note(
-        config, verified={"at": now, "failures": failures}, read_at=record.get("read_at", {})
+    offsite.note(
+        config,
+        verified={"at": now, "failures": failures, "bad": bad},
+        read_at=record.get("read_at", {}),
     )
     return results
 

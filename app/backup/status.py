@@ -33,7 +33,8 @@ from app.backup.catalog import BackupInfo
 from app.backup.journal import journal_problems
 from app.backup.lock import lock_holder
 from app.backup.maintenance import maintenance_state
-from app.backup.offsite import offsite_problem
+from app.backup.offsite import enabled as offsite_enabled
+from app.backup.offsite import known_good_copies, offsite_problem
 from app.backup.runlog import recent_runs
 from app.backup.schedule import next_run
 from app.backup.verification import damaged_ids, damaged_problems
@@ -324,7 +325,11 @@ def restore_interrupted(status, config):
 
 def damaged_backups(status, config):
     """Kept backups whose last full verification failed: not counted, to be replaced."""
-    found = damaged_problems(status.failed_verification)  # one per backup, newest first
+    found = damaged_problems(  # one per backup, newest first; the advice names what exists
+        status.failed_verification,
+        intact=status.newest.backup_id if status.newest else None,
+        offsite_copies=known_good_copies(config) if offsite_enabled(config) else (),
+    )
     if not found:
         return None
     return Problem(

@@ -10,7 +10,13 @@ whose budget covers a seventh of them, each is verified at least weekly.
 Results live in ``<backups>/.verification.json`` beside the archives, so
 ``list``, ``status``, ``/healthz`` and retention read them with the database
 down. A backup whose last verification failed is DAMAGED: status is unhealthy
-and retention neither counts nor deletes it, until a person deletes it.
+and retention neither counts nor deletes it, until a person deletes it. A
+result also records the file's size and modification time: once the file
+changes (rewritten, replaced, fetched again) its result no longer counts, and
+the backup is due first, as if never verified (``standing``). With
+``digest``, a verification also records the SHA-256 of the whole file, read
+before the archive is verified, so that an off-site copy can prove it sends
+the very bytes that passed (``app.backup.offsite``).
 
 Archives of format version 1 (made before archives were authenticated) carry
 no tag; their checksums are verified and the result says "not authenticated".
@@ -20,6 +26,7 @@ A version-2 archive without a valid tag is damaged (forged, or another key's).
 import contextlib
 import datetime as dt
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -35,6 +42,7 @@ log = logging.getLogger(__name__)
 
 RESULTS_NAME = ".verification.json"
 WEEK = dt.timedelta(days=7)
+CHUNK = 1024 * 1024
 
 
 def results_path(config):
@@ -76,18 +84,49 @@ def record_result(config, backup_id, result):
         os.replace(tmp, path)
 
 
-def check_backup(config, backup_id, *, progress=None, clock=utcnow):
+def file_identity(path):
+    """Return what changes when a file is rewritten: {"size", "mtime_ns"}."""
+    st = os.stat(path)
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def file_sha256(path):
+    """Return the SHA-256 (hex) of the whole file at ``path``."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as source:
+        while chunk := source.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def forget_result(config, backup_id):
+    """Drop the recorded result of ``backup_id`` (its file was deleted or replaced)."""
+    with _results_lock(config):
+        results = read_results(config)
+        if results.pop(backup_id, None) is not None:
+            path = results_path(config)
+            tmp = path.with_name(f".verification-{os.getpid()}.new")
+            tmp.write_text(json.dumps(results, indent=1, sort_keys=True))
+            os.replace(tmp, path)
+
+
+def check_backup(config, backup_id, *, progress=None, clock=utcnow, digest=False):
     """Verify one backup fully and record the result; return (result, manifest or None).
 
     Version-2 archives must carry a tag made with BACKUP_KEY; version-1 ones
-    (made before authentication) are checked for integrity only.
-    Raises BackupNotFound; every finding about the archive is in the result.
+    (made before authentication) are checked for integrity only. With
+    ``digest``, the result also holds the file's SHA-256 (``sha256``), read
+    before the archive is verified. Raises BackupNotFound; every finding about
+    the archive is in the result.
     """
     path = catalog.backup_path(config, backup_id)
     backup_id = catalog.normalize_id(backup_id)
     result = {"verified_at": format_utc(clock()), "authenticated": False, "error": None}
     manifest = None
     try:
+        result["file"] = file_identity(path)
+        if digest:
+            result["sha256"] = file_sha256(path)
         legacy = read_manifest(path).get("format_version", 1) < 2
         key = None if legacy else archive_key(config)
         manifest = verify_archive(path, key=key, progress=catalog.phase(progress, "verify"))
@@ -105,12 +144,49 @@ def check_backup(config, backup_id, *, progress=None, clock=utcnow):
     return result, manifest
 
 
-def verify_order(config):
-    """Return the ids to verify, most due first: never verified (newest first), then oldest."""
+def is_current(result, path):
+    """Whether ``result`` was found on the file now at ``path`` (same size and mtime)."""
+    try:
+        return result.get("file") == file_identity(path)
+    except OSError:
+        return False
+
+
+def standing(config, infos=None):
+    """Return {backup id: "good" | "damaged" | "unverified"} for the kept backups.
+
+    "good": its last full verification passed, on the file as it is now.
+    "damaged": its manifest does not read, or its last verification failed.
+    "unverified": never verified, or the file changed since its last (passed) verification.
+    """
     results = read_results(config)
-    ids = [info.backup_id for info in catalog.list_backups(config)]  # newest first
-    never = [i for i in ids if i not in results]
-    seen = sorted((i for i in ids if i in results), key=lambda i: results[i]["verified_at"])
+    found = {}
+    for info in catalog.list_backups(config) if infos is None else infos:
+        result = results.get(info.backup_id)
+        if not info.ok or (result is not None and not result.get("ok")):
+            found[info.backup_id] = "damaged"
+        elif result is not None and is_current(result, info.path):
+            found[info.backup_id] = "good"
+        else:
+            found[info.backup_id] = "unverified"
+    return found
+
+
+def verify_order(config):
+    """Return the ids to verify, most due first: never verified (newest first), then oldest.
+
+    A backup whose file changed since its last verification counts as never verified.
+    """
+    results = read_results(config)
+    infos = catalog.list_backups(config)  # newest first
+    fresh = {
+        info.backup_id
+        for info in infos
+        if info.backup_id in results and is_current(results[info.backup_id], info.path)
+    }
+    ids = [info.backup_id for info in infos]
+    never = [i for i in ids if i not in fresh]
+    seen = sorted((i for i in ids if i in fresh), key=lambda i: results[i]["verified_at"])
     return never + seen
 
 
@@ -143,17 +219,40 @@ def damaged_ids(config):
     return {i: r.get("error") for i, r in results.items() if i in present and not r.get("ok")}
 
 
-def damaged_problems(damaged):
-    """Return one health problem per entry of ``damaged`` ({backup id: error}), newest first."""
+def damaged_problems(damaged, *, intact=None, offsite_copies=()):
+    """Return one health problem per entry of ``damaged`` ({backup id: error}), newest first.
+
+    The advice names only what exists: ``intact``, the id of the newest intact
+    local backup (None: there is none), and ``offsite_copies``, the ids of the
+    off-site copies known to be verified-good (``app.backup.offsite``).
+    """
+    copies = sorted(offsite_copies, reverse=True)
     problems = []
     for backup_id, error in sorted(damaged.items(), reverse=True):
+        if backup_id in copies:
+            remedy = (
+                f"its off-site copy is verified: `flask backup delete {backup_id}`, then "
+                f"`flask backup fetch {backup_id}` brings it back"
+            )
+        else:
+            ways = []
+            if intact:
+                ways.append(f"the intact backup {intact}")
+            if copies:
+                ways.append(f"the verified off-site copy {copies[0]} (`flask backup fetch`)")
+            remedy = (
+                "restore from " + " or ".join(ways) + f" if needed, then `flask backup delete "
+                f"{backup_id}`"
+                if ways
+                else "no intact backup is left, here or off-site: make one now "
+                f"(`flask backup create`), then `flask backup delete {backup_id}`"
+            )
         problems.append(
             {
                 "code": "damaged",
                 "label": "DAMAGED",
                 "message": f"backup {backup_id} failed verification ({error}); it is not "
-                "counted as a backup: restore from another one or an off-site copy if "
-                f"needed, then `flask backup delete {backup_id}` (see docs/backups.md)",
+                f"counted as a backup: {remedy} (see docs/backups.md)",
                 "summary": f"backup {backup_id} is damaged",
             }
         )

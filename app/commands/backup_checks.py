@@ -95,7 +95,7 @@ def verify_command(backup_id, every, allow_unauthenticated, as_json):
 @json_option
 @clear_errors
 def prune_command(keep, as_json):
-    """Apply retention now: keep the newest BACKUP_KEEP intact backups; say what is kept and why."""
+    """Apply retention now: keep the newest BACKUP_KEEP verified backups; say what stays and why."""
     deleted, kept = system.prune_backups(current_app.config, keep=keep, explain=True)
     if as_json:
         echo_json({"deleted": deleted})

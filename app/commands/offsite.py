@@ -74,14 +74,16 @@ def upload_command(backup_id, as_json):
     config = current_app.config
     if backup_id is None:
         fields = offsite.after_backup(config)
-        if fields.get("offsite") == "failed":
+        if fields.get("offsite") in ("failed", "skipped"):
             raise BackupError(fields["offsite_error"])
         if not fields:
-            raise BackupError("no backup to copy (or BACKUP_STORAGE_URL is not set)")
+            raise BackupError(
+                "no intact backup to copy (or BACKUP_STORAGE_URL is not set); "
+                "`flask backup list` shows them"
+            )
         result = fields
     else:
-        result = offsite.upload_backup(config, backup_id)
-        offsite.prune_remote(config)
+        result = offsite.upload_now(config, backup_id)
     if as_json:
         echo_json(result)
     else:
