@@ -18,7 +18,7 @@ from app.models import Block, MediaItem, MenuItem, Page, SiteUser, User
 from app.models.types import format_utc
 
 EXPORT_FORMAT = "stinkykitty-site-export"
-EXPORT_FORMAT_VERSION = 1
+EXPORT_FORMAT_VERSION = 2  # 2: may carry the site as static HTML under site/
 BATCH = 200
 # Stored names are random hex plus a suffix; anything else would not be a safe archive path.
 STORED_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")

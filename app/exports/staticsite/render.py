@@ -1,0 +1,168 @@
+"""Write a site's static copy: ``site/index.html``, a file per published page, 404.html, style.css.
+
+Pages are rendered one at a time, in batches read from the database, with
+the Jinja templates in ``app/templates/public/`` (a page, and one partial per
+block type). Media are not copied: the pages refer to the export's own
+``media/`` files.
+"""
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from sqlalchemy import select
+
+from app.exports.staticsite.blocks import block_view, printable
+from app.exports.staticsite.urls import (
+    INDEX,
+    NOT_FOUND,
+    STYLESHEET,
+    MediaRef,
+    StaticUrls,
+    page_files,
+)
+from app.models import Block, MediaItem, MenuItem, Page
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+SITE_DIR = "site"
+BATCH = 200
+HOME_SLUG = "home"
+# A theme colour goes into a <style> element: only plain colour values pass.
+COLOR = re.compile(r"#[0-9A-Fa-f]{3,8}|[A-Za-z]{3,20}")
+
+
+@lru_cache(maxsize=1)
+def environment():
+    """Return the Jinja environment of the public templates (autoescaped, strict)."""
+    return Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=StrictUndefined,
+        auto_reload=False,
+        finalize=printable,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+class _ImageSizes:
+    """Width and height of image files, read from their headers once each."""
+
+    def __init__(self):
+        self.known = {}
+
+    def __call__(self, ref):
+        if ref.href not in self.known:
+            self.known[ref.href] = _read_size(ref.path)
+        return self.known[ref.href]
+
+
+def _read_size(path):
+    from PIL import Image  # here: only exports with images need Pillow
+
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except Exception:
+        return None, None
+
+
+def _media_refs(session, site_id, media_files):
+    """Return {media id: MediaRef} of the site's media whose file the export holds."""
+    refs = {}
+    rows = session.execute(
+        select(MediaItem.id, MediaItem.stored_name, MediaItem.mime_type).where(
+            MediaItem.site_id == site_id
+        )
+    )
+    for media_id, stored_name, mime_type in rows:
+        member = f"media/{stored_name}"
+        if member in media_files:
+            refs[media_id] = MediaRef(f"../{member}", mime_type or "", media_files[member])
+    return refs
+
+
+def _published_pages(session, site_id):
+    """Yield the site's published pages in id order, BATCH at a time, with their blocks."""
+    last = 0
+    while True:
+        pages = list(
+            session.scalars(
+                select(Page)
+                .where(Page.site_id == site_id, Page.published.is_(True), Page.id > last)
+                .order_by(Page.id)
+                .limit(BATCH)
+            )
+        )
+        if not pages:
+            return
+        blocks = {p.id: [] for p in pages}
+        for block in session.scalars(
+            select(Block)
+            .where(Block.page_id.in_(list(blocks)))
+            .order_by(Block.page_id, Block.position, Block.id)
+        ):
+            blocks[block.page_id].append((block.type, block.data))
+        for page in pages:
+            yield page, blocks[page.id]
+        last = pages[-1].id
+
+
+def _accent(theme):
+    color = theme.get("color") if isinstance(theme, dict) else None
+    return color if isinstance(color, str) and COLOR.fullmatch(color) else None
+
+
+def write_static_site(session, site, folder, media_files, *, exported_at):
+    """Write ``site``'s static copy under ``folder/site``; return its (archive name, path) pairs.
+
+    ``media_files`` maps the export's media members (``media/<name>``) to their files.
+    """
+    out = Path(folder) / SITE_DIR
+    out.mkdir()
+    listed = session.execute(
+        select(Page.id, Page.slug)
+        .where(Page.site_id == site.id, Page.published.is_(True))
+        .order_by(Page.id)
+    ).all()
+    slugs = [slug for _, slug in listed]
+    home = HOME_SLUG if HOME_SLUG in slugs else (slugs[0] if slugs else None)
+    urls = StaticUrls(page_files(listed), home, _media_refs(session, site.id, media_files))
+    menu = [
+        {"label": item.label, "href": urls.link(item.url)}
+        for item in session.scalars(
+            select(MenuItem)
+            .where(MenuItem.site_id == site.id)
+            .order_by(MenuItem.position, MenuItem.id)
+        )
+    ]
+    env = environment()
+    common = {
+        "site": {"title": site.title, "tagline": site.tagline},
+        "menu": menu,
+        "urls": urls,
+        "home": home,
+        "accent": _accent(site.theme),
+        "exported_on": f"{exported_at:%Y-%m-%d}",
+    }
+    written = []
+
+    def write(name, template, **values):
+        path = out / name
+        path.write_text(env.get_template(template).render(**common, **values), encoding="utf-8")
+        written.append((f"{SITE_DIR}/{name}", path))
+
+    (out / STYLESHEET).write_bytes((TEMPLATES / "public" / STYLESHEET).read_bytes())
+    written.append((f"{SITE_DIR}/{STYLESHEET}", out / STYLESHEET))
+    write(NOT_FOUND, "public/not_found.html", current=None)
+    if home is None:
+        write(INDEX, "public/empty.html", current=INDEX)
+    sizes = _ImageSizes()
+    for page, blocks in _published_pages(session, site.id):
+        views = [v for t, d in blocks if (v := block_view(t, d, urls, sizes)) is not None]
+        values = {"page": {"title": page.title}, "blocks": views, "current": urls.page(page.slug)}
+        if page.slug == home:
+            write(INDEX, "public/page.html", **values)
+        write(urls.pages[page.slug], "public/page.html", **values)
+    return written

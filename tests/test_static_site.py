@@ -1,0 +1,273 @@
+"""Every site export carries the site itself as static HTML under site/, safe and self-contained."""
+
+import json
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import html5lib
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app.archive import extract_archive
+from app.demo import DemoPlan, seed_demo
+from app.exports.archive import export_site
+from app.exports.exportformat import check_export_manifest
+from app.exports.siteimport import import_site
+from app.exports.siterows import InvalidSiteData
+from app.exports.staticsite import write_static_site
+from app.extensions import db
+from app.models import Block, MenuItem, Page, Site, utcnow
+
+URL_ATTRIBUTES = ("href", "src", "poster", "action", "formaction", "cite", "data", "srcset")
+
+
+def parse_strict(text):
+    """Parse a whole HTML document with html5lib, refusing any parse error; return the tree."""
+    return html5lib.HTMLParser(strict=True, namespaceHTMLElements=False).parse(text)
+
+
+def urls_in(tree):
+    """Yield (tag, attribute, value) of every URL-bearing attribute of ``tree``."""
+    for element in tree.iter():
+        for name, value in element.attrib.items():
+            if name in URL_ATTRIBUTES:
+                yield element.tag, name, value
+
+
+def text_of(element):
+    return " ".join("".join(element.itertext()).split())
+
+
+def demo_export(app, tmp_path, **plan):
+    """Seed a small demo, export its first site and return (site, manifest, unpacked folder)."""
+    seed_demo(DemoPlan(**{"sites": 1, "pages": 8, "media_mb": 0.5, **plan}))
+    site = db.session.scalar(db.select(Site).order_by(Site.id))
+    result = export_site(app.config, site.id)
+    dest = tmp_path / "unpacked"
+    return site, extract_archive(result.path, dest), dest  # verifies every checksum
+
+
+def test_every_export_carries_every_published_page_as_valid_self_contained_html(app, tmp_path):
+    _site, manifest, dest = demo_export(app, tmp_path)
+    assert manifest["export_format_version"] == 2
+    pages = json.loads((dest / "pages.json").read_text())
+    menu = json.loads((dest / "menu.json").read_text())
+    published = [p for p in pages if p["published"]]
+    assert len(published) < len(pages)  # the demo has drafts: they stay out of site/
+    listed = {f["path"] for f in manifest["files"]}
+    expected = {"site/index.html", "site/404.html", "site/style.css"}
+    expected |= {f"site/{p['slug']}.html" for p in published}
+    assert {p for p in listed if p.startswith("site/")} == expected
+
+    for page in published:
+        tree = parse_strict((dest / "site" / f"{page['slug']}.html").read_text())
+        assert text_of(tree.find(".//h1")) == page["title"]
+        assert [text_of(a) for a in tree.iterfind(".//nav/ul/li")] == [m["label"] for m in menu]
+        body = text_of(tree.find(".//main"))
+        for block in page["blocks"]:
+            if block["type"] == "text":
+                fragment = html5lib.parseFragment(block["data"]["html"], treebuilder="etree")
+                assert text_of(fragment) in body
+        images = list(tree.iter("img"))
+        assert images or not page["blocks"]
+        for image in images:
+            assert image.get("alt")
+            assert int(image.get("width")) > 0
+            assert int(image.get("height")) > 0
+            assert image.get("src").startswith("../media/")
+            assert (dest / "site" / image.get("src")).is_file()
+        assert tree.find(".//script") is None
+        for tag, _attribute, value in urls_in(tree):
+            if tag == "a" and urlsplit(value).scheme in ("http", "https"):
+                continue  # a link away is followed only by a click, never loaded
+            assert not urlsplit(value).scheme, (tag, value)
+            assert not value.startswith("/"), (tag, value)
+            target = (dest / "site" / value.split("#")[0]).resolve()
+            assert target.is_file(), value
+            assert target.is_relative_to(dest), value
+
+    home = next(p for p in published if p["slug"] == "home")
+    index = parse_strict((dest / "site" / "index.html").read_text())
+    assert text_of(index.find(".//h1")) == home["title"]
+    assert index.find(".//nav//a[@aria-current='page']").get("href") == "index.html"
+    parse_strict((dest / "site" / "404.html").read_text())
+    css = (dest / "site" / "style.css").read_text()
+    assert "url(" not in css
+    assert "@import" not in css
+    assert len(css) < 4096
+
+
+def test_home_falls_back_to_the_first_page_and_odd_slugs_get_safe_names(app, make, tmp_path):
+    site = make.site(title="Odd Camp")
+    first = make.page(site, slug="zeta", title="Zeta", blocks=[("text", {"html": "<p>Z</p>"})])
+    odd = make.page(site, slug="../../etc/passwd", title="Odd", blocks=[])
+    make.page(site, slug="index", title="Index page", blocks=[])
+    make.page(site, slug="draft", title="Draft", published=False)
+    make.menu_item(site, "Odd", "/../../etc/passwd", 0)
+    make.menu_item(site, "Draft", "/draft", 1)
+    make.menu_item(site, "Zeta", "zeta", 2)
+    written = dict(write_static_site(db.session, site, tmp_path, {}, exported_at=utcnow()))
+    names = ["index.html", "404.html", "style.css", "zeta.html"]
+    names += [f"page-{odd.id}.html", f"page-{first.id + 2}.html"]
+    assert set(written) == {f"site/{name}" for name in names}
+    index = parse_strict(written["site/index.html"].read_text())
+    assert text_of(index.find(".//h1")) == "Zeta"
+    hrefs = [a.get("href") for a in index.iterfind(".//nav//a")]
+    assert hrefs == [f"page-{odd.id}.html", "404.html", "index.html"]
+
+
+def test_a_site_without_published_pages_still_has_an_index(app, make, tmp_path):
+    site = make.site(title="Quiet Camp")
+    make.page(site, slug="home", title="Hidden", published=False)
+    written = dict(write_static_site(db.session, site, tmp_path, {}, exported_at=utcnow()))
+    tree = parse_strict(written["site/index.html"].read_text())
+    assert "no published pages" in text_of(tree.find(".//main"))
+    assert "Hidden" not in written["site/index.html"].read_text()
+
+
+def test_an_import_ignores_the_static_copy(app, tmp_path):
+    site, _manifest, _dest = demo_export(app, tmp_path, pages=3)
+    result = export_site(app.config, site.id)
+    slugs = [p.slug for p in site.pages]
+    import_site(app.config, db.engine, result.path, subdomain="copy", owner_email=site.owner.email)
+    db.session.remove()
+    copy = db.session.scalar(db.select(Site).where(Site.subdomain == "copy"))
+    assert [p.slug for p in copy.pages] == slugs
+
+
+def _manifest(version, path):
+    return {
+        "format": "stinkykitty-site-export",
+        "export_format_version": version,
+        "site": {"id": 1, "subdomain": "camp"},
+        "files": [
+            {"path": name, "size": 10}
+            for name in ("README.md", "site.json", "pages.json", "menu.json", "media.json", path)
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    ("version", "path", "refusal"),
+    [
+        (1, "site/index.html", "unexpected member 'site/index.html'"),
+        (2, "site/a/b.html", "unexpected static site file name 'site/a/b.html'"),
+        (2, "site/.htaccess", "unexpected static site file name"),
+        (2, "sites/index.html", "unexpected member"),
+    ],
+)
+def test_a_static_copy_is_read_only_where_the_format_allows_it(version, path, refusal):
+    with pytest.raises(InvalidSiteData, match=refusal):
+        check_export_manifest(_manifest(version, path), "x.tar.gz")
+    check_export_manifest(_manifest(2, "site/about-us.html"), "x.tar.gz")
+
+
+HOSTILE = st.sampled_from(
+    [
+        "<script>alert(1)</script>",
+        '<img src=x onerror="alert(1)">',
+        '<a href="javascript:alert(1)">x</a>',
+        '<a href="  JaVaScRiPt:alert(1)">x</a>',
+        '<a href="java\tscript:alert(1)">x</a>',
+        '<a href="&#106;avascript:alert(1)">x</a>',
+        '<a href="\x01javascript:alert(1)">x</a>',
+        '<a href="data:text/html,<script>alert(1)</script>">x</a>',
+        '<svg onload="alert(1)"><script>alert(1)</script></svg>',
+        '<p onclick="alert(1)" style="background:url(https://evil.example/x)">p</p>',
+        '<iframe src="https://evil.example/"></iframe>',
+        "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>",
+        '<noscript><p title="</noscript><img src=x onerror=alert(1)>">',
+        '<form action="javascript:alert(1)"><button formaction="javascript:alert(1)">b',
+        '<a href="https://evil.example/x.js">ok link</a>',
+        "</section></main><script>alert(1)</script>",
+        '"><script>alert(1)</script>',
+        "javascript:alert(1)",
+        "<!--<script>-->",
+        '<object data="javascript:alert(1)"></object><embed src="https://evil.example">',
+        '<base href="https://evil.example/"><link rel=stylesheet href="https://evil.example">',
+        '<meta http-equiv="refresh" content="0;url=javascript:alert(1)">',
+        '<video poster="https://evil.example/p.jpg"><source src="https://evil.example/v.mp4">',
+    ]
+)
+HOSTILE_TEXT = st.lists(st.one_of(HOSTILE, st.text(max_size=12)), min_size=1, max_size=4).map(
+    "".join
+)
+
+
+def _assert_inert(path):
+    text = path.read_text()
+    tree = parse_strict(text)
+    assert tree.find(".//script") is None
+    for tag in ("iframe", "object", "embed", "base", "form", "meta[@http-equiv]"):
+        assert tree.find(f".//{tag}") is None, tag
+    for element in tree.iter():
+        assert not [a for a in element.attrib if a.lower().startswith("on")], element.attrib
+    for tag, _attribute, value in urls_in(tree):
+        scheme = urlsplit(value.strip()).scheme.lower()
+        assert scheme in ("", "http", "https", "mailto", "tel"), (tag, value)
+        if tag != "a":  # nothing is loaded from another host
+            assert not scheme, (tag, value)
+            assert not value.startswith("//"), (tag, value)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(html=HOSTILE_TEXT, words=st.lists(HOSTILE_TEXT, min_size=6, max_size=6))
+def test_hostile_block_content_comes_out_inert_and_valid(app, make, tmp_path_factory, html, words):
+    title, label, url, alt, caption, button = words
+    site = db.session.scalar(db.select(Site).where(Site.subdomain == "hostile"))
+    if site is None:
+        site = make.site(subdomain="hostile", title="Hostile")
+        make.page(site, slug="home", title="Home")
+        make.menu_item(site, "x", "/", 0)
+        make.media(site, content=b"\x89PNG not really", name="x.png", mime="image/png")
+        site.theme = {"color": "red"}
+        db.session.commit()
+    page = db.session.scalar(db.select(Page).where(Page.site_id == site.id))
+    page.title = title
+    image = site.media[0].id
+    blocks = {
+        "text": {"html": html},
+        "hero": {
+            "title": title,
+            "alt": alt,
+            "media_id": image,
+            "cta": {"label": label, "url": url},
+        },
+        "gallery": {
+            "title": caption,
+            "layout": html,
+            "images": [{"media_id": image, "caption": caption, "alt": alt}],
+        },
+        "video": {
+            "url": url,
+            "provider": label,
+            "caption": caption,
+            "poster_media_id": image,
+            "media_id": image,
+        },
+        "buttons": {
+            "align": alt,
+            "buttons": [
+                {"label": button, "url": url, "style": caption},
+                {"label": label, "url": html},
+            ],
+        },
+        label[:32]: {"html": html},
+    }
+    page.blocks = [
+        Block(type=kind, position=n, data=data) for n, (kind, data) in enumerate(blocks.items())
+    ]
+    db.session.execute(db.update(MenuItem).where(MenuItem.site_id == site.id).values(label=label))
+    db.session.execute(db.update(Site).where(Site.id == site.id).values(tagline=caption))
+    db.session.commit()
+    folder = tmp_path_factory.mktemp("hostile")
+    media_files = {f"media/{m.stored_name}": Path("/nonexistent") for m in site.media}
+    written = write_static_site(db.session, site, folder, media_files, exported_at=utcnow())
+    for name, path in written:
+        if name.endswith(".html"):
+            _assert_inert(path)
