@@ -271,3 +271,25 @@ def test_hostile_block_content_comes_out_inert_and_valid(app, make, tmp_path_fac
     for name, path in written:
         if name.endswith(".html"):
             _assert_inert(path)
+
+
+def test_the_readme_the_command_and_the_site_page_point_to_the_browsable_copy(
+    app, make, runner, client, login_as, tmp_path
+):
+    owner = make.user(email="owner@camp.example")
+    site = make.site(owner=owner, subdomain="camp", title="Camp")
+    make.page(site, slug="home", title="Home", blocks=[("text", {"html": "<p>Hi</p>"})])
+    out = tmp_path / "camp.tar.gz"
+    answer = runner.invoke(args=["site", "export", "camp", "-o", str(out)])
+    assert answer.exit_code == 0, answer.output
+    assert "open site/index.html in a browser" in answer.output
+
+    extract_archive(out, tmp_path / "x")
+    readme = (tmp_path / "x" / "README.md").read_text()
+    assert "open `site/index.html`" in readme
+    assert "document root" in readme
+    assert (tmp_path / "x" / "site" / "index.html").is_file()
+
+    page = login_as(owner).get(f"/admin/sites/{site.id}")
+    assert page.status_code == 200
+    assert "<code>site/index.html</code>" in page.get_data(as_text=True)
