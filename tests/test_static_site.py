@@ -293,3 +293,23 @@ def test_the_readme_the_command_and_the_site_page_point_to_the_browsable_copy(
     page = login_as(owner).get(f"/admin/sites/{site.id}")
     assert page.status_code == 200
     assert "<code>site/index.html</code>" in page.get_data(as_text=True)
+
+
+def test_the_bench_reports_the_static_copy_share_of_an_export(tmp_path):
+    from bench.report import write_report
+
+    def runs(seconds):
+        return {"median": seconds, "min": seconds, "max": seconds, "runs": [seconds]}
+
+    export = {"function": runs(1.0), "rss_kb": runs(1024), "size": 1000}
+    export.update(click_to_link=runs(2.0), pipeline=runs(1.5))
+    export.update(static_site=runs(0.03), static_site_bytes=80)
+    text = write_report(
+        {"machine": {"cores": 2, "python": "3"}, "started": "now", "export": export},
+        tmp_path / "report.md",
+    )
+    assert "| Static HTML copy / whole export, time | 3.0% | ≤ 5% | met |" in text
+    size_row = (
+        "| Static HTML copy (uncompressed) / export archive, size | 8.00% | ≤ 5% | **missed** |"
+    )
+    assert size_row in text
