@@ -313,3 +313,31 @@ def test_the_bench_reports_the_static_copy_share_of_an_export(tmp_path):
         "| Static HTML copy (uncompressed) / export archive, size | 8.00% | ≤ 5% | **missed** |"
     )
     assert size_row in text
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    width=st.integers(1, 300),
+    height=st.integers(1, 300),
+    kind=st.sampled_from(["PNG", "GIF", "JPEG", "progressive", "WEBP", "BMP"]),
+    junk=st.binary(max_size=64),
+)
+def test_image_sizes_are_read_from_the_header_as_pillow_reads_them(width, height, kind, junk):
+    import io
+    import tempfile
+
+    from PIL import Image
+
+    from app.exports.staticsite.imagesize import image_size
+
+    buffer = io.BytesIO()
+    options = {"progressive": True} if kind == "progressive" else {}
+    fmt = "JPEG" if kind == "progressive" else kind
+    Image.new("RGB", (width, height), "teal").save(buffer, fmt, **options)
+    with tempfile.TemporaryDirectory() as folder:
+        image, garbage = Path(folder) / "image", Path(folder) / "garbage"
+        image.write_bytes(buffer.getvalue())
+        garbage.write_bytes(b"\xff\xd8" + junk.replace(b"\xff", b""))  # no marker follows
+        assert image_size(image) == (width, height)
+        assert image_size(garbage) == (None, None)
+        assert image_size(Path(folder) / "gone") == (None, None)

@@ -29,7 +29,7 @@ NOT_IN_HTML = re.compile(
 
 def printable(value):
     """Return ``value`` without the code points HTML forbids (other values as they are)."""
-    if not isinstance(value, str):
+    if not isinstance(value, str) or (value.isascii() and value.isprintable()):
         return value
     cleaned = NOT_IN_HTML.sub("", value)
     return Markup(cleaned) if isinstance(value, Markup) else cleaned

@@ -14,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy import select
 
 from app.exports.staticsite.blocks import block_view, printable
+from app.exports.staticsite.imagesize import image_size
 from app.exports.staticsite.urls import (
     INDEX,
     NOT_FOUND,
@@ -54,18 +55,8 @@ class _ImageSizes:
 
     def __call__(self, ref):
         if ref.href not in self.known:
-            self.known[ref.href] = _read_size(ref.path)
+            self.known[ref.href] = image_size(ref.path)
         return self.known[ref.href]
-
-
-def _read_size(path):
-    from PIL import Image  # here: only exports with images need Pillow
-
-    try:
-        with Image.open(path) as image:
-            return image.size
-    except Exception:
-        return None, None
 
 
 def _media_refs(session, site_id, media_files):
@@ -84,28 +75,26 @@ def _media_refs(session, site_id, media_files):
 
 
 def _published_pages(session, site_id):
-    """Yield the site's published pages in id order, BATCH at a time, with their blocks."""
+    """Yield (slug, title, [(block type, data)]) of the published pages, BATCH at a time."""
     last = 0
     while True:
-        pages = list(
-            session.scalars(
-                select(Page)
-                .where(Page.site_id == site_id, Page.published.is_(True), Page.id > last)
-                .order_by(Page.id)
-                .limit(BATCH)
-            )
-        )
+        pages = session.execute(
+            select(Page.id, Page.slug, Page.title)
+            .where(Page.site_id == site_id, Page.published.is_(True), Page.id > last)
+            .order_by(Page.id)
+            .limit(BATCH)
+        ).all()
         if not pages:
             return
-        blocks = {p.id: [] for p in pages}
-        for block in session.scalars(
-            select(Block)
+        blocks = {page_id: [] for page_id, _slug, _title in pages}
+        for page_id, kind, data in session.execute(
+            select(Block.page_id, Block.type, Block.data)
             .where(Block.page_id.in_(list(blocks)))
             .order_by(Block.page_id, Block.position, Block.id)
         ):
-            blocks[block.page_id].append((block.type, block.data))
-        for page in pages:
-            yield page, blocks[page.id]
+            blocks[page_id].append((kind, data))
+        for page_id, slug, title in pages:
+            yield slug, title, blocks[page_id]
         last = pages[-1].id
 
 
@@ -159,10 +148,10 @@ def write_static_site(session, site, folder, media_files, *, exported_at):
     if home is None:
         write(INDEX, "public/empty.html", current=INDEX)
     sizes = _ImageSizes()
-    for page, blocks in _published_pages(session, site.id):
+    for slug, title, blocks in _published_pages(session, site.id):
         views = [v for t, d in blocks if (v := block_view(t, d, urls, sizes)) is not None]
-        values = {"page": {"title": page.title}, "blocks": views, "current": urls.page(page.slug)}
-        if page.slug == home:
+        values = {"page": {"title": title}, "blocks": views, "current": urls.page(slug)}
+        if slug == home:
             write(INDEX, "public/page.html", **values)
-        write(urls.pages[page.slug], "public/page.html", **values)
+        write(urls.pages[slug], "public/page.html", **values)
     return written
