@@ -227,7 +227,7 @@ def measure_export(out, data_dir, runs, results):
         files = read_manifest(archive)["files"]
         site_bytes = sum(f["size"] for f in files if f["path"].startswith("site/"))
         archive.unlink()
-        static.append(probe("static_site", data_dir, 1)["seconds"])
+        static.append(probe("static_site", data_dir, 1)["result"]["seconds"])
     clicks = click_to_link(data_dir, REDIS_URL, runs)
     results["export"] = {
         "function": summary(exports),

@@ -8,6 +8,7 @@ the URL builder (``urls.StaticUrls``).
 """
 
 import re
+from functools import lru_cache
 
 import nh3
 from markupsafe import Markup
@@ -40,24 +41,27 @@ def _text(value):
     return value if isinstance(value, str) and value.strip() else None
 
 
-def sanitize_html(html, urls):
-    """Return the text block HTML ``html`` made safe, its links rewritten for the static copy."""
+@lru_cache(maxsize=1)
+def _cleaner(urls):
+    """Return the text sanitiser of one static copy (built once: building costs more than a use)."""
 
     def keep(element, attribute, value):
         if attribute in ("href", "cite"):
             return urls.link(value)
         return value
 
-    return Markup(
-        nh3.clean(
-            printable(html),
-            tags=TEXT_TAGS,
-            attributes=TEXT_ATTRIBUTES,
-            attribute_filter=keep,
-            clean_content_tags={"script", "style"},
-            url_schemes={"http", "https", "mailto", "tel"},
-        )
+    return nh3.Cleaner(
+        tags=TEXT_TAGS,
+        attributes=TEXT_ATTRIBUTES,
+        attribute_filter=keep,
+        clean_content_tags={"script", "style"},
+        url_schemes={"http", "https", "mailto", "tel"},
     )
+
+
+def sanitize_html(html, urls):
+    """Return the text block HTML ``html`` made safe, its links rewritten for the static copy."""
+    return Markup(_cleaner(urls).clean(printable(html)))
 
 
 def _image(urls, media_id, alt, image_size):

@@ -10,7 +10,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, FileSystemBytecodeCache, FileSystemLoader, StrictUndefined
 from sqlalchemy import select
 
 from app.exports.staticsite.blocks import block_view, printable
@@ -35,9 +35,14 @@ COLOR = re.compile(r"#[0-9A-Fa-f]{3,8}|[A-Za-z]{3,20}")
 
 @lru_cache(maxsize=1)
 def environment():
-    """Return the Jinja environment of the public templates (autoescaped, strict)."""
+    """Return the Jinja environment of the public templates (autoescaped, strict).
+
+    Compiled templates are kept in Jinja's per-user cache folder (in the system's
+    temporary folder), so a new worker process does not compile them again.
+    """
     return Environment(
         loader=FileSystemLoader(TEMPLATES),
+        bytecode_cache=FileSystemBytecodeCache(),
         autoescape=True,
         undefined=StrictUndefined,
         auto_reload=False,
