@@ -1,6 +1,6 @@
 """Write a site's static copy: ``site/index.html``, a file per published page, 404.html, style.css.
 
-Pages are rendered one at a time, in batches read from the database, with
+Pages are rendered one at a time, their blocks read in batches, with
 the Jinja templates in ``app/templates/public/`` (a page, and one partial per
 block type). Media are not copied: the pages refer to the export's own
 ``media/`` files.
@@ -79,28 +79,19 @@ def _media_refs(session, site_id, media_files):
     return refs
 
 
-def _published_pages(session, site_id):
-    """Yield (slug, title, [(block type, data)]) of the published pages, BATCH at a time."""
-    last = 0
-    while True:
-        pages = session.execute(
-            select(Page.id, Page.slug, Page.title)
-            .where(Page.site_id == site_id, Page.published.is_(True), Page.id > last)
-            .order_by(Page.id)
-            .limit(BATCH)
-        ).all()
-        if not pages:
-            return
-        blocks = {page_id: [] for page_id, _slug, _title in pages}
+def _with_blocks(session, pages):
+    """Yield (slug, title, [(block type, data)]) of ``pages`` (id, slug, title), in batches."""
+    for start in range(0, len(pages), BATCH):
+        batch = pages[start : start + BATCH]
+        blocks = {page_id: [] for page_id, _slug, _title in batch}
         for page_id, kind, data in session.execute(
             select(Block.page_id, Block.type, Block.data)
             .where(Block.page_id.in_(list(blocks)))
             .order_by(Block.page_id, Block.position, Block.id)
         ):
             blocks[page_id].append((kind, data))
-        for page_id, slug, title in pages:
+        for page_id, slug, title in batch:
             yield slug, title, blocks[page_id]
-        last = pages[-1].id
 
 
 def _accent(theme):
@@ -115,18 +106,20 @@ def write_static_site(session, site, folder, media_files, *, exported_at):
     """
     out = Path(folder) / SITE_DIR
     out.mkdir()
-    listed = session.execute(
-        select(Page.id, Page.slug)
+    # Every published page's id, slug and title (a few hundred bytes each); blocks come in batches.
+    pages = session.execute(
+        select(Page.id, Page.slug, Page.title)
         .where(Page.site_id == site.id, Page.published.is_(True))
         .order_by(Page.id)
     ).all()
-    slugs = [slug for _, slug in listed]
+    slugs = [slug for _id, slug, _title in pages]
     home = HOME_SLUG if HOME_SLUG in slugs else (slugs[0] if slugs else None)
-    urls = StaticUrls(page_files(listed), home, _media_refs(session, site.id, media_files))
+    files = page_files((page_id, slug) for page_id, slug, _title in pages)
+    urls = StaticUrls(files, home, _media_refs(session, site.id, media_files))
     menu = [
-        {"label": item.label, "href": urls.link(item.url)}
-        for item in session.scalars(
-            select(MenuItem)
+        {"label": label, "href": urls.link(url)}
+        for label, url in session.execute(
+            select(MenuItem.label, MenuItem.url)
             .where(MenuItem.site_id == site.id)
             .order_by(MenuItem.position, MenuItem.id)
         )
@@ -153,7 +146,7 @@ def write_static_site(session, site, folder, media_files, *, exported_at):
     if home is None:
         write(INDEX, "public/empty.html", current=INDEX)
     sizes = _ImageSizes()
-    for slug, title, blocks in _published_pages(session, site.id):
+    for slug, title, blocks in _with_blocks(session, pages):
         views = [v for t, d in blocks if (v := block_view(t, d, urls, sizes)) is not None]
         values = {"page": {"title": title}, "blocks": views, "current": urls.page(slug)}
         if slug == home:
