@@ -341,3 +341,35 @@ def test_image_sizes_are_read_from_the_header_as_pillow_reads_them(width, height
         assert image_size(image) == (width, height)
         assert image_size(garbage) == (None, None)
         assert image_size(Path(folder) / "gone") == (None, None)
+
+
+def test_an_uploaded_video_plays_from_the_export_and_a_linked_one_is_only_a_link(
+    app, make, tmp_path
+):
+    site = make.site(title="Video Camp")
+    film = make.media(site, content=b"\x00\x00\x00\x18ftypmp42", name="swim.mp4", mime="video/mp4")
+    blocks = [
+        ("video", {"media_id": film.id, "caption": "Our swim"}),
+        ("video", {"url": "https://www.youtube.com/watch?v=x", "provider": "youtube"}),
+    ]
+    make.page(site, slug="home", title="Home", blocks=blocks)
+    media = {f"media/{film.stored_name}": tmp_path / "swim.mp4"}
+    written = dict(write_static_site(db.session, site, tmp_path, media, exported_at=utcnow()))
+    tree = parse_strict(written["site/index.html"].read_text())
+    source = tree.find(".//video/source")
+    assert source.get("src") == f"../media/{film.stored_name}"
+    assert source.get("type") == "video/mp4"
+    links = [a.get("href") for a in tree.iterfind(".//section[@class='block video']/a")]
+    assert links == ["https://www.youtube.com/watch?v=x"]
+    assert tree.find(".//iframe") is None
+    assert "Watch the video on YouTube" in text_of(tree.find(".//main"))
+
+
+def test_the_static_copy_is_checksummed_and_sealed_like_every_member(app, tmp_path):
+    _site, manifest, dest = demo_export(app, tmp_path, pages=3)
+    sums = (dest / "SHA256SUMS").read_text()
+    site_files = [f["path"] for f in manifest["files"] if f["path"].startswith("site/")]
+    assert site_files
+    for path in site_files:
+        assert f"  {path}\n" in sums or f" *{path}\n" in sums, path
+    assert "HMAC-SHA256" in sums
