@@ -1,6 +1,7 @@
 """Every site export carries the site itself as static HTML under site/, safe and self-contained."""
 
 import json
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -199,6 +200,8 @@ def _assert_inert(path):
     text = path.read_text()
     tree = parse_strict(text)
     assert tree.find(".//script") is None
+    for style in tree.iter("style"):  # only the theme's colour, checked
+        assert re.fullmatch(r":root \{ --accent: [#0-9A-Za-z]+; \}", style.text), style.text
     for tag in ("iframe", "object", "embed", "base", "form", "meta[@http-equiv]"):
         assert tree.find(f".//{tag}") is None, tag
     for element in tree.iter():
@@ -263,7 +266,7 @@ def test_hostile_block_content_comes_out_inert_and_valid(app, make, tmp_path_fac
         Block(type=kind, position=n, data=data) for n, (kind, data) in enumerate(blocks.items())
     ]
     db.session.execute(db.update(MenuItem).where(MenuItem.site_id == site.id).values(label=label))
-    db.session.execute(db.update(Site).where(Site.id == site.id).values(tagline=caption))
+    site.tagline, site.theme = caption, {"color": label}
     db.session.commit()
     folder = tmp_path_factory.mktemp("hostile")
     media_files = {f"media/{m.stored_name}": Path("/nonexistent") for m in site.media}
