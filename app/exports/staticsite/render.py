@@ -6,6 +6,7 @@ block type). Media are not copied: the pages refer to the export's own
 ``media/`` files.
 """
 
+import hashlib
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -33,22 +34,32 @@ HOME_SLUG = "home"
 COLOR = re.compile(r"#[0-9A-Fa-f]{3,8}|[A-Za-z]{3,20}")
 
 
+ENVIRONMENT_OPTIONS = {
+    "autoescape": True,
+    "undefined": StrictUndefined,
+    "auto_reload": False,
+    "finalize": printable,
+    "trim_blocks": True,
+    "lstrip_blocks": True,
+}
+
+
 @lru_cache(maxsize=1)
 def environment():
     """Return the Jinja environment of the public templates (autoescaped, strict).
 
     Compiled templates are kept in Jinja's per-user cache folder (in the system's
-    temporary folder), so a new worker process does not compile them again.
+    temporary folder), so a new worker process does not compile them again; the
+    cache files are named for these options, which Jinja's own key leaves out.
     """
+    options = repr(
+        sorted((k, getattr(v, "__qualname__", v)) for k, v in ENVIRONMENT_OPTIONS.items())
+    )
+    key = hashlib.sha256(options.encode()).hexdigest()[:16]
     return Environment(
         loader=FileSystemLoader(TEMPLATES),
-        bytecode_cache=FileSystemBytecodeCache(),
-        autoescape=True,
-        undefined=StrictUndefined,
-        auto_reload=False,
-        finalize=printable,
-        trim_blocks=True,
-        lstrip_blocks=True,
+        bytecode_cache=FileSystemBytecodeCache(pattern=f"__stinkykitty_public_{key}_%s.cache"),
+        **ENVIRONMENT_OPTIONS,
     )
 
 
