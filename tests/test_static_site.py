@@ -376,3 +376,23 @@ def test_the_static_copy_is_checksummed_and_sealed_like_every_member(app, tmp_pa
     for path in site_files:
         assert f"  {path}\n" in sums or f" *{path}\n" in sums, path
     assert "HMAC-SHA256" in sums
+
+
+def test_a_template_cache_that_cannot_be_written_does_not_fail_the_copy(
+    app, make, tmp_path, monkeypatch
+):
+    from app.exports.staticsite import render
+
+    def full_disk(self, bucket):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(render.FileSystemBytecodeCache, "load_bytecode", lambda self, b: None)
+    monkeypatch.setattr(render.FileSystemBytecodeCache, "dump_bytecode", full_disk)
+    render.environment.cache_clear()
+    try:
+        site = make.site(title="Cacheless Camp")
+        make.page(site, slug="home", title="Home", blocks=[("text", {"html": "<p>Hi</p>"})])
+        written = dict(write_static_site(db.session, site, tmp_path, {}, exported_at=utcnow()))
+    finally:
+        render.environment.cache_clear()
+    assert "Hi" in written["site/index.html"].read_text()

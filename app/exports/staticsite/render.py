@@ -8,6 +8,7 @@ block type). Media are not copied: the pages refer to the export's own
 
 import hashlib
 import re
+from contextlib import suppress
 from functools import lru_cache
 from pathlib import Path
 
@@ -44,6 +45,14 @@ ENVIRONMENT_OPTIONS = {
 }
 
 
+class _TemplateCache(FileSystemBytecodeCache):
+    """Jinja's files of compiled templates; one it cannot write is skipped, never an error."""
+
+    def dump_bytecode(self, bucket):
+        with suppress(OSError):
+            super().dump_bytecode(bucket)
+
+
 @lru_cache(maxsize=1)
 def environment():
     """Return the Jinja environment of the public templates (autoescaped, strict).
@@ -56,10 +65,12 @@ def environment():
         sorted((k, getattr(v, "__qualname__", v)) for k, v in ENVIRONMENT_OPTIONS.items())
     )
     key = hashlib.sha256(options.encode()).hexdigest()[:16]
+    try:
+        cache = _TemplateCache(pattern=f"__stinkykitty_public_{key}_%s.cache")
+    except (OSError, RuntimeError):  # no private cache folder to be had: compile every time
+        cache = None
     return Environment(
-        loader=FileSystemLoader(TEMPLATES),
-        bytecode_cache=FileSystemBytecodeCache(pattern=f"__stinkykitty_public_{key}_%s.cache"),
-        **ENVIRONMENT_OPTIONS,
+        loader=FileSystemLoader(TEMPLATES), bytecode_cache=cache, **ENVIRONMENT_OPTIONS
     )
 
 
