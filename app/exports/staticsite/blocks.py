@@ -32,8 +32,16 @@ def printable(value):
     """Return ``value`` without the code points HTML forbids (other values as they are)."""
     if not isinstance(value, str) or (value.isascii() and value.isprintable()):
         return value
-    cleaned = NOT_IN_HTML.sub("", value)
-    return Markup(cleaned) if isinstance(value, Markup) else cleaned
+    return NOT_IN_HTML.sub("", value)
+
+
+def printable_output(value):
+    """Filter what a template writes (Jinja's ``finalize``) through ``printable``.
+
+    Markup is what the templates made of filtered values, or sanitised text
+    (filtered by ``sanitize_html``): it passes as it is.
+    """
+    return value if isinstance(value, Markup) else printable(value)
 
 
 def _text(value):
@@ -61,7 +69,7 @@ def _cleaner(urls):
 
 def sanitize_html(html, urls):
     """Return the text block HTML ``html`` made safe, its links rewritten for the static copy."""
-    return Markup(_cleaner(urls).clean(printable(html)))
+    return Markup(printable(_cleaner(urls).clean(printable(html))))
 
 
 def _image(urls, media_id, alt, image_size):
@@ -150,8 +158,8 @@ VIEWS = {
 
 
 def block_view(block_type, data, urls, image_size):
-    """Return (partial name, values) for a block, or None for a type the copy does not show."""
+    """Return (block type, values for its partial), or None for a type the copy does not show."""
     view = VIEWS.get(block_type)
     if view is None or not isinstance(data, dict):
         return None
-    return f"public/blocks/{block_type}.html", view(data, urls, image_size)
+    return block_type, view(data, urls, image_size)

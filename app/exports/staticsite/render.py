@@ -15,7 +15,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemBytecodeCache, FileSystemLoader, StrictUndefined
 from sqlalchemy import select
 
-from app.exports.staticsite.blocks import block_view, printable
+from app.exports.staticsite.blocks import VIEWS, block_view, printable_output
 from app.exports.staticsite.imagesize import image_size
 from app.exports.staticsite.urls import (
     INDEX,
@@ -39,7 +39,7 @@ ENVIRONMENT_OPTIONS = {
     "autoescape": True,
     "undefined": StrictUndefined,
     "auto_reload": False,
-    "finalize": printable,
+    "finalize": printable_output,
     "trim_blocks": True,
     "lstrip_blocks": True,
 }
@@ -147,7 +147,10 @@ def write_static_site(session, site, folder, media_files, *, exported_at):
         )
     ]
     env = environment()
+    # One partial per block type: a macro ``show(block)``, loaded once per copy.
+    partials = {kind: env.get_template(f"public/blocks/{kind}.html").module.show for kind in VIEWS}
     common = {
+        "partials": partials,
         "site": {"title": site.title, "tagline": site.tagline},
         "menu": menu,
         "urls": urls,
