@@ -185,6 +185,7 @@ HOSTILE = st.sampled_from(
         '"><script>alert(1)</script>',
         "javascript:alert(1)",
         "<!--<script>-->",
+        "&#1;&#x0b;&#x7f;&#x85;&#xfffe;&#xdfff;\x00\x1b",
         '<object data="javascript:alert(1)"></object><embed src="https://evil.example">',
         '<base href="https://evil.example/"><link rel=stylesheet href="https://evil.example">',
         '<meta http-equiv="refresh" content="0;url=javascript:alert(1)">',
@@ -234,7 +235,7 @@ def test_hostile_block_content_comes_out_inert_and_valid(app, make, tmp_path_fac
     page.title = title
     image = site.media[0].id
     blocks = {
-        "text": {"html": html},
+        "text": {"html": html + "\ud800"},  # a lone surrogate: only JSON data can hold one
         "hero": {
             "title": title,
             "alt": alt,
