@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from app.archive import read_manifest
 from app.config import BACKUP_KEY_FILE
 from bench.report import write_report
 
@@ -215,7 +216,7 @@ def measure_export(out, data_dir, runs, results):
     """Export the typical site at function level and click-to-link through a worker on Redis."""
     from bench.clicks import click_to_link
 
-    exports, rss = [], []
+    exports, rss, static = [], [], []
     for _ in range(runs):
         warm(data_dir / "uploads")
         e = probe("export", data_dir, 1)
@@ -223,12 +224,17 @@ def measure_export(out, data_dir, runs, results):
         rss.append(e["peak_kb"] - e["idle_kb"])
         archive = Path(e["result"]["path"])
         size = archive.stat().st_size
+        files = read_manifest(archive)["files"]
+        site_bytes = sum(f["size"] for f in files if f["path"].startswith("site/"))
         archive.unlink()
+        static.append(probe("static_site", data_dir, 1)["result"]["seconds"])
     clicks = click_to_link(data_dir, REDIS_URL, runs)
     results["export"] = {
         "function": summary(exports),
         "rss_kb": summary(rss),
         "size": size,
+        "static_site": summary(static),
+        "static_site_bytes": site_bytes,
         "click_to_link": summary(clicks["browser"]),
         "pipeline": summary(clicks["pipeline"]),
     }

@@ -39,6 +39,30 @@ def export(app, site_id):
     return {"path": str(result.path), "size": result.size}
 
 
+def static_site(app, site_id):
+    """Write one site's static copy (``site/``) as an export does; return its time and size.
+
+    The site and its media are read first, as an export has read them by then;
+    the time returned is that of ``write_static_site`` alone.
+    """
+    import tempfile
+    import time
+
+    from app.config import data_path
+    from app.exports.staticsite import write_static_site
+    from app.models import Site, utcnow
+
+    site = db.session.get(Site, int(site_id))
+    uploads = data_path(app.config, "uploads", str(site.id))
+    media = {f"media/{m.stored_name}": uploads / m.stored_name for m in site.media}
+    with tempfile.TemporaryDirectory() as folder:
+        start = time.perf_counter()
+        written = write_static_site(db.session, site, Path(folder), media, exported_at=utcnow())
+        seconds = time.perf_counter() - start
+        size = sum(path.stat().st_size for _name, path in written)
+    return {"seconds": seconds, "files": len(written), "bytes": size}
+
+
 def extract(app, archive, dest):
     """Extract and verify an archive into a new folder (what a restore does first)."""
     shutil.rmtree(dest, ignore_errors=True)

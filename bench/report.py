@@ -53,6 +53,34 @@ def _library_rows(r, label):
     ]
 
 
+def _static_site_rows(export):
+    """What the static copy (``site/``) adds to a site export: its share of time and size."""
+    if "static_site" not in export:
+        return []
+    time_share = export["static_site"]["median"] / export["function"]["median"]
+    size_share = export["static_site_bytes"] / export["size"]
+    return [
+        (
+            "Site export, writing its static HTML copy (`site/`) alone",
+            _s3(export["static_site"]),
+            "",
+            "",
+        ),
+        (
+            "Static HTML copy / whole export, time",
+            f"{time_share:.1%}",
+            "≤ 5%",
+            _verdict(time_share <= 0.05),
+        ),
+        (
+            "Static HTML copy (uncompressed) / export archive, size",
+            f"{size_share:.2%}",
+            "≤ 5%",
+            _verdict(size_share <= 0.05),
+        ),
+    ]
+
+
 def _process_rows(r, label):
     """The whole ``flask backup create`` process against ``tar cf``, and its start-up."""
     if "process" not in r:
@@ -177,6 +205,7 @@ def write_report(results, path):
             )
         )
         rows.append(("Site export, function only", _s(export["function"]), "", ""))
+        rows += _static_site_rows(export)
         rows.append(
             (
                 "Site export, peak memory above idle",

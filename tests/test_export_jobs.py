@@ -119,7 +119,9 @@ def test_ready_job_records_file_size_checksum_and_progress(app, make):
     path = exports_dir(app.config) / job.filename
     assert job.size == path.stat().st_size
     assert job.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
-    assert job.progress_total == 8  # 5 data files and 3 media files
+    # 5 data files, 3 media files and the static copy of a site without pages
+    # (site/index.html, site/404.html, site/style.css).
+    assert job.progress_total == 11
     assert job.progress_done == job.progress_total
     assert job.started_at <= job.finished_at
     assert job.error is None

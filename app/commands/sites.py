@@ -79,6 +79,10 @@ def export_site_command(subdomain, output):
         f"Exported {site.subdomain} to {result.path} ({result.size} bytes, "
         f"{counts['pages']} pages, {counts['media']} media), sha256 {result.sha256}"
     )
+    click.echo(
+        "It includes the site as web pages: unpack it and open site/index.html in a browser, "
+        "or put the folder on any web host."
+    )
 
 
 def _export_owner(preview):

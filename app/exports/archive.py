@@ -16,6 +16,7 @@ from app.archive import Member, write_archive
 from app.archive.errors import ArchiveError
 from app.config import archive_key, data_path
 from app.exports.data import EXPORT_FORMAT, EXPORT_FORMAT_VERSION, write_data_files
+from app.exports.staticsite import write_static_site
 from app.models import Site, utcnow
 from app.models.types import format_utc
 
@@ -105,6 +106,8 @@ def export_site(
         data = write_data_files(
             session, config, site, Path(scratch), exported_at=now, every_uploader=every_uploader
         )
+        media_files = {name: path for name, path, _size in data.media}
+        data.files += write_static_site(session, site, Path(scratch), media_files, exported_at=now)
         meta = {
             "format": EXPORT_FORMAT,
             "export_format_version": EXPORT_FORMAT_VERSION,

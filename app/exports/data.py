@@ -19,7 +19,8 @@ from app.models import Block, MediaItem, MenuItem, Page, SiteUser, User
 from app.models.types import format_utc
 
 EXPORT_FORMAT = "stinkykitty-site-export"
-# 2: media items carry their preview (base64); version 1 exports, without it, still import.
+# 2: media items carry their preview (base64), and the export may carry the site as static
+# HTML under site/; version 1 exports, without either, still import.
 EXPORT_FORMAT_VERSION = 2
 BATCH = 200
 # Stored names are random hex plus a suffix; anything else would not be a safe archive path.

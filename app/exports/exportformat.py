@@ -3,7 +3,8 @@
 The format is documented in docs/site-exports.md and ``readme.md``; its version
 is ``export_format_version`` in the manifest. Every version ever written keeps
 reading here: version 2 adds each media item's ``preview`` (base64, or null)
-to version 1. An extracted export becomes
+to version 1, and may carry the site's static copy under ``site/``, which an
+import ignores. An extracted export becomes
 site rows (``app.exports.siterows``) that the site loader writes.
 """
 
@@ -17,6 +18,7 @@ from app.exports.siterows import InvalidSiteData
 from app.models.storable import utc_naive
 
 READABLE_VERSIONS = (1, 2)
+STATIC_SITE_SINCE = 2  # the first version whose exports may carry site/
 DATA_FILES = ("README.md", "site.json", "pages.json", "menu.json", "media.json")
 MAX_JSON_BYTES = 256 * 1024 * 1024
 # key -> (allowed JSON types, required); every key of a record must be listed.
@@ -63,6 +65,11 @@ def check_export_manifest(manifest, name):
             if not STORED_NAME.fullmatch(path[len("media/") :]):
                 raise InvalidSiteData(f"{name}: unexpected media file name {path!r}")
         elif path in DATA_FILES:
+            if size > MAX_JSON_BYTES:
+                raise InvalidSiteData(f"{name}: {path} is implausibly large ({size} bytes)")
+        elif path.startswith("site/") and version >= STATIC_SITE_SINCE:
+            if not STORED_NAME.fullmatch(path[len("site/") :]):
+                raise InvalidSiteData(f"{name}: unexpected static site file name {path!r}")
             if size > MAX_JSON_BYTES:
                 raise InvalidSiteData(f"{name}: {path} is implausibly large ({size} bytes)")
         elif path != "SHA256SUMS":
