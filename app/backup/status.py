@@ -45,10 +45,12 @@ from app.models.types import format_utc, utcnow
 DECISIVE = ("ok", "unchanged", "failed", "interrupted")
 FAILED = ("failed", "interrupted")
 RUNS_LOOKED_AT = 50
-RUN_KEYS = (
-    "outcome", "trigger", "started_at", "ended_at", "backup_id", "size", "duration",
-    "pruned", "reason", "error", "task_id", "offsite", "notify_error", "heartbeat_error",
-)  # fmt: skip
+RUN_KEYS = tuple(
+    """
+    outcome trigger started_at ended_at backup_id size duration pruned reason error task_id
+    offsite notify_error heartbeat_error
+    """.split()
+)
 
 
 @dataclass(frozen=True)

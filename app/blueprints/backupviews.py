@@ -47,10 +47,15 @@ def backup_rows(config, status, jobs):
     for info in status.backups:
         data = info.to_dict(status.checked_at)
         verifying = next(
-            (j for j in jobs if j["kind"] == "verify" and j["backup_id"] == info.backup_id
-             and j["state"] in webjobs.ACTIVE),
+            (
+                j
+                for j in jobs
+                if j["kind"] == "verify"
+                and j["backup_id"] == info.backup_id
+                and j["state"] in webjobs.ACTIVE
+            ),
             None,
-        )  # fmt: skip
+        )
         rows.append(
             {
                 "id": info.backup_id,
