@@ -29,7 +29,6 @@ from flask import (
 )
 from flask_login import AnonymousUserMixin, UserMixin, current_user
 
-from app.archive.space import human_size
 from app.backup import catalog, notify, webjobs
 from app.backup.backupsites import live_site, sites_in_backup
 from app.backup.downloads import (
@@ -44,7 +43,7 @@ from app.backup.status import backup_status
 from app.blueprints import current_celery, wants_json
 from app.blueprints.backupviews import backup_rows, job_status
 from app.extensions import db, login_manager
-from app.models.types import human_age, human_ago, human_time
+from app.humanize import human_age, human_ago, human_size, human_time
 
 bp = Blueprint("backups", __name__, url_prefix="/admin/backups")
 

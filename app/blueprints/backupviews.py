@@ -2,9 +2,9 @@
 
 from flask import url_for
 
-from app.archive.space import human_size
 from app.backup import upgrade, verification, webjobs
-from app.models.types import human_age, human_ago, parse_utc
+from app.humanize import human_age, human_ago, human_size
+from app.models.types import parse_utc
 
 PHASES = {
     "write": "writing the archive",
