@@ -187,3 +187,14 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "any_app" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.integration)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print the longest modules of app/: a signal to look for a seam, not a limit."""
+    from tests.test_layout import SIZE_TO_READ_AGAIN, module_sizes
+
+    long = [(n, path) for n, path in module_sizes() if n >= SIZE_TO_READ_AGAIN]
+    if long:
+        terminalreporter.write_sep("-", f"modules of app/ over {SIZE_TO_READ_AGAIN} lines")
+        for n, path in long:
+            terminalreporter.write_line(f"{n:5} {path}")

@@ -9,7 +9,7 @@ import pytest
 from app.backup.runs import run_backup
 from app.exports.jobs import request_export_job
 from app.extensions import db
-from app.models.types import human_time
+from app.humanize import human_time
 
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d")
 SHOWN = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d(:\d\d)?( UTC)?")

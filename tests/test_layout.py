@@ -15,7 +15,7 @@ ABOVE = {
     "app.storage": ("app.", "flask", "flask_sqlalchemy", "sqlalchemy", "celery", "alembic"),
     "app.models": ("app.blueprints", "app.commands", "app.tasks", "app.backup", "app.exports"),
 }
-MAX_LINES = 420
+SIZE_TO_READ_AGAIN = 400  # lines: a module this long is worth a look for a seam (not a limit)
 
 
 def imports_of(path):
@@ -43,10 +43,21 @@ def test_imports_point_down(package):
     assert not wrong, "\n".join(wrong)
 
 
-def test_no_module_in_app_holds_two_ideas():
-    long = [
-        f"{path.relative_to(ROOT)}: {n} lines"
-        for path in APP.rglob("*.py")
-        if (n := len(path.read_text().splitlines())) > MAX_LINES
-    ]
-    assert not long, "\n".join(long)
+def module_sizes():
+    """Return (lines, path relative to the root) of every module in app/, longest first.
+
+    Printed at the end of every test run (tests/conftest.py): a size is a signal to
+    read a module again for a seam between two ideas, never a number to squeeze under.
+    """
+    sizes = [(len(p.read_text().splitlines()), str(p.relative_to(ROOT))) for p in APP.rglob("*.py")]
+    return sorted(sizes, reverse=True)
+
+
+def test_ruff_formats_all_of_app_but_tables():
+    """`# fmt: skip` only closes a table at the top of a module (a literal ruff would stretch)."""
+    wrong = []
+    for path in APP.rglob("*.py"):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if "fmt: skip" in line and not (line.startswith(("}", ")")) and "# fmt: skip" in line):
+                wrong.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert not wrong, "\n".join(wrong)

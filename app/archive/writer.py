@@ -63,11 +63,12 @@ STAND_IN_SIZE = 999_999_999_999_999
 # Room for the final manifest beyond the stand-in's: its compressed size may
 # differ a little, and up to four tar blocks of spaces align it (see _place_head).
 HEAD_MARGIN = 1024 + 5 * BLOCK
-INCOMPRESSIBLE_SUFFIXES = {
-    ".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif", ".heic", ".mp4", ".m4v", ".mov",
-    ".webm", ".mkv", ".mp3", ".m4a", ".ogg", ".opus", ".zip", ".gz", ".tgz", ".bz2", ".xz",
-    ".zst", ".7z", ".pdf", ".docx", ".xlsx", ".pptx", ".odt", ".woff", ".woff2",
-}  # fmt: skip
+INCOMPRESSIBLE_SUFFIXES = set(
+    """
+    .jpg .jpeg .png .gif .webp .avif .heic .mp4 .m4v .mov .webm .mkv .mp3 .m4a .ogg .opus
+    .zip .gz .tgz .bz2 .xz .zst .7z .pdf .docx .xlsx .pptx .odt .woff .woff2
+    """.split()
+)
 
 
 class RoomExceeded(ArchiveError):

@@ -40,8 +40,10 @@ def check_backup_token(secret_key, token, *, user_id, backup_id, size, max_age):
     except BadSignature as exc:  # SignatureExpired is a BadSignature too
         raise InvalidBackupLink("invalid or expired download link") from exc
     if not isinstance(payload, dict) or payload != {
-        "u": int(user_id), "b": backup_id, "s": int(size),
-    }:  # fmt: skip
+        "u": int(user_id),
+        "b": backup_id,
+        "s": int(size),
+    }:
         raise InvalidBackupLink("download link made for another admin or file")
 
 

@@ -19,7 +19,8 @@ import time
 from app.backup import redislock
 from app.backup.errors import BackupLocked
 from app.config import data_path
-from app.models.types import human_time, utcnow
+from app.humanize import human_time
+from app.models.types import utcnow
 
 LOCK_NAME = "backup.lock"
 # A status probe may hold the lock for a few microseconds (see lock_holder);

@@ -17,8 +17,10 @@ from app.backup.bindrows import table_sql
 
 STATEMENT_BYTES = 4 * 1024 * 1024  # one statement stays far below max_allowed_packet (16 MiB)
 # What the driver's escape_string does, backslash first (the server's default sql_mode).
-_ESCAPES = (("\\", "\\\\"), ("\0", "\\0"), ("\n", "\\n"), ("\r", "\\r"), ("\032", "\\Z"),
-            ("'", "\\'"), ('"', '\\"'))  # fmt: skip
+_ESCAPES = (
+    ("\\", "\\\\"), ("\0", "\\0"), ("\n", "\\n"), ("\r", "\\r"), ("\032", "\\Z"),
+    ("'", "\\'"), ('"', '\\"'),
+)  # fmt: skip
 
 
 def _quote(text):

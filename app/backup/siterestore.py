@@ -75,9 +75,17 @@ def backup_site_id(path, manifest, subdomain):
 
 
 def restore_site(
-    config, engine, backup_id, subdomain, *, load, progress=None, clock=utcnow,
-    read_rows=read_site_rows, allow_unauthenticated=False,
-):  # fmt: skip
+    config,
+    engine,
+    backup_id,
+    subdomain,
+    *,
+    load,
+    progress=None,
+    clock=utcnow,
+    read_rows=read_site_rows,
+    allow_unauthenticated=False,
+):
     """Replace site ``subdomain`` with its state in backup ``backup_id``; return the outcome.
 
     ``load(rows, site_id)`` writes the rows (the site loader) and returns its
@@ -108,18 +116,26 @@ def restore_site(
         free = check_space(needed, staging.parent, f"restoring {subdomain} from {backup_id}")
         try:
             extracted = extract_archive(
-                path, staging, max_bytes=free, keep=keep,
+                path,
+                staging,
+                max_bytes=free,
+                keep=keep,
                 key=catalog.key_for(config, allow_unauthenticated),
                 progress=catalog.phase(progress, "extract"),
-            )  # fmt: skip
+            )
             if extracted != manifest:
                 raise CorruptArchive(f"{path.name}: the archive changed while it was read")
             dump_dir = "db"
             if steps:  # an older schema: migrate a scratch copy, read the site from that
                 upgrade.load_at_head(
-                    config, staging, manifest, steps, dialect=engine.dialect.name, name=path.name,
+                    config,
+                    staging,
+                    manifest,
+                    steps,
+                    dialect=engine.dialect.name,
+                    name=path.name,
                     progress=catalog.phase(progress, "migrate"),
-                )  # fmt: skip
+                )
                 dump_dir = upgrade.HEAD_DUMP
             rows = read_rows(staging, subdomain, dump_dir)
             with engine.connect() as conn:

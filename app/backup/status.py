@@ -27,7 +27,6 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.archive.space import human_size
 from app.backup import catalog, upgrade
 from app.backup.catalog import BackupInfo
 from app.backup.journal import journal_problems
@@ -39,16 +38,19 @@ from app.backup.runlog import recent_runs
 from app.backup.schedule import next_run
 from app.backup.verification import damaged_ids, damaged_problems
 from app.config import data_path
+from app.humanize import human_size
 from app.models.types import format_utc, utcnow
 
 # Outcomes that say whether the backups work; "skipped" and "running" say nothing yet.
 DECISIVE = ("ok", "unchanged", "failed", "interrupted")
 FAILED = ("failed", "interrupted")
 RUNS_LOOKED_AT = 50
-RUN_KEYS = (
-    "outcome", "trigger", "started_at", "ended_at", "backup_id", "size", "duration",
-    "pruned", "reason", "error", "task_id", "offsite", "notify_error", "heartbeat_error",
-)  # fmt: skip
+RUN_KEYS = tuple(
+    """
+    outcome trigger started_at ended_at backup_id size duration pruned reason error task_id
+    offsite notify_error heartbeat_error
+    """.split()
+)
 
 
 @dataclass(frozen=True)

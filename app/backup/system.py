@@ -24,7 +24,7 @@ from pathlib import Path
 
 import app as app_package
 from app.archive import Late, Member, RoomExceeded, verify_archive, write_archive
-from app.archive.space import human_size, is_disk_full
+from app.archive.space import is_disk_full
 from app.archive.trees import remove_tree
 from app.backup import catalog
 from app.backup.catalog import FORMAT, SUFFIX, backup_path, backups_dir, list_backups
@@ -39,6 +39,7 @@ from app.backup.retention import delete_backup, prune_backups, prune_locked
 from app.backup.status import backup_status
 from app.config import archive_key, data_path
 from app.extensions import db
+from app.humanize import human_size
 from app.models.types import format_utc, utcnow
 
 __all__ = [

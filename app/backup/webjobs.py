@@ -107,11 +107,19 @@ def new_job(config, kind, user_id, *, backup_id=None, subdomain=None, clock=utcn
     now = clock()
     _sweep(config, now)
     job = {
-        "id": job_id, "kind": kind, "state": "queued", "user_id": user_id,
-        "backup_id": backup_id, "subdomain": subdomain, "created_at": format_utc(now),
-        "started_at": None, "finished_at": None, "error": None, "result": None,
+        "id": job_id,
+        "kind": kind,
+        "state": "queued",
+        "user_id": user_id,
+        "backup_id": backup_id,
+        "subdomain": subdomain,
+        "created_at": format_utc(now),
+        "started_at": None,
+        "finished_at": None,
+        "error": None,
+        "result": None,
         "progress": {"phase": None, "done": 0, "total": 0},
-    }  # fmt: skip
+    }
     write_job(config, job)
     return job
 
@@ -171,9 +179,15 @@ def _run(config, engine, job, load, task_id, clock, options):
     try:
         if job["kind"] == "backup":
             record, outcome = run_backup(
-                config, engine, trigger="web", task_id=task_id, progress=progress,
-                clock=clock, log_errors=True, **options,
-            )  # fmt: skip
+                config,
+                engine,
+                trigger="web",
+                task_id=task_id,
+                progress=progress,
+                clock=clock,
+                log_errors=True,
+                **options,
+            )
             result = {**outcome.to_dict(), "run": record.get("run")}
         elif job["kind"] == "verify":
             # Recorded beside the backups like `flask backup verify` and the scheduled checks.
@@ -193,9 +207,14 @@ def _run(config, engine, job, load, task_id, clock, options):
             )
             with told:
                 outcome = restore_site(
-                    config, engine, job["backup_id"], job["subdomain"], progress=progress,
-                    load=_marking(load, job["commit_token"]), clock=clock,
-                )  # fmt: skip
+                    config,
+                    engine,
+                    job["backup_id"],
+                    job["subdomain"],
+                    progress=progress,
+                    load=_marking(load, job["commit_token"]),
+                    clock=clock,
+                )
                 reached("job-committed")
             result = outcome.to_dict()
     except (BackupRunFailed, BackupLocked, BackupError) as exc:

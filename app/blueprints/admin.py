@@ -6,10 +6,9 @@ from flask import Blueprint, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from markupsafe import Markup, escape
 
-from app.archive.space import human_size
 from app.extensions import db
+from app.humanize import human_size, human_time
 from app.models.counts import site_counts
-from app.models.types import human_time
 from app.permissions import manageable_sites_query
 
 COMMAND = re.compile(r"`([^`]+)`")

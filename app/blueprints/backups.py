@@ -29,7 +29,6 @@ from flask import (
 )
 from flask_login import AnonymousUserMixin, UserMixin, current_user
 
-from app.archive.space import human_size
 from app.backup import catalog, notify, webjobs
 from app.backup.backupsites import live_site, sites_in_backup
 from app.backup.downloads import (
@@ -44,7 +43,7 @@ from app.backup.status import backup_status
 from app.blueprints import current_celery, wants_json
 from app.blueprints.backupviews import backup_rows, job_status
 from app.extensions import db, login_manager
-from app.models.types import human_age, human_ago, human_time
+from app.humanize import human_age, human_ago, human_size, human_time
 
 bp = Blueprint("backups", __name__, url_prefix="/admin/backups")
 
@@ -301,9 +300,13 @@ def download(backup_id):
         path = catalog.backup_path(config, backup_id)
         backup_id = catalog.normalize_id(backup_id)
         check_backup_token(
-            config["SECRET_KEY"], request.args.get("token"), user_id=current_user.id,
-            backup_id=backup_id, size=path.stat().st_size, max_age=config["BACKUP_LINK_TTL"],
-        )  # fmt: skip
+            config["SECRET_KEY"],
+            request.args.get("token"),
+            user_id=current_user.id,
+            backup_id=backup_id,
+            size=path.stat().st_size,
+            max_age=config["BACKUP_LINK_TTL"],
+        )
         checksum = file_checksum(config, backup_id)
     except InvalidBackupLink:
         return jsonify(
@@ -312,9 +315,14 @@ def download(backup_id):
     except (BackupError, FileNotFoundError):
         return _not_found()
     response = send_file(
-        path, mimetype="application/gzip", as_attachment=True, download_name=path.name,
-        conditional=True, etag=checksum, max_age=0,
-    )  # fmt: skip
+        path,
+        mimetype="application/gzip",
+        as_attachment=True,
+        download_name=path.name,
+        conditional=True,
+        etag=checksum,
+        max_age=0,
+    )
     response.headers["X-Checksum-SHA256"] = checksum
     response.headers["Cache-Control"] = "private, no-store"
     return response
@@ -335,9 +343,14 @@ def sites(backup_id):
     if then is not None and not g.database_down:
         now = live_site(db.session, chosen)
     return render_template(
-        "backups_sites.html", info=info, held=held, chosen=chosen if then else None,
-        then=then, now=now, database_problem=g.database_down,
-    )  # fmt: skip
+        "backups_sites.html",
+        info=info,
+        held=held,
+        chosen=chosen if then else None,
+        then=then,
+        now=now,
+        database_problem=g.database_down,
+    )
 
 
 @bp.post("/<backup_id>/rollback")

@@ -2,9 +2,9 @@
 
 from flask import url_for
 
-from app.archive.space import human_size
 from app.backup import upgrade, verification, webjobs
-from app.models.types import human_age, human_ago, parse_utc
+from app.humanize import human_age, human_ago, human_size
+from app.models.types import parse_utc
 
 PHASES = {
     "write": "writing the archive",
@@ -47,10 +47,15 @@ def backup_rows(config, status, jobs):
     for info in status.backups:
         data = info.to_dict(status.checked_at)
         verifying = next(
-            (j for j in jobs if j["kind"] == "verify" and j["backup_id"] == info.backup_id
-             and j["state"] in webjobs.ACTIVE),
+            (
+                j
+                for j in jobs
+                if j["kind"] == "verify"
+                and j["backup_id"] == info.backup_id
+                and j["state"] in webjobs.ACTIVE
+            ),
             None,
-        )  # fmt: skip
+        )
         rows.append(
             {
                 "id": info.backup_id,

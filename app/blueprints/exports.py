@@ -19,13 +19,13 @@ from flask import (
 from flask_login import current_user
 from sqlalchemy import select
 
-from app.archive.space import human_size
 from app.blueprints import current_celery, wants_json
 from app.exports import remote as remote_exports
 from app.exports.archive import exports_dir
 from app.exports.jobs import fail_job, request_export_job
 from app.exports.links import InvalidDownloadLink, check_download_token, make_download_token
 from app.extensions import db, login_manager
+from app.humanize import human_size
 from app.models import ExportJob, Site
 from app.models.counts import site_counts
 from app.models.types import format_utc

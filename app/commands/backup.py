@@ -11,7 +11,6 @@ import sys
 import click
 from flask import current_app
 
-from app.archive.space import human_size
 from app.backup import (
     catalog,
     notify,
@@ -26,7 +25,8 @@ from app.backup.status import backup_status
 from app.commands import echo_json
 from app.commands.progress import PhaseProgress
 from app.extensions import db
-from app.models.types import human_age, human_ago, human_time, parse_utc, utcnow
+from app.humanize import human_age, human_ago, human_size, human_time
+from app.models.types import parse_utc, utcnow
 
 RESTORE_PROMPT = "Restore will overwrite database. Continue? (y/n)"
 RESTORE_PROMPT_UNAUTHENTICATED = (

@@ -7,7 +7,6 @@ these commands print. Errors become one line on stderr and exit status 1.
 import click
 from flask import current_app
 
-from app.archive.space import human_size
 from app.backup import offsite, offsite_fetch
 from app.backup.errors import BackupError
 from app.commands import echo_json
@@ -17,6 +16,7 @@ from app.commands.backup import (
     human_age,
     json_option,
 )
+from app.humanize import human_size
 from app.models.types import parse_utc, utcnow
 
 

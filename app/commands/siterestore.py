@@ -103,9 +103,14 @@ def restore_one_site(config, info, subdomain, *, yes, as_json, allow_unauthentic
     )
     with told, progress_for(as_json) as progress:
         outcome = restore_site(
-            config, db.engine, info.backup_id, subdomain, load=loader_for(config),
-            progress=progress, allow_unauthenticated=allow_unauthenticated,
-        )  # fmt: skip
+            config,
+            db.engine,
+            info.backup_id,
+            subdomain,
+            load=loader_for(config),
+            progress=progress,
+            allow_unauthenticated=allow_unauthenticated,
+        )
     result = outcome.to_dict()
     if as_json:
         echo_json(result)

@@ -151,10 +151,15 @@ def import_site_command(archive, subdomain, owner_email, replace, yes, as_json):
             )
         with told, TerminalProgress("Reading export") as progress:
             summary = import_site(
-                config, db.engine, archive, subdomain=subdomain, owner_email=owner_email,
-                replace_site_id=target_id, guard=guard_for(config, "site import"),
+                config,
+                db.engine,
+                archive,
+                subdomain=subdomain,
+                owner_email=owner_email,
+                replace_site_id=target_id,
+                guard=guard_for(config, "site import"),
                 progress=None if as_json else progress,
-            )  # fmt: skip
+            )
     except BackupError as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:

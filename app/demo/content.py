@@ -47,31 +47,42 @@ PAGE_TOPICS = (
     ("packing-list", "What to pack"),
     ("contact", "Contact"),
 )
-NOUNS = (
-    "canoe", "campfire", "cabin", "trail", "lake", "counselor", "camper", "tent",
-    "archery range", "dining hall", "sunset", "pine forest", "dock", "kayak", "hike",
-    "songbook", "lantern", "meadow", "creek", "nature walk", "talent show", "craft hut",
-)  # fmt: skip
-VERBS = (
-    "explore", "paddle along", "gather around", "build", "discover", "share", "learn about",
-    "set up", "clean up after", "sing around", "map out", "celebrate",
-)  # fmt: skip
-ADJECTIVES = (
-    "quiet", "sunny", "misty", "friendly", "wild", "cozy", "bright", "muddy", "peaceful",
-    "busy", "starry", "breezy",
-)  # fmt: skip
-OPENERS = (
-    "Every morning", "After lunch", "On rainy days", "Before the evening program",
-    "During the first week", "On the last night", "Twice a week", "When the bell rings",
-)  # fmt: skip
-PHOTO_SUBJECTS = (
-    "lake-sunset", "campfire", "canoe-race", "cabin-row", "archery", "morning-hike",
-    "dock-jump", "craft-hut", "dining-hall", "talent-show", "pine-trail", "stargazing",
-)  # fmt: skip
-TAGS = (
-    "summer", "lake", "campfire", "kids", "staff", "cabins", "hiking", "canoe", "events",
-    "food", "arts", "sports", "2023", "2024", "2025",
-)  # fmt: skip
+NOUNS = tuple(
+    (
+        "canoe, campfire, cabin, trail, lake, counselor, camper, tent, archery range, "
+        "dining hall, sunset, pine forest, dock, kayak, hike, songbook, lantern, meadow, "
+        "creek, nature walk, talent show, craft hut"
+    ).split(", ")
+)
+VERBS = tuple(
+    (
+        "explore, paddle along, gather around, build, discover, share, learn about, set up, "
+        "clean up after, sing around, map out, celebrate"
+    ).split(", ")
+)
+ADJECTIVES = tuple(
+    (
+        "quiet, sunny, misty, friendly, wild, cozy, bright, muddy, peaceful, busy, starry, breezy"
+    ).split(", ")
+)
+OPENERS = tuple(
+    (
+        "Every morning, After lunch, On rainy days, Before the evening program, "
+        "During the first week, On the last night, Twice a week, When the bell rings"
+    ).split(", ")
+)
+PHOTO_SUBJECTS = tuple(
+    (
+        "lake-sunset, campfire, canoe-race, cabin-row, archery, morning-hike, dock-jump, "
+        "craft-hut, dining-hall, talent-show, pine-trail, stargazing"
+    ).split(", ")
+)
+TAGS = tuple(
+    (
+        "summer, lake, campfire, kids, staff, cabins, hiking, canoe, events, food, arts, "
+        "sports, 2023, 2024, 2025"
+    ).split(", ")
+)
 VIDEO_IDS = ("dQw4w9WgXcQ", "M7lc1UVf-VE", "aqz-KE-bpKQ", "ScMzIvxBSi4", "jNQXAC9IVRw")
 
 

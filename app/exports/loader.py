@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from app.archive.errors import ArchiveError
 from app.config import data_path
 from app.exports.sitefiles import SiteFiles, delete_site_media
+from app.exports.siteids import CHUNK, fix_id_counter, insert_rows
 from app.exports.siterows import SUBDOMAIN, check_site_rows, rewrite_media_references
 from app.models import Block, MediaItem, MediaTag, MenuItem, Page, Site, SiteUser, User, utcnow
 from app.models.domains import normal_domain
@@ -31,7 +32,6 @@ log = logging.getLogger(__name__)
 
 SITES, PAGES, BLOCKS, MENU = Site.__table__, Page.__table__, Block.__table__, MenuItem.__table__
 MEDIA, TAGS, MEMBERS = MediaItem.__table__, MediaTag.__table__, SiteUser.__table__
-CHUNK = 500
 
 
 class SiteLoadRefused(ArchiveError):
@@ -68,9 +68,19 @@ class LoadSummary:
 
 
 def load_site(
-    config, engine, rows, *, replace_site_id=None, subdomain=None, owner_email=None,
-    keep_ids=False, before_commit=None, after_commit=None, site_users_only=False, prepare=None,
-):  # fmt: skip
+    config,
+    engine,
+    rows,
+    *,
+    replace_site_id=None,
+    subdomain=None,
+    owner_email=None,
+    keep_ids=False,
+    before_commit=None,
+    after_commit=None,
+    site_users_only=False,
+    prepare=None,
+):
     """Write ``rows`` as a new site, or over site ``replace_site_id``; return a LoadSummary.
 
     A new site takes ``subdomain`` (default: the data's), which must be free, and
@@ -103,9 +113,11 @@ def load_site(
     load.files.committed()
     load.summary.duration = time.monotonic() - started
     log.info(
-        "loaded site %s (id %s): %s", load.summary.subdomain, load.summary.site_id,
+        "loaded site %s (id %s): %s",
+        load.summary.subdomain,
+        load.summary.site_id,
         load.summary.counts,
-    )  # fmt: skip
+    )
     return load.summary
 
 
@@ -121,9 +133,10 @@ class _Load:
     def run(self, conn, replace_site_id, subdomain, owner_email, folder_root, prepare=None):
         # A write first: it takes SQLite's write lock and the site's row lock elsewhere.
         locked = conn.execute(
-            sa.update(SITES).where(SITES.c.id == (replace_site_id or -1))
+            sa.update(SITES)
+            .where(SITES.c.id == (replace_site_id or -1))
             .values(subdomain=SITES.c.subdomain, updated_at=SITES.c.updated_at)
-        )  # fmt: skip
+        )
         if replace_site_id is not None and locked.rowcount != 1:
             raise SiteLoadRefused(f"there is no site with id {replace_site_id} (any more)")
         if prepare is not None:
@@ -142,10 +155,20 @@ class _Load:
             self._members(conn, site_id)
         media_map = self._media(conn, site_id)
         self._pages(conn, site_id, media_map)
-        self._insert(conn, MENU, [
-            {"id": m["id"], "site_id": site_id, "label": m["label"], "url": m["url"],
-             "position": m["position"]} for m in self.rows["menu"]
-        ])  # fmt: skip
+        self._insert(
+            conn,
+            MENU,
+            [
+                {
+                    "id": m["id"],
+                    "site_id": site_id,
+                    "label": m["label"],
+                    "url": m["url"],
+                    "position": m["position"],
+                }
+                for m in self.rows["menu"]
+            ],
+        )
         self.summary.counts = {
             "pages": len(self.rows["pages"]),
             "blocks": sum(len(p["blocks"]) for p in self.rows["pages"]),
@@ -264,11 +287,25 @@ class _Load:
                 self.summary.dropped_members.append(member["email"])
                 continue
             has_owner |= user_id == self.owner_id
-            rows.append({"id": member["id"], "user_id": user_id, "site_id": site_id,
-                         "role": member["role"], "created_at": member["created_at"]})  # fmt: skip
+            rows.append(
+                {
+                    "id": member["id"],
+                    "user_id": user_id,
+                    "site_id": site_id,
+                    "role": member["role"],
+                    "created_at": member["created_at"],
+                }
+            )
         if not has_owner:
-            rows.append({"id": None, "user_id": self.owner_id, "site_id": site_id,
-                         "role": "owner", "created_at": None})  # fmt: skip
+            rows.append(
+                {
+                    "id": None,
+                    "user_id": self.owner_id,
+                    "site_id": site_id,
+                    "role": "owner",
+                    "created_at": None,
+                }
+            )
         self._insert(conn, MEMBERS, rows)
 
     def _media(self, conn, site_id):
@@ -278,80 +315,65 @@ class _Load:
             if item["uploaded_by"] and uploader is None:
                 self.summary.uploaders_cleared += 1
             name = self.files.place(item["stored_name"], item["source"])
-            rows.append({
-                "id": item["id"], "site_id": site_id, "stored_name": name,
-                "original_name": item["original_name"], "size": item["size"],
-                "mime_type": item["mime_type"], "preview": item["preview"],
-                "uploaded_by_id": uploader, "created_at": item["created_at"],
-                "updated_at": item["updated_at"],
-            })  # fmt: skip
+            rows.append(
+                {
+                    "id": item["id"],
+                    "site_id": site_id,
+                    "stored_name": name,
+                    "original_name": item["original_name"],
+                    "size": item["size"],
+                    "mime_type": item["mime_type"],
+                    "preview": item["preview"],
+                    "uploaded_by_id": uploader,
+                    "created_at": item["created_at"],
+                    "updated_at": item["updated_at"],
+                }
+            )
         mapping = self._insert(conn, MEDIA, rows)
         for item in self.rows["media"]:
-            tags += [{"id": t["id"], "media_id": mapping[item["id"]], "tag": t["tag"]}
-                     for t in item["tags"]]  # fmt: skip
+            tags += [
+                {"id": t["id"], "media_id": mapping[item["id"]], "tag": t["tag"]}
+                for t in item["tags"]
+            ]
         self._insert(conn, TAGS, tags)
         return mapping
 
     def _pages(self, conn, site_id, media_map):
         pages = self.rows["pages"]
-        mapping = self._insert(conn, PAGES, [
-            {"id": p["id"], "site_id": site_id, "slug": p["slug"], "title": p["title"],
-             "published": p["published"], "created_at": p["created_at"],
-             "updated_at": p["updated_at"]} for p in pages
-        ])  # fmt: skip
+        mapping = self._insert(
+            conn,
+            PAGES,
+            [
+                {
+                    "id": p["id"],
+                    "site_id": site_id,
+                    "slug": p["slug"],
+                    "title": p["title"],
+                    "published": p["published"],
+                    "created_at": p["created_at"],
+                    "updated_at": p["updated_at"],
+                }
+                for p in pages
+            ],
+        )
         blocks = [
-            {"id": b["id"], "page_id": mapping[p["id"]], "type": b["type"],
-             "position": b["position"], "data": rewrite_media_references(b["data"], media_map),
-             "created_at": b["created_at"], "updated_at": b["updated_at"]}
-            for p in pages for b in p["blocks"]
-        ]  # fmt: skip
+            {
+                "id": b["id"],
+                "page_id": mapping[p["id"]],
+                "type": b["type"],
+                "position": b["position"],
+                "data": rewrite_media_references(b["data"], media_map),
+                "created_at": b["created_at"],
+                "updated_at": b["updated_at"],
+            }
+            for p in pages
+            for b in p["blocks"]
+        ]
         self._insert(conn, BLOCKS, blocks)
 
     def _insert(self, conn, table, rows):
-        """Insert ``rows``; return {id in the data: id in the database}.
-
-        Rows keep their id when ``keep_ids`` and it is free, else get a new one.
-        """
-        now = utcnow()
-        for row in rows:
-            for key in ("created_at", "updated_at"):
-                if key in row and row[key] is None:
-                    row[key] = now
-        wanted = [r["id"] for r in rows if r["id"] is not None] if self.keep_ids else []
-        taken = set()
-        for start in range(0, len(wanted), CHUNK):
-            part = wanted[start : start + CHUNK]
-            taken |= set(conn.scalars(sa.select(table.c.id).where(table.c.id.in_(part))))
-        keep = [r for r in rows if self.keep_ids and r["id"] is not None and r["id"] not in taken]
-        fresh = [r for r in rows if not (self.keep_ids and r["id"] is not None)
-                 or r["id"] in taken]  # fmt: skip
-        mapping = {r["id"]: r["id"] for r in keep}
-        for start in range(0, len(keep), CHUNK):
-            conn.execute(sa.insert(table), keep[start : start + CHUNK])
-        if keep:
-            fix_id_counter(conn, table)
-        for row in fresh:
-            values = {k: v for k, v in row.items() if k != "id"}
-            inserted = conn.execute(sa.insert(table).values(**values))
-            mapping[row["id"]] = inserted.inserted_primary_key[0]
-        if self.keep_ids and fresh:
-            self.summary.remapped[table.name] = len(fresh)
+        """Insert ``rows``; return {id in the data: id in the database} (see siteids)."""
+        mapping, renumbered = insert_rows(conn, table, rows, keep_ids=self.keep_ids)
+        if renumbered:
+            self.summary.remapped[table.name] = renumbered
         return mapping
-
-
-def fix_id_counter(conn, table):
-    """Move a PostgreSQL sequence past the ids of ``table`` (never backwards).
-
-    MariaDB and SQLite move their counters on explicit ids by themselves.
-    """
-    if conn.dialect.name != "postgresql":
-        return
-    quote = conn.dialect.identifier_preparer
-    name = quote.format_table(table)
-    query = sa.text("SELECT pg_get_serial_sequence(:t, 'id')")
-    sequence = conn.execute(query, {"t": name}).scalar()
-    if sequence is not None:
-        conn.exec_driver_sql(
-            f"SELECT setval('{sequence}', GREATEST((SELECT COALESCE(MAX(id), 0) FROM {name}), "
-            f"(SELECT last_value FROM {sequence})))"
-        )

@@ -80,9 +80,14 @@ def read_job(config, job_id, *, clock=utcnow, engine=None):
     """
     store = _store(config)
     job = settle(
-        store, store.read(job_id), engine or app_engine(), lost=STUCK, done=_settled_summary,
-        failed=_drop_undo(config), clock=clock,
-    )  # fmt: skip
+        store,
+        store.read(job_id),
+        engine or app_engine(),
+        lost=STUCK,
+        done=_settled_summary,
+        failed=_drop_undo(config),
+        clock=clock,
+    )
     if job and job["state"] == "running" and not store.worker_alive(job_id):
         started = parse_utc(job["started_at"])
         if clock() - started > timedelta(seconds=config["EXPORT_STUCK_AFTER"]):
@@ -109,11 +114,22 @@ def latest_job(config, site_id):
 def _new_job(config, site_id, user_id, kind, clock):
     job_id = _store(config).new_id()
     return {
-        "id": job_id, "site_id": site_id, "user_id": user_id, "kind": kind, "state": "uploaded",
-        "created_at": format_utc(clock(), "seconds"), "started_at": None, "finished_at": None,
-        "progress": {"phase": None, "done": 0, "total": 0}, "error": None, "preview": None,
-        "other_site": False, "undo_export": None, "summary": None, "created_ns": time.time_ns(),
-    }  # fmt: skip
+        "id": job_id,
+        "site_id": site_id,
+        "user_id": user_id,
+        "kind": kind,
+        "state": "uploaded",
+        "created_at": format_utc(clock(), "seconds"),
+        "started_at": None,
+        "finished_at": None,
+        "progress": {"phase": None, "done": 0, "total": 0},
+        "error": None,
+        "preview": None,
+        "other_site": False,
+        "undo_export": None,
+        "summary": None,
+        "created_ns": time.time_ns(),
+    }
 
 
 def _attach(config, job, subdomain, preview):
@@ -298,11 +314,17 @@ def _run(config, engine, job, guard, step_aside, clock):
     paused = False
     try:
         summary = import_site(
-            config, engine, folder / UPLOAD, replace_site_id=job["site_id"], guard=guard,
-            progress=_reporter(config, job, "restoring"), prepare=prepare,
-            trusted=job["kind"] == "undo", before_commit=lambda: reached("restore-loaded"),
+            config,
+            engine,
+            folder / UPLOAD,
+            replace_site_id=job["site_id"],
+            guard=guard,
+            progress=_reporter(config, job, "restoring"),
+            prepare=prepare,
+            trusted=job["kind"] == "undo",
+            before_commit=lambda: reached("restore-loaded"),
             site_users_only=job["kind"] != "undo",  # an undo brings back our own export
-        ).to_dict()  # fmt: skip
+        ).to_dict()
         reached("restore-committed")
     except step_aside:
         # E.g. a whole-system restore began while the guard waited for the backup

@@ -119,10 +119,20 @@ def inspect_export(config, archive, *, trusted=False, key=None):
 
 
 def import_site(
-    config, engine, archive, *, subdomain=None, owner_email=None, replace_site_id=None,
-    guard=None, progress=None, before_commit=None, site_users_only=False, prepare=None,
+    config,
+    engine,
+    archive,
+    *,
+    subdomain=None,
+    owner_email=None,
+    replace_site_id=None,
+    guard=None,
+    progress=None,
+    before_commit=None,
+    site_users_only=False,
+    prepare=None,
     trusted=False,
-):  # fmt: skip
+):
     """Import export ``archive`` as a new site, or over site ``replace_site_id``; return a summary.
 
     A new site takes ``subdomain`` (default: the export's) and ``owner_email``.
@@ -153,20 +163,29 @@ def import_site(
         what = f"importing {archive.name} (keeping room for the next backup)"
         free = check_space(unpacked + reserve, folder, what) - reserve
         extracted = extract_archive(
-            archive, staging, progress=progress,
+            archive,
+            staging,
+            progress=progress,
             max_bytes=free if trusted else min(free, config["SITE_IMPORT_MAX_BYTES"]),
             max_members=None if trusted else config["SITE_IMPORT_MAX_MEMBERS"],
             key=archive_key(config) if trusted else None,
-        )  # fmt: skip
+        )
         if extracted != manifest:
             raise CorruptArchive(f"{archive.name}: the archive changed while it was read")
         check_export_manifest(extracted, archive.name)
         rows = read_export_rows(staging, extracted)
         with guard(replace_site_id) if guard else contextlib.nullcontext():
             return load_site(
-                config, engine, rows, replace_site_id=replace_site_id, subdomain=subdomain,
-                owner_email=owner_email, before_commit=before_commit, prepare=prepare,
-                site_users_only=site_users_only, keep_ids=trusted,
-            )  # fmt: skip
+                config,
+                engine,
+                rows,
+                replace_site_id=replace_site_id,
+                subdomain=subdomain,
+                owner_email=owner_email,
+                before_commit=before_commit,
+                prepare=prepare,
+                site_users_only=site_users_only,
+                keep_ids=trusted,
+            )
     finally:
         remove_tree(staging, ignore_errors=True)

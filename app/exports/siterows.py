@@ -220,15 +220,17 @@ def _check_media(c, media):
     names, tag_rows = set(), []
     for item in media:
         where = f"media item {item['id']}"
-        name = c.text(f"{where} stored name", item["stored_name"], model=MediaItem,
-                      column="stored_name")  # fmt: skip
+        name = c.text(
+            f"{where} stored name", item["stored_name"], model=MediaItem, column="stored_name"
+        )
         if not STORED_NAME.fullmatch(name):
             raise InvalidSiteData(f"{where} has an unsafe file name {name!r}")
         if name in names:
             raise InvalidSiteData(f"two media items share the file {name!r}")
         names.add(name)
-        c.text(f"{where} original name", item["original_name"], model=MediaItem,
-               column="original_name")  # fmt: skip
+        c.text(
+            f"{where} original name", item["original_name"], model=MediaItem, column="original_name"
+        )
         c.text(f"{where} mime type", item["mime_type"], model=MediaItem, column="mime_type")
         c.int(f"{where} size", item["size"], model=MediaItem, column="size", minimum=0)
         if item["preview"] is not None and not isinstance(item["preview"], bytes):

@@ -83,8 +83,12 @@ def backups_page_job(self, job_id):
 
     try:
         return run_job(
-            config, db.engine, job_id, task_id=self.request.id, load=load,
+            config,
+            db.engine,
+            job_id,
+            task_id=self.request.id,
+            load=load,
             time_limit_errors=(SoftTimeLimitExceeded,),
-        )  # fmt: skip
+        )
     finally:
         db.session.remove()

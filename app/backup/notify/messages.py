@@ -7,7 +7,8 @@ here sends or reads anything but its arguments.
 import socket
 
 from app.backup.notify.channels import Message
-from app.models.types import format_utc, human_time
+from app.humanize import human_time
+from app.models.types import format_utc
 
 PRODUCT = "StinkyKitty backups"
 FOOTER = (
