@@ -7,8 +7,9 @@ from flask import Flask
 
 from app.config import BACKUP_KEY_FILE, Config, data_path, persistent_secret
 from app.extensions import csrf, db, login_manager
+from app.version import __version__
 
-__version__ = "0.3.0"  # the one place; pyproject.toml and manifests read it
+__all__ = ["__version__", "create_app", "get_celery", "init_migrations"]
 
 
 def create_app(config=None):

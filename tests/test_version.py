@@ -15,7 +15,9 @@ def test_pyproject_reads_the_version_from_the_app():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert "version" not in project["project"]
     assert project["project"]["dynamic"] == ["version"]
-    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "app.__version__"}
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {
+        "attr": "app.version.__version__"
+    }
 
 
 def test_changelog_names_this_version_and_its_schema_first():

@@ -22,7 +22,6 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-import app as app_package
 from app.archive import Late, Member, RoomExceeded, verify_archive, write_archive
 from app.archive.space import is_disk_full
 from app.archive.trees import remove_tree
@@ -41,6 +40,7 @@ from app.config import archive_key, data_path
 from app.extensions import db
 from app.humanize import human_size
 from app.models.types import format_utc, utcnow
+from app.version import __version__
 
 __all__ = [
     "BackupOutcome",
@@ -250,7 +250,7 @@ def _meta(backup_id, now, dump, media, fingerprint):
         "format": FORMAT,
         "backup_id": backup_id,
         "created_at": format_utc(now),
-        "app_version": app_package.__version__,
+        "app_version": __version__,
         "database": database,
         "tables": [
             {"name": name, "path": f"db/{dump_filename(i, name)}", "rows": rows}

@@ -141,6 +141,6 @@ def export_site(
 
 
 def _app_version():
-    from app import __version__
+    from app.version import __version__
 
     return __version__
