@@ -16,7 +16,8 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from app.backup.dbdump import _codec, dump_table, load_database
+from app.backup.dbcodecs import column_codec
+from app.backup.dbdump import dump_table, load_database
 from app.backup.errors import CorruptArchive
 from app.extensions import db
 from app.models import BLOCK_TYPES, ROLES
@@ -55,7 +56,7 @@ def dumped_rows(conn, folder):
     rows = {}
     for table in TABLES:
         path = folder / f"again-{table.name}.jsonl"
-        dump_table(conn, table, path, lambda c: _codec(c)[0])
+        dump_table(conn, table, path, lambda c: column_codec(c)[0])
         rows[table.name] = [json.loads(text) for text in path.read_text().splitlines()]
     return rows
 

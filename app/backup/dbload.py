@@ -23,6 +23,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from app.backup.bindrows import bound_rows, column_binders
+from app.backup.dbcodecs import column_decoder
 from app.backup.dbtypes import column_checks, value_checks
 from app.backup.dumplines import BLOCK_BYTES, DEFAULT_MAX_ROW_BYTES, read_blocks, read_lines
 from app.backup.errors import CorruptArchive
@@ -170,8 +171,6 @@ def _deepest_member(text):
 
 
 def _decoder(column):
-    from app.backup.dbdump import column_decoder  # dbdump imports this module
-
     return column_decoder(column)
 
 

@@ -11,7 +11,7 @@ reads dumps of the current schema.
 import json
 from pathlib import Path
 
-from app.backup.dbdump import column_decoder
+from app.backup.dbcodecs import column_decoder
 from app.backup.dbtypes import value_checks
 from app.backup.dumplines import read_lines
 from app.backup.errors import BackupError, CorruptArchive

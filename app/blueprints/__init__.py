@@ -10,11 +10,11 @@ def wants_json():
 
 
 def current_celery():
-    """Return the Celery app of the current Flask app, bound on first use (``app.get_celery``).
+    """Return the Celery app of the current Flask app, bound on first use (``get_celery``).
 
     Views queue tasks through it by name (``current_celery().tasks[name].delay(...)``),
     so the web process imports Celery only when it first sends a task.
     """
-    from app import get_celery
+    from app.celeryapp import get_celery
 
     return get_celery(current_app._get_current_object())
