@@ -31,24 +31,22 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from app.archive import extract_archive, read_manifest
-from app.archive.space import check_space
 from app.archive.trees import remove_tree
 from app.backup import catalog, upgrade
-from app.backup.dbdump import database_revision, load_database
+from app.backup.dbdump import load_database
 from app.backup.dumplines import DEFAULT_MAX_ROW_BYTES
 from app.backup.errors import CorruptArchive, RestoreFailed
 from app.backup.journal import (
     mark,
     prepare_marks,
     reached,
-    recover_locked,
     remove_journal,
     write_journal,
 )
 from app.backup.lock import backup_lock
 from app.backup.maintenance import enter_maintenance, leave_maintenance
 from app.backup.running import wait_for_tasks
+from app.backup.staging import open_backup, staged_backup
 from app.config import data_path
 from app.extensions import db
 from app.models.types import format_utc, parse_utc, utcnow
@@ -81,17 +79,6 @@ class RestoreOutcome:
         }
 
 
-def check_revision(manifest, current, name, config=None):
-    """Return the migrations a restore of ``manifest`` runs (none: same revision).
-
-    Raise SchemaMismatch for a backup newer than this app, or a database not
-    at this app's schema (see ``app.backup.upgrade.migration_steps``).
-    """
-    made_by = f"StinkyKitty {manifest.get('app_version', '?')}"
-    wanted = manifest["database"].get("revision")
-    return upgrade.migration_steps(config or {}, wanted, current, name, made_by)
-
-
 def _tables_of(manifest, name, schema=None):
     """Return [(Table, member path, rows)] in our FK order; the sets must match exactly."""
     listed = {t["name"]: t for t in manifest["tables"]}
@@ -119,26 +106,16 @@ def restore_backup(
     path = catalog.backup_path(config, backup_id)
     backup_id = catalog.normalize_id(backup_id)
     with backup_lock(config, "restore", clock=clock):
-        recover_locked(config, engine)
-        catalog.remove_leftovers(config)
-        manifest = read_manifest(path)
-        catalog.check_system_manifest(manifest, path.name)
-        with engine.connect() as conn:
-            steps = check_revision(manifest, database_revision(conn), path.name, config)
+        manifest, steps = open_backup(config, engine, path)
         tables = None if steps else _tables_of(manifest, path.name)
-        staging = data_path(config, f".restore-staging.tmp-{secrets.token_hex(4)}")
-        unpacked = sum(f["size"] for f in manifest["files"])
-        free = check_space(unpacked, staging.parent, f"restoring {backup_id}")
-        try:
-            extracted = extract_archive(
-                path,
-                staging,
-                max_bytes=free,
-                progress=catalog.phase(progress, "extract"),
-                key=catalog.key_for(config, allow_unauthenticated),
-            )
-            if extracted != manifest:
-                raise CorruptArchive(f"{path.name}: the archive changed while it was read")
+        with staged_backup(
+            config,
+            path,
+            manifest,
+            what=f"restoring {backup_id}",
+            progress=catalog.phase(progress, "extract"),
+            key=catalog.key_for(config, allow_unauthenticated),
+        ) as staging:
             if steps:  # an older schema: migrate a scratch copy, then swap that in
                 head = upgrade.load_at_head(
                     config,
@@ -158,8 +135,6 @@ def restore_backup(
                 mismatches = _count_mismatches(engine, tables)
             finally:
                 leave_maintenance(config)
-        finally:
-            remove_tree(staging, ignore_errors=True)
     outcome = RestoreOutcome(
         backup_id=backup_id,
         created_at=parse_utc(manifest["created_at"]),

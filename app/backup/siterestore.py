@@ -15,23 +15,18 @@ recreate a site deleted since), so that this package does not import that one.
 
 import json
 import logging
-import secrets
 import time
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from app.archive import extract_archive, read_manifest, read_member
-from app.archive.space import check_space
-from app.archive.trees import remove_tree
+from app.archive import read_member
 from app.backup import catalog, upgrade
-from app.backup.dbdump import database_revision
 from app.backup.errors import CorruptArchive
 from app.backup.lock import backup_lock
 from app.backup.maintenance import site_maintenance
-from app.backup.restore import check_revision
 from app.backup.sitedump import SiteNotInBackup, dump_member, find_site_row, read_site_rows
-from app.config import data_path
+from app.backup.staging import open_backup, staged_backup
 from app.models import Site
 from app.models.types import format_utc, parse_utc, utcnow
 
@@ -100,31 +95,22 @@ def restore_site(
     path = catalog.backup_path(config, backup_id)
     backup_id = catalog.normalize_id(backup_id)
     with backup_lock(config, "site restore", clock=clock):
-        catalog.remove_leftovers(config)
-        manifest = read_manifest(path)
-        catalog.check_system_manifest(manifest, path.name)
-        with engine.connect() as conn:
-            steps = check_revision(manifest, database_revision(conn), path.name, config)
+        manifest, steps = open_backup(config, engine, path)
         old_id = backup_site_id(path, manifest, subdomain)
         prefix = f"uploads/{old_id}/"
 
         def keep(name):
             return name.startswith("db/") or name.startswith(prefix)
 
-        needed = sum(f["size"] for f in manifest["files"] if keep(f["path"]))
-        staging = data_path(config, f".restore-staging.tmp-{secrets.token_hex(4)}")
-        free = check_space(needed, staging.parent, f"restoring {subdomain} from {backup_id}")
-        try:
-            extracted = extract_archive(
-                path,
-                staging,
-                max_bytes=free,
-                keep=keep,
-                key=catalog.key_for(config, allow_unauthenticated),
-                progress=catalog.phase(progress, "extract"),
-            )
-            if extracted != manifest:
-                raise CorruptArchive(f"{path.name}: the archive changed while it was read")
+        with staged_backup(
+            config,
+            path,
+            manifest,
+            what=f"restoring {subdomain} from {backup_id}",
+            keep=keep,
+            progress=catalog.phase(progress, "extract"),
+            key=catalog.key_for(config, allow_unauthenticated),
+        ) as staging:
             dump_dir = "db"
             if steps:  # an older schema: migrate a scratch copy, read the site from that
                 upgrade.load_at_head(
@@ -143,8 +129,6 @@ def restore_site(
             reason = f"restoring site {subdomain} from {backup_id}"
             with site_maintenance(config, live_id, reason, clock=clock):
                 summary = load(rows, live_id)
-        finally:
-            remove_tree(staging, ignore_errors=True)
     outcome = SiteRestoreOutcome(
         backup_id=backup_id,
         created_at=parse_utc(manifest["created_at"]),
