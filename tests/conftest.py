@@ -16,6 +16,8 @@ from tests import factories
 pytest_plugins = [
     "tests.s3kit",  # s3_server, s3_config: a real S3-compatible server
     "tests.notifykit",  # mail, hook: a real SMTP server and HTTP receiver on loopback
+    "tests.support.browser",  # served, browser: the app over HTTP and a headless Chromium
+    "tests.support.camps",  # backup_camp: two camps, their people and a backup
 ]
 
 MARIADB_SERVER = os.environ.get("TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")

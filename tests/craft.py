@@ -6,6 +6,7 @@ import json
 import tarfile
 
 from app.archive import checksums_size
+from app.archive.tarstream import BLOCK
 
 
 def manifest_for(files, fmt="stinkykitty-system-backup", **extra):
@@ -56,3 +57,25 @@ def special(name, kind, linkname=""):
     info.type = kind
     info.linkname = linkname
     return info
+
+
+def extended(kind, data):
+    """Return a pax (``x``) or GNU long-name (``L``) header holding ``data``, padded."""
+    info = tarfile.TarInfo("././@PaxHeader" if kind == "x" else "././@LongLink")
+    info.type = tarfile.XHDTYPE if kind == "x" else tarfile.GNUTYPE_LONGNAME
+    info.size = len(data)
+    return info.tobuf(tarfile.USTAR_FORMAT) + data + bytes(-len(data) % BLOCK)
+
+
+def pax_record(key, value):
+    """Return one pax record ("<length> <key>=<value>\\n"), its length counting itself."""
+    body = f" {key}=".encode() + value + b"\n"
+    length = len(body) + 1
+    while len(str(length)) + len(body) != length:
+        length = len(str(length)) + len(body)
+    return str(length).encode() + body
+
+
+def records(count, width):
+    """Return ``count`` pax records of distinct unknown keys, each about ``width`` bytes."""
+    return b"".join(pax_record(f"k{n}", b"v" * width) for n in range(count))

@@ -4,7 +4,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from contextlib import suppress
 from pathlib import Path
 
@@ -37,18 +36,6 @@ def add_big_media(site, megabytes, make):
     chunk = 8
     for n in range(0, megabytes, chunk):
         make.media(site, content=os.urandom(chunk * 1024 * 1024), name=f"big-{n}.jpg")
-
-
-def wait_for(predicate, timeout=60, interval=0.005, what="the condition"):
-    """Return what ``predicate`` returns once it is true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(interval)
 
 
 def process_settings(data_dir, **environ):

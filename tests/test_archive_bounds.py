@@ -25,6 +25,7 @@ from app.archive.tarstream import BLOCK, CHUNK, MAX_EXTENDED_CHAIN, RECORD, Infl
 from app.archive.trees import remove_tree
 from app.backup.dumplines import RowTooLong, read_blocks, read_lines
 from tests import craft
+from tests.craft import extended, records
 
 MiB = 1024 * 1024
 FILES = [("uploads/1/a.jpg", b"a" * 3000), ("uploads/1/b.jpg", b"bb")]
@@ -47,28 +48,6 @@ def honest_tar(files=FILES, extra_entries=()):
             else:
                 tar.addfile(*craft._regular(*entry))
     return raw.getvalue()
-
-
-def extended(kind, data):
-    """Return a pax (``x``) or GNU long-name (``L``) header holding ``data``, padded."""
-    info = tarfile.TarInfo("././@PaxHeader" if kind == "x" else "././@LongLink")
-    info.type = tarfile.XHDTYPE if kind == "x" else tarfile.GNUTYPE_LONGNAME
-    info.size = len(data)
-    return info.tobuf(tarfile.USTAR_FORMAT) + data + bytes(-len(data) % BLOCK)
-
-
-def pax_record(key, value):
-    """Return one pax record ("<length> <key>=<value>\\n"), its length counting itself."""
-    body = f" {key}=".encode() + value + b"\n"
-    length = len(body) + 1
-    while len(str(length)) + len(body) != length:
-        length = len(str(length)) + len(body)
-    return str(length).encode() + body
-
-
-def records(count, width):
-    """Return ``count`` pax records of distinct unknown keys, each about ``width`` bytes."""
-    return b"".join(pax_record(f"k{n}", b"v" * width) for n in range(count))
 
 
 @contextmanager

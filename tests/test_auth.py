@@ -1,19 +1,11 @@
 """Login and logout: passwords, CSRF, redirects, and who reaches the dashboard."""
 
-import re
 from urllib.parse import quote
 
 import pytest
 
 from tests.factories import PASSWORD
-
-CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-
-
-def csrf_token(client, path="/login"):
-    """Return the CSRF token of the form at ``path``."""
-    page = client.get(path)
-    return CSRF.search(page.get_data(as_text=True)).group(1)
+from tests.support.web import csrf_token, is_logged_in
 
 
 def log_in(client, email, password, next_url=None, token=True):
@@ -23,11 +15,6 @@ def log_in(client, email, password, next_url=None, token=True):
         data["csrf_token"] = csrf_token(client)
     url = "/login" if next_url is None else f"/login?next={next_url}"
     return client.post(url, data=data)
-
-
-def is_logged_in(client):
-    """Return True when the dashboard answers instead of sending to the login page."""
-    return client.get("/admin/").status_code == 200
 
 
 def test_login_page_answers_with_a_form(client):

@@ -16,7 +16,8 @@ from app.backup.catalog import list_backups
 from app.backup.runlog import recent_runs
 from app.backup.status import backup_status
 from app.broker import prepare_embedded_broker
-from tests.schedulekit import celery_process, log_tail, wait_for
+from tests.schedulekit import celery_process, log_tail
+from tests.support.waiting import wait_for
 from tests.workers import forget_prefix, isolation_env, new_prefix
 
 RUNS_WANTED = 3

@@ -190,7 +190,7 @@ def test_only_global_admins_see_the_banner_and_only_when_backups_need_attention(
 
 
 def test_a_run_killed_midway_is_failing_until_the_next_run(app, make):
-    from tests.test_backup_runs import dead_pid
+    from tests.processes import dead_pid
 
     make.site()
     clock = FakeClock()

@@ -10,12 +10,9 @@ from app.backup.catalog import backups_dir
 from app.backup.dbdump import database_revision
 from app.backup.system import create_backup
 from app.extensions import db
-from tests.backupkit import rebuild, unpack
-from tests.goldenkit import golden_backups, read_listing
+from tests.goldenkit import read_listing
 from tests.migrations_extra import VERSIONS
-
-GOLDEN = golden_backups()[0]
-OLD = "stinkykitty-2026-11-30-020000"
+from tests.support.archives import OLD_BACKUP_ID, OLDEST_BACKUP, newer_copy
 
 
 @pytest.fixture
@@ -26,7 +23,7 @@ def chain_app(make_app):
         upgrade.migrate(app.config, db.engine, "heads")
         folder = backups_dir(app.config)
         folder.mkdir(parents=True)
-        shutil.copyfile(GOLDEN, folder / f"{OLD}.tar.gz")
+        shutil.copyfile(OLDEST_BACKUP, folder / f"{OLD_BACKUP_ID}.tar.gz")
         yield app
 
 
@@ -35,21 +32,12 @@ def backup(app, *args, input=None):
     return app.test_cli_runner().invoke(args=["backup", *args], input=input)
 
 
-def newer_copy(app, tmp_path, source):
-    """Write a copy of backup ``source`` claiming a schema from the future; return its id."""
-    manifest, files = unpack(source, tmp_path / "x")
-    newer = {**manifest["database"], "revision": "zz9_future"}
-    target = backups_dir(app.config) / "stinkykitty-2099-01-01-000000.tar.gz"
-    rebuild(target, manifest, files, database=newer, app_version="9.0.0")
-    return target.name.removesuffix(".tar.gz")
-
-
 def test_list_says_yes_through_migrations_or_no(chain_app, tmp_path):
-    newer = newer_copy(chain_app, tmp_path, GOLDEN)
+    newer = newer_copy(chain_app, tmp_path, OLDEST_BACKUP)
     data = {d["id"]: d for d in json.loads(backup(chain_app, "list", "--json").stdout)}
-    assert data[OLD]["revision"] == read_listing(GOLDEN)["revision"]
-    assert data[OLD]["restorable"] == "through migrations (6 steps)"
-    assert data[OLD]["migration_steps"] == 6
+    assert data[OLD_BACKUP_ID]["revision"] == read_listing(OLDEST_BACKUP)["revision"]
+    assert data[OLD_BACKUP_ID]["restorable"] == "through migrations (6 steps)"
+    assert data[OLD_BACKUP_ID]["migration_steps"] == 6
     assert data[newer]["restorable"] == "no: made by a newer StinkyKitty"
     assert data[newer]["migration_steps"] is None
     text = backup(chain_app, "list").stdout
@@ -90,7 +78,7 @@ def test_status_fails_only_when_no_good_backup_is_restorable(app, make, tmp_path
 
 
 def test_restore_prompt_says_migrations_will_run(chain_app):
-    result = backup(chain_app, "restore", OLD, input="n\n")
+    result = backup(chain_app, "restore", OLD_BACKUP_ID, input="n\n")
     assert result.exit_code == 1
     assert "6 migration(s) will run (0001 -> x5_button_shape)" in result.stdout
     assert "Restore will overwrite database. Continue? (y/n)" in result.stdout
@@ -111,10 +99,10 @@ def test_restore_of_a_newer_backup_is_refused_before_asking(app, make, tmp_path)
 
 
 def test_restore_says_it_went_through_the_migrations(chain_app):
-    result = backup(chain_app, "restore", OLD, "--yes")
+    result = backup(chain_app, "restore", OLD_BACKUP_ID, "--yes")
     assert result.exit_code == 0, result.output
     assert "through 6 migrations" in result.stdout
-    data = json.loads(backup(chain_app, "restore", OLD, "--yes", "--json").stdout)
+    data = json.loads(backup(chain_app, "restore", OLD_BACKUP_ID, "--yes", "--json").stdout)
     assert data["migrations"] == [
         "0002",
         "x1_site_visits",

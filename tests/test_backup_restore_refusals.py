@@ -16,7 +16,6 @@ from app.backup.errors import (
     UnsafeArchive,
 )
 from app.backup.lock import backup_lock
-from app.backup.maintenance import flag_path
 from app.backup.system import create_backup, restore_backup
 from app.extensions import db
 from tests import craft
@@ -28,6 +27,7 @@ from tests.backupkit import (
     seed_everything,
     unpack,
 )
+from tests.support.states import assert_untouched
 
 pytestmark = pytest.mark.integration
 
@@ -40,12 +40,6 @@ def changed(request, make):
     outcome = create_backup(app.config, db.engine)
     change_everything(make)
     return app, outcome, full_state(app.config)
-
-
-def assert_untouched(app, state):
-    assert full_state(app.config) == state
-    assert not flag_path(app.config).exists()
-    assert leftovers(app.config) == []
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 import errno
 import json
-import subprocess
 
 import pytest
 import sqlalchemy as sa
@@ -15,6 +14,7 @@ from app.backup.runlog import recent_runs
 from app.backup.runs import BackupRunFailed, describe_failure, run_backup
 from app.extensions import db
 from tests.backupkit import FakeClock
+from tests.processes import dead_pid
 
 
 def backup(app, clock, trigger="schedule", **kw):
@@ -81,13 +81,6 @@ def test_a_failed_run_is_recorded_and_logged_at_error_with_its_reason(
     errors = [r for r in caplog.records if r.levelname == "ERROR"]
     assert errors
     assert str(failure.value) in errors[-1].getMessage()
-
-
-def dead_pid():
-    """The pid of a process that has exited."""
-    proc = subprocess.Popen(["true"])
-    proc.wait()
-    return proc.pid
 
 
 def test_a_run_whose_process_died_reads_as_interrupted(app):

@@ -11,58 +11,16 @@ from app.backup.catalog import backup_path, backups_dir
 from app.backup.runlog import recent_runs
 from app.backup.runs import run_backup
 from app.extensions import db
-from app.models import Site, User
+from app.models import Site
 from tests.factories import PASSWORD
 from tests.migrations_extra import VERSIONS
-from tests.sitekit import build_camp, snapshot
-from tests.test_backup_restorable_cli import GOLDEN, OLD, newer_copy
-from tests.test_export_views import _login
+from tests.sitekit import snapshot
+from tests.support.archives import OLD_BACKUP_ID, OLDEST_BACKUP, newer_copy
+from tests.support.camps import login_as_role
+from tests.support.jobs import run_page_job
+from tests.support.web import login
 
 ROLES = ("anonymous", "editor", "site_admin", "owner", "global_admin")
-
-
-def _loader(app):
-    from app.exports.loader import load_site
-
-    def load(rows, site_id, prepare=None):
-        return load_site(
-            app.config, db.engine, rows, replace_site_id=site_id, keep_ids=True, prepare=prepare
-        ).to_dict()
-
-    return load
-
-
-def run(app, job_id):
-    """Run a job of the page as the worker's task would; return its final state."""
-    db.session.remove()
-    state = webjobs.run_job(app.config, db.engine, job_id, load=_loader(app))
-    db.session.remove()
-    return state
-
-
-@pytest.fixture
-def camp(app, make):
-    """Two camps (lakeside with an admin and an editor), a global admin, and one backup."""
-    owner, site_admin, editor = make.user(), make.user(), make.user()
-    lakeside = build_camp(
-        make, "lakeside", owner=owner, members=[(site_admin, "admin"), (editor, "editor")]
-    )
-    pinecrest = build_camp(make, "pinecrest")
-    users = {
-        "anonymous": None, "editor": editor.id, "site_admin": site_admin.id, "owner": owner.id,
-        "global_admin": make.user(admin=True).id,
-    }  # fmt: skip
-    _record, outcome = run_backup(app.config, db.engine, trigger="cli")
-    return {
-        "users": users,
-        "backup": outcome.backup_id,
-        "sites": {"lakeside": lakeside.id, "pinecrest": pinecrest.id},
-    }
-
-
-def _as(app, camp, role):
-    user_id = camp["users"][role]
-    return _login(app, user_id and db.session.get(User, user_id))
 
 
 def _routes(backup_id, csrf):
@@ -104,9 +62,9 @@ def _expected_for_admin(method, url):
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_every_route_answers_global_admins_only(app, camp, role):
-    client, csrf = _as(app, camp, role)
-    for method, url, data in _routes(camp["backup"], csrf):
+def test_every_route_answers_global_admins_only(app, backup_camp, role):
+    client, csrf = login_as_role(app, backup_camp, role)
+    for method, url, data in _routes(backup_camp["backup"], csrf):
         response = client.open(url, method=method, data=data)
         if role == "global_admin":
             assert response.status_code == _expected_for_admin(method, url), url
@@ -124,8 +82,8 @@ def test_every_route_answers_global_admins_only(app, camp, role):
 
 
 @pytest.mark.parametrize("role", ["anonymous", "editor", "owner"])
-def test_scripts_get_json_errors_and_nothing_starts(app, camp, role):
-    client, csrf = _as(app, camp, role)
+def test_scripts_get_json_errors_and_nothing_starts(app, backup_camp, role):
+    client, csrf = login_as_role(app, backup_camp, role)
     response = client.post(
         "/admin/backups/run", headers={"Accept": "application/json", "X-CSRFToken": csrf}
     )
@@ -134,9 +92,9 @@ def test_scripts_get_json_errors_and_nothing_starts(app, camp, role):
     assert webjobs.list_jobs(app.config) == []
 
 
-def test_dashboard_links_the_page_for_global_admins_only(app, camp):
-    admin, _ = _as(app, camp, "global_admin")
-    owner, _ = _as(app, camp, "owner")
+def test_dashboard_links_the_page_for_global_admins_only(app, backup_camp):
+    admin, _ = login_as_role(app, backup_camp, "global_admin")
+    owner, _ = login_as_role(app, backup_camp, "owner")
     assert 'href="/admin/backups"' in admin.get("/admin/").get_data(as_text=True)
     assert "/admin/backups" not in owner.get("/admin/").get_data(as_text=True)
 
@@ -144,32 +102,32 @@ def test_dashboard_links_the_page_for_global_admins_only(app, camp):
 def test_the_unhealthy_banner_links_the_page(make_app, make):
     app = make_app()
     with app.app_context():
-        client, _ = _login(app, make.user(admin=True))
+        client, _ = login(app, make.user(admin=True))
         html = client.get("/admin/").get_data(as_text=True)
     assert "Backups need attention" in html  # no backup at all
     assert 'id="banner-backups-link"' in html
     assert 'href="/admin/backups"' in html
 
 
-def test_page_shows_health_kept_backups_and_runs(app, camp):
-    client, _ = _as(app, camp, "global_admin")
+def test_page_shows_health_kept_backups_and_runs(app, backup_camp):
+    client, _ = login_as_role(app, backup_camp, "global_admin")
     html = client.get("/admin/backups").get_data(as_text=True)
     assert "Backups are healthy" in html
-    assert re.search(rf'id="fact-newest">{camp["backup"]}, made \d+ s ago', html)
+    assert re.search(rf'id="fact-newest">{backup_camp["backup"]}, made \d+ s ago', html)
     assert re.search(r'id="fact-last-run">ok \(cli, ', html)
     assert re.search(r'id="fact-next-run">\d{4}-\d\d-\d\d \d\d:\d\d UTC \(in ', html)
     assert re.search(r'id="fact-free">[\d.]+ [KMGT]?i?B', html)
-    assert f'data-backup="{camp["backup"]}"' in html
+    assert f'data-backup="{backup_camp["backup"]}"' in html
     assert "yes <span" in html  # restorable by this app
     assert 'Verified</dt><dd class="verification">never' in html
-    assert f"flask backup restore {camp['backup']}" in html
+    assert f"flask backup restore {backup_camp['backup']}" in html
     assert html.count("<tr data-outcome=") == 1
 
 
-def test_the_page_lists_the_last_20_runs(app, camp):
+def test_the_page_lists_the_last_20_runs(app, backup_camp):
     for _ in range(22):
         run_backup(app.config, db.engine, trigger="cli")  # unchanged: still a recorded run
-    client, _ = _as(app, camp, "global_admin")
+    client, _ = login_as_role(app, backup_camp, "global_admin")
     html = client.get("/admin/backups").get_data(as_text=True)
     assert html.count('<tr data-outcome="unchanged">') == 20
     assert "The last 20 (at most 20)" in html
@@ -181,17 +139,19 @@ def _json_post(client, csrf, url, data=None):
     )
 
 
-def test_back_up_now_is_a_recorded_web_run_and_a_second_click_shows_it(app, camp, make):
-    make.page(db.session.get(Site, camp["sites"]["lakeside"]), slug="new")  # something changed
-    client, csrf = _as(app, camp, "global_admin")
+def test_back_up_now_is_a_recorded_web_run_and_a_second_click_shows_it(app, backup_camp, make):
+    make.page(
+        db.session.get(Site, backup_camp["sites"]["lakeside"]), slug="new"
+    )  # something changed
+    client, csrf = login_as_role(app, backup_camp, "global_admin")
     first = _json_post(client, csrf, "/admin/backups/run").get_json()
     second = _json_post(client, csrf, "/admin/backups/run").get_json()
     assert first["state"] == "queued"
     assert first["already_running"] is False
     assert second["job_id"] == first["job_id"]
     assert second["already_running"] is True
-    assert run(app, first["job_id"]) == "done"
-    assert run(app, first["job_id"]) is None  # a second delivery does nothing
+    assert run_page_job(app, first["job_id"]) == "done"
+    assert run_page_job(app, first["job_id"]) is None  # a second delivery does nothing
     status = client.get(first["status_url"]).get_json()
     assert status["state"] == "done"
     made = status["result"]["backup_id"]
@@ -202,86 +162,91 @@ def test_back_up_now_is_a_recorded_web_run_and_a_second_click_shows_it(app, camp
     assert third["job_id"] != first["job_id"]  # none runs now: a new one starts
 
 
-def test_back_up_now_while_the_lock_is_held_fails_saying_what_runs(app, camp, make):
+def test_back_up_now_while_the_lock_is_held_fails_saying_what_runs(app, backup_camp, make):
     from app.backup.lock import backup_lock
 
-    make.page(db.session.get(Site, camp["sites"]["lakeside"]), slug="new")
-    client, csrf = _as(app, camp, "global_admin")
+    make.page(db.session.get(Site, backup_camp["sites"]["lakeside"]), slug="new")
+    client, csrf = login_as_role(app, backup_camp, "global_admin")
     job = _json_post(client, csrf, "/admin/backups/run").get_json()
     with backup_lock(app.config, "restore"):
-        assert run(app, job["job_id"]) == "failed"
+        assert run_page_job(app, job["job_id"]) == "failed"
     status = client.get(job["status_url"]).get_json()
     assert "a restore is running" in status["message"]
     assert recent_runs(app.config)[0]["outcome"] == "skipped"
 
 
-def test_verify_records_its_result_and_the_page_shows_intact_or_damaged(app, camp):
-    client, csrf = _as(app, camp, "global_admin")
-    url = f"/admin/backups/{camp['backup']}/verify"
+def test_verify_records_its_result_and_the_page_shows_intact_or_damaged(app, backup_camp):
+    client, csrf = login_as_role(app, backup_camp, "global_admin")
+    url = f"/admin/backups/{backup_camp['backup']}/verify"
     job = _json_post(client, csrf, url).get_json()
     assert _json_post(client, csrf, url).get_json()["job_id"] == job["job_id"]
-    assert run(app, job["job_id"]) == "done"
-    assert verification.read_results(app.config)[camp["backup"]]["ok"] is True  # recorded
+    assert run_page_job(app, job["job_id"]) == "done"
+    assert verification.read_results(app.config)[backup_camp["backup"]]["ok"] is True  # recorded
     html = client.get("/admin/backups").get_data(as_text=True)
     assert 'class="verification">intact' in html
     assert "every checksum and the authentication tag match" in html
-    assert f"Backup {camp['backup']} is intact: " in html
-    with tarfile.open(backup_path(app.config, camp["backup"])) as tar:
+    assert f"Backup {backup_camp['backup']} is intact: " in html
+    with tarfile.open(backup_path(app.config, backup_camp["backup"])) as tar:
         listed = len(tar.getnames())  # what `tar tf` lists: the count a person can check
     assert f"{listed} members, every checksum and the authentication tag match." in html
     progress = client.get(job["status_url"]).get_json()["progress"]
     assert (progress["done"], progress["total"]) == (listed, listed)
 
-    path = backup_path(app.config, camp["backup"])
+    path = backup_path(app.config, backup_camp["backup"])
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF  # bit rot in the middle of the archive
     path.write_bytes(bytes(data))
     job = _json_post(client, csrf, url).get_json()
-    assert run(app, job["job_id"]) == "failed"
-    assert verification.read_results(app.config)[camp["backup"]]["ok"] is False
+    assert run_page_job(app, job["job_id"]) == "failed"
+    assert verification.read_results(app.config)[backup_camp["backup"]]["ok"] is False
     html = client.get("/admin/backups").get_data(as_text=True)
     assert 'class="verification">DAMAGED' in html
-    assert f"Backup {camp['backup']} is DAMAGED: " in html
+    assert f"Backup {backup_camp['backup']} is DAMAGED: " in html
     assert "Backups need attention" in html  # the one status model counts it damaged
 
 
-def test_the_page_shows_verifications_made_by_the_cli_too(app, camp):
-    assert app.test_cli_runner().invoke(args=["backup", "verify", camp["backup"]]).exit_code == 0
-    client, _ = _as(app, camp, "global_admin")
+def test_the_page_shows_verifications_made_by_the_cli_too(app, backup_camp):
+    assert (
+        app.test_cli_runner().invoke(args=["backup", "verify", backup_camp["backup"]]).exit_code
+        == 0
+    )
+    client, _ = login_as_role(app, backup_camp, "global_admin")
     html = client.get("/admin/backups").get_data(as_text=True)
     assert re.search(r'class="verification">intact <span class="muted">\(\d{4}-', html)
     assert webjobs.list_jobs(app.config) == []
 
 
-def test_verify_of_an_unknown_backup_is_not_found(app, camp):
-    client, csrf = _as(app, camp, "global_admin")
+def test_verify_of_an_unknown_backup_is_not_found(app, backup_camp):
+    client, csrf = login_as_role(app, backup_camp, "global_admin")
     assert _json_post(client, csrf, "/admin/backups/../../etc/verify").status_code == 404
     missing = "/admin/backups/stinkykitty-2001-01-01-000000/verify"
     assert _json_post(client, csrf, missing).status_code == 404
     assert webjobs.list_jobs(app.config) == []
 
 
-def test_roll_back_one_site_after_comparing_and_typing_its_subdomain(app, camp, make):
-    lakeside, pinecrest = camp["sites"]["lakeside"], camp["sites"]["pinecrest"]
+def test_roll_back_one_site_after_comparing_and_typing_its_subdomain(app, backup_camp, make):
+    lakeside, pinecrest = backup_camp["sites"]["lakeside"], backup_camp["sites"]["pinecrest"]
     site = db.session.get(Site, lakeside)
     site.title = "Broken by mistake"
     make.page(site, slug="oops")
     make.page(db.session.get(Site, pinecrest), slug="kept")  # the neighbour changes too
     db.session.commit()
     before_rollback = snapshot(app.config, [pinecrest])
-    client, csrf = _as(app, camp, "global_admin")
+    client, csrf = login_as_role(app, backup_camp, "global_admin")
 
-    page = client.get(f"/admin/backups/{camp['backup']}/sites").get_data(as_text=True)
+    page = client.get(f"/admin/backups/{backup_camp['backup']}/sites").get_data(as_text=True)
     assert '<option value="lakeside"' in page
     assert '<option value="pinecrest"' in page
-    page = client.get(f"/admin/backups/{camp['backup']}/sites?site=lakeside").get_data(as_text=True)
+    page = client.get(f"/admin/backups/{backup_camp['backup']}/sites?site=lakeside").get_data(
+        as_text=True
+    )
     assert 'id="then-pages">3<' in page
     assert 'id="now-pages">4<' in page
     assert 'id="then-media">3<' in page
     assert 'id="now-media">3<' in page
-    assert f"flask backup restore {camp['backup']}" in page
+    assert f"flask backup restore {backup_camp['backup']}" in page
 
-    url = f"/admin/backups/{camp['backup']}/rollback"
+    url = f"/admin/backups/{backup_camp['backup']}/rollback"
     wrong = client.post(url, data={"csrf_token": csrf, "site": "lakeside", "confirm": "lake"})
     assert wrong.status_code == 303
     assert webjobs.list_jobs(app.config) == []
@@ -290,10 +255,10 @@ def test_roll_back_one_site_after_comparing_and_typing_its_subdomain(app, camp, 
     assert webjobs.list_jobs(app.config) == []
 
     job = _json_post(client, csrf, url, {"site": "lakeside", "confirm": "lakeside"}).get_json()
-    assert run(app, job["job_id"]) == "done"
+    assert run_page_job(app, job["job_id"]) == "done"
     status = client.get(job["status_url"]).get_json()
     assert status["message"] == (
-        f"Site lakeside rolled back to backup {camp['backup']}: 3 pages, 3 media."
+        f"Site lakeside rolled back to backup {backup_camp['backup']}: 3 pages, 3 media."
     )
     db.session.remove()
     assert db.session.get(Site, lakeside).title == "Camp lakeside ☀"
@@ -303,7 +268,7 @@ def test_roll_back_one_site_after_comparing_and_typing_its_subdomain(app, camp, 
 def test_a_broker_that_is_down_is_named_and_leaves_no_queued_job(make_app, make):
     app = make_app(CELERY_BROKER_URL="redis://127.0.0.1:1/0")
     with app.app_context():
-        client, csrf = _login(app, make.user(admin=True))
+        client, csrf = login(app, make.user(admin=True))
         html = client.get("/admin/backups").get_data(as_text=True)
         assert "The task broker is down" in html
         response = _json_post(client, csrf, "/admin/backups/run")
@@ -312,13 +277,13 @@ def test_a_broker_that_is_down_is_named_and_leaves_no_queued_job(make_app, make)
         assert [j["state"] for j in webjobs.list_jobs(app.config)] == ["failed"]
 
 
-def test_a_job_no_worker_takes_or_finishes_reads_failed(app, camp):
+def test_a_job_no_worker_takes_or_finishes_reads_failed(app, backup_camp):
     from datetime import timedelta
 
     from app.jobstore import JobStore
     from app.models import utcnow
 
-    job = webjobs.new_job(app.config, "verify", 1, backup_id=camp["backup"])
+    job = webjobs.new_job(app.config, "verify", 1, backup_id=backup_camp["backup"])
     later = utcnow() + timedelta(seconds=app.config["EXPORT_STUCK_AFTER"] + 1)
     stale = webjobs.read_job(app.config, job["id"], clock=lambda: later)
     assert (stale["state"], stale["error"]) == ("failed", webjobs.NEVER_TAKEN)
@@ -338,8 +303,8 @@ def test_a_job_no_worker_takes_or_finishes_reads_failed(app, camp):
     assert json.loads(stored.read_text())["error"] == webjobs.STUCK
 
 
-def test_a_form_post_without_the_csrf_token_is_refused(app, camp):
-    client, _ = _as(app, camp, "global_admin")
+def test_a_form_post_without_the_csrf_token_is_refused(app, backup_camp):
+    client, _ = login_as_role(app, backup_camp, "global_admin")
     assert client.post("/admin/backups/run").status_code == 400
     assert (
         client.post("/admin/backups/confirm-password", data={"password": PASSWORD}).status_code
@@ -353,23 +318,25 @@ def test_the_page_says_which_backups_restore_through_migrations_or_not(make_app,
     with app.app_context():
         upgrade.migrate(app.config, db.engine, "heads")
         backups_dir(app.config).mkdir(parents=True)
-        (backups_dir(app.config) / f"{OLD}.tar.gz").write_bytes(GOLDEN.read_bytes())
-        newer = newer_copy(app, tmp_path, GOLDEN)
-        client, _ = _login(app, make.user(admin=True))
+        (backups_dir(app.config) / f"{OLD_BACKUP_ID}.tar.gz").write_bytes(
+            OLDEST_BACKUP.read_bytes()
+        )
+        newer = newer_copy(app, tmp_path, OLDEST_BACKUP)
+        client, _ = login(app, make.user(admin=True))
         html = client.get("/admin/backups").get_data(as_text=True)
     cells = dict(
         re.findall(
             r'data-backup="([^"]+)">.*?<dd class="restorable">([^<]+)<', html, flags=re.DOTALL
         )
     )
-    assert cells[OLD].strip() == "through migrations (6 steps)"
+    assert cells[OLD_BACKUP_ID].strip() == "through migrations (6 steps)"
     assert cells[newer].strip() == "no: made by a newer StinkyKitty"
 
 
-def test_back_up_now_while_the_nightly_backup_runs_points_at_it(app, camp):
+def test_back_up_now_while_the_nightly_backup_runs_points_at_it(app, backup_camp):
     from app.backup.lock import backup_lock
 
-    client, csrf = _as(app, camp, "global_admin")
+    client, csrf = login_as_role(app, backup_camp, "global_admin")
     with backup_lock(app.config, "backup"):
         response = _json_post(client, csrf, "/admin/backups/run")
         html = client.get("/admin/backups").get_data(as_text=True)

@@ -14,7 +14,6 @@ from app.models.types import utcnow
 from tests.backupkit import FakeClock
 from tests.factories import PASSWORD
 from tests.sitekit import build_camp, snapshot
-from tests.test_export_browser import browser, served  # noqa: F401
 from tests.workers import app_worker
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -39,7 +38,7 @@ def _camps(make):
     return admin, lakeside.id, pinecrest.id
 
 
-def test_back_up_verify_download_and_roll_back_one_site(served, browser, make, tmp_path):  # noqa: F811
+def test_back_up_verify_download_and_roll_back_one_site(served, browser, make, tmp_path):
     app, queue, base = served
     admin, lakeside, pinecrest = _camps(make)
     page = browser.new_page(accept_downloads=True, viewport={"width": 1000, "height": 900})
@@ -103,7 +102,7 @@ def test_back_up_verify_download_and_roll_back_one_site(served, browser, make, t
     assert snapshot(app.config, [pinecrest]) == neighbour
 
 
-def test_back_up_now_without_javascript(served, browser, make, tmp_path):  # noqa: F811
+def test_back_up_now_without_javascript(served, browser, make, tmp_path):
     app, queue, base = served
     admin, _lakeside, _pinecrest = _camps(make)
     context = browser.new_context(java_script_enabled=False)
@@ -125,7 +124,7 @@ def test_back_up_now_without_javascript(served, browser, make, tmp_path):  # noq
 PHONE = {"width": 390, "height": 844}
 
 
-def test_the_backups_page_fits_a_390_px_screen(served, browser, make, tmp_path):  # noqa: F811
+def test_the_backups_page_fits_a_390_px_screen(served, browser, make, tmp_path):
     app, _queue, base = served
     admin, _lakeside, _pinecrest = _camps(make)
     from app.backup.runs import run_backup
@@ -150,7 +149,7 @@ def test_the_backups_page_fits_a_390_px_screen(served, browser, make, tmp_path):
 
 
 @pytest.mark.parametrize("viewport", [{"width": 1280, "height": 900}, PHONE])
-def test_a_fresh_install_reads_plainly(served, browser, make, viewport):  # noqa: F811
+def test_a_fresh_install_reads_plainly(served, browser, make, viewport):
     app, _queue, base = served
     admin = make.user(admin=True, email="root@camps.example")
     page = browser.new_page(viewport=viewport)
@@ -170,7 +169,7 @@ def test_a_fresh_install_reads_plainly(served, browser, make, viewport):  # noqa
     assert "The last 0" not in runs
 
 
-def test_verify_shows_its_progress_in_the_backups_card_on_a_phone(served, browser, make):  # noqa: F811
+def test_verify_shows_its_progress_in_the_backups_card_on_a_phone(served, browser, make):
     app, _queue, base = served
     admin, _lakeside, _pinecrest = _camps(make)
     from app.backup.runs import run_backup

@@ -17,9 +17,8 @@ from app.backup.system import create_backup
 from app.commitmarks import MARKS
 from app.extensions import db
 from tests.jobprocess import run_killed
-from tests.test_backups_page import run
-from tests.test_restore_job_crash import named_files
-from tests.test_site_undo import _camp, _edit, _other_state
+from tests.support.jobs import run_page_job
+from tests.support.states import camp_site, edit_site, named_files, other_sites_state
 from tests.undokit import exact_site
 
 STEPS = [
@@ -33,11 +32,11 @@ STEPS = [
 @pytest.mark.integration
 def test_a_rollback_killed_at_any_step_reads_what_happened(any_app, make):
     app, config = any_app, any_app.config
-    site_id, owner_id = _camp(make)
+    site_id, owner_id = camp_site(make)
     backup_id = create_backup(config, db.engine).backup_id
     in_backup = exact_site(config, site_id)
-    _edit(make, site_id, "since")
-    others = _other_state(config, site_id)
+    edit_site(make, site_id, "since")
+    others = other_sites_state(config, site_id)
 
     for step, committed in STEPS:
         before = exact_site(config, site_id)
@@ -56,20 +55,20 @@ def test_a_rollback_killed_at_any_step_reads_what_happened(any_app, make):
         assert webjobs.run_job(config, db.engine, job["id"]) is None  # a redelivery does nothing
 
     # Killed before it began: still queued, and the task delivered again takes it over.
-    _edit(make, site_id, "again")
+    edit_site(make, site_id, "again")
     job = webjobs.new_job(config, "rollback", owner_id, backup_id=backup_id, subdomain="lakeside")
     killed = run_killed(app, "page", job["id"], "job-claimed")
     assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
     assert webjobs.read_job(config, job["id"])["state"] == "queued"
-    assert run(app, job["id"]) == "done"
+    assert run_page_job(app, job["id"]) == "done"
     assert exact_site(config, site_id) == in_backup
-    assert _other_state(config, site_id) == others
+    assert other_sites_state(config, site_id) == others
     with db.engine.connect() as conn:
         assert conn.scalar(sa.select(sa.func.count()).select_from(MARKS)) == 0
 
 
 def test_a_backup_job_killed_midway_reads_failed_and_leaves_no_backup(app, make):
-    _camp(make)
+    camp_site(make)
     job = webjobs.new_job(app.config, "backup", None)
     killed = run_killed(app, "page", job["id"], "job-running")
     assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()

@@ -7,7 +7,7 @@ from app.backup.runs import run_backup
 from app.config import Config
 from app.extensions import db
 from tests.factories import PASSWORD
-from tests.test_export_views import _login
+from tests.support.web import login
 
 # Nothing listens here: connecting is refused, as by a stopped database server.
 DOWN_DATABASE = "postgresql+psycopg://postgres@127.0.0.1:1/stinkykitty"
@@ -93,7 +93,7 @@ def test_others_get_not_found_or_the_login_while_the_database_is_down(app, make)
 
 def test_a_session_made_without_the_login_form_is_not_trusted_while_the_database_is_down(app, make):
     admin = make.user(admin=True)
-    client, _ = _login(app, admin)  # the session names the user, but no login recorded admin-ness
+    client, _ = login(app, admin)  # the session names the user, but no login recorded admin-ness
     with client.session_transaction() as session:
         session.pop("global_admin_id", None)
     down_app = _same_app_with_the_database_down(app)

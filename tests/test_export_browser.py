@@ -4,57 +4,21 @@ import json
 import os
 import re
 import tarfile
-import threading
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 from app.exports.jobs import fail_job, request_export_job, run_export_job
 from app.extensions import db
 from app.models import ExportJob, utcnow
 from tests.factories import PASSWORD
-from tests.workers import app_worker, purge_queue, redis_app_config, unique_queue, use_queue
+from tests.support.browser import log_in_and_open_site
+from tests.workers import app_worker
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-]  # fmt: skip
 # Set to a folder (e.g. docs) to keep the screenshot of the finished export for the README.
 SCREENSHOT_DIR = os.environ.get("EXPORT_SCREENSHOT_DIR")
-
-
-@pytest.fixture
-def served(make_app):
-    """The app, served over HTTP on localhost by a real server thread, with tasks on Redis."""
-    app = make_app(**redis_app_config())
-    queue = unique_queue()
-    use_queue(app, queue)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    with app.app_context():
-        yield app, queue, f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
-    purge_queue(queue)
-
-
-@pytest.fixture
-def browser():
-    """A headless Debian Chromium driven by Playwright."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
 
 
 def _camp_site(app, make):
@@ -80,14 +44,6 @@ def _camp_site(app, make):
     return owner, site, photos
 
 
-def _log_in_and_open_site(page, base, owner, site):
-    page.goto(f"{base}/login")
-    page.fill("input[name=email]", owner.email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.click(f"a[href='/admin/sites/{site.id}']")
-
-
 def _read_members(archive, wanted):
     """Return {name: bytes} of the ``wanted`` members, reading no further than needed."""
     members, first = {}, None
@@ -105,7 +61,7 @@ def test_download_my_site_in_a_real_browser(served, browser, make, tmp_path):
     app, queue, base = served
     owner, site, photos = _camp_site(app, make)
     page = browser.new_page(accept_downloads=True, viewport={"width": 960, "height": 760})
-    _log_in_and_open_site(page, base, owner, site)
+    log_in_and_open_site(page, base, owner, site)
     assert page.inner_text("h1") == "Lakeside Summer Camp"
 
     # Record every progress text the page shows, however briefly.
@@ -178,7 +134,7 @@ def test_download_my_site_without_javascript(served, browser, make, tmp_path):
     photo = make.media(site, content=os.urandom(50_000), name="tent.jpg")
     context = browser.new_context(java_script_enabled=False, accept_downloads=True)
     page = context.new_page()
-    _log_in_and_open_site(page, base, owner, site)
+    log_in_and_open_site(page, base, owner, site)
 
     page.click("#export-button")  # a plain form post, answered by a redirect
     assert page.url == f"{base}/admin/sites/{site.id}"
@@ -219,7 +175,7 @@ def test_failed_export_shows_the_reason_and_can_be_retried(served, browser, make
     blocker.parent.mkdir(parents=True)
     blocker.write_text("not a folder")
     page = browser.new_page()
-    _log_in_and_open_site(page, base, owner, site)
+    log_in_and_open_site(page, base, owner, site)
 
     with app_worker(app, queue, tmp_path / "worker.log"):
         page.click("#export-button")

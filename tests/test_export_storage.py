@@ -12,7 +12,7 @@ from app.exports.archive import exports_dir
 from app.exports.jobs import run_export_job, sweep_exports
 from app.extensions import db
 from app.models import ExportJob, utcnow
-from tests.test_export_views import _login
+from tests.support.web import login
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def test_the_worker_uploads_and_the_download_redirects_to_the_object(store_app, 
     store = remote.export_store(store_app.config)
     assert store.head(job.filename).size == job.size
 
-    client, _ = _login(store_app, owner)
+    client, _ = login(store_app, owner)
     status = client.get(f"/admin/export/{job.id}").get_json()
     response = client.get(status["download_url"])
     assert response.status_code == 302
@@ -64,13 +64,13 @@ def test_the_worker_uploads_and_the_download_redirects_to_the_object(store_app, 
 def test_the_same_checks_come_before_any_redirect(store_app, camp):
     site, owner, stranger = camp
     job = _ready_job(store_app, site, owner)
-    owner_client, _ = _login(store_app, owner)
+    owner_client, _ = login(store_app, owner)
     link = owner_client.get(f"/admin/export/{job.id}").get_json()["download_url"]
 
-    stranger_client, _ = _login(store_app, stranger)
+    stranger_client, _ = login(store_app, stranger)
     assert stranger_client.get(link).status_code == 403  # a link signed for the owner
     assert owner_client.get(link.replace("token=", "token=x")).status_code == 403
-    anonymous, _ = _login(store_app, None)
+    anonymous, _ = login(store_app, None)
     refused = anonymous.get(link)
     assert refused.status_code == 302
     assert refused.headers["Location"].startswith("/login")

@@ -1,7 +1,6 @@
 """Who may request, watch and download a site export, and what everyone else gets."""
 
 import os
-import re
 import time
 from datetime import timedelta
 
@@ -13,6 +12,7 @@ from app.exports.jobs import run_export_job, sweep_exports
 from app.exports.links import make_download_token
 from app.extensions import db
 from app.models import ExportJob, utcnow
+from tests.support.web import login, post_export
 
 ROLES = ("owner", "site_admin", "editor", "other_owner", "global_admin", "anonymous")
 MAY_MANAGE = {"owner", "site_admin", "global_admin"}
@@ -41,26 +41,6 @@ def camp(make):
     return site, other, users
 
 
-def _login(app, user):
-    """Return a fresh client logged in as ``user`` (anonymous for None), and its CSRF token."""
-    client = app.test_client()
-    if user is not None:
-        with client.session_transaction() as session:
-            session["_user_id"] = str(user.id)
-            session["_fresh"] = True
-    page = client.get("/admin/" if user else "/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
-    return client, token.group(1) if token else ""
-
-
-def _post_export(client, csrf, site_id):
-    return client.post(
-        "/admin/export",
-        data={"site_id": site_id, "csrf_token": csrf},
-        headers={"Accept": "application/json"},
-    )
-
-
 def _ready_job(app, site, user):
     """Return the id of a finished export of ``site`` requested by ``user``."""
     job = ExportJob(site_id=site.id, user_id=user.id)
@@ -78,8 +58,8 @@ def _job_count():
 @pytest.mark.parametrize("role", ROLES)
 def test_request_export_permission(app, camp, role):
     site, _other, users = camp
-    client, csrf = _login(app, users[role])
-    response = _post_export(client, csrf, site.id)
+    client, csrf = login(app, users[role])
+    response = post_export(client, csrf, site.id)
     if role in MAY_MANAGE:
         assert response.status_code == 202
         body = response.get_json()
@@ -96,21 +76,21 @@ def test_request_export_permission(app, camp, role):
 
 def test_missing_site_looks_exactly_like_a_forbidden_one(app, camp):
     _site, other, users = camp
-    client, csrf = _login(app, users["owner"])
-    forbidden = _post_export(client, csrf, other.id)
-    missing = _post_export(client, csrf, 999_999)
+    client, csrf = login(app, users["owner"])
+    forbidden = post_export(client, csrf, other.id)
+    missing = post_export(client, csrf, 999_999)
     assert (forbidden.status_code, forbidden.get_data()) == (
         missing.status_code,
         missing.get_data(),
     )
     assert forbidden.status_code == 403
-    assert _post_export(client, csrf, "not-a-number").status_code == 400
+    assert post_export(client, csrf, "not-a-number").status_code == 400
 
 
 def test_request_needs_a_csrf_token(app, camp):
     site, _other, users = camp
-    client, _csrf = _login(app, users["owner"])
-    assert _post_export(client, "forged", site.id).status_code == 400
+    client, _csrf = login(app, users["owner"])
+    assert post_export(client, "forged", site.id).status_code == 400
     assert _job_count() == 0
 
 
@@ -118,7 +98,7 @@ def test_request_needs_a_csrf_token(app, camp):
 def test_status_permission(app, camp, role):
     site, _other, users = camp
     job_id = _ready_job(app, site, users["owner"])
-    client, _csrf = _login(app, users[role])
+    client, _csrf = login(app, users[role])
     response = client.get(f"/admin/export/{job_id}", headers={"Accept": "application/json"})
     if role in MAY_MANAGE:
         assert response.status_code == 200
@@ -136,7 +116,7 @@ def test_status_permission(app, camp, role):
 def test_status_of_a_missing_job_looks_like_another_sites_job(app, camp):
     site, _other, users = camp
     job_id = _ready_job(app, site, users["owner"])
-    client, _csrf = _login(app, users["other_owner"])
+    client, _csrf = login(app, users["other_owner"])
     theirs = client.get(f"/admin/export/{job_id}")
     missing = client.get("/admin/export/999999")
     assert theirs.status_code == missing.status_code == 404
@@ -150,7 +130,7 @@ def test_download_permission_with_a_link_signed_for_that_user(app, camp, role):
     job = db.session.get(ExportJob, job_id)
     signer = users[role] or users["owner"]  # anonymous tries the owner's link
     token = make_download_token(app.config["SECRET_KEY"], job_id, signer.id, job.filename)
-    client, _csrf = _login(app, users[role])
+    client, _csrf = login(app, users[role])
     response = client.get(f"/admin/export/{job_id}/download?token={token}")
     if role in MAY_MANAGE:
         assert response.status_code == 200
@@ -170,7 +150,7 @@ def test_download_permission_with_a_link_signed_for_that_user(app, camp, role):
 
 def test_download_is_conditional(app, camp):
     site, _other, users = camp
-    client, _csrf = _login(app, users["owner"])
+    client, _csrf = login(app, users["owner"])
     job_id = _ready_job(app, site, users["owner"])
     url = client.get(f"/admin/export/{job_id}").get_json()["download_url"]
     etag = client.get(url).headers["ETag"]
@@ -182,7 +162,7 @@ def test_download_is_conditional(app, camp):
 
 def test_tampered_link_is_refused(app, camp):
     site, _other, users = camp
-    client, _csrf = _login(app, users["owner"])
+    client, _csrf = login(app, users["owner"])
     job_id = _ready_job(app, site, users["owner"])
     url = client.get(f"/admin/export/{job_id}").get_json()["download_url"]
     flipped = url[:-3] + ("A" if url[-3] != "A" else "B") + url[-2:]
@@ -194,17 +174,17 @@ def test_tampered_link_is_refused(app, camp):
 
 def test_link_of_another_user_is_refused(app, camp):
     site, _other, users = camp
-    owner_client, _ = _login(app, users["owner"])
+    owner_client, _ = login(app, users["owner"])
     job_id = _ready_job(app, site, users["owner"])
     url = owner_client.get(f"/admin/export/{job_id}").get_json()["download_url"]
-    admin_client, _ = _login(app, users["site_admin"])  # may manage the site, but not her link
+    admin_client, _ = login(app, users["site_admin"])  # may manage the site, but not her link
     assert admin_client.get(url).status_code == 403
     assert owner_client.get(url).status_code == 200
 
 
 def test_link_for_one_job_does_not_open_another(app, camp):
     site, _other, users = camp
-    client, _ = _login(app, users["owner"])
+    client, _ = login(app, users["owner"])
     first = _ready_job(app, site, users["owner"])
     second = _ready_job(app, site, users["owner"])
     token = client.get(f"/admin/export/{first}").get_json()["download_url"].split("token=")[1]
@@ -213,7 +193,7 @@ def test_link_for_one_job_does_not_open_another(app, camp):
 
 def test_expired_link_is_refused(app, camp, monkeypatch):
     site, _other, users = camp
-    client, _ = _login(app, users["owner"])
+    client, _ = login(app, users["owner"])
     job_id = _ready_job(app, site, users["owner"])
     url = client.get(f"/admin/export/{job_id}").get_json()["download_url"]
     assert client.get(url).status_code == 200
@@ -231,7 +211,7 @@ def test_expired_link_is_refused(app, camp, monkeypatch):
 
 def test_swept_export_says_expired(app, camp):
     site, _other, users = camp
-    client, _ = _login(app, users["owner"])
+    client, _ = login(app, users["owner"])
     job_id = _ready_job(app, site, users["owner"])
     url = client.get(f"/admin/export/{job_id}").get_json()["download_url"]
     later = utcnow() + timedelta(seconds=app.config["EXPORT_RETENTION"] + 60)
@@ -249,17 +229,17 @@ def test_swept_export_says_expired(app, camp):
 
 def test_duplicate_clicks_give_one_job(app, camp):
     site, _other, users = camp
-    client, csrf = _login(app, users["owner"])
-    first = _post_export(client, csrf, site.id).get_json()
-    admin_client, admin_csrf = _login(app, users["site_admin"])
-    second = _post_export(admin_client, admin_csrf, site.id).get_json()
+    client, csrf = login(app, users["owner"])
+    first = post_export(client, csrf, site.id).get_json()
+    admin_client, admin_csrf = login(app, users["site_admin"])
+    second = post_export(admin_client, admin_csrf, site.id).get_json()
     assert first["job_id"] == second["job_id"]
     assert _job_count() == 1
 
 
 def test_form_post_without_javascript_redirects_to_the_site_page(app, camp):
     site, _other, users = camp
-    client, csrf = _login(app, users["owner"])
+    client, csrf = login(app, users["owner"])
     response = client.post("/admin/export", data={"site_id": site.id, "csrf_token": csrf})
     assert response.status_code == 303
     assert response.headers["Location"] == f"/admin/sites/{site.id}"
@@ -272,7 +252,7 @@ def test_form_post_without_javascript_redirects_to_the_site_page(app, camp):
 @pytest.mark.parametrize("role", ROLES)
 def test_site_page_permission(app, camp, role):
     site, _other, users = camp
-    client, _ = _login(app, users[role])
+    client, _ = login(app, users[role])
     response = client.get(f"/admin/sites/{site.id}")
     if role in MAY_MANAGE:
         assert response.status_code == 200
@@ -286,7 +266,7 @@ def test_site_page_permission(app, camp, role):
 
 def test_dashboard_links_to_the_site_page(app, camp):
     site, _other, users = camp
-    client, _ = _login(app, users["owner"])
+    client, _ = login(app, users["owner"])
     assert f'href="/admin/sites/{site.id}"' in client.get("/admin/").get_data(as_text=True)
 
 
@@ -299,7 +279,7 @@ def test_failed_export_shows_its_reason_on_the_page(app, camp):
     # A file where the exports folder should be: the export cannot be written.
     open(app.config["STINKY_DATA_DIR"] + "/backups/site-exports", "w").close()
     assert run_export_job(app.config, db.session, job.id) == "failed"
-    client, _ = _login(app, users["owner"])
+    client, _ = login(app, users["owner"])
     status = client.get(f"/admin/export/{job.id}").get_json()
     assert status["state"] == "failed"
     assert status["error"]
@@ -311,8 +291,8 @@ def test_unreachable_queue_fails_the_job_with_a_clear_message(make_app, make):
     app = make_app(CELERY_BROKER_URL="redis://127.0.0.1:9/0")  # nothing listens there
     with app.app_context():
         site = make.site()
-        client, csrf = _login(app, site.owner)
-        response = _post_export(client, csrf, site.id)
+        client, csrf = login(app, site.owner)
+        response = post_export(client, csrf, site.id)
         assert response.status_code == 503
         assert response.get_json() == {
             "error": "The export could not be queued. Try again in a minute."
@@ -321,5 +301,5 @@ def test_unreachable_queue_fails_the_job_with_a_clear_message(make_app, make):
         job = db.session.scalars(select(ExportJob)).one()
         assert job.state == "failed"
         # The failed job does not block the next click: it makes a new job.
-        assert _post_export(client, csrf, site.id).status_code == 503
+        assert post_export(client, csrf, site.id).status_code == 503
         assert _job_count() == 2

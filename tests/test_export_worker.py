@@ -13,7 +13,9 @@ from app.exports.archive import exports_dir
 from app.exports.jobs import sweep_exports
 from app.extensions import db
 from app.models import ExportJob, utcnow
-from tests.test_export_views import _login, _post_export
+from tests.support.jobs import export_to_the_end
+from tests.support.waiting import wait_for
+from tests.support.web import login, post_export
 from tests.workers import app_worker, purge_queue, redis_app_config, unique_queue, use_queue
 
 pytestmark = pytest.mark.integration
@@ -30,29 +32,6 @@ def worker_app(make_app):
     purge_queue(queue)
 
 
-def _wait_for(predicate, timeout=60, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def export_to_the_end(client, csrf, site_id, worker):
-    """Click "Download my site", wait for the job to be ready; return its status."""
-    started = _post_export(client, csrf, site_id)
-    assert started.status_code == 202
-    status_url = started.get_json()["status_url"]
-    status = _wait_for(
-        lambda: (s := client.get(status_url).get_json())["state"] in ("ready", "failed") and s,
-        what="the export to finish",
-    )
-    assert status["state"] == "ready", (status, worker.output())
-    return status
-
-
 def _job_state(job_id):
     db.session.commit()  # see what the worker committed
     return db.session.get(ExportJob, job_id)
@@ -64,7 +43,7 @@ def test_worker_runs_the_export_end_to_end(worker_app, make, tmp_path):
     site = make.site(owner=owner, subdomain="riverbend")
     make.page(site, slug="home", blocks=[("text", {"html": "<p>river</p>"})])
     photo = make.media(site, content=os.urandom(300_000), name="river.jpg")
-    client, csrf = _login(app, owner)
+    client, csrf = login(app, owner)
 
     with app_worker(app, queue, tmp_path / "worker.log") as worker:
         status = export_to_the_end(client, csrf, site.id, worker)
@@ -88,12 +67,12 @@ def test_killed_worker_leaves_a_job_the_sweep_fails(worker_app, make, tmp_path):
     slow = make.media(site, content=b"x", name="huge.txt")
     # A sparse file of 64 GiB: the export is still compressing it when the worker is killed.
     os.truncate(f"{app.config['STINKY_DATA_DIR']}/uploads/{slow.relative_path}", 64 << 30)
-    client, csrf = _login(app, site.owner)
+    client, csrf = login(app, site.owner)
 
     worker = app_worker(app, queue, tmp_path / "worker.log").start()
     try:
-        job_id = _post_export(client, csrf, site.id).get_json()["job_id"]
-        _wait_for(
+        job_id = post_export(client, csrf, site.id).get_json()["job_id"]
+        wait_for(
             lambda: list(exports_dir(app.config).glob(".*.tmp-*")), what="the archive to start"
         )
         worker.kill()
@@ -104,7 +83,7 @@ def test_killed_worker_leaves_a_job_the_sweep_fails(worker_app, make, tmp_path):
     assert not list(exports_dir(app.config).glob("site-*.tar.gz"))
 
     # While the dead job is young, a new click answers with it...
-    again = _post_export(client, csrf, site.id).get_json()
+    again = post_export(client, csrf, site.id).get_json()
     assert again["job_id"] == job_id
     # ...and the sweep, once it is older than EXPORT_STUCK_AFTER, fails it and its leftovers.
     later = utcnow() + timedelta(seconds=app.config["EXPORT_STUCK_AFTER"] + 60)
@@ -115,7 +94,7 @@ def test_killed_worker_leaves_a_job_the_sweep_fails(worker_app, make, tmp_path):
     assert job.state == "failed"
     assert "Start a new export" in job.error
     assert [p.name for p in exports_dir(app.config).iterdir()] == []
-    fresh = _post_export(client, csrf, site.id).get_json()
+    fresh = post_export(client, csrf, site.id).get_json()
     assert fresh["job_id"] != job_id
     assert fresh["state"] == "queued"
 

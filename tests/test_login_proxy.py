@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from app import create_app
 from app.config import Config
 from tests.factories import PASSWORD
-from tests.test_auth import csrf_token, is_logged_in
+from tests.support.web import csrf_token, is_logged_in
 
 PROXY = "10.0.0.2"  # the peer of the web process: the proxy nearest to it
 ACCOUNT_LIMIT = "3 per hour"

@@ -12,7 +12,7 @@ import pytest
 
 from app.models import user as user_module
 from tests.factories import PASSWORD
-from tests.test_auth import csrf_token, is_logged_in
+from tests.support.web import csrf_token, is_logged_in
 
 ACCOUNT_LIMIT = "3 per hour"
 ADDRESS_LIMIT = "6 per hour"

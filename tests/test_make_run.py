@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.processes import ROOT, clean_env
-from tests.schedulekit import closed_port, log_tail, wait_for
+from tests.schedulekit import closed_port, log_tail
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -15,8 +15,8 @@ from app.extensions import db
 from tests.backupkit import FakeClock, rot
 from tests.notifykit import free_port
 from tests.s3kit import CREDENTIALS, drop_bucket, new_bucket
-from tests.test_backup_restorable_cli import newer_copy
-from tests.test_export_views import _login
+from tests.support.archives import newer_copy
+from tests.support.web import login
 
 
 @pytest.fixture
@@ -267,7 +267,7 @@ def test_a_notification_that_fails_is_kept_in_the_run_record_and_shown_on_the_pa
         noted = failure.value.record["notify_error"]
         assert noted.startswith(f"json://127.0.0.1:{hook.port}/hook: ")
         assert runlog.recent_runs(app.config)[0]["notify_error"] == noted
-        client, _csrf = _login(app, admin)
+        client, _csrf = login(app, admin)
         page = client.get("/admin/backups").get_data(as_text=True)
     assert "notification not delivered: json://127.0.0.1:" in page
     assert 'id="notify-failure"' in page

@@ -15,7 +15,8 @@ from app.backup.runlog import recent_runs, runs_path
 from app.backup.runs import run_backup
 from app.extensions import db
 from tests.backupkit import FakeClock
-from tests.schedulekit import celery_process, log_tail, wait_for
+from tests.schedulekit import celery_process, log_tail
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from app.extensions import db
 from app.models import User
 from tests.backupkit import FakeClock
 from tests.notifykit import free_port
-from tests.test_export_views import _login
+from tests.support.web import login
 
 SECRET = "s3cr3t-pass"
 
@@ -98,7 +98,7 @@ def healthy(app, make):
 
 
 def _page(app, user):
-    client, csrf = _login(app, user)
+    client, csrf = login(app, user)
     return client, csrf, client.get("/admin/backups").get_data(as_text=True)
 
 

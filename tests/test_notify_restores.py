@@ -14,7 +14,7 @@ from app.commands.siterestore import loader_for
 from app.exports.archive import export_site
 from app.exports.restorejobs import confirm_job, receive_upload
 from app.extensions import db
-from tests.schedulekit import wait_for
+from tests.support.waiting import wait_for
 from tests.workers import thread_worker
 
 

@@ -9,7 +9,6 @@ from app.exports.jobs import request_export_job
 from app.extensions import db
 from tests.factories import PASSWORD
 from tests.sitekit import build_camp
-from tests.test_export_browser import browser, served  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 WIDTHS = [{"width": 1280, "height": 900}, {"width": 390, "height": 844}]
@@ -33,7 +32,7 @@ def _log_in(page, base, user):
 
 
 @pytest.mark.parametrize("viewport", WIDTHS)
-def test_number_headings_stand_over_their_numbers(served, browser, make, viewport):  # noqa: F811
+def test_number_headings_stand_over_their_numbers(served, browser, make, viewport):
     app, _queue, base = served
     admin = make.user(admin=True)
     site = build_camp(make, "lakeside", owner=admin)
@@ -52,7 +51,7 @@ def test_number_headings_stand_over_their_numbers(served, browser, make, viewpor
 
 
 @pytest.mark.parametrize("viewport", WIDTHS)
-def test_file_input_and_site_picker_look_like_our_controls(served, browser, make, viewport):  # noqa: F811
+def test_file_input_and_site_picker_look_like_our_controls(served, browser, make, viewport):
     app, _queue, base = served
     admin = make.user(admin=True)
     site = build_camp(make, "lakeside", owner=admin)
@@ -79,7 +78,7 @@ def test_file_input_and_site_picker_look_like_our_controls(served, browser, make
 
 
 @pytest.mark.parametrize("viewport", WIDTHS)
-def test_a_wrong_typed_confirmation_says_what_to_type(served, browser, make, viewport):  # noqa: F811
+def test_a_wrong_typed_confirmation_says_what_to_type(served, browser, make, viewport):
     app, _queue, base = served
     admin = make.user(admin=True)
     build_camp(make, "lakeside", owner=admin)
@@ -94,7 +93,7 @@ def test_a_wrong_typed_confirmation_says_what_to_type(served, browser, make, vie
     assert page.eval_on_selector("#rollback-confirm", "e => e.validationMessage") == ""
 
 
-def test_without_javascript_the_server_says_what_to_type(served, browser, make):  # noqa: F811
+def test_without_javascript_the_server_says_what_to_type(served, browser, make):
     app, _queue, base = served
     admin = make.user(admin=True)
     build_camp(make, "lakeside", owner=admin)
@@ -115,7 +114,7 @@ def _seconds(text):
 
 
 @pytest.mark.parametrize("viewport", WIDTHS)
-def test_the_download_links_lifetime_counts_down(served, browser, make, viewport):  # noqa: F811
+def test_the_download_links_lifetime_counts_down(served, browser, make, viewport):
     app, _queue, base = served
     admin = make.user(admin=True)
     make.site(owner=admin)
@@ -134,7 +133,7 @@ def test_the_download_links_lifetime_counts_down(served, browser, make, viewport
     assert _seconds(page.inner_text("#sudo-left")) < _seconds(first)
 
 
-def test_logging_out_says_so(served, browser, make):  # noqa: F811
+def test_logging_out_says_so(served, browser, make):
     _app, _queue, base = served
     user = make.user()
     page = browser.new_page()
@@ -144,7 +143,7 @@ def test_logging_out_says_so(served, browser, make):  # noqa: F811
     assert page.inner_text(".flash") == "You are logged out."
 
 
-def test_the_404_page_offers_what_fits_the_visitor(served, browser, make):  # noqa: F811
+def test_the_404_page_offers_what_fits_the_visitor(served, browser, make):
     _app, _queue, base = served
     page = browser.new_page()
     page.goto(f"{base}/no/such/page")

@@ -23,13 +23,11 @@ from app.exports.restorejobs import imports_dir
 from app.exports.siteimport import inspect_export
 from app.extensions import db
 from tests.backupkit import change_everything, full_state, rebuild, seed_everything, unpack
+from tests.craft import extended, records
 from tests.sitekit import build_camp
-from tests.test_archive_bounds import extended, records
-from tests.test_backup_restore_refusals import assert_untouched
-from tests.test_export_views import _login
-from tests.test_site_import import GOLDEN
-from tests.test_site_import_hostile import _assert_refused
-from tests.test_site_restore_views import _upload
+from tests.support.archives import SITE_EXPORT_V1
+from tests.support.states import assert_import_refused, assert_untouched
+from tests.support.web import login, upload_export
 
 MiB = 1024 * 1024
 
@@ -70,10 +68,10 @@ def _end_of_entries(tar):
 
 def _hostile_exports(tmp_path):
     """Return {case: path} of exports built from the golden one, each hostile in one way."""
-    tar = _tar_of(GOLDEN)
+    tar = _tar_of(SITE_EXPORT_V1)
     end = _end_of_entries(tar)
     cases = {
-        "junk after the gzip stream": GOLDEN.read_bytes() + b"<html>not an export</html>",
+        "junk after the gzip stream": SITE_EXPORT_V1.read_bytes() + b"<html>not an export</html>",
         "junk after the end-of-archive": gzip.compress(tar + b"junk"),
         "a bomb of zeros after the end": gzip.compress(tar + bytes(64 * MiB), 9),
         "a chain of extended headers": gzip.compress(
@@ -100,37 +98,37 @@ def test_an_upload_is_read_to_its_end_before_its_preview(make_app, make, tmp_pat
     with app.app_context():
         owner = make.user()
         site = build_camp(make, "lakeside", owner=owner)
-        client, csrf = _login(app, owner)
+        client, csrf = login(app, owner)
         for case, path in _hostile_exports(tmp_path).items():
             with pytest.raises(UnsafeArchive):
                 inspect_export(app.config, path)
-            answer = _upload(client, csrf, site.id, path.read_bytes())
+            answer = upload_export(client, csrf, site.id, path.read_bytes())
             assert answer.status_code == 400, case
             assert "cannot be restored" in answer.get_json()["error"]
             kept = sorted(p.name for p in imports_dir(app.config).iterdir())
             assert kept == [f".upload-{site.id}.lock"], case  # the site's empty lock file alone
-        assert _upload(client, csrf, site.id, GOLDEN.read_bytes()).status_code == 201
+        assert upload_export(client, csrf, site.id, SITE_EXPORT_V1.read_bytes()).status_code == 201
 
 
 def test_hostile_exports_are_refused_by_import_and_nothing_changes(app, make, tmp_path):
     target = build_camp(make, "lakeside")
     build_camp(make, "pinecrest")
     for path in _hostile_exports(tmp_path).values():
-        _assert_refused(app, path, target.id)
+        assert_import_refused(app, path, target.id)
 
 
 def test_folder_entries_count_against_the_member_limit(make_app, make, tmp_path):
     """An export within SITE_IMPORT_MAX_MEMBERS by its file list, over it with its folders."""
-    manifest, files = unpack(GOLDEN, tmp_path / "golden")
+    manifest, files = unpack(SITE_EXPORT_V1, tmp_path / "golden")
     listed = len(manifest["files"])
     small = make_app(SITE_IMPORT_MAX_MEMBERS=listed)
     with small.app_context():
         target = build_camp(make, "lakeside")
-        inspect_export(small.config, GOLDEN)  # exactly at the limit: fine
+        inspect_export(small.config, SITE_EXPORT_V1)  # exactly at the limit: fine
         folder = tarfile.TarInfo("media")
         folder.type = tarfile.DIRTYPE
         with_folder = rebuild(tmp_path / "folders.tar.gz", manifest, files, extra_entries=[folder])
-        message = _assert_refused(small, with_folder, target.id)
+        message = assert_import_refused(small, with_folder, target.id)
         assert "folders count too" in message
         with pytest.raises(ArchiveError, match="folders count too"):
             inspect_export(small.config, with_folder)

@@ -19,8 +19,8 @@ from app.exports import restorejobs
 from app.exports.archive import export_site
 from app.extensions import db
 from tests.jobprocess import run_killed
-from tests.test_site_import import export_content
-from tests.test_site_undo import _camp, _edit, _other_state
+from tests.support.archives import export_content
+from tests.support.states import camp_site, edit_site, named_files, other_sites_state
 from tests.undokit import exact_site, queue_restore, run, undo
 
 # Every step, in order, and whether the restore had committed when killed there.
@@ -33,22 +33,15 @@ STEPS = [
 ]
 
 
-def named_files(state):
-    """Return the rows and the bytes of every file a row names (not stray files)."""
-    rows, files = state
-    names = {m["stored_name"] for m in rows["media_items"]}
-    return rows, {name: data for name, data in files.items() if name in names}
-
-
 @pytest.mark.integration
 def test_a_restore_job_killed_at_any_step_reads_what_happened(any_app, make, tmp_path):
     app, config = any_app, any_app.config
-    site_id, owner_id = _camp(make)
+    site_id, owner_id = camp_site(make)
     saved = export_site(config, site_id, dest=tmp_path / "saved.tar.gz")
     wanted = export_content(saved.path, tmp_path / "wanted")
-    _edit(make, site_id, "since")
+    edit_site(make, site_id, "since")
     old = exact_site(config, site_id)
-    others = _other_state(config, site_id)
+    others = other_sites_state(config, site_id)
 
     for n, (step, committed) in enumerate(STEPS):
         job_id = queue_restore(config, site_id, owner_id, saved.path.read_bytes())
@@ -71,7 +64,7 @@ def test_a_restore_job_killed_at_any_step_reads_what_happened(any_app, make, tmp
         assert run(config, undo_id) == "done", restorejobs.read_job(config, undo_id)["error"]
         assert exact_site(config, site_id) == old, step  # stray files of earlier kills gone too
 
-    assert _other_state(config, site_id) == others
+    assert other_sites_state(config, site_id) == others
     with db.engine.connect() as conn:  # every job's commit mark was dropped once it was read
         assert conn.scalar(sa.select(sa.func.count()).select_from(MARKS)) == 0
 
@@ -79,9 +72,9 @@ def test_a_restore_job_killed_at_any_step_reads_what_happened(any_app, make, tmp
 @pytest.mark.integration
 def test_a_restore_job_killed_before_it_began_runs_when_redelivered(any_app, make, tmp_path):
     app, config = any_app, any_app.config
-    site_id, owner_id = _camp(make)
+    site_id, owner_id = camp_site(make)
     saved = export_site(config, site_id, dest=tmp_path / "saved.tar.gz")
-    _edit(make, site_id, "since")
+    edit_site(make, site_id, "since")
     old = exact_site(config, site_id)
     job_id = queue_restore(config, site_id, owner_id, saved.path.read_bytes())
 

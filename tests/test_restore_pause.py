@@ -8,7 +8,6 @@ once the restore is done, on the restored data.
 import json
 import tarfile
 import threading
-import time
 
 import pytest
 import sqlalchemy as sa
@@ -24,6 +23,7 @@ from app.exports.jobs import request_export_job
 from app.extensions import db
 from app.models import Block, ExportJob, utcnow
 from tests.backupkit import full_state
+from tests.support.waiting import wait_for
 from tests.workers import (
     CeleryProcess,
     app_worker,
@@ -47,15 +47,6 @@ def _set_words(html):
     db.session.commit()
 
 
-def _wait_for(predicate, what, timeout=90):
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-    return value
-
-
 def _export_during_restore(app, make, log_text):
     """Queue an export while a restore runs; return the pages it exported after the restore."""
     owner = make.user()
@@ -72,7 +63,12 @@ def _export_during_restore(app, make, log_text):
         if phase == "load" and not sent:  # inside the restore, the flag set
             assert maintenance_state(app.config) is not None
             sent.append(task.delay(job_id))
-            _wait_for(lambda: f"[{sent[0].id}] retry" in log_text(), "the worker to retry")
+            wait_for(
+                lambda: f"[{sent[0].id}] retry" in log_text(),
+                timeout=90,
+                interval=0.05,
+                what="the worker to retry",
+            )
             db_job = db.session.get(ExportJob, job_id)
             assert db_job.state == "queued"  # it did not run
 
@@ -86,7 +82,7 @@ def _export_during_restore(app, make, log_text):
         found = db.session.get(ExportJob, job_id)
         return found if found.state in ("ready", "failed") else None
 
-    done = _wait_for(finished, "the export to run after the restore")
+    done = wait_for(finished, timeout=90, interval=0.05, what="the export to run after the restore")
     assert done.state == "ready", (done.error, log_text()[-3000:])
     assert done.started_at >= restored_at
     with tarfile.open(exports_dir(app.config) / done.filename) as tar:

@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from app.exports.archive import export_site
 from app.extensions import db
 from app.models import MediaItem, Site, User
+from tests import undokit
 from tests.backupkit import rebuild, unpack
 from tests.sitekit import build_camp
-from tests.test_export_views import _login
-from tests.test_site_restore_views import _post, _run, _upload
+from tests.support.web import login, post_json, upload_export
 
 OUTSIDER = "outsider@pinecrest.example"  # an account here, on another site only
 
@@ -39,10 +39,10 @@ def _crafted(config, site_id, uploaders, folder):
 
 def _restore(app, owner_id, site_id, archive):
     """Restore ``archive`` over the site as its owner; return (status JSON, uploader ids)."""
-    client, csrf = _login(app, db.session.get(User, owner_id))
-    job = _upload(client, csrf, site_id, archive).get_json()
-    assert _post(client, csrf, job["confirm_url"]).status_code == 202
-    assert _run(app, job["job_id"]) == "done"
+    client, csrf = login(app, db.session.get(User, owner_id))
+    job = upload_export(client, csrf, site_id, archive).get_json()
+    assert post_json(client, csrf, job["confirm_url"]).status_code == 202
+    assert undokit.run(app.config, job["job_id"]) == "done"
     status = client.get(job["status_url"]).get_json()
     uploaders = db.session.scalars(
         db.select(MediaItem.uploaded_by_id).where(MediaItem.site_id == site_id).order_by("id")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.processes import ROOT, clean_env
-from tests.test_export_browser import CHROMIUM
+from tests.support.browser import CHROMIUM
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 

@@ -1,67 +1,16 @@
 """Importing a site export: as a new site or over one, on every engine and across engines."""
 
-import hashlib
 import json
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from app.archive import extract_archive
 from app.exports.archive import export_site
 from app.exports.siteimport import import_site
 from app.extensions import db
 from app.models import Block, MediaItem, Page, Site
 from tests.sitekit import build_camp, site_files
-
-GOLDEN = Path(__file__).parent / "fixtures" / "site-export-v1.tar.gz"
-
-
-def export_content(archive, dest):
-    """Return an export's content with ids, site names and file names replaced by what they hold."""
-    extract_archive(archive, dest)
-
-    def read(name):
-        return json.loads((dest / name).read_text(encoding="utf-8"))
-
-    media = read("media.json")
-    digest = {
-        m["id"]: hashlib.sha256((dest / m["file"]).read_bytes()).hexdigest() if m["file"] else None
-        for m in media
-    }
-
-    def blocks_data(value):
-        if isinstance(value, dict):
-            return {
-                k: (digest[v] if k.endswith("media_id") and v is not None else blocks_data(v))
-                for k, v in value.items()
-            }
-        if isinstance(value, list):
-            return [blocks_data(v) for v in value]
-        return value
-
-    pages = [
-        {
-            **{k: v for k, v in page.items() if k not in ("id", "blocks")},
-            "blocks": [
-                {**{k: v for k, v in b.items() if k not in ("id", "data")},
-                 "data": blocks_data(b["data"])}
-                for b in page["blocks"]
-            ],
-        }
-        for page in read("pages.json")
-    ]  # fmt: skip
-    site = {k: v for k, v in read("site.json").items() if k not in ("id", "subdomain")}
-    site.pop("custom_domain")
-    return {
-        "site": site,
-        "pages": pages,
-        "menu": [{k: v for k, v in m.items() if k != "id"} for m in read("menu.json")],
-        "media": [
-            {**{k: v for k, v in m.items() if k not in ("id", "file")}, "bytes": digest[m["id"]]}
-            for m in media
-        ],
-    }
+from tests.support.archives import SITE_EXPORT_V1, export_content
 
 
 def _import(config, archive, **kw):
@@ -71,7 +20,7 @@ def _import(config, archive, **kw):
 
 def test_the_golden_export_of_format_1_imports(app, make):
     owner = make.user(email="owner@golden.example")
-    summary = _import(app.config, GOLDEN, subdomain="golden-copy", owner_email=owner.email)
+    summary = _import(app.config, SITE_EXPORT_V1, subdomain="golden-copy", owner_email=owner.email)
 
     assert summary.created
     assert summary.counts == {
@@ -163,7 +112,7 @@ def test_cli_imports_a_new_site_and_replaces_one_after_asking(app, make):
         args=[
             "site",
             "import",
-            str(GOLDEN),
+            str(SITE_EXPORT_V1),
             "--subdomain",
             "golden",
             "--owner",
@@ -180,17 +129,33 @@ def test_cli_imports_a_new_site_and_replaces_one_after_asking(app, make):
     )
 
     unknown = runner.invoke(
-        args=["site", "import", str(GOLDEN), "--subdomain", "other", "--owner", "who@example.org"]
+        args=[
+            "site",
+            "import",
+            str(SITE_EXPORT_V1),
+            "--subdomain",
+            "other",
+            "--owner",
+            "who@example.org",
+        ]
     )
     assert unknown.exit_code == 1
     assert "there is no user who@example.org" in unknown.output
 
-    no_owner = runner.invoke(args=["site", "import", str(GOLDEN), "--subdomain", "other"])
+    no_owner = runner.invoke(args=["site", "import", str(SITE_EXPORT_V1), "--subdomain", "other"])
     assert no_owner.exit_code == 1
     assert "name an owner" in no_owner.output
 
     taken = runner.invoke(
-        args=["site", "import", str(GOLDEN), "--subdomain", "golden", "--owner", "boss@example.org"]
+        args=[
+            "site",
+            "import",
+            str(SITE_EXPORT_V1),
+            "--subdomain",
+            "golden",
+            "--owner",
+            "boss@example.org",
+        ]
     )
     assert taken.exit_code == 1
     assert "the subdomain 'golden' is taken" in taken.output
@@ -199,13 +164,15 @@ def test_cli_imports_a_new_site_and_replaces_one_after_asking(app, make):
     site.title = "Changed"
     db.session.commit()
     refused = runner.invoke(
-        args=["site", "import", str(GOLDEN), "--replace", "golden"], input="n\n"
+        args=["site", "import", str(SITE_EXPORT_V1), "--replace", "golden"], input="n\n"
     )
     assert refused.exit_code == 1
     assert "Import will replace every page" in refused.output
     db.session.remove()
     assert db.session.get(Site, site.id).title == "Changed"
-    done = runner.invoke(args=["site", "import", str(GOLDEN), "--replace", "golden"], input="y\n")
+    done = runner.invoke(
+        args=["site", "import", str(SITE_EXPORT_V1), "--replace", "golden"], input="y\n"
+    )
     assert done.exit_code == 0, done.output
     assert "Replaced site golden" in done.output
     db.session.remove()
@@ -247,7 +214,7 @@ def test_cli_import_names_the_owner_flag_when_the_export_owner_is_not_here(
         assert "--owner EMAIL" in done.output
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Site)) == 0
 
-        old = here.test_cli_runner().invoke(args=["site", "import", str(GOLDEN)])
+        old = here.test_cli_runner().invoke(args=["site", "import", str(SITE_EXPORT_V1)])
         assert old.exit_code == 1
         assert "the export does not say who owned the site" in old.output
         assert "--owner EMAIL" in old.output

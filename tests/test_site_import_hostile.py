@@ -9,8 +9,6 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from app.archive.errors import ArchiveError
-from app.exports.archive import exports_dir
 from app.exports.siteimport import import_site
 from app.extensions import db
 from app.models import MediaItem
@@ -18,6 +16,7 @@ from tests import craft
 from tests.backupkit import rebuild, unpack
 from tests.processes import clean_env
 from tests.sitekit import all_site_ids, build_camp, site_files, snapshot
+from tests.support.states import assert_import_refused
 
 GOLDEN = Path(__file__).parent / "fixtures" / "site-export-v1.tar.gz"
 
@@ -117,25 +116,13 @@ def hosted(app, make):
     return target.id, other_media
 
 
-def _assert_refused(app, archive, target_id):
-    before = snapshot(app.config, all_site_ids())
-    db.session.remove()
-    with pytest.raises(ArchiveError) as refused:
-        import_site(app.config, db.engine, archive, replace_site_id=target_id)
-    assert "\n" not in str(refused.value)
-    assert snapshot(app.config, all_site_ids()) == before
-    folder = exports_dir(app.config)
-    assert not folder.exists() or list(folder.iterdir()) == []  # no staging left
-    return str(refused.value)
-
-
 @pytest.mark.parametrize("case", sorted(HOSTILE))
 def test_hostile_export_is_refused_and_nothing_changes(app, hosted, tmp_path, case):
     target_id, other_media = hosted
     manifest, files = unpack(GOLDEN, tmp_path / "golden")
     files, changes, extra = HOSTILE[case](files, manifest, other_media)
     archive = rebuild(tmp_path / "hostile.tar.gz", manifest, files, extra_entries=extra, **changes)
-    _assert_refused(app, archive, target_id)
+    assert_import_refused(app, archive, target_id)
 
 
 def test_a_system_backup_is_not_a_site_export(app, hosted, tmp_path):
@@ -143,7 +130,7 @@ def test_a_system_backup_is_not_a_site_export(app, hosted, tmp_path):
     manifest, files = unpack(GOLDEN, tmp_path / "golden")
     fields = {k: v for k, v in manifest.items() if k not in ("format", "format_version", "files")}
     archive = craft.honest(tmp_path / "backup.tar.gz", files, "stinkykitty-system-backup", **fields)
-    assert "not a StinkyKitty site export" in _assert_refused(app, archive, target_id)
+    assert "not a StinkyKitty site export" in assert_import_refused(app, archive, target_id)
 
 
 def test_a_tampered_member_is_refused(app, hosted, tmp_path):
@@ -157,18 +144,20 @@ def test_a_tampered_member_is_refused(app, hosted, tmp_path):
         tmp_path / "tampered.tar.gz",
         [("manifest.json", listed), *tampered, ("SHA256SUMS", sums)],
     )
-    assert "checksum" in _assert_refused(app, archive, target_id)
+    assert "checksum" in assert_import_refused(app, archive, target_id)
 
 
 def test_limits_on_size_and_members(make_app, make, tmp_path):
     small = make_app(SITE_IMPORT_MAX_BYTES=4096)
     with small.app_context():
         target = build_camp(make, "lakeside")
-        assert "more than the 4,096 bytes allowed" in _assert_refused(small, GOLDEN, target.id)
+        assert "more than the 4,096 bytes allowed" in assert_import_refused(
+            small, GOLDEN, target.id
+        )
     few = make_app(SITE_IMPORT_MAX_MEMBERS=5)
     with few.app_context():
         target = build_camp(make, "lakeside")
-        assert "too many members" in _assert_refused(few, GOLDEN, target.id)
+        assert "too many members" in assert_import_refused(few, GOLDEN, target.id)
 
 
 KILLER = """

@@ -6,7 +6,7 @@ from app.exports.archive import export_site
 from app.extensions import db
 from app.models import Page, Site
 from tests.sitekit import build_camp
-from tests.test_export_browser import _log_in_and_open_site, browser, served  # noqa: F401
+from tests.support.browser import log_in_and_open_site
 from tests.workers import app_worker
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -17,7 +17,7 @@ def _title(site_id):
     return db.session.get(Site, site_id).title
 
 
-def test_restore_from_an_export_file_and_undo_it(served, browser, make, tmp_path):  # noqa: F811
+def test_restore_from_an_export_file_and_undo_it(served, browser, make, tmp_path):
     app, queue, base = served
     owner = make.user(email="anna@lakeside.example")
     site = build_camp(make, "lakeside", owner=owner)
@@ -29,7 +29,7 @@ def test_restore_from_an_export_file_and_undo_it(served, browser, make, tmp_path
     db.session.commit()
 
     page = browser.new_page()
-    _log_in_and_open_site(page, base, owner, site)
+    log_in_and_open_site(page, base, owner, site)
     _record_texts(page, "restore-text")
     page.set_input_files("#restore-file", str(saved.path))
     page.click("#restore-upload")
@@ -104,14 +104,14 @@ def _record_texts(page, element_id):
 @pytest.mark.parametrize(
     "viewport", [{"width": 1280, "height": 900}, {"width": 390, "height": 844}]
 )
-def test_a_file_no_export_is_refused_by_its_name(served, browser, make, tmp_path, viewport):  # noqa: F811
+def test_a_file_no_export_is_refused_by_its_name(served, browser, make, tmp_path, viewport):
     _app, _queue, base = served
     owner = make.user(email="anna@lakeside.example")
     site = build_camp(make, "lakeside", owner=owner)
     junk = tmp_path / "camp photos.tar.gz"
     junk.write_bytes(b"\x1f\x8b" + bytes(range(256)) * 40)
     page = browser.new_page(viewport=viewport)
-    _log_in_and_open_site(page, base, owner, site)
+    log_in_and_open_site(page, base, owner, site)
     page.set_input_files("#restore-file", str(junk))
     page.click("#restore-upload")
     page.wait_for_selector("#restore-result:not([hidden])")
@@ -124,14 +124,14 @@ def test_a_file_no_export_is_refused_by_its_name(served, browser, make, tmp_path
     assert page.evaluate("document.documentElement.scrollWidth") == viewport["width"]
 
 
-def test_another_sites_export_is_refused_to_an_owner(served, browser, make, tmp_path):  # noqa: F811
+def test_another_sites_export_is_refused_to_an_owner(served, browser, make, tmp_path):
     app, _queue, base = served
     owner = make.user(email="anna@lakeside.example")
     site = build_camp(make, "lakeside", owner=owner)
     other = build_camp(make, "pinecrest")
     archive = export_site(app.config, other.id, dest=tmp_path / "pinecrest.tar.gz")
     page = browser.new_page()
-    _log_in_and_open_site(page, base, owner, site)
+    log_in_and_open_site(page, base, owner, site)
     page.set_input_files("#restore-file", str(archive.path))
     page.click("#restore-upload")
     page.wait_for_selector("#restore-warning:not([hidden])")

@@ -1,6 +1,5 @@
 """Who may restore a site from an export file on its page, and what the flow does."""
 
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,8 +11,8 @@ from app.extensions import db
 from app.models import Site, User, utcnow
 from app.tasks.siteimports import restore_guard
 from tests.sitekit import all_site_ids, build_camp, snapshot
-from tests.test_export_views import _login
-from tests.test_site_import import GOLDEN, export_content
+from tests.support.archives import SITE_EXPORT_V1, export_content
+from tests.support.web import login, post_json, upload_export
 
 MAY_MANAGE = {"owner", "site_admin", "global_admin"}
 
@@ -35,20 +34,7 @@ def camp(make):
 
 def _as(app, users, role):
     """Return (client, CSRF token) of a client logged in as ``role``."""
-    return _login(app, users[role] and db.session.get(User, users[role]))
-
-
-def _upload(client, csrf, site_id, data):
-    return client.post(
-        f"/admin/sites/{site_id}/restore",
-        data=data,
-        headers={"Accept": "application/json", "X-CSRFToken": csrf,
-                 "Content-Type": "application/gzip"},
-    )  # fmt: skip
-
-
-def _post(client, csrf, url, body=None):
-    return client.post(url, json=body or {}, headers={"X-CSRFToken": csrf})
+    return login(app, users[role] and db.session.get(User, users[role]))
 
 
 def _run(app, job_id):
@@ -64,7 +50,7 @@ def _run(app, job_id):
 def test_only_those_who_manage_the_site_may_upload(app, camp, role):
     site_id, users = camp
     client, csrf = _as(app, users, role)
-    answer = _upload(client, csrf, site_id, GOLDEN.read_bytes())
+    answer = upload_export(client, csrf, site_id, SITE_EXPORT_V1.read_bytes())
     if role in MAY_MANAGE:
         assert answer.status_code == 201, answer.get_json()
         job = answer.get_json()
@@ -81,22 +67,22 @@ def test_only_those_who_manage_the_site_may_upload(app, camp, role):
 def test_an_upload_needs_the_csrf_token(app, camp):
     site_id, users = camp
     client, _csrf = _as(app, users, "owner")
-    assert _upload(client, "forged", site_id, GOLDEN.read_bytes()).status_code == 400
+    assert upload_export(client, "forged", site_id, SITE_EXPORT_V1.read_bytes()).status_code == 400
 
 
 def test_another_sites_export_needs_a_global_admins_confirmation(app, camp):
     site_id, users = camp
     before = snapshot(app.config, all_site_ids())
     owner, owner_csrf = _as(app, users, "owner")
-    job = _upload(owner, owner_csrf, site_id, GOLDEN.read_bytes()).get_json()
-    refused = _post(owner, owner_csrf, job["confirm_url"], {"confirm_other_site": True})
+    job = upload_export(owner, owner_csrf, site_id, SITE_EXPORT_V1.read_bytes()).get_json()
+    refused = post_json(owner, owner_csrf, job["confirm_url"], {"confirm_other_site": True})
     assert refused.status_code == 403
     assert "another site (golden-camp)" in refused.get_json()["error"]
 
     admin, admin_csrf = _as(app, users, "global_admin")
-    assert _post(admin, admin_csrf, job["confirm_url"]).status_code == 409
+    assert post_json(admin, admin_csrf, job["confirm_url"]).status_code == 409
     assert snapshot(app.config, all_site_ids()) == before
-    queued = _post(admin, admin_csrf, job["confirm_url"], {"confirm_other_site": True})
+    queued = post_json(admin, admin_csrf, job["confirm_url"], {"confirm_other_site": True})
     assert queued.status_code == 202
     assert _run(app, job["job_id"]) == "done"
     assert db.session.get(Site, site_id).title == "Golden Camp ☀"
@@ -114,9 +100,9 @@ def test_restore_then_undo_brings_the_site_back(app, camp, tmp_path):
     neighbours = snapshot(config, [i for i in all_site_ids() if i != site_id])
     client, csrf = _as(app, users, "owner")
 
-    job = _upload(client, csrf, site_id, saved.path.read_bytes()).get_json()
+    job = upload_export(client, csrf, site_id, saved.path.read_bytes()).get_json()
     assert job["other_site"] is False
-    assert _post(client, csrf, job["confirm_url"]).status_code == 202
+    assert post_json(client, csrf, job["confirm_url"]).status_code == 202
     assert client.get(job["status_url"]).get_json()["state"] == "queued"
     assert _run(app, job["job_id"]) == "done"
     assert _run(app, job["job_id"]) is None  # a second delivery does nothing
@@ -128,7 +114,7 @@ def test_restore_then_undo_brings_the_site_back(app, camp, tmp_path):
     page = client.get(f"/admin/sites/{site_id}").get_data(as_text=True)
     assert 'id="restore-undo" class="secondary">' in page  # offered after a reload too
 
-    undo = _post(client, csrf, done["undo_url"])
+    undo = post_json(client, csrf, done["undo_url"])
     assert undo.status_code == 202
     assert _run(app, undo.get_json()["job_id"]) == "done"
     back = export_site(config, site_id, dest=tmp_path / "back.tar.gz")
@@ -141,14 +127,15 @@ def test_restore_then_undo_brings_the_site_back(app, camp, tmp_path):
 def test_a_job_answers_only_under_the_site_it_was_uploaded_for(app, camp):
     site_id, users = camp
     admin, csrf = _as(app, users, "global_admin")
-    job = _upload(admin, csrf, site_id, GOLDEN.read_bytes()).get_json()
+    job = upload_export(admin, csrf, site_id, SITE_EXPORT_V1.read_bytes()).get_json()
     other_id = next(i for i in all_site_ids() if i != site_id)
     elsewhere = f"/admin/sites/{other_id}/restore/{job['job_id']}"
     assert admin.get(elsewhere).status_code == 404
     assert (
-        _post(admin, csrf, elsewhere + "/confirm", {"confirm_other_site": True}).status_code == 404
+        post_json(admin, csrf, elsewhere + "/confirm", {"confirm_other_site": True}).status_code
+        == 404
     )
-    assert _post(admin, csrf, elsewhere + "/undo").status_code == 404
+    assert post_json(admin, csrf, elsewhere + "/undo").status_code == 404
     assert admin.get(f"/admin/sites/{site_id}/restore/..%2f..").status_code == 404
 
 
@@ -157,11 +144,11 @@ def test_too_large_or_not_an_export_is_refused_and_nothing_kept(make_app, make):
     with app.app_context():
         owner = make.user()
         site = make.site(owner=owner)
-        client, csrf = _login(app, owner)
-        too_big = _upload(client, csrf, site.id, GOLDEN.read_bytes())
+        client, csrf = login(app, owner)
+        too_big = upload_export(client, csrf, site.id, SITE_EXPORT_V1.read_bytes())
         assert too_big.status_code == 413
         assert "4,096 bytes" in too_big.get_json()["error"]
-        junk = _upload(client, csrf, site.id, b"not an archive at all")
+        junk = upload_export(client, csrf, site.id, b"not an archive at all")
         assert junk.status_code == 400
         assert "cannot be restored" in junk.get_json()["error"]
         kept = [p.name for p in imports_dir(app.config).iterdir()]
@@ -172,18 +159,25 @@ def test_too_large_or_not_an_export_is_refused_and_nothing_kept(make_app, make):
 def test_the_sweep_removes_old_finished_jobs_only(app, camp):
     site_id, users = camp
     client, csrf = _as(app, users, "global_admin")
-    job = _upload(client, csrf, site_id, GOLDEN.read_bytes()).get_json()
+    job = upload_export(client, csrf, site_id, SITE_EXPORT_V1.read_bytes()).get_json()
     later = utcnow() + timedelta(seconds=app.config["EXPORT_RETENTION"] + 60)
     assert sweep_restore_jobs(app.config) == []  # still fresh
     assert sweep_restore_jobs(app.config, clock=lambda: later) == [job["job_id"]]
     assert client.get(job["status_url"]).status_code == 404
 
 
-def test_a_job_waiting_for_the_lock_steps_aside_for_a_whole_system_restore(app, camp, tmp_path):
-    """A system restore waits for running tasks; one waiting for its lock must not hold it up."""
+def test_a_job_waiting_for_the_lock_steps_aside_for_a_whole_system_restore(
+    app, camp, tmp_path, monkeypatch
+):
+    """A system restore waits for running tasks; one waiting for its lock must not hold it up.
+
+    The interleaving is forced: the system restore raises its flag only once the
+    job has been refused the lock, and the job tries again only once the flag is up.
+    """
+    import sys
     import threading
 
-    from app.backup.errors import PausedForRestore
+    from app.backup.errors import BackupLocked, PausedForRestore
     from app.backup.lock import backup_lock
     from app.backup.maintenance import enter_maintenance, leave_maintenance
     from app.exports.archive import exports_dir
@@ -195,18 +189,40 @@ def test_a_job_waiting_for_the_lock_steps_aside_for_a_whole_system_restore(app, 
     db.session.get(Site, site_id).title = "Changed since"
     db.session.commit()
     client, csrf = _as(app, users, "owner")
-    job = _upload(client, csrf, site_id, saved.path.read_bytes()).get_json()
-    assert _post(client, csrf, job["confirm_url"]).status_code == 202
+    job = upload_export(client, csrf, site_id, saved.path.read_bytes()).get_json()
+    assert post_json(client, csrf, job["confirm_url"]).status_code == 202
     before = snapshot(config, all_site_ids())
     exports = set(exports_dir(config).glob("*")) if exports_dir(config).exists() else set()
 
-    locked, release = threading.Event(), threading.Event()
+    locked, refused, flagged, release = (threading.Event() for _ in range(4))
+    guard_module = sys.modules[restore_guard.__module__]
+    real_lock = guard_module.backup_lock
+
+    class WatchedLock:
+        """The guard's lock: on a refusal, tell the test and wait for the flag to go up."""
+
+        def __init__(self, *args, **kwargs):
+            self.real = real_lock(*args, **kwargs)
+
+        def __enter__(self):
+            try:
+                return self.real.__enter__()
+            except BackupLocked:
+                refused.set()
+                flagged.wait(30)
+                raise
+
+        def __exit__(self, *exc):
+            return self.real.__exit__(*exc)
+
+    monkeypatch.setattr(guard_module, "backup_lock", WatchedLock)
 
     def system_restore():  # as restore_backup does: the lock, then the flag, then it waits
         with backup_lock(config, "restore"):
             locked.set()
-            time.sleep(1.5)  # the job is waiting for the lock by now
+            refused.wait(30)  # the job is waiting for the lock
             enter_maintenance(config, "restoring stinkykitty-2025-06-01-020000")
+            flagged.set()
             try:
                 release.wait(30)
             finally:
@@ -222,6 +238,7 @@ def test_a_job_waiting_for_the_lock_steps_aside_for_a_whole_system_restore(app, 
                 config, db.session, job["job_id"], guard=restore_guard(config),
                 step_aside=(PausedForRestore,),
             )  # fmt: skip
+        assert refused.is_set()  # it stepped aside while waiting for the lock
         db.session.remove()
         queued = read_job(config, job["job_id"])  # (the pages answer 503 during the restore)
         assert queued["state"] == "queued"

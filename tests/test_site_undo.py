@@ -18,49 +18,19 @@ from app.exports import loader, restorejobs
 from app.exports.archive import export_site, exports_dir
 from app.exports.siteimport import import_site
 from app.extensions import db
-from app.media import delete_media
-from app.models import Block, MediaItem, MenuItem, Page, Site, SiteUser
-from tests.schedulekit import wait_for
-from tests.sitekit import all_site_ids, build_camp, snapshot
+from app.models import Block, MediaItem, Page, Site
+from tests.sitekit import all_site_ids, snapshot
+from tests.support.states import camp_site, edit_site, other_sites_state
+from tests.support.waiting import wait_for
 from tests.undokit import exact_site, hooked_guard, queue_restore, run, undo
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-def _camp(make):
-    owner = make.user(email="owner@lakeside.example")
-    leaver = make.user(email="leaver@lakeside.example")
-    site = build_camp(make, "lakeside", owner=owner, members=[(leaver, "editor")])
-    make.media(site, content=os.urandom(900), name="by-leaver.png", uploader=leaver,
-               preview=b"\x00preview\xff")  # fmt: skip
-    db.session.execute(sa.delete(SiteUser).where(SiteUser.user_id == leaver.id))
-    db.session.commit()  # an uploader who is no member any more
-    build_camp(make, "pinecrest")
-    return site.id, owner.id
-
-
-def _edit(make, site_id, tag):
-    """Change pages, blocks, menu and media of the site (as its owner would)."""
-    site = db.session.get(Site, site_id)
-    make.page(site, slug=f"new-{tag}", title=f"New {tag}", blocks=[("text", {"html": tag})])
-    block = db.session.scalar(
-        sa.select(Block).join(Page).where(Page.site_id == site_id).order_by(Block.id)
-    )
-    block.data = {**block.data, "edited": tag}
-    db.session.get(MenuItem, site.menu_items[0].id).label = f"Menu {tag}"
-    delete_media(db.session.scalar(sa.select(MediaItem).where(MediaItem.site_id == site_id)))
-    db.session.commit()
-    make.media(site, content=os.urandom(300), name=f"{tag}.jpg", preview=tag.encode())
-
-
-def _other_state(config, site_id):
-    return snapshot(config, [i for i in all_site_ids() if i != site_id])
-
-
 @pytest.mark.integration
 def test_a_sites_own_export_round_trips_with_its_previews(any_app, make, tmp_path):
     config = any_app.config
-    site_id, _owner = _camp(make)
+    site_id, _owner = camp_site(make)
 
     def media():
         db.session.remove()
@@ -103,15 +73,15 @@ def test_the_golden_export_of_each_format_version_imports_with_what_it_carries(a
 @pytest.mark.integration
 def test_undo_is_exact_for_a_site_larger_than_an_upload_may_be(any_app, make, tmp_path):
     config = any_app.config
-    site_id, owner_id = _camp(make)
+    site_id, owner_id = camp_site(make)
     small = export_site(config, site_id, dest=tmp_path / "small.tar.gz")
     site = db.session.get(Site, site_id)
     make.media(site, content=os.urandom(64 * 1024), name="big.jpg", preview=b"big")
-    _edit(make, site_id, "before")
+    edit_site(make, site_id, "before")
     unpacked = sum(f["size"] for f in read_manifest(small.path)["files"])
     config["SITE_IMPORT_MAX_BYTES"] = unpacked + 4096  # the site itself no longer fits
     before = exact_site(config, site_id)
-    others = _other_state(config, site_id)
+    others = other_sites_state(config, site_id)
 
     job_id = queue_restore(config, site_id, owner_id, small.path.read_bytes())
     assert run(config, job_id) == "done"
@@ -119,27 +89,27 @@ def test_undo_is_exact_for_a_site_larger_than_an_upload_may_be(any_app, make, tm
     undo_id = undo(config, job_id, site_id, owner_id)
     assert run(config, undo_id) == "done", restorejobs.read_job(config, undo_id)["error"]
     assert exact_site(config, site_id) == before  # every row, id and file, previews too
-    assert _other_state(config, site_id) == others
+    assert other_sites_state(config, site_id) == others
 
 
 @pytest.mark.integration
 def test_edits_made_while_the_restore_waits_are_in_its_undo(any_app, make, tmp_path):
     config = any_app.config
-    site_id, owner_id = _camp(make)
+    site_id, owner_id = camp_site(make)
     saved = export_site(config, site_id, dest=tmp_path / "saved.tar.gz")
     job_id = queue_restore(config, site_id, owner_id, saved.path.read_bytes())
-    others = _other_state(config, site_id)
+    others = other_sites_state(config, site_id)
 
     seen = {}
 
     def inside():
-        _edit(make, site_id, "inside")
+        edit_site(make, site_id, "inside")
         seen["replaced"] = exact_site(config, site_id)
         running = restorejobs.read_job(config, job_id)  # its worker is alive: not settled
         assert (running["state"], running["error"]) == ("running", None)
 
     # Edits while the job waits for the lock, and once it holds it (before its transaction).
-    guard = hooked_guard(config, waiting=lambda: _edit(make, site_id, "waiting"), inside=inside)
+    guard = hooked_guard(config, waiting=lambda: edit_site(make, site_id, "waiting"), inside=inside)
     assert run(config, job_id, guard=guard) == "done"
     assert exact_site(config, site_id) != seen["replaced"]
     slugs = {p["slug"] for p in seen["replaced"][0]["pages"]}
@@ -155,16 +125,16 @@ def test_edits_made_while_the_restore_waits_are_in_its_undo(any_app, make, tmp_p
     redo_id = undo(config, undo_id, site_id, owner_id)
     assert run(config, redo_id) == "done"
     assert exact_site(config, site_id) == seen["restored"]
-    assert _other_state(config, site_id) == others
+    assert other_sites_state(config, site_id) == others
 
 
 @pytest.mark.integration
 def test_a_restore_that_fails_changes_nothing_and_keeps_no_undo(any_app, make, tmp_path):
     config = any_app.config
-    site_id, owner_id = _camp(make)
+    site_id, owner_id = camp_site(make)
     saved = export_site(config, site_id, dest=tmp_path / "saved.tar.gz")
     job_id = queue_restore(config, site_id, owner_id, saved.path.read_bytes())
-    _edit(make, site_id, "later")
+    edit_site(make, site_id, "later")
     before = snapshot(config, all_site_ids())
     exports_dir(config).mkdir(parents=True, exist_ok=True)
     exports = sorted(p.name for p in exports_dir(config).iterdir())
@@ -210,7 +180,7 @@ def test_an_edit_in_flight_when_the_restore_begins_is_in_its_undo(make_app, make
     app = make_app(engine)
     with app.app_context():
         config = app.config
-        site_id, owner_id = _camp(make)
+        site_id, owner_id = camp_site(make)
         saved = export_site(config, site_id, dest=tmp_path / "saved.tar.gz")
         job_id = queue_restore(config, site_id, owner_id, saved.path.read_bytes())
         block_id = db.session.scalar(

@@ -20,8 +20,7 @@ from app.exports.archive import export_site
 from app.extensions import db
 from app.models import Site
 from tests.processes import stop_group
-from tests.schedulekit import wait_for
-from tests.test_export_browser import browser  # noqa: F401  (the fixture)
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -117,7 +116,7 @@ def _check_site(page, start, prefix, folder):
     return visited
 
 
-def test_the_recorder_sees_a_request_to_another_host(browser):  # noqa: F811
+def test_the_recorder_sees_a_request_to_another_host(browser):
     context = browser.new_context()
     seen = _record_requests(context)
     page = context.new_page()
@@ -127,7 +126,7 @@ def test_the_recorder_sees_a_request_to_another_host(browser):  # noqa: F811
     context.close()
 
 
-def test_every_demo_site_browses_from_file_urls(browser, exports):  # noqa: F811
+def test_every_demo_site_browses_from_file_urls(browser, exports):
     for _subdomain, folder in exports:
         context = browser.new_context()
         requests = _record_requests(context)
@@ -140,7 +139,7 @@ def test_every_demo_site_browses_from_file_urls(browser, exports):  # noqa: F811
         context.close()
 
 
-def test_every_demo_site_browses_under_a_sub_path_of_a_plain_server(browser, exports, tmp_path):  # noqa: F811
+def test_every_demo_site_browses_under_a_sub_path_of_a_plain_server(browser, exports, tmp_path):
     server = subprocess.Popen(
         [sys.executable, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1"],
         cwd=tmp_path / "exports",

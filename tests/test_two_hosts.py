@@ -11,8 +11,8 @@ from app.backup.lock import backup_lock
 from app.exports.archive import exports_dir
 from app.extensions import db
 from tests.s3kit import CREDENTIALS
-from tests.test_export_views import _login
-from tests.test_export_worker import export_to_the_end
+from tests.support.jobs import export_to_the_end
+from tests.support.web import login
 from tests.workers import (
     REDIS_URL,
     CeleryProcess,
@@ -75,7 +75,7 @@ def test_export_flow_across_hosts_goes_through_the_object_store(web, worker, mak
     site = make.site(owner=owner, subdomain="riverbend")
     make.page(site, slug="home", blocks=[("text", {"html": "<p>river</p>"})])
     make.media(site, content=b"\xff\xd8 river" * 10_000, name="river.jpg")
-    client, csrf = _login(app, owner)
+    client, csrf = login(app, owner)
 
     status = export_to_the_end(client, csrf, site.id, worker)
     # Neither host keeps the file: the web never saw it, the worker uploaded and removed it.

@@ -40,7 +40,8 @@ from app.models.types import parse_utc
 from tests import craft
 from tests.backupkit import FakeClock, unpack
 from tests.sitekit import build_camp
-from tests.test_site_import import GOLDEN
+from tests.support.archives import SITE_EXPORT_V1
+from tests.support.web import login, upload_export
 
 PENDING = 2
 # Whole exports more often than the rest, so that sites fill up and the oldest give way.
@@ -49,7 +50,7 @@ KINDS = ["good", "good", "ours", "ours", "forged", "tampered", "truncated", "jun
 
 def _tampered(tmp_path):
     """The golden export with one member changed after its checksums were taken."""
-    manifest, files = unpack(GOLDEN, tmp_path / "golden")
+    manifest, files = unpack(SITE_EXPORT_V1, tmp_path / "golden")
     fields = {k: v for k, v in manifest.items() if k not in ("format", "format_version", "files")}
     listed = craft.manifest_for([(p, len(d)) for p, d in files], manifest["format"], **fields)
     sums = craft.sums_for([("manifest.json", listed), *files])
@@ -92,7 +93,7 @@ def upload_world(make_app, make, tmp_path, monkeypatch):
         ours = export_site(app.config, sites[0], session=db.session).path.read_bytes()
         db.session.remove()
         archives = {
-            "good": GOLDEN.read_bytes(),
+            "good": SITE_EXPORT_V1.read_bytes(),
             "ours": ours,
             "forged": _forged(ours),
             "tampered": _tampered(tmp_path),
@@ -291,19 +292,19 @@ def test_uploads_stay_bounded_and_refusals_change_nothing(upload_world):
 
 
 def test_the_page_answers_each_refusal_with_its_status(make_app, make, tmp_path, monkeypatch):
-    from tests.test_export_views import _login
-    from tests.test_site_restore_views import _upload
 
     app = make_app(SITE_IMPORT_MAX_PENDING=2)
     with app.app_context():
         owner = make.user()
         site = make.site(owner=owner)
-        client, csrf = _login(app, owner)
-        tampered = _upload(client, csrf, site.id, _tampered(tmp_path))
+        client, csrf = login(app, owner)
+        tampered = upload_export(client, csrf, site.id, _tampered(tmp_path))
         assert tampered.status_code == 400
         assert "cannot be restored" in tampered.get_json()["error"]
         assert "checksum" in tampered.get_json()["error"]
-        first, second, third = (_upload(client, csrf, site.id, GOLDEN.read_bytes()) for _ in "123")
+        first, second, third = (
+            upload_export(client, csrf, site.id, SITE_EXPORT_V1.read_bytes()) for _ in "123"
+        )
         assert {first.status_code, second.status_code, third.status_code} == {201}
         status = f"/admin/sites/{site.id}/restore/{first.get_json()['job_id']}"
         assert client.get(status).status_code == 404  # the oldest gave way to the third
@@ -311,11 +312,11 @@ def test_the_page_answers_each_refusal_with_its_status(make_app, make, tmp_path,
         confirm = client.post(f"{status}/confirm", json={}, headers={"X-CSRFToken": csrf})
         assert confirm.status_code == 404
         with uploads.receiving(restorejobs.imports_dir(app.config), site.id):
-            busy = _upload(client, csrf, site.id, GOLDEN.read_bytes())
+            busy = upload_export(client, csrf, site.id, SITE_EXPORT_V1.read_bytes())
         assert busy.status_code == 409
         assert "being received" in busy.get_json()["error"]
         monkeypatch.setattr(space, "free_space", lambda _path: 10_000)
-        full = _upload(client, csrf, site.id, GOLDEN.read_bytes())
+        full = upload_export(client, csrf, site.id, SITE_EXPORT_V1.read_bytes())
         assert full.status_code == 507
         assert full.get_json()["error"] == uploads.NO_ROOM
 
@@ -330,14 +331,16 @@ def test_an_import_leaves_the_backups_reserve_free(app, make, monkeypatch):
     backups.mkdir(parents=True)
     with open(backups / "stinkykitty-2026-01-01-000000.tar.gz", "wb") as out:
         out.truncate(5_000_000)  # the next backup needs about as much
-    unpacked = sum(f["size"] for f in read_manifest(GOLDEN)["files"])
+    unpacked = sum(f["size"] for f in read_manifest(SITE_EXPORT_V1)["files"])
     monkeypatch.setattr(space, "free_space", lambda _path: unpacked + 5_000_000 - 1)
     before = full_state(app.config)
     with pytest.raises(NotEnoughSpace, match="keeping room for the next backup"):
-        import_site(app.config, db.engine, GOLDEN, subdomain="fresh", owner_email=owner)
+        import_site(app.config, db.engine, SITE_EXPORT_V1, subdomain="fresh", owner_email=owner)
     assert full_state(app.config) == before
     monkeypatch.setattr(space, "free_space", lambda _path: unpacked + 5_000_000)
-    summary = import_site(app.config, db.engine, GOLDEN, subdomain="fresh", owner_email=owner)
+    summary = import_site(
+        app.config, db.engine, SITE_EXPORT_V1, subdomain="fresh", owner_email=owner
+    )
     assert summary.subdomain == "fresh"
 
 
