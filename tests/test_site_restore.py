@@ -1,11 +1,15 @@
 """Restoring one site from a system backup: it is as in the backup, every other site untouched."""
 
 import json
+import signal
+import subprocess
+import sys
 
 import pytest
 import sqlalchemy as sa
 
 from app.backup.errors import SchemaMismatch
+from app.backup.journal import KILL_AT_VARIABLE, journal_path
 from app.backup.sitedump import SiteNotInBackup
 from app.backup.siterestore import restore_site
 from app.backup.system import create_backup
@@ -14,6 +18,7 @@ from app.extensions import db
 from app.media import delete_media, media_path
 from app.models import Block, MediaItem, Page, Site, User
 from tests.backupkit import database_state, leftovers
+from tests.processes import ROOT, clean_env
 from tests.sitekit import all_site_ids, build_camp, site_files, site_rows, snapshot
 
 
@@ -192,3 +197,30 @@ def test_cli_restores_one_site_after_the_same_prompt(app, make):
     missing = runner.invoke(args=["backup", "restore", backup.backup_id, "--site", "no", "--yes"])
     assert missing.exit_code == 1
     assert "holds no site 'no'" in missing.output
+
+
+def test_a_site_restore_first_settles_an_interrupted_whole_restore(app, make):
+    """A one-site restore in a running process settles an interrupted restore before it begins."""
+    config = app.config
+    lake_id, _pine_id = _two_camps(make)
+    backup = create_backup(config, db.engine, skip_unchanged=False)
+    make.page(db.session.get(Site, lake_id), slug="after-the-backup")
+    before = snapshot(config, [lake_id])
+    db.session.remove()
+    env = clean_env(
+        STINKY_DATA_DIR=config["STINKY_DATA_DIR"],
+        SECRET_KEY=config["SECRET_KEY"],
+        BACKUP_KEY=config["BACKUP_KEY"],
+        **{KILL_AT_VARIABLE: "installed"},  # killed with the old media moved aside
+    )
+    command = [sys.executable, "-m", "flask", "--app", "app", "backup", "restore"]
+    killed = subprocess.run(
+        [*command, backup.backup_id, "--yes"], env=env, cwd=ROOT, capture_output=True, timeout=120
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
+    assert journal_path(config).exists()  # interrupted, and nothing in this process settled it
+
+    restore_site(config, db.engine, backup.backup_id, "pinecrest", load=loader_for(config))
+
+    assert not journal_path(config).exists()  # settled first: undone, as it had not committed
+    assert snapshot(config, [lake_id]) == before  # lakeside as it was, its new page included
