@@ -31,8 +31,8 @@ from tests.schedulekit import (
     remount,
     temp_archives,
     unreachable_app,
-    wait_for,
 )
+from tests.support.waiting import wait_for
 from tests.workers import (
     REDIS_URL,
     forget_prefix,
