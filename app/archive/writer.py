@@ -143,7 +143,7 @@ def write_archive(
                 head_offset = gz.reserve(room)
                 checksums = {}
             total = len(stored) + len(deflated) + len(late_paths)
-            check = ahead.check if late is None else lambda: (ahead.check(), late.check())
+            check = ahead.check if late is None else _both(ahead.check, late.check)
             checksums.update(_add_members(gz, stored, ahead, check, mtime, progress, total))
             if late is not None:
                 entries += [(p, ahead.sizes[p]) for p in late_paths]
@@ -183,6 +183,16 @@ def write_archive(
         sha256=out.hash.hexdigest() if out.hash else None,
         checksums=checksums,
     )
+
+
+def _both(first: Callable[[], None], second: Callable[[], None]) -> Callable[[], None]:
+    """Return a check that runs ``first``, then ``second``."""
+
+    def check() -> None:
+        first()
+        second()
+
+    return check
 
 
 def _check_members(members, late_paths=()):
