@@ -21,7 +21,6 @@ with the functions of ``app.archive.reader``.
 
 import hashlib
 import itertools
-import mimetypes
 import os
 import secrets
 import threading
@@ -29,12 +28,13 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from os import PathLike
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import IO, Literal
 
 from isal import isal_zlib
 
 from app.archive.auth import TAG_NAME, authentication_field, make_tag, tag_problem
+from app.archive.compressible import split_by_compressibility
 from app.archive.deflateahead import DeflateAhead
 from app.archive.errors import ArchiveError, NotEnoughSpace
 from app.archive.gzipstream import GzipStreamWriter, deflated_run, fixed_size_run
@@ -65,7 +65,6 @@ from app.archive.sums import checksum_line, checksums_size, checksums_text, mani
 
 __all__ = ["ArchiveResult", "Late", "Member", "RoomExceeded", "remove_temporaries", "write_archive"]
 
-PROBE = 64 * 1024
 # Media are read, hashed and stored in pieces this large: each piece costs this
 # thread a few waits for the GIL while the dump runs in another (up to the
 # interpreter's switch interval each), so fewer, larger pieces wait less.
@@ -76,12 +75,6 @@ STAND_IN_SIZE = 999_999_999_999_999
 # Room for the final manifest beyond the stand-in's: its compressed size may
 # differ a little, and up to four tar blocks of spaces align it (see _place_head).
 HEAD_MARGIN = 1024 + 5 * BLOCK
-INCOMPRESSIBLE_SUFFIXES = set(
-    """
-    .jpg .jpeg .png .gif .webp .avif .heic .mp4 .m4v .mov .webm .mkv .mp3 .m4a .ogg .opus
-    .zip .gz .tgz .bz2 .xz .zst .7z .pdf .docx .xlsx .pptx .odt .woff .woff2
-    """.split()
-)
 
 
 class RoomExceeded(ArchiveError):
@@ -128,7 +121,7 @@ def write_archive(
     _check_members(members, late_paths)
     if late and digest:
         raise ValueError("an archive with late members cannot be hashed whole as it is written")
-    stored, deflated = _split_by_compressibility(members)
+    stored, deflated = split_by_compressibility(members)
     entries = [(m.path, m.size) for m in stored + deflated]
     summed, manifest = _manifest(meta, entries + [(p, STAND_IN_SIZE) for p in late_paths], key)
     head = manifest_bytes(manifest)
@@ -375,42 +368,6 @@ class _HashingRaw:
     def __exit__(self, *exc: object) -> Literal[False]:
         self.stop_flushing()
         return False
-
-
-def guess_compressible(path: str, sample: bytes) -> bool:
-    """Return True when a member is worth deflating, by its name, else by a quick trial."""
-    suffix = PurePosixPath(path).suffix.lower()
-    if suffix in INCOMPRESSIBLE_SUFFIXES:
-        return False
-    mime = mimetypes.guess_type(path)[0] or ""
-    if mime.startswith(("image/", "video/", "audio/")) and not mime.endswith(("svg+xml", "bmp")):
-        return False
-    if len(sample) < 4096:
-        return True  # too small to judge, and too small to matter
-    trial = isal_zlib.compress(sample[:PROBE], 1)
-    return len(trial) < 0.9 * min(len(sample), PROBE)
-
-
-def _split_by_compressibility(members: list[Member]) -> tuple[list[Member], list[Member]]:
-    """Return (stored, deflated) members, each in the given order."""
-    stored: list[Member] = []
-    deflated: list[Member] = []
-    for member in members:
-        compressible = member.compressible
-        if compressible is None:
-            compressible = guess_compressible(member.path, _sample(member))
-        (deflated if compressible else stored).append(member)
-    return stored, deflated
-
-
-def _sample(member: Member) -> bytes:
-    """Return the first bytes of ``member``, unless its name already tells it is media."""
-    if isinstance(member.source, bytes | bytearray):
-        return bytes(member.source[:PROBE])
-    if PurePosixPath(member.path).suffix.lower() in INCOMPRESSIBLE_SUFFIXES:
-        return b""
-    with open(member.source, "rb") as f:
-        return f.read(PROBE)
 
 
 def _add_bytes(gz: GzipStreamWriter, path: str, data: bytes, mtime: int) -> str:
