@@ -26,10 +26,11 @@ run: venv
 	  $(BIN)/python -m app.supervise $(HONCHO_KILL_WAIT) start -f Procfile; \
 	  status=$$?; [ $$status -eq 130 ] || exit $$status
 
-## Lint, check formatting, then run every test.
+## Lint, check formatting and types, then run every test.
 test: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest
 
 format: venv

@@ -28,7 +28,11 @@ import os
 import re
 import secrets
 import shutil
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from os import PathLike
 from pathlib import Path
+from typing import Any, NotRequired, TypedDict, cast
 
 from app.archive.space import fsync_dir
 from app.commitmarks import JOB_PREFIX, committed, drop_mark
@@ -40,14 +44,40 @@ CLAIMED = "claimed"
 ACTIVE = ("queued", "running")
 
 
+class JobProgress(TypedDict):
+    """How far a running job is: its phase (None before the first) and done of total."""
+
+    phase: str | None
+    done: int
+    total: int
+
+
+class Job(TypedDict):
+    """The record of a job: what every job holds and this module reads or writes.
+
+    Each kind adds keys of its own (a backups-page job its ``kind``, ``user_id``
+    and ``result``; a site restore job its ``site_id``, ``preview`` and
+    ``summary``, a LoadSummaryDict): the record is stored and read whole.
+    """
+
+    id: str
+    state: str  # "queued", "running", "done" or "failed" (a restore job "uploaded" first)
+    created_at: str  # ISO 8601, UTC
+    started_at: NotRequired[str | None]
+    finished_at: NotRequired[str | None]
+    error: NotRequired[str | None]
+    progress: NotRequired[JobProgress]
+    commit_token: NotRequired[str]  # while a job that changes the database runs
+
+
 class JobStore:
     """The jobs of one kind under ``root``; ``folders`` picks the layout."""
 
-    def __init__(self, root, *, folders):
+    def __init__(self, root: str | PathLike[str], *, folders: bool) -> None:
         self.root = Path(root)
         self.folders = folders
 
-    def path(self, job_id, name=RECORD):
+    def path(self, job_id: object, name: str = RECORD) -> Path | None:
         """Return the path of a job's record (or marker ``name``), or None for a malformed id."""
         if not isinstance(job_id, str) or not JOB_ID.fullmatch(job_id):
             return None
@@ -55,12 +85,16 @@ class JobStore:
             return self.root / job_id / name
         return self.root / (f"{job_id}.json" if name == RECORD else f"{job_id}.{name}")
 
-    def folder(self, job_id):
+    def _at(self, job_id: str, name: str = RECORD) -> Path:
+        """Return ``path(job_id, name)`` of an id this store gave out (so never None)."""
+        return cast(Path, self.path(job_id, name))
+
+    def folder(self, job_id: object) -> Path | None:
         """Return the folder of a job's files (folder layout), or None for a malformed id."""
         path = self.path(job_id)
         return path and path.parent
 
-    def new_id(self):
+    def new_id(self) -> str:
         """Return a fresh job id, its folder made (folder layout)."""
         job_id = secrets.token_hex(8)
         if self.folders:
@@ -69,9 +103,9 @@ class JobStore:
             self.root.mkdir(parents=True, exist_ok=True)
         return job_id
 
-    def write(self, job):
+    def write(self, job: Job) -> None:
         """Store ``job`` atomically and durably (write, fsync, rename, fsync the folder)."""
-        path = self.path(job["id"])
+        path = self._at(job["id"])
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(3)}")
         try:
             with open(tmp, "w") as out:
@@ -84,16 +118,16 @@ class JobStore:
             raise
         fsync_dir(path.parent)
 
-    def read(self, job_id):
+    def read(self, job_id: object) -> Job | None:
         """Return the stored record of ``job_id`` as it is, or None."""
         path = self.path(job_id)
         try:
             job = json.loads(path.read_text()) if path else None
         except (OSError, ValueError):
             return None
-        return job if isinstance(job, dict) else None
+        return cast(Job, job) if isinstance(job, dict) else None  # as stored: not checked
 
-    def ids(self):
+    def ids(self) -> list[str]:
         """Return the ids of every job."""
         if not self.root.is_dir():
             return []
@@ -103,30 +137,31 @@ class JobStore:
             names = (p.stem for p in self.root.glob("*.json"))
         return [name for name in names if JOB_ID.fullmatch(name)]
 
-    def mark_once(self, job_id, name):
+    def mark_once(self, job_id: str, name: str) -> bool:
         """Create marker ``name`` of a job; return False if it existed already."""
         try:
-            os.close(os.open(self.path(job_id, name), os.O_CREAT | os.O_EXCL, 0o640))
+            os.close(os.open(self._at(job_id, name), os.O_CREAT | os.O_EXCL, 0o640))
         except FileExistsError:
             return False
         return True
 
-    def remove(self, job_id):
+    def remove(self, job_id: str) -> None:
         """Delete a job: its record, markers and files."""
         if self.folders:
-            shutil.rmtree(self.folder(job_id), ignore_errors=True)
+            shutil.rmtree(cast(Path, self.folder(job_id)), ignore_errors=True)
             return
         for name in (RECORD, CLAIMED):
-            self.path(job_id, name).unlink(missing_ok=True)
+            self._at(job_id, name).unlink(missing_ok=True)
 
     @contextlib.contextmanager
-    def claim(self, job_id):
+    def claim(self, job_id: str) -> Iterator[bool]:
         """Claim a queued job for this process: yield True (held until the block ends) or False.
 
         A claim left by a worker that died before the job ran (its record still
         reads ``queued``) is taken over.
         """
-        path = self.path(job_id, CLAIMED)
+        path = self._at(job_id, CLAIMED)
+        fd: int | None
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR | os.O_CLOEXEC, 0o640)
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -142,7 +177,7 @@ class JobStore:
         finally:
             os.close(fd)
 
-    def _take_over(self, path):
+    def _take_over(self, path: Path) -> int | None:
         """Return a locked fd of the claim ``path`` if its worker is gone, else None."""
         try:
             fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
@@ -155,14 +190,14 @@ class JobStore:
             return None
         return fd
 
-    def release(self, job_id):
+    def release(self, job_id: str) -> None:
         """Give a claimed job back (it is queued again): remove its claim marker."""
-        self.path(job_id, CLAIMED).unlink(missing_ok=True)
+        self._at(job_id, CLAIMED).unlink(missing_ok=True)
 
-    def worker_alive(self, job_id):
+    def worker_alive(self, job_id: str) -> bool:
         """Return True while the process that claimed ``job_id`` still runs it."""
         try:
-            fd = os.open(self.path(job_id, CLAIMED), os.O_RDONLY | os.O_CLOEXEC)
+            fd = os.open(self._at(job_id, CLAIMED), os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
             return False
         try:
@@ -174,12 +209,21 @@ class JobStore:
         return False
 
 
-def new_token():
+def new_token() -> str:
     """Return a fresh commit token for a job's transaction."""
     return JOB_PREFIX + secrets.token_hex(16)
 
 
-def settle(store, job, engine, *, lost, done=None, failed=None, clock=utcnow):
+def settle(
+    store: JobStore,
+    job: Job | None,
+    engine: Any,
+    *,
+    lost: str,
+    done: Callable[[Job], dict[str, Any]] | None = None,
+    failed: Callable[[Job], dict[str, Any]] | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> Job | None:
     """Record what really happened to ``job`` if its worker died while it ran; return the job.
 
     A job whose ``commit_token`` committed becomes ``done`` (updated with
@@ -203,10 +247,11 @@ def settle(store, job, engine, *, lost, done=None, failed=None, clock=utcnow):
     if store.worker_alive(job["id"]) or store.read(job["id"]) != job:
         return store.read(job["id"])  # a worker took it meanwhile (a retried task)
     finished = format_utc(clock(), "seconds")
+    record = cast(dict[str, Any], job)  # a kind's own keys too: the plain dict it is stored as
     if went_in:
-        job.update(state="done", error=None, finished_at=finished, **(done(job) if done else {}))
+        record.update(state="done", error=None, finished_at=finished, **(done(job) if done else {}))
     else:
-        job.update(
+        record.update(
             state="failed", error=lost, finished_at=finished, **(failed(job) if failed else {})
         )
     store.write(job)
@@ -215,14 +260,14 @@ def settle(store, job, engine, *, lost, done=None, failed=None, clock=utcnow):
     return job
 
 
-def forget_token(store, job, engine):
+def forget_token(store: JobStore, job: Job, engine: Any) -> None:
     """Drop a finished job's commit mark, then its token (the outcome is in its record)."""
     drop_mark(engine, job["commit_token"])
     job.pop("commit_token")
     store.write(job)
 
 
-def app_engine():
+def app_engine() -> Any:
     """Return the app's database engine inside an app context, else None."""
     from flask import has_app_context
 

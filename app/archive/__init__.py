@@ -15,7 +15,14 @@ from app.archive.errors import (
     Unauthenticated,
     UnsafeArchive,
 )
-from app.archive.members import Stream, member_count
+from app.archive.members import (
+    Authentication,
+    Manifest,
+    ManifestFile,
+    Progress,
+    Stream,
+    member_count,
+)
 from app.archive.peek import read_member
 from app.archive.reader import (
     CHECKSUMS_NAME,
@@ -43,10 +50,14 @@ __all__ = [
     "TAG_NAME",
     "ArchiveError",
     "ArchiveResult",
+    "Authentication",
     "CorruptArchive",
     "Late",
+    "Manifest",
+    "ManifestFile",
     "Member",
     "NotEnoughSpace",
+    "Progress",
     "RoomExceeded",
     "Stream",
     "Unauthenticated",

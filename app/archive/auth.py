@@ -14,7 +14,9 @@ so SHA256SUMS still checks every member with ``sha256sum -c``.
 
 import hashlib
 import hmac
+from typing import Any
 
+from app.archive.members import Authentication, Manifest
 from app.archive.sums import checksum_line
 
 TAG_NAME = "HMAC-SHA256"
@@ -22,17 +24,17 @@ TAG_SIZE = 65
 _DOMAIN = b"stinkykitty-archive-tag\0"
 
 
-def key_id(key):
+def key_id(key: bytes) -> str:
     """Return a short public name of ``key`` (its hash, not the key), to tell keys apart."""
     return hashlib.sha256(b"stinkykitty-key-id\0" + key).hexdigest()[:16]
 
 
-def authentication_field(key):
+def authentication_field(key: bytes) -> Authentication:
     """Return the manifest's ``authentication`` field for archives tagged with ``key``."""
     return {"algorithm": "HMAC-SHA256", "member": TAG_NAME, "key_id": key_id(key)}
 
 
-def make_tag(key, manifest_bytes, sums_bytes):
+def make_tag(key: bytes, manifest_bytes: bytes, sums_bytes: bytes) -> bytes:
     """Return the tag member's bytes over ``manifest_bytes`` and ``sums_bytes``."""
     mac = hmac.new(key, _DOMAIN, hashlib.sha256)
     mac.update(len(manifest_bytes).to_bytes(8, "big"))
@@ -41,7 +43,13 @@ def make_tag(key, manifest_bytes, sums_bytes):
     return (mac.hexdigest() + "\n").encode("ascii")
 
 
-def tag_problem(key, manifest, manifest_bytes, sums_bytes, tag_bytes):
+def tag_problem(
+    key: bytes,
+    manifest: Manifest,
+    manifest_bytes: bytes,
+    sums_bytes: bytes | None,
+    tag_bytes: bytes | None,
+) -> str | None:
     """Return why the archive is not authenticated by ``key`` (None when it is)."""
     if tag_bytes is None:
         return "it carries no authentication tag (made before archives were authenticated?)"
@@ -51,7 +59,8 @@ def tag_problem(key, manifest, manifest_bytes, sums_bytes, tag_bytes):
     covered = sums_bytes[: -len(own_line)]
     if hmac.compare_digest(make_tag(key, manifest_bytes, covered), tag_bytes):
         return None
-    listed = (manifest.get("authentication") or {}).get("key_id")
+    field: dict[str, Any] = manifest.get("authentication") or {}
+    listed = field.get("key_id")
     if listed and listed != key_id(key):
         return f"its tag was made with another key (key id {listed}, this key is {key_id(key)})"
     return "its authentication tag does not match (forged or altered)"

@@ -5,13 +5,16 @@ import shutil
 import tempfile
 import threading
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Literal, cast
 
 from isal import isal_zlib
 
 from app.archive.errors import ArchiveError
 from app.archive.members import CHUNK as COPY_CHUNK
-from app.archive.members import Stream, padding, read_source, tar_header
+from app.archive.members import Member, Stream, padding, read_source, tar_header
 
 # Text (JSON lines) is deflated by zlib in its own thread while the writer stores
 # the media. Measured on a 332 MB backup (31 MB of text): level 3 took 0.22 s and
@@ -27,10 +30,10 @@ TEXT_LEVEL = 7
 class Segment:
     """What the thread deflated: raw deflate blocks in ``spool``, and what they hold."""
 
-    spool: object
+    spool: IO[bytes]
     crc: int
     length: int
-    checksums: dict
+    checksums: dict[str, str]
 
 
 class DeflateAhead:
@@ -42,33 +45,40 @@ class DeflateAhead:
     ready; ``paths``, when given, is the order they must come in.
     """
 
-    def __init__(self, members, spool_path, mtime, paths=None):
+    def __init__(
+        self,
+        members: Iterable[Member | Stream],
+        spool_path: Path,
+        mtime: int,
+        paths: list[str] | None = None,
+    ) -> None:
         self.members = members
         self._paths = paths
         self._spool_path = spool_path
         self._mtime = mtime
         self._stop = threading.Event()
-        self._error = None
-        self._segment = None
-        self.sizes = {}  # path: size of each member deflated
+        self._error: BaseException | None = None
+        self._segment: Segment | None = None
+        self.sizes: dict[str, int] = {}  # path: size of each member deflated
         self._thread = threading.Thread(target=self._run, name="deflate-ahead", daemon=True)
 
-    def __enter__(self):
+    def __enter__(self) -> "DeflateAhead":
         self._spool = open(self._spool_path, "w+b")
         self._spool_path.unlink()  # anonymous from now on: a crash leaves nothing behind
         self._thread.start()
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         self._stop.set()
         self._thread.join()
         self._spool.close()
         return False
 
-    def _run(self):
+    def _run(self) -> None:
         try:
             self._deflater = self._fresh()
-            self._crc, self._length, checksums = 0, 0, {}
+            checksums: dict[str, str] = {}
+            self._crc, self._length = 0, 0
             for member in self.members:
                 if self._paths is not None and self._paths[len(checksums) :][:1] != [member.path]:
                     raise ArchiveError(f"{member.path}: not the member announced next")
@@ -88,15 +98,15 @@ class DeflateAhead:
             self._error = exc
 
     @staticmethod
-    def _fresh():
+    def _fresh() -> Any:
         return zlib.compressobj(TEXT_LEVEL, zlib.DEFLATED, -15)
 
-    def _put(self, data):
+    def _put(self, data: bytes | memoryview) -> None:
         self._crc = isal_zlib.crc32(data, self._crc)
         self._length += len(data)
         self._spool.write(self._deflater.compress(data))
 
-    def _put_member(self, member):
+    def _put_member(self, member: Member) -> str | None:
         """Deflate a member of known size; return its SHA-256 (None if told to stop)."""
         self.sizes[member.path] = member.size
         self._put(tar_header(member.path, member.size, self._mtime))
@@ -109,7 +119,7 @@ class DeflateAhead:
         self._put(padding(member.size))
         return digest.hexdigest()
 
-    def _put_stream(self, stream):
+    def _put_stream(self, stream: Stream) -> str | None:
         """Deflate a stream as it comes; return its SHA-256 (None if told to stop).
 
         Its tar header, which holds its size, must come first: the data are
@@ -139,14 +149,15 @@ class DeflateAhead:
         self._put(padding(size))
         return digest.hexdigest()
 
-    def check(self):
+    def check(self) -> None:
         """Raise the thread's error, if it has failed already (without waiting)."""
         if self._error is not None:
             raise self._error
 
-    def result(self):
+    def result(self) -> Segment:
         """Wait for the thread; return its segment or raise its error."""
         self._thread.join()
         self.check()
-        self._segment.spool.seek(0)
-        return self._segment
+        segment = cast(Segment, self._segment)  # set when the thread ended without error
+        segment.spool.seek(0)
+        return segment

@@ -23,6 +23,6 @@ class Unauthenticated(CorruptArchive):
     ``intact`` tells whether its checksums are otherwise intact.
     """
 
-    def __init__(self, message, intact=False):
+    def __init__(self, message: str, intact: bool = False) -> None:
         super().__init__(message)
         self.intact = intact

@@ -11,6 +11,7 @@ gzip file.
 
 import struct
 import time
+from typing import IO, Any
 
 from isal import isal_zlib
 
@@ -19,14 +20,16 @@ _STORED_MAX = 0xFFFF  # the longest stored deflate block
 _SYNC_FLUSH = isal_zlib.Z_SYNC_FLUSH
 _COPY_CHUNK = 1024 * 1024
 
+Data = bytes | bytearray | memoryview
+
 
 class GzipStreamWriter:
     """Write one gzip member to a raw binary file, compressing or storing per call."""
 
-    def __init__(self, raw, level=COMPRESS_LEVEL, mtime=None):
+    def __init__(self, raw: Any, level: int = COMPRESS_LEVEL, mtime: float | None = None) -> None:
         self._raw = raw
         self._level = level
-        self._deflater = None
+        self._deflater: Any = None  # isal's compressor, during a deflate run
         self._crc = 0
         self._size = 0
         self.compressed_size = 0  # bytes written to ``raw`` so far
@@ -36,18 +39,18 @@ class GzipStreamWriter:
         )
         self._out(header)
 
-    def _out(self, data):
+    def _out(self, data: Data) -> None:
         view = memoryview(data)
         while view:
             written = self._raw.write(view)
             view = view[written:]
         self.compressed_size += len(data)
 
-    def _account(self, data):
+    def _account(self, data: Data) -> None:
         self._crc = isal_zlib.crc32(data, self._crc)
         self._size += len(data)
 
-    def compress(self, data):
+    def compress(self, data: Data) -> None:
         """Append ``data`` as deflated blocks."""
         if not data:
             return
@@ -58,7 +61,7 @@ class GzipStreamWriter:
         if out:
             self._out(out)
 
-    def _end_deflate_run(self):
+    def _end_deflate_run(self) -> None:
         # A sync flush ends on a byte boundary with a non-final block, so other
         # blocks may follow. The next run starts a fresh compressor: its
         # back-references must never reach into data it did not see.
@@ -66,7 +69,7 @@ class GzipStreamWriter:
             self._out(self._deflater.flush(_SYNC_FLUSH))
             self._deflater = None
 
-    def store(self, data):
+    def store(self, data: Data) -> None:
         """Append ``data`` as stored (uncompressed) deflate blocks."""
         if not data:
             return
@@ -79,7 +82,7 @@ class GzipStreamWriter:
         # One write per call: each block's 5-byte header and data copied into one buffer.
         self._out(memoryview(self._buffer)[: _pack_stored(data, self._buffer)])
 
-    def reserve(self, size):
+    def reserve(self, size: int) -> int:
         """Leave ``size`` bytes for a run made later (see ``fixed_size_run``); return its offset.
 
         Must come first, before any other data; the bytes written now are
@@ -92,12 +95,12 @@ class GzipStreamWriter:
         self._out(bytes(size))
         return offset
 
-    def prepend(self, crc, length):
+    def prepend(self, crc: int, length: int) -> None:
         """Account for ``length`` uncompressed bytes (CRC-32 ``crc``) placed before all the rest."""
         self._crc = isal_zlib.crc32_combine(crc, self._crc, self._size)
         self._size += length
 
-    def end_run(self):
+    def end_run(self) -> int:
         """End the current deflate run; return the offset in the file where the next one starts.
 
         What follows is a fresh deflate run that refers to nothing before it, so a
@@ -107,11 +110,11 @@ class GzipStreamWriter:
         return self.compressed_size
 
     @property
-    def uncompressed_size(self):
+    def uncompressed_size(self) -> int:
         """Return how many bytes have been written so far, before compression."""
         return self._size
 
-    def append_deflate(self, spool, crc, length):
+    def append_deflate(self, spool: IO[bytes], crc: int, length: int) -> None:
         """Splice in raw deflate blocks read from ``spool`` (ending on a byte boundary).
 
         ``crc`` and ``length`` describe the uncompressed bytes those blocks hold.
@@ -122,7 +125,7 @@ class GzipStreamWriter:
         self._crc = isal_zlib.crc32_combine(self._crc, crc, length)
         self._size += length
 
-    def close(self):
+    def close(self) -> bytes:
         """Finish the deflate stream and write the gzip trailer; return the trailer.
 
         The raw file stays open.
@@ -134,7 +137,7 @@ class GzipStreamWriter:
         return trailer
 
 
-def _pack_stored(data, out):
+def _pack_stored(data: Data, out: bytearray) -> int:
     """Write ``data`` as stored deflate blocks into the bytearray ``out``; return the length."""
     view = memoryview(data).cast("B")
     size, pos = len(view), 0
@@ -146,19 +149,19 @@ def _pack_stored(data, out):
     return pos
 
 
-def stored_blocks(data):
+def stored_blocks(data: bytes) -> bytes:
     """Return ``data`` as stored (uncompressed) deflate blocks."""
     out = bytearray(len(data) + 5 * -(-len(data) // _STORED_MAX))
     return bytes(out[: _pack_stored(data, out)])
 
 
-def deflated_run(data, level=COMPRESS_LEVEL):
+def deflated_run(data: bytes, level: int = COMPRESS_LEVEL) -> bytes:
     """Return ``data`` deflated by a fresh compressor, ending on a byte boundary (sync flush)."""
     deflater = isal_zlib.compressobj(level, isal_zlib.DEFLATED, -15)
     return deflater.compress(data) + deflater.flush(_SYNC_FLUSH)
 
 
-def fixed_size_run(pieces, size):
+def fixed_size_run(pieces: list[tuple[bytes, bool]], size: int) -> bytes | None:
     """Return a deflate run of exactly ``size`` bytes holding ``pieces``, or None if it cannot.
 
     ``pieces`` is a list of (data, deflate?) in order. An empty stored block

@@ -1,11 +1,40 @@
 """What goes into an archive: members, their tar headers, and reading their bytes once."""
 
 import tarfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol, TypedDict
 
 from app.archive.errors import ArchiveError
+
+# The manifest (``manifest.json``): the caller's metadata (``format``, which must start with
+# "stinkykitty-", and whatever else it records) with ``format_version``, ``files`` (a list of
+# ManifestFile) and, in an authenticated archive, ``authentication`` (an Authentication).
+# Callers add keys of their own, so it stays a dict; these name its fixed parts.
+Manifest = dict[str, Any]
+
+
+class ManifestFile(TypedDict):
+    """One entry of the manifest's ``files``: a member's name and exact size."""
+
+    path: str
+    size: int
+
+
+class Authentication(TypedDict):
+    """The manifest's ``authentication`` field: how the tag was made, and with which key."""
+
+    algorithm: str
+    member: str
+    key_id: str
+
+
+class Progress(Protocol):
+    """Told after each member written or read: how many are done, out of how many."""
+
+    def __call__(self, done: int, total: int, /) -> None: ...
+
 
 CHUNK = 1024 * 1024
 BLOCK = tarfile.BLOCKSIZE
@@ -48,11 +77,11 @@ class Late:
 
     paths: list[str]
     members: Iterable[Member]
-    meta: Callable[[], dict]
+    meta: Callable[[], Manifest]
     check: Callable[[], None] = lambda: None  # called between members; raises to abandon
 
 
-def tar_header(path, size, mtime):
+def tar_header(path: str, size: int, mtime: int) -> bytes:
     """Return the POSIX (pax) tar header of a regular file."""
     info = tarfile.TarInfo(path)
     info.size = size
@@ -62,12 +91,12 @@ def tar_header(path, size, mtime):
     return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
 
 
-def padding(size):
+def padding(size: int) -> bytes:
     """Return the zeros that fill a member of ``size`` bytes up to a tar block."""
     return bytes(-size % BLOCK)
 
 
-def read_source(member, chunk=CHUNK):
+def read_source(member: Member, chunk: int = CHUNK) -> Iterator[bytes | memoryview]:
     """Yield the bytes of ``member`` in chunks of at most ``chunk``, ``member.size`` in all."""
     if isinstance(member.source, bytes | bytearray):
         yield member.source
@@ -87,7 +116,7 @@ def read_source(member, chunk=CHUNK):
             yield view[:n]
 
 
-def member_count(manifest):
+def member_count(manifest: Manifest) -> int:
     """Return how many members an archive with ``manifest`` holds: what ``tar tf`` lists.
 
     Every file the manifest lists, the manifest itself, and the tag when it is authenticated.

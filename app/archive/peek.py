@@ -6,13 +6,14 @@ it are checked against the manifest as a full read checks them (listed, once,
 at their size), so skipping them inflates no more than the manifest declares.
 """
 
+from os import PathLike
 from pathlib import Path
 
 from app.archive.errors import CorruptArchive, UnsafeArchive
 from app.archive.reader import Members, _read_manifest_member, _Reader, parse_manifest
 
 
-def read_member(path, member_name, *, max_bytes):
+def read_member(path: str | PathLike[str], member_name: str, *, max_bytes: int) -> bytes:
     """Return the bytes of one member, reading no further than it (NOT verified: verify later).
 
     Raises CorruptArchive if the member is missing or larger than ``max_bytes``.

@@ -15,13 +15,18 @@ authentication tag over manifest and checksums (``app.archive.auth``) must match
 import contextlib
 import hashlib
 import json
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+from os import PathLike
 from pathlib import Path, PurePosixPath
+from typing import cast
 
 from app.archive.auth import TAG_NAME, TAG_SIZE, tag_problem
 from app.archive.errors import CorruptArchive, NotEnoughSpace, Unauthenticated, UnsafeArchive
+from app.archive.members import Manifest, Progress
 from app.archive.sink import EXTRACT_DISK_FULL, Sink
 from app.archive.sums import name_bytes, parse_checksums
-from app.archive.tarstream import Inflater, TarReader
+from app.archive.tarstream import Entry, Inflater, TarReader
 from app.archive.trees import FileMaker
 
 FORMAT_VERSION = 2  # 1: no authentication tag; 2: HMAC-SHA256 tag, GNU-escaped SHA256SUMS
@@ -34,7 +39,7 @@ MAX_PART_BYTES = 255  # NAME_MAX on Linux
 MAX_SUMS_BYTES = 512 * 1024 * 1024
 
 
-def check_member_path(name):
+def check_member_path(name: object) -> str:
     """Return ``name`` if it is a safe relative POSIX path, else raise UnsafeArchive.
 
     Any name Linux allows is safe, backslashes and line breaks included; only
@@ -55,7 +60,7 @@ def check_member_path(name):
     return name
 
 
-def parse_manifest(data, source):
+def parse_manifest(data: bytes, source: str) -> tuple[Manifest, dict[str, int]]:
     """Parse manifest bytes; return (manifest, {listed path: size}) or raise CorruptArchive."""
     try:
         manifest = json.loads(data)
@@ -74,12 +79,12 @@ def parse_manifest(data, source):
     files = manifest.get("files")
     if not isinstance(files, list):
         raise CorruptArchive(f"{source}: manifest.json has no file list")
-    sizes = {}
+    sizes: dict[str, int] = {}
     for entry in files:
         if not isinstance(entry, dict):
             raise CorruptArchive(f"{source}: manifest.json has a malformed file entry")
-        path, size = entry.get("path"), entry.get("size")
-        check_member_path(path)
+        path = check_member_path(entry.get("path"))
+        size = entry.get("size")
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise CorruptArchive(f"{source}: manifest.json gives {path!r} a bad size {size!r}")
         if path in sizes or path == MANIFEST_NAME:
@@ -100,7 +105,7 @@ def parse_manifest(data, source):
 class _Reader:
     """An archive file opened for one forward pass: the gzip stream and the tar entries in it."""
 
-    def __init__(self, path):
+    def __init__(self, path: str | PathLike[str]) -> None:
         self.path = Path(path)
         self.name = self.path.name
         self._file = open(self.path, "rb")  # noqa: SIM115  (closed by close())
@@ -111,17 +116,17 @@ class _Reader:
             raise CorruptArchive(f"{self.name}: not a readable .tar.gz (no gzip header)")
         self.tar = TarReader(Inflater(self._file, self.name), self.name)
 
-    def close(self):
+    def close(self) -> None:
         self._file.close()
 
-    def __enter__(self):
+    def __enter__(self) -> "_Reader":
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-def _read_manifest_member(tar, source):
+def _read_manifest_member(tar: TarReader, source: str) -> bytes:
     entry = tar.next_entry()
     if entry is None or entry.name != MANIFEST_NAME or entry.is_dir:
         raise CorruptArchive(f"{source}: manifest.json is missing (it must come first)")
@@ -130,14 +135,20 @@ def _read_manifest_member(tar, source):
     return b"".join(tar.data(entry))
 
 
-def read_manifest(path):
+def read_manifest(path: str | PathLike[str]) -> Manifest:
     """Read only the first member (``manifest.json``) of an archive and return it."""
     with _Reader(path) as reader:
         data = _read_manifest_member(reader.tar, reader.name)
     return parse_manifest(data, Path(path).name)[0]
 
 
-def verify_archive(path, *, key=None, progress=None, max_members=None):
+def verify_archive(
+    path: str | PathLike[str],
+    *,
+    key: bytes | None = None,
+    progress: Progress | None = None,
+    max_members: int | None = None,
+) -> Manifest:
     """Check a whole archive (structure, sizes, SHA-256s, gzip trailer); return the manifest.
 
     With ``key`` (bytes), its authentication tag must match too (else Unauthenticated).
@@ -147,8 +158,15 @@ def verify_archive(path, *, key=None, progress=None, max_members=None):
 
 
 def extract_archive(
-    path, dest, *, max_bytes=None, progress=None, key=None, keep=None, max_members=None
-):
+    path: str | PathLike[str],
+    dest: str | PathLike[str],
+    *,
+    max_bytes: int | None = None,
+    progress: Progress | None = None,
+    key: bytes | None = None,
+    keep: Callable[[str], bool] | None = None,
+    max_members: int | None = None,
+) -> Manifest:
     """Extract and verify an archive in one pass into the new folder ``dest``; return its manifest.
 
     With ``key`` (bytes), its authentication tag must match too (else Unauthenticated).
@@ -157,14 +175,14 @@ def extract_archive(
     entries it may hold, folders included. On error ``dest`` may hold partial
     files: callers extract into a staging folder and remove it.
     """
-    dest = Path(dest)
-    dest.mkdir(mode=0o750)
-    return _walk(path, dest, max_bytes, progress, key, keep, max_members)
+    folder = Path(dest)
+    folder.mkdir(mode=0o750)
+    return _walk(path, folder, max_bytes, progress, key, keep, max_members)
 
 
-def _directories(paths):
+def _directories(paths: Iterable[str]) -> set[str]:
     """Return every folder that holds a listed path (linear in the total length of the paths)."""
-    folders = set()
+    folders: set[str] = set()
     for path in paths:
         parts = path.split("/")
         for end in range(1, len(parts)):
@@ -184,16 +202,18 @@ class Members:
     is bounded by what the manifest declares.
     """
 
-    def __init__(self, source, expected, max_members=None):
+    def __init__(
+        self, source: str, expected: dict[str, int], max_members: int | None = None
+    ) -> None:
         self.source = source
         self.expected = expected
         self.folders = _directories(expected)
         self.seen = {MANIFEST_NAME}
-        self.dirs = set()
+        self.dirs: set[str] = set()
         self.count = 0
         self.max_members = max_members
 
-    def check(self, entry):
+    def check(self, entry: Entry) -> None:
         """Raise UnsafeArchive unless ``entry`` (a tarstream.Entry) may come next."""
         name = self.source
         check_member_path(entry.name)
@@ -223,7 +243,15 @@ class Members:
         self.seen.add(entry.name)
 
 
-def _walk(path, dest, max_bytes, progress, key, keep=None, max_members=None):
+def _walk(
+    path: str | PathLike[str],
+    dest: Path | None,
+    max_bytes: int | None,
+    progress: Progress | None,
+    key: bytes | None,
+    keep: Callable[[str], bool] | None = None,
+    max_members: int | None = None,
+) -> Manifest:
     name = Path(path).name
     with _Reader(path) as reader, Sink() as sink, _maker(dest) as maker:
         tar = reader.tar
@@ -237,7 +265,10 @@ def _walk(path, dest, max_bytes, progress, key, keep=None, max_members=None):
             )
         members = Members(name, expected, max_members)
         seen = members.seen
-        small = {CHECKSUMS_NAME: None, TAG_NAME: None}  # read whole, not written as files
+        small: dict[str, bytes | None] = {
+            CHECKSUMS_NAME: None,
+            TAG_NAME: None,
+        }  # read whole, not written as files
         count = len(expected) + 1  # and the manifest: every member, as tar lists them
         while True:
             entry = tar.next_entry()
@@ -253,9 +284,9 @@ def _walk(path, dest, max_bytes, progress, key, keep=None, max_members=None):
             if entry.name in small:
                 if entry.size > MAX_SUMS_BYTES:
                     raise UnsafeArchive(f"{name}: {entry.name} is implausibly large")
-                small[entry.name] = b"".join(tar.data(entry))
+                small[entry.name] = data = b"".join(tar.data(entry))
                 if maker is not None:
-                    maker.write_bytes(entry.name, small[entry.name])
+                    maker.write_bytes(entry.name, data)
             else:
                 out = None
                 if maker is not None and (keep is None or keep(entry.name)):
@@ -274,8 +305,8 @@ def _walk(path, dest, max_bytes, progress, key, keep=None, max_members=None):
             )
         digests = sink.finish()
     digests[MANIFEST_NAME] = hashlib.sha256(manifest_bytes).hexdigest()
-    if small[TAG_NAME] is not None:
-        digests[TAG_NAME] = hashlib.sha256(small[TAG_NAME]).hexdigest()
+    if (tag := small[TAG_NAME]) is not None:
+        digests[TAG_NAME] = hashlib.sha256(tag).hexdigest()
     sums = small[CHECKSUMS_NAME]
     damage = checksum_problem(name, sums, digests)
     if key is not None:
@@ -290,17 +321,18 @@ def _walk(path, dest, max_bytes, progress, key, keep=None, max_members=None):
     return manifest
 
 
-def _maker(dest):
+def _maker(dest: Path | None) -> AbstractContextManager[FileMaker | None]:
     """Return a FileMaker under ``dest``, or a context that gives None when only verifying."""
     if dest is None:
         return contextlib.nullcontext()
     return FileMaker(dest, EXTRACT_DISK_FULL)
 
 
-def checksum_problem(name, sums_bytes, digests):
+def checksum_problem(name: str, sums_bytes: bytes | None, digests: dict[str, str]) -> str | None:
     """Return what is wrong between SHA256SUMS and the members' ``digests`` (None if nothing)."""
     try:
-        listed = parse_checksums(sums_bytes, name, CHECKSUMS_NAME)
+        # None only when SHA256SUMS was never read, which the callers rule out first.
+        listed = parse_checksums(cast(bytes, sums_bytes), name, CHECKSUMS_NAME)
     except CorruptArchive as exc:
         return str(exc).removeprefix(f"{name}: ")
     if set(listed) != set(digests):
@@ -311,7 +343,9 @@ def checksum_problem(name, sums_bytes, digests):
     return None
 
 
-def read_back(path, tail_offset, trailer):
+def read_back(
+    path: str | PathLike[str], tail_offset: int, trailer: bytes
+) -> tuple[Manifest, bytes, dict[str, bytes]]:
     """Read a just-written archive's manifest and, from ``tail_offset``, its last members.
 
     ``tail_offset`` is where a fresh deflate run holding the tag (if any) and
@@ -322,7 +356,7 @@ def read_back(path, tail_offset, trailer):
     with _Reader(path) as reader:
         manifest_bytes = _read_manifest_member(reader.tar, name)
     manifest, expected = parse_manifest(manifest_bytes, name)
-    members = {}
+    members: dict[str, bytes] = {}
     with open(path, "rb") as raw:
         raw.seek(tail_offset)
         inflater = Inflater(raw, name, wbits=-15)

@@ -4,6 +4,7 @@ import contextlib
 import hashlib
 import queue
 import threading
+from typing import IO, Any, Literal, NoReturn, cast
 
 from app.archive.space import disk_full_as
 
@@ -21,21 +22,21 @@ class Sink:
 
     _DEPTH = 4  # chunks in flight (up to CHUNK bytes each)
 
-    def __init__(self):
-        self._queue = queue.Queue(self._DEPTH)
-        self._digests = {}
-        self._error = None
+    def __init__(self) -> None:
+        self._queue: queue.Queue[tuple[str, Any, IO[bytes] | None]] = queue.Queue(self._DEPTH)
+        self._digests: dict[str, str] = {}
+        self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="archive-sink", daemon=True)
         self._thread.start()
 
-    def __enter__(self):
+    def __enter__(self) -> "Sink":
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         self._stop()
         return False
 
-    def _hand(self, item):
+    def _hand(self, item: tuple[str, Any, IO[bytes] | None]) -> None:
         if self._error is not None:
             self._raise()
         while True:
@@ -46,36 +47,38 @@ class Sink:
                 if self._error is not None:
                     self._raise()
 
-    def _raise(self):
+    def _raise(self) -> NoReturn:
         error, self._error = self._error, None
-        raise error
+        raise cast(BaseException, error)
 
-    def begin(self, member_name, out):
+    def begin(self, member_name: str, out: IO[bytes] | None) -> None:
         """Start a member; ``out`` is its open file, or None to only hash it."""
         self._hand(("begin", member_name, out))
 
-    def put(self, chunk):
+    def put(self, chunk: bytes) -> None:
         """Hand over the next chunk of the current member."""
         self._hand(("data", chunk, None))
 
-    def end(self):
+    def end(self) -> None:
         """End the current member."""
         self._hand(("end", None, None))
 
-    def finish(self):
+    def finish(self) -> dict[str, str]:
         """Wait for every chunk handed over; return {member: SHA-256} or raise the error."""
         self._stop()
         if self._error is not None:
             self._raise()
         return self._digests
 
-    def _stop(self):
+    def _stop(self) -> None:
         if self._thread.is_alive():
             self._queue.put(("stop", None, None))
             self._thread.join()
 
-    def _run(self):
-        name = out = digest = None
+    def _run(self) -> None:
+        name: str | None = None
+        out: IO[bytes] | None = None
+        digest: Any = None  # hashlib's sha256 object, between begin and end
         try:
             while True:
                 kind, value, file = self._queue.get()
@@ -94,7 +97,7 @@ class Sink:
                     if out is not None:
                         with disk_full_as(EXTRACT_DISK_FULL):
                             out.close()
-                    self._digests[name] = digest.hexdigest()
+                    self._digests[cast(str, name)] = digest.hexdigest()
                     name = out = digest = None
         except BaseException as exc:  # handed to the reading thread
             self._error = exc
@@ -103,7 +106,7 @@ class Sink:
                     out.close()
             self._drain_after_error()
 
-    def _drain_after_error(self):
+    def _drain_after_error(self) -> None:
         while True:
             kind, _value, file = self._queue.get()
             if kind == "stop":

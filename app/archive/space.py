@@ -4,7 +4,9 @@ turning a full disk into a clear error, and making renames survive a crash."""
 import errno
 import os
 import shutil
+from collections.abc import Iterator
 from contextlib import contextmanager
+from os import PathLike
 from pathlib import Path
 
 from app.archive.errors import NotEnoughSpace
@@ -13,7 +15,7 @@ from app.archive.errors import NotEnoughSpace
 UNITS = ("bytes", "KiB", "MiB", "GiB", "TiB")
 
 
-def human_size(n):
+def human_size(n: float) -> str:
     """Return ``n`` bytes as a short text in IEC units, e.g. "1.5 MiB"."""
     n = float(n)
     for unit in UNITS:
@@ -23,7 +25,7 @@ def human_size(n):
     raise AssertionError("unreachable")
 
 
-def free_space(path):
+def free_space(path: str | PathLike[str]) -> int:
     """Return the free bytes on the filesystem holding ``path`` (or its nearest existing parent)."""
     path = Path(path)
     while not path.exists():
@@ -31,7 +33,7 @@ def free_space(path):
     return shutil.disk_usage(path).free
 
 
-def check_space(needed, folder, what):
+def check_space(needed: int, folder: str | PathLike[str], what: str) -> int:
     """Raise NotEnoughSpace unless about ``needed`` bytes are free for ``what`` in ``folder``."""
     free = free_space(folder)
     if needed > free:
@@ -45,13 +47,13 @@ def check_space(needed, folder, what):
 DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
 
-def is_disk_full(exc):
+def is_disk_full(exc: BaseException) -> bool:
     """Return True when ``exc`` says the disk (or the quota) is full."""
     return isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS
 
 
 @contextmanager
-def disk_full_as(message):
+def disk_full_as(message: str) -> Iterator[None]:
     """Turn a full disk inside the block into NotEnoughSpace(``message``)."""
     try:
         yield
@@ -61,7 +63,7 @@ def disk_full_as(message):
         raise
 
 
-def fsync_dir(folder):
+def fsync_dir(folder: str | PathLike[str]) -> None:
     """Flush a folder's entries to disk, so a rename in it survives a crash."""
     fd = os.open(folder, os.O_RDONLY)
     try:

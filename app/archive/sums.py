@@ -13,6 +13,8 @@ written as their raw bytes (not necessarily UTF-8), as ``sha256sum`` prints them
 
 import json
 import re
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from app.archive.errors import CorruptArchive
 
@@ -23,17 +25,17 @@ _ESCAPED = re.compile(rb"\\.?", re.DOTALL)
 _HEX = re.compile(rb"[0-9a-f]{64}\Z")
 
 
-def name_bytes(name):
+def name_bytes(name: str) -> bytes:
     """Return the bytes of member ``name`` (UTF-8, lone surrogates as the bytes they stand for)."""
     return name.encode("utf-8", "surrogateescape")
 
 
-def name_from_bytes(data):
+def name_from_bytes(data: bytes) -> str:
     """Return the member name whose bytes are ``data``."""
     return data.decode("utf-8", "surrogateescape")
 
 
-def checksum_line(name, digest):
+def checksum_line(name: str, digest: str) -> bytes:
     """Return the SHA256SUMS line of ``name`` with hex ``digest``, GNU-escaped when needed."""
     raw = name_bytes(name)
     if _NEEDS_ESCAPE.search(raw):
@@ -42,28 +44,28 @@ def checksum_line(name, digest):
     return digest.encode("ascii") + b"  " + raw + b"\n"
 
 
-def checksums_text(checksums, names):
+def checksums_text(checksums: Mapping[str, str], names: Iterable[str]) -> bytes:
     """Return the SHA256SUMS bytes listing ``names`` (in order) with ``checksums[name]``."""
     return b"".join(checksum_line(name, checksums[name]) for name in names)
 
 
-def checksums_size(names):
+def checksums_size(names: Iterable[str]) -> int:
     """Return the exact size of the SHA256SUMS member listing ``names``."""
     return sum(len(checksum_line(name, "0" * 64)) for name in names)
 
 
-def _unescape(match):
+def _unescape(match: re.Match[bytes]) -> bytes:
     text = match.group()
     if text not in _UNESCAPES:
         raise ValueError(f"unknown escape {text!r}")
     return _UNESCAPES[text]
 
 
-def parse_checksums(data, source, member):
+def parse_checksums(data: bytes, source: str, member: str) -> dict[str, str]:
     """Parse SHA256SUMS bytes into {name: hex digest}; raise CorruptArchive naming the line."""
     if data and not data.endswith(b"\n"):
         raise CorruptArchive(f"{source}: {member} is malformed (its last line is cut)")
-    listed = {}
+    listed: dict[str, str] = {}
     for number, line in enumerate(data.split(b"\n")[:-1], 1):
         escaped = line.startswith(b"\\")
         if escaped:
@@ -86,7 +88,7 @@ def parse_checksums(data, source, member):
     return listed
 
 
-def manifest_bytes(manifest):
+def manifest_bytes(manifest: Mapping[str, Any]) -> bytes:
     """Return ``manifest`` as UTF-8 JSON; names that are not UTF-8 keep their bytes as escapes.
 
     A lone surrogate (a byte of a non-UTF-8 name) is written as the JSON escape

@@ -12,7 +12,9 @@ headers, and a header whose checksum does not match.
 """
 
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import IO, cast
 
 from isal import isal_zlib
 
@@ -39,7 +41,10 @@ _KINDS = {
     b"K": "link with a long target",
     b"g": "global extended header",
 }
-_ERRORS = (zlib.error, isal_zlib.error, OSError, ValueError, EOFError)
+# isal's stubs declare its ``error`` class as an instance of Exception.
+_ERRORS = cast(
+    tuple[type[BaseException], ...], (zlib.error, isal_zlib.error, OSError, ValueError, EOFError)
+)
 
 
 @dataclass(frozen=True)
@@ -54,7 +59,7 @@ class Entry:
 class Inflater:
     """Read decompressed bytes from a file holding one gzip member (or raw deflate blocks)."""
 
-    def __init__(self, raw, source, wbits=_GZIP):
+    def __init__(self, raw: IO[bytes], source: str, wbits: int = _GZIP) -> None:
         self._raw = raw
         self._source = source
         self._wbits = wbits
@@ -65,7 +70,7 @@ class Inflater:
         self.position = 0  # decompressed bytes read so far
         self.trailer = b""  # what followed the deflate stream (raw mode: the gzip trailer)
 
-    def _fill(self):
+    def _fill(self) -> bool:
         """Decompress the next piece into the buffer; return False at the end of the stream."""
         while not self._inflate.eof:
             data = self._pending or self._raw.read(CHUNK)
@@ -81,7 +86,7 @@ class Inflater:
                 return True
         return False
 
-    def read(self, size):
+    def read(self, size: int) -> bytes:
         """Return exactly ``size`` bytes, fewer only at the end of the stream."""
         available = len(self._buffer) - self._pos
         if size <= available:
@@ -100,7 +105,7 @@ class Inflater:
         self.position += len(data)
         return data
 
-    def chunks(self, size):
+    def chunks(self, size: int) -> Iterator[bytes]:
         """Yield exactly ``size`` bytes in pieces of at most CHUNK; raise if the stream ends."""
         while size:
             piece = self.read(min(CHUNK, size))
@@ -109,7 +114,7 @@ class Inflater:
             size -= len(piece)
             yield piece
 
-    def finish(self):
+    def finish(self) -> None:
         """Check that the stream ends here (and its CRC) and refuse what follows it.
 
         Nothing more is inflated: any decompressed byte left is refused.
@@ -129,7 +134,7 @@ class Inflater:
                 return
 
 
-def _number(field, source):
+def _number(field: bytes, source: str) -> int:
     """Decode a tar numeric field (octal, or base-256 when the high bit is set)."""
     if field[:1] and field[0] & 0x80:
         value = int.from_bytes(field[1:], "big")
@@ -143,14 +148,14 @@ def _number(field, source):
         raise CorruptArchive(f"{source}: damaged archive (bad number in a header)") from None
 
 
-def _cstring(field):
+def _cstring(field: bytes) -> bytes:
     return field.split(b"\0", 1)[0]
 
 
 _KEYS = (b"path", b"size")  # the pax keys we read; the others are checked and dropped
 
 
-def _parse_extended(data, source, records):
+def _parse_extended(data: bytes, source: str, records: dict[str, bytes]) -> None:
     """Parse pax records ("<length> <key>=<value>\\n") into ``records`` ({key: bytes}).
 
     Only the keys we read are kept (and a mark for sparse files), so memory
@@ -177,33 +182,33 @@ def _parse_extended(data, source, records):
 class TarReader:
     """Iterate the entries of a tar stream read from an Inflater, in one forward pass."""
 
-    def __init__(self, inflater, source):
+    def __init__(self, inflater: Inflater, source: str) -> None:
         self._in = inflater
         self._source = source
         self._left = 0  # bytes of the current entry's data not read yet (padding included)
         self.ended = False
 
-    def _fail(self, reason):
+    def _fail(self, reason: str) -> CorruptArchive:
         return CorruptArchive(f"{self._source}: damaged archive ({reason})")
 
-    def _block(self):
+    def _block(self) -> bytes:
         block = self._in.read(BLOCK)
         if len(block) != BLOCK:
             raise self._fail("truncated: the tar stream ends inside a header")
         return block
 
-    def _skip_rest(self):
+    def _skip_rest(self) -> None:
         while self._left:
             piece = self._in.read(min(CHUNK, self._left))
             if not piece:
                 raise self._fail("truncated")
             self._left -= len(piece)
 
-    def next_entry(self):
+    def next_entry(self) -> Entry | None:
         """Return the next Entry (None after the end-of-archive blocks), refusing other kinds."""
         self._skip_rest()
-        extended = {}
-        long_name = None
+        extended: dict[str, bytes] = {}
+        long_name: bytes | None = None
         start = self._in.position  # where this entry's headers begin
         while True:
             block = self._block()
@@ -233,7 +238,14 @@ class TarReader:
                 continue
             return self._entry(block, kind, size, extended, long_name)
 
-    def _entry(self, block, kind, size, extended, long_name):
+    def _entry(
+        self,
+        block: bytes,
+        kind: bytes,
+        size: int,
+        extended: dict[str, bytes],
+        long_name: bytes | None,
+    ) -> Entry:
         name = _cstring(block[0:100])
         if block[257:265] == b"ustar\x0000" and block[345:346] != b"\0":
             name = _cstring(block[345:500]) + b"/" + name
@@ -263,7 +275,7 @@ class TarReader:
         self._left = size + (-size % BLOCK)
         return Entry(text, size, False)
 
-    def _check_sum(self, block):
+    def _check_sum(self, block: bytes) -> None:
         stored = _number(block[148:156], self._source)
         unsigned = sum(block) - sum(block[148:156]) + 8 * 32
         if stored == unsigned:
@@ -272,7 +284,7 @@ class TarReader:
         if stored != unsigned - 256 * high:  # some old tars summed signed bytes
             raise self._fail("a tar header's checksum does not match")
 
-    def _check_end(self):
+    def _check_end(self) -> None:
         """After the end-of-archive blocks, only the zeros of one record, then the stream's end.
 
         Nothing more is inflated: a stream that goes on past them is refused,
@@ -283,7 +295,7 @@ class TarReader:
             raise UnsafeArchive(f"{self._source}: refused data after the end-of-archive blocks")
         self._in.finish()
 
-    def data(self, entry):
+    def data(self, entry: Entry) -> Iterator[bytes]:
         """Yield the data of ``entry`` (the entry just returned) in chunks."""
         for piece in self._in.chunks(entry.size):
             self._left -= len(piece)

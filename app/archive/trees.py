@@ -12,7 +12,10 @@ the target's own path.
 import contextlib
 import os
 import stat
+from collections.abc import Callable, Iterator
+from os import PathLike
 from pathlib import Path
+from typing import BinaryIO
 
 from app.archive.errors import UnsafeArchive
 from app.archive.space import disk_full_as
@@ -28,24 +31,26 @@ class FileMaker:
     one ``open`` each. Use as a context manager (it closes that folder).
     """
 
-    def __init__(self, root, disk_full_message):
+    def __init__(self, root: str | PathLike[str], disk_full_message: str) -> None:
         self._root = Path(root)
         self._disk_full = disk_full_message
-        self._folder = None  # (parts, fd) of the last folder used
+        self._folder: tuple[tuple[str, ...], int] | None = (
+            None  # (parts, fd) of the last folder used
+        )
 
-    def __enter__(self):
+    def __enter__(self) -> "FileMaker":
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def close(self):
+    def close(self) -> None:
         """Close the folder kept open."""
         if self._folder is not None:
             os.close(self._folder[1])
             self._folder = None
 
-    def open_new(self, name):
+    def open_new(self, name: str) -> BinaryIO:
         """Return a new file at ``name`` (checked safe by the caller) opened for writing."""
         parts = name.split("/")
         folder = self._open_folder(name, tuple(parts[:-1]))
@@ -55,12 +60,12 @@ class FileMaker:
         except FileExistsError:
             raise UnsafeArchive(f"refused member {name!r}: written twice") from None
 
-    def write_bytes(self, name, data):
+    def write_bytes(self, name: str, data: bytes) -> None:
         """Write ``data`` to a new file at ``name``."""
         with disk_full_as(self._disk_full), self.open_new(name) as out:
             out.write(data)
 
-    def _open_folder(self, name, parts):
+    def _open_folder(self, name: str, parts: tuple[str, ...]) -> int:
         if self._folder is not None and self._folder[0] == parts:
             return self._folder[1]
         self.close()
@@ -85,7 +90,7 @@ class FileMaker:
         return fd
 
 
-def make_dirs(path, mode=0o777):
+def make_dirs(path: str | PathLike[str], mode: int = 0o777) -> None:
     """Create the folder ``path`` and any missing folder above it (``mkdir -p``), in a loop.
 
     One ``mkdir`` when only the last folder is missing (or none); otherwise
@@ -119,7 +124,9 @@ def make_dirs(path, mode=0o777):
         os.close(fd)
 
 
-def walk(top, onerror=None):
+def walk(
+    top: str | PathLike[str], onerror: Callable[[OSError], object] | None = None
+) -> Iterator[tuple[str, list[str], list[str]]]:
     """Yield (folder, subfolders, file names) under ``top`` as ``os.walk`` does, top down.
 
     The caller may prune or reorder ``subfolders`` in place. Symbolic links to
@@ -129,7 +136,9 @@ def walk(top, onerror=None):
     stack = [os.fspath(top)]
     while stack:
         folder = stack.pop()
-        dirs, names, links = [], [], set()
+        dirs: list[str] = []
+        names: list[str] = []
+        links: set[str] = set()
         try:
             with os.scandir(folder) as entries:
                 for entry in entries:
@@ -151,7 +160,7 @@ def walk(top, onerror=None):
         stack.extend(os.path.join(folder, d) for d in reversed(dirs) if d not in links)
 
 
-def remove_tree(path, ignore_errors=False):
+def remove_tree(path: str | PathLike[str], ignore_errors: bool = False) -> None:
     """Remove ``path`` and everything under it, whatever its depth (``rm -rf``), in a loop.
 
     Each folder's subfolders are first moved up into ``path`` itself (one
@@ -165,7 +174,7 @@ def remove_tree(path, ignore_errors=False):
             raise
 
 
-def _remove_tree(path):
+def _remove_tree(path: Path) -> None:
     try:
         mode = os.lstat(path).st_mode
     except FileNotFoundError:
@@ -175,7 +184,8 @@ def _remove_tree(path):
         return
     root = os.open(path, _DIR_FLAGS)
     try:
-        pending, taken, serial = [None], set(os.listdir(root)), 0
+        pending: list[str | None] = [None]
+        taken, serial = set(os.listdir(root)), 0
         while pending:
             name = pending.pop()
             fd = root if name is None else os.open(name, _DIR_FLAGS, dir_fd=root)

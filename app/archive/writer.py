@@ -21,22 +21,35 @@ with the functions of ``app.archive.reader``.
 
 import hashlib
 import itertools
-import mimetypes
 import os
 import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from os import PathLike
+from pathlib import Path
+from typing import IO, Literal
 
 from isal import isal_zlib
 
 from app.archive.auth import TAG_NAME, authentication_field, make_tag, tag_problem
+from app.archive.compressible import split_by_compressibility
 from app.archive.deflateahead import DeflateAhead
 from app.archive.errors import ArchiveError, NotEnoughSpace
 from app.archive.gzipstream import GzipStreamWriter, deflated_run, fixed_size_run
-from app.archive.members import BLOCK, RECORD, Late, Member, padding, read_source, tar_header
+from app.archive.members import (
+    BLOCK,
+    RECORD,
+    Late,
+    Manifest,
+    ManifestFile,
+    Member,
+    Progress,
+    padding,
+    read_source,
+    tar_header,
+)
 from app.archive.reader import (
     CHECKSUMS_NAME,
     FORMAT_VERSION,
@@ -52,7 +65,6 @@ from app.archive.sums import checksum_line, checksums_size, checksums_text, mani
 
 __all__ = ["ArchiveResult", "Late", "Member", "RoomExceeded", "remove_temporaries", "write_archive"]
 
-PROBE = 64 * 1024
 # Media are read, hashed and stored in pieces this large: each piece costs this
 # thread a few waits for the GIL while the dump runs in another (up to the
 # interpreter's switch interval each), so fewer, larger pieces wait less.
@@ -63,12 +75,6 @@ STAND_IN_SIZE = 999_999_999_999_999
 # Room for the final manifest beyond the stand-in's: its compressed size may
 # differ a little, and up to four tar blocks of spaces align it (see _place_head).
 HEAD_MARGIN = 1024 + 5 * BLOCK
-INCOMPRESSIBLE_SUFFIXES = set(
-    """
-    .jpg .jpeg .png .gif .webp .avif .heic .mp4 .m4v .mov .webm .mkv .mp3 .m4a .ogg .opus
-    .zip .gz .tgz .bz2 .xz .zst .7z .pdf .docx .xlsx .pptx .odt .woff .woff2
-    """.split()
-)
 
 
 class RoomExceeded(ArchiveError):
@@ -86,11 +92,11 @@ class ArchiveResult:
 
 
 def write_archive(
-    final_path,
-    meta: dict,
+    final_path: str | PathLike[str],
+    meta: Manifest,
     members: Iterable[Member],
     *,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
     digest: bool = True,
     key: bytes | None = None,
     late: Late | None = None,
@@ -115,7 +121,7 @@ def write_archive(
     _check_members(members, late_paths)
     if late and digest:
         raise ValueError("an archive with late members cannot be hashed whole as it is written")
-    stored, deflated = _split_by_compressibility(members)
+    stored, deflated = split_by_compressibility(members)
     entries = [(m.path, m.size) for m in stored + deflated]
     summed, manifest = _manifest(meta, entries + [(p, STAND_IN_SIZE) for p in late_paths], key)
     head = manifest_bytes(manifest)
@@ -143,7 +149,7 @@ def write_archive(
                 head_offset = gz.reserve(room)
                 checksums = {}
             total = len(stored) + len(deflated) + len(late_paths)
-            check = ahead.check if late is None else lambda: (ahead.check(), late.check())
+            check = ahead.check if late is None else _both(ahead.check, late.check)
             checksums.update(_add_members(gz, stored, ahead, check, mtime, progress, total))
             if late is not None:
                 entries += [(p, ahead.sizes[p]) for p in late_paths]
@@ -185,7 +191,17 @@ def write_archive(
     )
 
 
-def _check_members(members, late_paths=()):
+def _both(first: Callable[[], None], second: Callable[[], None]) -> Callable[[], None]:
+    """Return a check that runs ``first``, then ``second``."""
+
+    def check() -> None:
+        first()
+        second()
+
+    return check
+
+
+def _check_members(members: list[Member], late_paths: Iterable[str] = ()) -> None:
     """Raise ArchiveError unless every member has a safe, distinct, unreserved name and its size."""
     names = [m.path for m in members] + list(late_paths)
     for name in names:
@@ -197,13 +213,15 @@ def _check_members(members, late_paths=()):
             raise ArchiveError(f"{member.path}: {len(member.source)} bytes, expected {member.size}")
 
 
-def _manifest(meta, entries, key):
+def _manifest(
+    meta: Manifest, entries: list[tuple[str, int]], key: bytes | None
+) -> tuple[list[str], Manifest]:
     """Return (the member names SHA256SUMS lists before the tag, the manifest) of ``entries``.
 
     ``entries`` is a list of (path, size), in the archive's order.
     """
     summed = [MANIFEST_NAME, *(path for path, _size in entries)]
-    files = [{"path": path, "size": size} for path, size in entries]
+    files: list[ManifestFile] = [{"path": path, "size": size} for path, size in entries]
     manifest = {**meta, "format_version": FORMAT_VERSION}
     if key is not None:  # the tag member is declared here, not in "files"
         manifest["authentication"] = authentication_field(key)
@@ -213,7 +231,9 @@ def _manifest(meta, entries, key):
     return summed, manifest
 
 
-def _place_head(gz, raw, offset, room, head, mtime):
+def _place_head(
+    gz: GzipStreamWriter, raw: IO[bytes], offset: int, room: int, head: bytes, mtime: int
+) -> bytes:
     """Write the manifest member into the room reserved at ``offset``; return the manifest's bytes.
 
     The manifest is followed by spaces (JSON allows them) up to a tar block, or
@@ -237,9 +257,17 @@ def _place_head(gz, raw, offset, room, head, mtime):
     return body
 
 
-def _add_members(gz, stored, ahead, check, mtime, progress, total):
+def _add_members(
+    gz: GzipStreamWriter,
+    stored: list[Member],
+    ahead: DeflateAhead,
+    check: Callable[[], None],
+    mtime: int,
+    progress: Progress | None,
+    total: int,
+) -> dict[str, str]:
     """Store ``stored``, then splice in what ``ahead`` deflated; return every member's SHA-256."""
-    checksums = {}
+    checksums: dict[str, str] = {}
     for done, member in enumerate(stored, 1):
         check()  # a failure in the other thread (or a reason to stop) ends this too
         checksums[member.path] = _add_stored(gz, member, mtime)
@@ -254,7 +282,14 @@ def _add_members(gz, stored, ahead, check, mtime, progress, total):
     return checksums
 
 
-def _check_read_back(tmp, name, tail, manifest, checksums, key):
+def _check_read_back(
+    tmp: Path,
+    name: str,
+    tail: tuple[int, bytes],
+    manifest: Manifest,
+    checksums: dict[str, str],
+    key: bytes | None,
+) -> None:
     """Parse what was written with the reader's code; raise ArchiveError if it would refuse it."""
     try:
         read, head, last = read_back(tmp, *tail)
@@ -273,9 +308,9 @@ def _check_read_back(tmp, name, tail, manifest, checksums, key):
         )
 
 
-def remove_temporaries(folder):
+def remove_temporaries(folder: str | PathLike[str]) -> list[str]:
     """Delete temporaries left in ``folder`` by an interrupted write; return their names."""
-    removed = []
+    removed: list[str] = []
     for path in Path(folder).glob(".*.tmp-*"):
         path.unlink(missing_ok=True)
         removed.append(path.name)
@@ -290,7 +325,7 @@ class _HashingRaw:
     is still being made, and the final fsync has little left to wait for.
     """
 
-    def __init__(self, raw, digest=True):
+    def __init__(self, raw: IO[bytes], digest: bool = True) -> None:
         self._raw = raw
         self.hash = hashlib.sha256() if digest else None
         self.size = 0
@@ -300,7 +335,7 @@ class _HashingRaw:
         self._flusher = threading.Thread(target=self._flush_loop, name="flush", daemon=True)
         self._flusher.start()
 
-    def write(self, data):
+    def write(self, data: bytes | memoryview) -> int:
         n = self._raw.write(data)
         if self.hash is not None:
             self.hash.update(data[:n])
@@ -310,7 +345,7 @@ class _HashingRaw:
             self._flush.set()
         return n
 
-    def _flush_loop(self):
+    def _flush_loop(self) -> None:
         while True:
             self._flush.wait()
             self._flush.clear()
@@ -321,62 +356,27 @@ class _HashingRaw:
             except (OSError, ValueError):  # the final fsync reports what matters
                 return
 
-    def stop_flushing(self):
+    def stop_flushing(self) -> None:
         """Stop the flushing thread (before the final fsync, and before the file is closed)."""
         self._done = True
         self._flush.set()
         self._flusher.join()
 
-    def __enter__(self):
+    def __enter__(self) -> "_HashingRaw":
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         self.stop_flushing()
         return False
 
 
-def guess_compressible(path, sample):
-    """Return True when a member is worth deflating, by its name, else by a quick trial."""
-    suffix = PurePosixPath(path).suffix.lower()
-    if suffix in INCOMPRESSIBLE_SUFFIXES:
-        return False
-    mime = mimetypes.guess_type(path)[0] or ""
-    if mime.startswith(("image/", "video/", "audio/")) and not mime.endswith(("svg+xml", "bmp")):
-        return False
-    if len(sample) < 4096:
-        return True  # too small to judge, and too small to matter
-    trial = isal_zlib.compress(sample[:PROBE], 1)
-    return len(trial) < 0.9 * min(len(sample), PROBE)
-
-
-def _split_by_compressibility(members):
-    """Return (stored, deflated) members, each in the given order."""
-    stored, deflated = [], []
-    for member in members:
-        compressible = member.compressible
-        if compressible is None:
-            compressible = guess_compressible(member.path, _sample(member))
-        (deflated if compressible else stored).append(member)
-    return stored, deflated
-
-
-def _sample(member):
-    """Return the first bytes of ``member``, unless its name already tells it is media."""
-    if isinstance(member.source, bytes | bytearray):
-        return bytes(member.source[:PROBE])
-    if PurePosixPath(member.path).suffix.lower() in INCOMPRESSIBLE_SUFFIXES:
-        return b""
-    with open(member.source, "rb") as f:
-        return f.read(PROBE)
-
-
-def _add_bytes(gz, path, data, mtime):
+def _add_bytes(gz: GzipStreamWriter, path: str, data: bytes, mtime: int) -> str:
     """Deflate a small member held in memory; return its SHA-256."""
     gz.compress(tar_header(path, len(data), mtime) + data + padding(len(data)))
     return hashlib.sha256(data).hexdigest()
 
 
-def _add_stored(gz, member, mtime):
+def _add_stored(gz: GzipStreamWriter, member: Member, mtime: int) -> str:
     """Store a member without compression, reading its source once; return its SHA-256."""
     gz.compress(tar_header(member.path, member.size, mtime))
     digest = hashlib.sha256()

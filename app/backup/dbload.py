@@ -35,7 +35,8 @@ from app.models.storable import read_int
 BATCH = 1000
 BATCH_BYTES = 4 * 1024 * 1024  # a load holds at most this much dump text (or one row) at once
 FAST = {"postgresql": copy_rows, "mysql": mysql_rows, "mariadb": mysql_rows, "sqlite": sqlite_rows}
-_scan = json.scanner.make_scanner(json.JSONDecoder())  # what json.loads runs on each object
+# What json.loads runs on each object (the stubs type its argument as the scanner itself).
+_scan = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
 # A \u escape of a high surrogate not followed by a low one, or of a low one not after a high one.
 _LONE_SURROGATE = re.compile(
     r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])"

@@ -14,7 +14,7 @@ import datetime as dt
 import hashlib
 import json
 import re
-from json.encoder import c_make_encoder, encode_basestring
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 
 import sqlalchemy as sa
 from sqlalchemy.engine import processors

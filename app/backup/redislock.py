@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 import uuid
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,8 @@ def enabled(config):
     return bool(config.get("BACKUP_LOCK_URL"))
 
 
-_clients = {}  # URL -> client: its pool is thread-safe and renews itself after a fork
+# URL -> client: its pool is thread-safe and renews itself after a fork
+_clients: dict[str, Any] = {}
 
 
 def _client(config):

@@ -200,7 +200,8 @@ def _run_summary(run):
 
 # --- the facts ----------------------------------------------------------------------
 
-_infos = {}  # (path, size, mtime_ns) -> BackupInfo: reading a manifest costs a gunzip
+# (path, size, mtime_ns) -> BackupInfo: reading a manifest costs a gunzip
+_infos: dict[tuple[str, int, int], BackupInfo] = {}
 
 
 def _read_info_cached(path):

@@ -78,7 +78,7 @@ def _failed(response):
     return response.status_code == 401
 
 
-_dummy_hash = []
+_dummy_hash: list[User] = []
 
 
 def _verify_nobody(password):

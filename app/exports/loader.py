@@ -17,6 +17,7 @@ no other site has taken them since, and get new ones where one has.
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 import sqlalchemy as sa
 
@@ -38,6 +39,20 @@ class SiteLoadRefused(ArchiveError):
     """The site cannot be loaded as asked (subdomain taken, no owner...); nothing was changed."""
 
 
+class LoadSummaryDict(TypedDict):
+    """A LoadSummary as JSON: a restore job's ``summary``, what ``flask site import`` reports."""
+
+    site_id: int
+    subdomain: str
+    created: bool
+    counts: dict[str, int]  # pages, blocks, menu_items, media, media_files
+    remapped: dict[str, int]
+    dropped_members: list[str]
+    uploaders_cleared: int
+    notes: list[str]
+    duration: float  # seconds, to the millisecond
+
+
 @dataclass
 class LoadSummary:
     """What a load did: the site, whether it was created, counts and what had to give way."""
@@ -45,14 +60,14 @@ class LoadSummary:
     site_id: int
     subdomain: str
     created: bool
-    counts: dict = field(default_factory=dict)
-    remapped: dict = field(default_factory=dict)  # table -> rows that got a new id
-    dropped_members: list = field(default_factory=list)  # emails of users that do not exist
+    counts: dict[str, int] = field(default_factory=dict)
+    remapped: dict[str, int] = field(default_factory=dict)  # table -> rows that got a new id
+    dropped_members: list[str] = field(default_factory=list)  # emails of users that do not exist
     uploaders_cleared: int = 0  # media whose uploader does not exist any more
-    notes: list = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     duration: float = 0.0
 
-    def to_dict(self):
+    def to_dict(self) -> "LoadSummaryDict":
         """Return a JSON-ready dict."""
         return {
             "site_id": self.site_id,

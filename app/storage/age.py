@@ -6,18 +6,32 @@ whole in memory; ``decrypt_stream`` does the reverse with the identities of an
 identity file (the ``AGE-SECRET-KEY-1...`` lines that ``age-keygen`` writes).
 """
 
+from os import PathLike
 from pathlib import Path
+from typing import Any, Protocol
+
+
+class Readable(Protocol):
+    """A binary stream to read from (a file, a download)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+class Writable(Protocol):
+    """A binary stream to write to (a file, ``ObjectStore.writer``)."""
+
+    def write(self, data: bytes, /) -> int: ...
 
 
 class EncryptionError(Exception):
     """Recipients or identities are unusable, or a file does not decrypt with them."""
 
 
-def parse_recipients(text):
+def parse_recipients(text: str | None) -> list[Any]:
     """Return the age recipients in ``text`` (separated by commas, spaces or new lines)."""
     import pyrage
 
-    recipients = []
+    recipients: list[Any] = []
     for word in str(text or "").replace(",", " ").split():
         try:
             if word.startswith("age1"):
@@ -31,7 +45,7 @@ def parse_recipients(text):
     return recipients
 
 
-def load_identities(path):
+def load_identities(path: str | PathLike[str] | None) -> list[Any]:
     """Return the age identities in the identity file at ``path``."""
     import pyrage
 
@@ -43,7 +57,7 @@ def load_identities(path):
         lines = Path(path).read_text().splitlines()
     except OSError as exc:
         raise EncryptionError(f"cannot read the age identity file {path}: {exc.strerror}") from None
-    identities = []
+    identities: list[Any] = []
     for line in lines:
         line = line.strip()
         if line.startswith("AGE-SECRET-KEY-"):
@@ -56,7 +70,7 @@ def load_identities(path):
     return identities
 
 
-def encrypt_stream(source, writer, recipients):
+def encrypt_stream(source: Readable, writer: Writable, recipients: list[Any]) -> None:
     """Encrypt everything readable from ``source`` into ``writer`` for ``recipients``."""
     import pyrage
 
@@ -66,7 +80,7 @@ def encrypt_stream(source, writer, recipients):
         raise EncryptionError(f"could not encrypt: {exc}") from exc
 
 
-def decrypt_stream(source, writer, identities):
+def decrypt_stream(source: Readable, writer: Writable, identities: list[Any]) -> None:
     """Decrypt the age file readable from ``source`` into ``writer`` with ``identities``."""
     import pyrage
 

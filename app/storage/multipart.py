@@ -9,10 +9,23 @@ import collections
 import concurrent.futures
 import hashlib
 import logging
+from collections.abc import Callable
+from concurrent.futures import Future
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from app.storage.errors import StorageError, composite_sha256, describe, same_checksum
 
+if TYPE_CHECKING:
+    from app.storage.s3 import ObjectStore, RemoteObject
+
 log = logging.getLogger(__name__)
+
+
+class OnPart(Protocol):
+    """Told after each part the store took: its number (from 1) and the bytes written so far."""
+
+    def __call__(self, number: int, size: int, /) -> None: ...
 
 
 class MultipartWriter:
@@ -23,18 +36,31 @@ class MultipartWriter:
     Leaving a ``with`` block on an exception aborts the upload: no partial object.
     """
 
-    def __init__(self, store, name, *, metadata, on_part):
+    def __init__(
+        self,
+        store: "ObjectStore",
+        name: str,
+        *,
+        metadata: dict[str, str],
+        on_part: OnPart | None,
+    ) -> None:
         self.store, self.name, self.on_part = store, name, on_part
         self.buffer = bytearray()
         self.whole = hashlib.sha256()
-        self.digests, self.etags = [], []
-        self.pending = collections.deque()  # parts in flight, oldest first
-        self.pool = None
+        self.digests: list[bytes] = []
+        self.etags: list[str] = []
+        self.pending: collections.deque[tuple[int, Future[Any]]] = (
+            collections.deque()
+        )  # parts in flight, oldest first
+        self.pool: concurrent.futures.ThreadPoolExecutor | None = None
         self.size = 0
-        self.sha256 = self.checksum = None
+        self.sha256: str | None = None
+        self.checksum: str | None = None
         self.closed = False
-        self.error = None  # the StorageError that stopped the upload, kept for callers
-        self.upload_id = store._call(
+        self.error: StorageError | None = (
+            None  # the StorageError that stopped the upload, kept for callers
+        )
+        self.upload_id: str = store._call(
             "start uploading",
             name,
             "create_multipart_upload",
@@ -45,15 +71,15 @@ class MultipartWriter:
         )["UploadId"]
 
     @property
-    def parts(self):
+    def parts(self) -> int:
         """How many parts were sent."""
         return len(self.etags)
 
-    def writable(self):
+    def writable(self) -> bool:
         """Say that this stream takes writes."""
         return True
 
-    def write(self, data):
+    def write(self, data: bytes) -> int:
         """Take ``data``; send a part whenever a whole one is buffered."""
         self.buffer += data
         self.whole.update(data)
@@ -65,10 +91,10 @@ class MultipartWriter:
             self._send(part)
         return len(data)
 
-    def flush(self):
+    def flush(self) -> None:
         """Nothing to flush before close (parts go as they fill)."""
 
-    def _send(self, part):
+    def _send(self, part: bytes) -> None:
         """Start sending ``part``; with ``concurrency`` parts in flight, wait for the oldest."""
         digest = hashlib.sha256(part).digest()
         self.digests.append(digest)
@@ -85,10 +111,10 @@ class MultipartWriter:
         while len(self.pending) >= self.store.concurrency:
             self._collect(*self.pending.popleft())
 
-    def _collect(self, number, answer):
+    def _collect(self, number: int, answer: "Future[Any] | Callable[[], Any]") -> None:
         """Record the answer of part ``number`` (a future or a call), in part order."""
         try:
-            etag = (answer.result() if hasattr(answer, "result") else answer())["ETag"]
+            etag: str = (answer.result() if hasattr(answer, "result") else answer())["ETag"]
         except StorageError as exc:
             self.error = exc  # a caller in between (pyrage) may replace the exception
             raise
@@ -96,11 +122,11 @@ class MultipartWriter:
         if self.on_part is not None:
             self.on_part(number, self.size)
 
-    def _drain(self):
+    def _drain(self) -> None:
         while self.pending:
             self._collect(*self.pending.popleft())
 
-    def _stop_pool(self):
+    def _stop_pool(self) -> None:
         if self.pool is not None:
             for _, future in self.pending:
                 future.cancel()
@@ -108,7 +134,7 @@ class MultipartWriter:
             self.pool = None
         self.pending.clear()
 
-    def _upload_part(self, number, part, digest):
+    def _upload_part(self, number: int, part: bytes, digest: bytes) -> Any:
         return self.store._call(
             f"upload part {number} of",
             self.name,
@@ -121,7 +147,7 @@ class MultipartWriter:
             ChecksumSHA256=base64.b64encode(digest).decode(),
         )
 
-    def close(self):
+    def close(self) -> None:
         """Send the last part, complete the upload and check the store's checksum."""
         if self.closed:
             return
@@ -156,7 +182,7 @@ class MultipartWriter:
                 f"{stored.checksum if stored else None} for {self.checksum}); deleted it"
             )
 
-    def abort(self):
+    def abort(self) -> None:
         """Give up the upload; the store drops the parts already sent."""
         self.closed = True
         self._stop_pool()
@@ -167,10 +193,15 @@ class MultipartWriter:
         except Exception as exc:  # the store may be the thing that failed
             log.warning("could not abort the upload of %s: %s", self.name, describe(exc))
 
-    def __enter__(self):
+    def __enter__(self) -> "MultipartWriter":
         return self
 
-    def __exit__(self, exc_type, exc, tb):
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if exc_type is not None:
             self.abort()
             return
@@ -182,7 +213,9 @@ class MultipartWriter:
             raise
 
 
-def _checksum_matches(stored, writer):
+def _checksum_matches(stored: "RemoteObject", writer: MultipartWriter) -> bool:
     """Whether the store's checksum is our composite (or, from some stores, the whole SHA-256)."""
-    whole = base64.b64encode(bytes.fromhex(writer.sha256)).decode()
-    return same_checksum(writer.checksum, stored.checksum) or stored.checksum == whole
+    # Both are set by close() before it asks.
+    sha256, checksum = cast(str, writer.sha256), cast(str, writer.checksum)
+    whole = base64.b64encode(bytes.fromhex(sha256)).decode()
+    return same_checksum(checksum, stored.checksum) or stored.checksum == whole

@@ -13,12 +13,16 @@ chain (``AWS_ACCESS_KEY_ID``, ...), or from the same names in the app's config.
 """
 
 import base64
+import builtins
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
+from os import PathLike
+from typing import IO, Any
 from urllib.parse import urlparse
 
 from app.storage.errors import StorageError, composite_sha256, describe, same_checksum
-from app.storage.multipart import MultipartWriter
+from app.storage.multipart import MultipartWriter, OnPart
 
 DEFAULT_PART_SIZE = 16 * 1024 * 1024  # S3 takes parts of 5 MiB and more (but the last)
 DEFAULT_CONCURRENCY = 4  # parts in flight: memory holds about this many parts, plus one
@@ -37,10 +41,10 @@ class RemoteObject:
     size: int
     last_modified: object = None
     checksum: str | None = None
-    metadata: dict | None = None
+    metadata: dict[str, str] | None = None
 
 
-def parse_storage_url(url):
+def parse_storage_url(url: str | None) -> tuple[str, str]:
     """Return (bucket, prefix) of ``s3://bucket/prefix``; raise StorageError for anything else."""
     parsed = urlparse(url or "")
     if parsed.scheme != "s3" or not parsed.netloc:
@@ -53,8 +57,15 @@ class ObjectStore:
     """The objects under one bucket and prefix of an S3-compatible store."""
 
     def __init__(
-        self, url, *, endpoint=None, config=None, part_size=None, concurrency=None, client=None
-    ):
+        self,
+        url: str,
+        *,
+        endpoint: str | None = None,
+        config: Mapping[str, Any] | None = None,
+        part_size: int | None = None,
+        concurrency: int | None = None,
+        client: Any = None,
+    ) -> None:
         self.url = url
         self.bucket, self.prefix = parse_storage_url(url)
         self.endpoint = endpoint or None
@@ -69,7 +80,7 @@ class ObjectStore:
         self._region = (config or {}).get("AWS_DEFAULT_REGION") or None
 
     @classmethod
-    def from_config(cls, config, setting):
+    def from_config(cls, config: Mapping[str, Any], setting: str) -> "ObjectStore":
         """Return the store that config ``<setting>_URL`` and ``<setting>_ENDPOINT`` name.
 
         Parts and concurrency of every store follow BACKUP_STORAGE_PART_SIZE and
@@ -84,7 +95,7 @@ class ObjectStore:
         )
 
     @property
-    def client(self):
+    def client(self) -> Any:
         """The boto3 S3 client (made on first use)."""
         if self._client is None:
             import boto3
@@ -106,32 +117,45 @@ class ObjectStore:
             )
         return self._client
 
-    def key(self, name):
+    def key(self, name: str) -> str:
         """Return the full key of ``name``."""
         return self.prefix + name
 
-    def where(self, name=""):
+    def where(self, name: str = "") -> str:
         """Return ``s3://bucket/prefix/name`` for messages."""
         return f"s3://{self.bucket}/{self.key(name)}"
 
-    def _call(self, what, name, method, **kwargs):
+    def _call(self, what: str, name: str, method: str, **kwargs: Any) -> Any:
         try:
             return getattr(self.client, method)(Bucket=self.bucket, **kwargs)
         except Exception as exc:
             raise StorageError(f"cannot {what} {self.where(name)}: {describe(exc)}") from exc
 
-    def writer(self, name, *, metadata=None, on_part=None):
+    def writer(
+        self,
+        name: str,
+        *,
+        metadata: dict[str, str] | None = None,
+        on_part: OnPart | None = None,
+    ) -> MultipartWriter:
         """Return a MultipartWriter uploading to ``name`` (call ``close()`` to finish)."""
         return MultipartWriter(self, name, metadata=metadata or {}, on_part=on_part)
 
-    def upload_file(self, name, path, *, metadata=None, on_part=None):
+    def upload_file(
+        self,
+        name: str,
+        path: str | PathLike[str],
+        *,
+        metadata: dict[str, str] | None = None,
+        on_part: OnPart | None = None,
+    ) -> MultipartWriter:
         """Upload the file at ``path`` as ``name`` in parts; return the finished writer."""
         with open(path, "rb") as source, self.writer(name, metadata=metadata, on_part=on_part) as w:
             while chunk := source.read(min(self.part_size, 1024 * 1024)):
                 w.write(chunk)
         return w
 
-    def head(self, name):
+    def head(self, name: str) -> RemoteObject | None:
         """Return the RemoteObject ``name`` with its checksum, or None when it does not exist."""
         from botocore.exceptions import ClientError
 
@@ -153,12 +177,12 @@ class ObjectStore:
             metadata=head.get("Metadata", {}),
         )
 
-    def list(self, starting=""):
+    def list(self, starting: str = "") -> list[RemoteObject]:
         """Return the RemoteObjects whose names start with ``starting``, sorted by name."""
-        found = []
+        found: list[RemoteObject] = []
         token = None
         while True:
-            kwargs = {"Prefix": self.key(starting)}
+            kwargs: dict[str, Any] = {"Prefix": self.key(starting)}
             if token:
                 kwargs["ContinuationToken"] = token
             page = self._call("list", starting, "list_objects_v2", **kwargs)
@@ -174,10 +198,10 @@ class ObjectStore:
                 return sorted(found, key=lambda o: o.name)
             token = page["NextContinuationToken"]
 
-    def uploads(self, starting=""):
+    def uploads(self, starting: str = "") -> builtins.list[tuple[str, str]]:
         """Return the unfinished multipart uploads under ``starting`` as [(name, upload id)]."""
-        found = []
-        markers = {}
+        found: list[tuple[str, str]] = []
+        markers: dict[str, str] = {}
         while True:
             page = self._call(
                 "list the unfinished uploads in",
@@ -195,7 +219,7 @@ class ObjectStore:
                 "UploadIdMarker": page["NextUploadIdMarker"],
             }
 
-    def abort_upload(self, name, upload_id):
+    def abort_upload(self, name: str, upload_id: str) -> None:
         """Abort the unfinished multipart upload ``upload_id`` of ``name``: its parts go."""
         self._call(
             "abort the upload of",
@@ -205,11 +229,14 @@ class ObjectStore:
             UploadId=upload_id,
         )
 
-    def open(self, name):
+    def open(self, name: str) -> IO[bytes]:
         """Return a readable stream of the object ``name`` (close it when done)."""
-        return self._call("download", name, "get_object", Key=self.key(name))["Body"]
+        body: IO[bytes] = self._call("download", name, "get_object", Key=self.key(name))["Body"]
+        return body
 
-    def put_bytes(self, name, data, *, content_type="application/octet-stream"):
+    def put_bytes(
+        self, name: str, data: bytes, *, content_type: str = "application/octet-stream"
+    ) -> None:
         """Store a small object in one request, with its SHA-256 checked by the store."""
         digest = base64.b64encode(hashlib.sha256(data).digest()).decode()
         self._call(
@@ -222,23 +249,24 @@ class ObjectStore:
             ChecksumSHA256=digest,
         )
 
-    def delete(self, name):
+    def delete(self, name: str) -> None:
         """Delete the object ``name`` (no error when it is already gone)."""
         self._call("delete", name, "delete_object", Key=self.key(name))
 
-    def presigned_url(self, name, *, expires, filename=None):
+    def presigned_url(self, name: str, *, expires: float, filename: str | None = None) -> str:
         """Return a URL that lets anyone holding it download ``name`` for ``expires`` seconds."""
         params = {"Bucket": self.bucket, "Key": self.key(name)}
         if filename:
             params["ResponseContentDisposition"] = f'attachment; filename="{filename}"'
         try:
-            return self.client.generate_presigned_url(
+            url: str = self.client.generate_presigned_url(
                 "get_object", Params=params, ExpiresIn=int(expires)
             )
         except Exception as exc:
             raise StorageError(
                 f"cannot sign a link to {self.where(name)}: {describe(exc)}"
             ) from exc
+        return url
 
 
 __all__ = [

@@ -1,0 +1,57 @@
+"""Which members of an archive are worth deflating: by their name, else by a quick trial.
+
+Media (photos, video, audio, archives, office files) are stored as they are;
+deflating them costs time and saves about nothing. Anything else is judged
+by deflating its first ``PROBE`` bytes at the fastest level.
+"""
+
+import mimetypes
+from pathlib import PurePosixPath
+
+from isal import isal_zlib
+
+from app.archive.members import Member
+
+PROBE = 64 * 1024
+INCOMPRESSIBLE_SUFFIXES = set(
+    """
+    .jpg .jpeg .png .gif .webp .avif .heic .mp4 .m4v .mov .webm .mkv .mp3 .m4a .ogg .opus
+    .zip .gz .tgz .bz2 .xz .zst .7z .pdf .docx .xlsx .pptx .odt .woff .woff2
+    """.split()
+)
+
+
+def guess_compressible(path: str, sample: bytes) -> bool:
+    """Return True when a member is worth deflating, by its name, else by a quick trial."""
+    suffix = PurePosixPath(path).suffix.lower()
+    if suffix in INCOMPRESSIBLE_SUFFIXES:
+        return False
+    mime = mimetypes.guess_type(path)[0] or ""
+    if mime.startswith(("image/", "video/", "audio/")) and not mime.endswith(("svg+xml", "bmp")):
+        return False
+    if len(sample) < 4096:
+        return True  # too small to judge, and too small to matter
+    trial = isal_zlib.compress(sample[:PROBE], 1)
+    return len(trial) < 0.9 * min(len(sample), PROBE)
+
+
+def split_by_compressibility(members: list[Member]) -> tuple[list[Member], list[Member]]:
+    """Return (stored, deflated) members, each in the given order."""
+    stored: list[Member] = []
+    deflated: list[Member] = []
+    for member in members:
+        compressible = member.compressible
+        if compressible is None:
+            compressible = guess_compressible(member.path, _sample(member))
+        (deflated if compressible else stored).append(member)
+    return stored, deflated
+
+
+def _sample(member: Member) -> bytes:
+    """Return the first bytes of ``member``, unless its name already tells it is media."""
+    if isinstance(member.source, bytes | bytearray):
+        return bytes(member.source[:PROBE])
+    if PurePosixPath(member.path).suffix.lower() in INCOMPRESSIBLE_SUFFIXES:
+        return b""
+    with open(member.source, "rb") as f:
+        return f.read(PROBE)
