@@ -17,11 +17,15 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from app.errors import BUSY, StinkyKittyError
+
 TAKEN = 1
 
 
-class CannotStart(Exception):
+class CannotStart(StinkyKittyError):
     """Another ``make run`` or another server is in the way."""
+
+    exit_code = BUSY
 
 
 def _settings():

@@ -18,6 +18,8 @@ import threading
 import time
 import uuid
 
+from app.errors import BUSY, StinkyKittyError
+
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.1
@@ -37,8 +39,10 @@ return 0
 """
 
 
-class Taken(Exception):
+class Taken(StinkyKittyError):
     """Someone else holds the lock; ``holder`` is their record (or {})."""
+
+    exit_code = BUSY
 
     def __init__(self, holder):
         super().__init__("taken")

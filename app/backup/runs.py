@@ -18,7 +18,7 @@ import sqlalchemy.exc as sa_exc
 
 from app.archive.space import is_disk_full
 from app.backup import notify, offsite, system
-from app.backup.errors import BackupError, BackupLocked, NotEnoughSpace
+from app.backup.errors import ArchiveError, BackupError, BackupLocked, NotEnoughSpace
 from app.backup.runlog import end_run, note_run, start_run
 from app.models.types import utcnow
 
@@ -106,7 +106,7 @@ def describe_failure(exc, *, time_limit_errors=()):
                 f"{DATABASE_UNREACHABLE}: {detail}; check that the database server runs "
                 "and that DATABASE_URL points at it"
             )
-    if isinstance(exc, BackupError):
+    if isinstance(exc, BackupError | ArchiveError):
         return BACKUP_FAILED, f"{BACKUP_FAILED}: {exc}"
     return UNEXPECTED, (
         f"{UNEXPECTED}: {type(exc).__name__}: {_first_line(exc)} (the worker log has the traceback)"

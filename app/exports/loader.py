@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from app.archive.errors import ArchiveError
 from app.config import data_path
+from app.errors import REFUSED
+from app.exports.errors import ExportError
 from app.exports.sitefiles import SiteFiles, delete_site_media
 from app.exports.siterows import SUBDOMAIN, check_site_rows, rewrite_media_references
 from app.models import Block, MediaItem, MediaTag, MenuItem, Page, Site, SiteUser, User, utcnow
@@ -34,8 +35,10 @@ MEDIA, TAGS, MEMBERS = MediaItem.__table__, MediaTag.__table__, SiteUser.__table
 CHUNK = 500
 
 
-class SiteLoadRefused(ArchiveError):
+class SiteLoadRefused(ExportError):
     """The site cannot be loaded as asked (subdomain taken, no owner...); nothing was changed."""
+
+    exit_code = REFUSED
 
 
 @dataclass

@@ -8,8 +8,10 @@ identity file (the ``AGE-SECRET-KEY-1...`` lines that ``age-keygen`` writes).
 
 from pathlib import Path
 
+from app.errors import StinkyKittyError
 
-class EncryptionError(Exception):
+
+class EncryptionError(StinkyKittyError):
     """Recipients or identities are unusable, or a file does not decrypt with them."""
 
 

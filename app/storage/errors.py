@@ -3,8 +3,10 @@
 import base64
 import hashlib
 
+from app.errors import StinkyKittyError
 
-class StorageError(Exception):
+
+class StorageError(StinkyKittyError):
     """The object store refused or could not be reached; the message says which and why."""
 
 
