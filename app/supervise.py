@@ -19,8 +19,6 @@ from dotenv import dotenv_values
 
 from app.errors import BUSY, StinkyKittyError
 
-TAKEN = 1
-
 
 class CannotStart(StinkyKittyError):
     """Another ``make run`` or another server is in the way."""
@@ -75,7 +73,7 @@ def main(argv):
         check_port("127.0.0.1", port)
     except CannotStart as exc:
         print(f"make run: {exc}", file=sys.stderr)
-        return TAKEN
+        return exc.exit_code
     honcho.manager.KILL_WAIT = float(argv[0])
     try:
         honcho.command.main(argv[1:])
