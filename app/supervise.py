@@ -3,7 +3,7 @@
 ``python -m app.supervise KILL_WAIT start -f Procfile`` checks first that no other
 ``make run`` serves the same data dir (a lock on ``<data dir>/run.lock``, held
 until honcho ends) and that the web server's port can be bound, so a second
-start says why in one line and exits 1 before any worker or beat touches the
+start says why in one line and exits 3 (busy) before any worker or beat touches the
 data. Then it runs honcho, which waits up to KILL_WAIT seconds for a process to
 stop on Ctrl-C (its own 5 s are shorter than a Celery worker's warm shutdown)
 and exits with the code of the first process that ended.
