@@ -3,7 +3,7 @@
 ``python -m app.supervise KILL_WAIT start -f Procfile`` checks first that no other
 ``make run`` serves the same data dir (a lock on ``<data dir>/run.lock``, held
 until honcho ends) and that the web server's port can be bound, so a second
-start says why in one line and exits 1 before any worker or beat touches the
+start says why in one line and exits 3 (busy) before any worker or beat touches the
 data. Then it runs honcho, which waits up to KILL_WAIT seconds for a process to
 stop on Ctrl-C (its own 5 s are shorter than a Celery worker's warm shutdown)
 and exits with the code of the first process that ended.
@@ -17,11 +17,13 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-TAKEN = 1
+from app.errors import BUSY, StinkyKittyError
 
 
-class CannotStart(Exception):
+class CannotStart(StinkyKittyError):
     """Another ``make run`` or another server is in the way."""
+
+    exit_code = BUSY
 
 
 def _settings():
@@ -71,7 +73,7 @@ def main(argv):
         check_port("127.0.0.1", port)
     except CannotStart as exc:
         print(f"make run: {exc}", file=sys.stderr)
-        return TAKEN
+        return exc.exit_code
     honcho.manager.KILL_WAIT = float(argv[0])
     try:
         honcho.command.main(argv[1:])

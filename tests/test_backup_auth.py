@@ -10,6 +10,7 @@ from app.archive.errors import CorruptArchive, Unauthenticated
 from app.backup.catalog import backups_dir
 from app.backup.system import create_backup, restore_backup, verify_backup
 from app.config import archive_key
+from app.errors import DAMAGED
 from app.exports.archive import export_site
 from app.extensions import db
 from app.models import User
@@ -70,7 +71,7 @@ def test_a_forged_backup_without_a_tag_is_refused_and_restores_nothing(app, made
     assert full_state(app.config) == before
     assert db.session.scalar(sa.select(sa.func.count()).where(User.is_global_admin)) == 0
     line = runner.invoke(args=["backup", "verify", outcome.backup_id])
-    assert line.exit_code == 1
+    assert line.exit_code == DAMAGED
     assert "not authenticated" in line.stderr
     assert "checksums are otherwise intact" in line.stderr
 
@@ -137,7 +138,7 @@ def test_a_backup_from_another_server_restores_only_when_allowed(make_app, make,
             restore_backup(target.config, db.engine, outcome.backup_id)
         cli = target.test_cli_runner()
         refused = cli.invoke(args=["backup", "restore", outcome.backup_id, "--yes"])
-        assert refused.exit_code == 1
+        assert refused.exit_code == DAMAGED
         assert "--allow-unauthenticated" in refused.stderr
         allowed = cli.invoke(
             args=["backup", "restore", outcome.backup_id, "--yes", "--allow-unauthenticated"]

@@ -16,6 +16,7 @@ from app.backup.catalog import backups_dir
 from app.backup.lock import backup_lock
 from app.backup.system import create_backup, list_backups
 from app.commands.backup import progress_for
+from app.errors import BUSY, DAMAGED, NOT_FOUND, REFUSED
 from app.extensions import db
 from app.models.types import utcnow
 from tests import craft
@@ -36,9 +37,9 @@ def backup(runner):
     return run
 
 
-def one_error_line(result):
-    """Assert the command failed with exactly one line on stderr; return it."""
-    assert result.exit_code == 1, result.output
+def one_error_line(result, exit_code):
+    """Assert the command failed with ``exit_code`` and one line on stderr; return the line."""
+    assert result.exit_code == exit_code, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     return lines[0]
@@ -63,7 +64,7 @@ def test_create_then_unchanged_then_forced(app, make, backup):
 def test_create_refused_while_locked_says_what_runs(app, backup):
     with backup_lock(app.config, "restore"):
         result = backup("create")
-    assert "a restore is running (pid" in one_error_line(result)
+    assert "a restore is running (pid" in one_error_line(result, BUSY)
     assert list_backups(app.config) == []
 
 
@@ -128,9 +129,11 @@ def test_verify_ok_and_damaged(app, make, backup):
     raw = bytearray(outcome.path.read_bytes())
     raw[len(raw) // 2] ^= 0xFF
     outcome.path.write_bytes(bytes(raw))
-    assert outcome.backup_id in one_error_line(backup("verify", outcome.backup_id))
-    assert "not a backup id" in one_error_line(backup("verify", "../../etc/passwd"))
-    assert "no backup" in one_error_line(backup("verify", "stinkykitty-1999-01-01-000000"))
+    assert outcome.backup_id in one_error_line(backup("verify", outcome.backup_id), DAMAGED)
+    assert "not a backup id" in one_error_line(backup("verify", "../../etc/passwd"), NOT_FOUND)
+    assert "no backup" in one_error_line(
+        backup("verify", "stinkykitty-1999-01-01-000000"), NOT_FOUND
+    )
 
 
 @pytest.fixture
@@ -187,13 +190,15 @@ def test_restore_yes_json_asks_nothing_and_prints_json(app, backup, changed):
 
 def test_restore_refusals_are_one_line_and_change_nothing(app, backup, changed):
     outcome, _backed_up, now = changed
-    assert "no backup" in one_error_line(backup("restore", "stinkykitty-1999-01-01-000000"))
+    assert "no backup" in one_error_line(
+        backup("restore", "stinkykitty-1999-01-01-000000"), NOT_FOUND
+    )
     with backup_lock(app.config, "backup"):
         locked = backup("restore", outcome.backup_id, "--yes")
-    assert "a backup is running" in one_error_line(locked)
+    assert "a backup is running" in one_error_line(locked, BUSY)
     outcome.path.write_bytes(outcome.path.read_bytes()[:-3000])
     corrupt = backup("restore", outcome.backup_id, "--yes")
-    assert outcome.backup_id in one_error_line(corrupt)
+    assert outcome.backup_id in one_error_line(corrupt, DAMAGED)
     assert full_state(app.config) == now
 
 
@@ -202,7 +207,7 @@ def test_hostile_archive_is_one_line_and_changes_nothing(app, backup, changed, t
     manifest, files = unpack(outcome.path, tmp_path / "x")
     link = craft.special("uploads/1/passwd", tarfile.SYMTYPE, "/etc/passwd")
     rebuild(outcome.path, manifest, files, extra_entries=[link])
-    line = one_error_line(backup("restore", outcome.backup_id, "--yes"))
+    line = one_error_line(backup("restore", outcome.backup_id, "--yes"), REFUSED)
     assert "refused symbolic link 'uploads/1/passwd'" in line
     assert full_state(app.config) == now
 
@@ -225,7 +230,7 @@ def test_delete_asks_then_deletes(app, make, backup):
     gone = backup("delete", outcome.backup_id, input="y\n")
     assert gone.exit_code == 0
     assert not outcome.path.exists()
-    assert "no backup" in one_error_line(backup("delete", outcome.backup_id, "--yes"))
+    assert "no backup" in one_error_line(backup("delete", outcome.backup_id, "--yes"), NOT_FOUND)
     make.user()
     second = create_backup(app.config, db.engine)
     assert backup("delete", second.backup_id, "--yes").exit_code == 0

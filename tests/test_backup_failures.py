@@ -20,6 +20,7 @@ from app.backup.runlog import recent_runs
 from app.backup.runs import BackupRunFailed, run_backup
 from app.backup.status import backup_status
 from app.backup.system import verify_backup
+from app.errors import BUSY, NO_ROOM
 from app.extensions import db
 from tests.backupkit import leftovers
 from tests.processes import small_filesystem
@@ -131,7 +132,7 @@ def test_duplicate_delivery_and_a_manual_backup_at_the_same_moment_run_one_backu
         since = f"{started[:10]} {started[11:16]} UTC"
         second_manual = flask_process(data_dir(app), "backup", "create")
         _, err = second_manual.communicate(timeout=60)
-        assert second_manual.returncode == 1
+        assert second_manual.returncode == BUSY
         assert err.decode().strip().splitlines() == [
             f"Error: cannot start the backup: a backup is running (pid {manual.pid} on "
             f"{holder['host']}, since {since}); try again when it has "
@@ -236,7 +237,7 @@ def test_a_full_disk_fails_clearly_keeps_the_older_backups_and_the_next_run_succ
 
         # Found before writing, from the CLI:
         result = runner.invoke(args=["backup", "create"])
-        assert result.exit_code == 1
+        assert result.exit_code == NO_ROOM
         assert result.stderr.startswith("Error: disk full: the backup needs about 6.")
         assert len(result.stderr.strip().splitlines()) == 1
         assert_intact(app, older.backup_id)

@@ -9,6 +9,7 @@ from app.backup import upgrade
 from app.backup.catalog import backups_dir
 from app.backup.dbdump import database_revision
 from app.backup.system import create_backup
+from app.errors import REFUSED
 from app.extensions import db
 from tests.goldenkit import read_listing
 from tests.migrations_extra import VERSIONS
@@ -93,7 +94,7 @@ def test_restore_of_a_newer_backup_is_refused_before_asking(app, make, tmp_path)
     outcome = create_backup(app.config, db.engine)
     newer = newer_copy(app, tmp_path, outcome.path)
     result = backup(app, "restore", newer)
-    assert result.exit_code == 1
+    assert result.exit_code == REFUSED
     assert "Continue?" not in result.stdout
     assert "schema zz9_future, this app knows up to 0002" in result.stderr
 

@@ -11,6 +11,7 @@ from app import get_celery
 from app.backup import verification
 from app.backup.status import backup_status
 from app.backup.system import create_backup, delete_backup
+from app.errors import DAMAGED
 from app.extensions import db
 from app.models.types import utcnow
 from app.tasks.backups import verify_backups
@@ -79,7 +80,7 @@ def test_cli_verify_records_its_result_like_the_schedule(app, make, runner):
     assert older.backup_id not in verification.read_results(app.config)
     rot(older)
     every = runner.invoke(args=["backup", "verify", "--all"])
-    assert every.exit_code == 1
+    assert every.exit_code == DAMAGED
     assert f"Backup {newer.backup_id} is intact" in every.stdout
     assert f"FAILED: {older.backup_id}" in every.stderr
     assert verification.read_results(app.config)[older.backup_id]["ok"] is False

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from app.errors import REFUSED
 from app.exports.loader import load_site
 from app.exports.siterows import InvalidSiteData
 from app.extensions import db
@@ -220,6 +221,6 @@ def test_site_create_stores_the_normal_form_and_refuses_a_variant_naming_its_hol
     assert variant.exit_code == 1
     assert "the custom domain www.camp.example is taken by site camp" in variant.output
     invalid = runner.invoke(args=[*create, "camp_site.example", "--subdomain", "other"])
-    assert invalid.exit_code == 1
+    assert invalid.exit_code == REFUSED
     assert "invalid custom domain: 'camp_site.example' is not a valid domain name" in invalid.output
     assert _domains() == {"camp": "www.camp.example"}

@@ -15,6 +15,7 @@ from app.archive.errors import Unauthenticated
 from app.backup.catalog import backups_dir
 from app.backup.system import restore_backup, verify_backup
 from app.config import archive_key
+from app.errors import DAMAGED
 from app.extensions import db
 from app.media import uploads_dir
 from app.models import MediaItem, Page, Site
@@ -53,7 +54,7 @@ def test_version_1_backup_verifies_only_when_allowed(golden, runner):
         verify_backup(golden.config, V1_ID)
     assert verify_backup(golden.config, V1_ID, allow_unauthenticated=True)["format_version"] == 1
     refused = runner.invoke(args=["backup", "verify", V1_ID])
-    assert refused.exit_code == 1
+    assert refused.exit_code == DAMAGED
     assert "--allow-unauthenticated" in refused.stderr
     allowed = runner.invoke(args=["backup", "verify", V1_ID, "--allow-unauthenticated"])
     assert allowed.exit_code == 0, allowed.output

@@ -11,6 +11,7 @@ from app.backup.lock import backup_lock
 from app.backup.runs import run_backup
 from app.broker import prepare_celery_storage
 from app.commands.siterestore import loader_for
+from app.errors import BUSY
 from app.exports.archive import export_site
 from app.exports.restorejobs import confirm_job, receive_upload
 from app.extensions import db
@@ -52,7 +53,7 @@ def test_a_failed_whole_system_restore_is_told_with_its_error(app, runner, hook,
     *_, outcome = backed_up
     with backup_lock(app.config, "backup"):  # a backup runs: the restore cannot start
         result = runner.invoke(args=["backup", "restore", outcome.backup_id, "--yes"])
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == BUSY, result.output
     (post,) = hook.posts
     assert post["title"] == "StinkyKitty: restore of the whole system failed"
     error = result.output.strip().splitlines()[-1].removeprefix("Error: ")

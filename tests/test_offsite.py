@@ -11,6 +11,7 @@ from app import get_celery
 from app.backup import offsite, offsite_fetch, runs
 from app.backup.catalog import backup_path, backups_dir
 from app.backup.status import backup_status
+from app.errors import DAMAGED, NOT_FOUND
 from app.extensions import db
 from app.storage import ObjectStore
 from tests.backupkit import FakeClock, change_everything, full_state, seed_everything
@@ -135,13 +136,13 @@ def test_a_damaged_remote_copy_is_refused_and_nothing_is_placed(s3_app, make, ru
     )
     outcome.path.unlink()
     result = runner.invoke(args=["backup", "fetch", outcome.backup_id])
-    assert result.exit_code == 1
+    assert result.exit_code == DAMAGED
     assert "damaged" in result.output
     assert len(result.output.strip().splitlines()) == 1
     placed = [p.name for p in backups_dir(s3_app.config).iterdir()]
     assert not [name for name in placed if name.startswith(("stinkykitty-", ".fetch"))]
     checked = runner.invoke(args=["backup", "verify-remote"])
-    assert checked.exit_code == 1
+    assert checked.exit_code == DAMAGED
     assert "DAMAGED" in checked.output
     assert "offsite-damaged" in [p.code for p in backup_status(s3_app.config).problems]
 
@@ -170,7 +171,7 @@ def test_restore_finds_a_backup_that_is_only_remote(make_app, s3_config, make, e
 
 def test_an_unknown_id_is_neither_here_nor_remote(s3_app, runner):
     result = runner.invoke(args=["backup", "restore", "stinkykitty-2020-01-01-000000", "--yes"])
-    assert result.exit_code == 1
+    assert result.exit_code == NOT_FOUND
     assert "no backup stinkykitty-2020-01-01-000000 here nor in s3://" in result.output
 
 
@@ -263,7 +264,7 @@ def test_a_copy_made_under_another_backup_key_is_refused_unless_allowed(make_app
     with other.app_context():
         runner = other.test_cli_runner()
         refused = runner.invoke(args=["backup", "fetch", outcome.backup_id])
-        assert refused.exit_code == 1
+        assert refused.exit_code == DAMAGED
         assert len(refused.output.strip().splitlines()) == 1
         assert not backups_dir(other.config).joinpath(outcome.path.name).exists()
         allowed = runner.invoke(

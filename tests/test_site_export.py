@@ -10,8 +10,8 @@ import tarfile
 import pytest
 
 from app.archive import extract_archive, read_manifest
-from app.backup.errors import BackupError
 from app.exports.archive import ExportFailed, SiteNotFound, export_site, exports_dir
+from app.exports.errors import ExportError
 from app.extensions import db
 from app.models import MediaTag, Site, User
 
@@ -237,7 +237,7 @@ def test_media_vanishing_mid_export_fails_clearly_and_leaves_nothing(app, make):
 def test_unknown_site_is_a_clear_error(app):
     with pytest.raises(SiteNotFound):
         export_site(app.config, 12345)
-    assert issubclass(SiteNotFound, BackupError)
+    assert issubclass(SiteNotFound, ExportError)
 
 
 def test_flask_site_export_writes_the_file(app, make, runner, tmp_path):

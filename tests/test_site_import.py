@@ -5,6 +5,7 @@ import json
 import pytest
 import sqlalchemy as sa
 
+from app.errors import REFUSED
 from app.exports.archive import export_site
 from app.exports.siteimport import import_site
 from app.extensions import db
@@ -139,7 +140,7 @@ def test_cli_imports_a_new_site_and_replaces_one_after_asking(app, make):
             "who@example.org",
         ]
     )
-    assert unknown.exit_code == 1
+    assert unknown.exit_code == REFUSED
     assert "there is no user who@example.org" in unknown.output
 
     no_owner = runner.invoke(args=["site", "import", str(SITE_EXPORT_V1), "--subdomain", "other"])
@@ -157,7 +158,7 @@ def test_cli_imports_a_new_site_and_replaces_one_after_asking(app, make):
             "boss@example.org",
         ]
     )
-    assert taken.exit_code == 1
+    assert taken.exit_code == REFUSED
     assert "the subdomain 'golden' is taken" in taken.output
 
     site = db.session.scalar(sa.select(Site).where(Site.subdomain == "golden"))

@@ -14,6 +14,7 @@ from app.backup.sitedump import SiteNotInBackup
 from app.backup.siterestore import restore_site
 from app.backup.system import create_backup
 from app.commands.siterestore import loader_for
+from app.errors import NOT_FOUND
 from app.extensions import db
 from app.media import delete_media, media_path
 from app.models import Block, MediaItem, Page, Site, User
@@ -195,7 +196,7 @@ def test_cli_restores_one_site_after_the_same_prompt(app, make):
     assert snapshot(config, [lake_id]) == expected
 
     missing = runner.invoke(args=["backup", "restore", backup.backup_id, "--site", "no", "--yes"])
-    assert missing.exit_code == 1
+    assert missing.exit_code == NOT_FOUND
     assert "holds no site 'no'" in missing.output
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from app.archive import CHECKSUMS_NAME, TAG_NAME, read_manifest
 from app.archive.trees import remove_tree
-from app.backup.errors import BackupError, BackupNotFound, CorruptArchive
+from app.backup.errors import ArchiveError, BackupError, BackupNotFound, CorruptArchive
 from app.config import archive_key, data_path
 from app.models.types import format_utc, parse_utc
 
@@ -200,7 +200,7 @@ def read_info(path):
         manifest = read_manifest(path)
         check_system_manifest(manifest, path.name)
         created_at = parse_utc(manifest["created_at"])
-    except (BackupError, OSError) as exc:
+    except (BackupError, ArchiveError, OSError) as exc:
         return BackupInfo(backup_id, path, size, id_time(backup_id), error=str(exc))
     return BackupInfo(backup_id, path, size, created_at, manifest=manifest)
 

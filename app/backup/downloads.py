@@ -15,6 +15,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from app.backup import catalog
 from app.backup.errors import BackupError
+from app.errors import REFUSED
 
 SALT = "stinkykitty.system-backup.download.v1"
 CHUNK = 1024 * 1024
@@ -22,6 +23,8 @@ CHUNK = 1024 * 1024
 
 class InvalidBackupLink(BackupError):
     """The link is tampered with, expired, or made for another admin or file."""
+
+    exit_code = REFUSED
 
 
 def _serializer(secret_key):

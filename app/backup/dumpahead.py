@@ -19,6 +19,7 @@ from app.backup.dbdump import dump_database, dump_filename
 from app.backup.mediasnap import drop_unreferenced_trash, snapshot_media
 from app.backup.trash import trash_dir
 from app.config import data_path
+from app.errors import StinkyKittyError
 from app.models import MediaItem
 
 AHEAD = 8  # pieces of dump (up to BATCH rows each) waiting to be deflated
@@ -26,7 +27,7 @@ _DONE = object()
 _END = object()  # ends a table's pieces
 
 
-class Stopped(Exception):
+class Stopped(StinkyKittyError):
     """The dump was told to stop (the archive it fed was abandoned)."""
 
 

@@ -9,14 +9,17 @@ line are kept in a list and joined once, never appended to one another.
 
 from pathlib import Path
 
-from app.backup.errors import CorruptArchive
+from app.backup.errors import BackupError, CorruptArchive
+from app.errors import REFUSED
 
 DEFAULT_MAX_ROW_BYTES = 64 * 1024 * 1024  # RESTORE_MAX_ROW_BYTES unless configured
 BLOCK_BYTES = 1024 * 1024  # dump text read at once
 
 
-class RowTooLong(CorruptArchive):
+class RowTooLong(BackupError, CorruptArchive):
     """A dump line is longer than RESTORE_MAX_ROW_BYTES."""
+
+    exit_code = REFUSED
 
 
 def read_blocks(path, table, max_row=DEFAULT_MAX_ROW_BYTES, block=BLOCK_BYTES):

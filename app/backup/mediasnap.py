@@ -12,7 +12,7 @@ from app.archive import check_member_path
 from app.archive.reader import MAX_NAME_BYTES
 from app.archive.sums import name_bytes
 from app.archive.trees import make_dirs, walk
-from app.backup.errors import BackupError
+from app.backup.errors import ArchiveError, BackupError
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def _snapshot_tree(uploads, links, seen, trashed):
                 st = path.lstat()
             except FileNotFoundError:
                 continue
-            except BackupError as exc:
+            except ArchiveError as exc:
                 raise BackupError(
                     f"cannot back up {os.fsencode(path)!r}: its name cannot go into an "
                     f"archive ({exc}); rename or move it, then back up again"

@@ -22,7 +22,7 @@ import json
 import logging
 
 from app.backup import catalog, verification
-from app.backup.errors import BackupError
+from app.backup.errors import ArchiveError, BackupError
 from app.backup.offsite_keep import abort_leftovers, good_copies, prune_remote
 from app.backup.offsite_store import (
     HashingReader,
@@ -41,6 +41,7 @@ from app.backup.offsite_store import (
     stamp,
     write_record,
 )
+from app.errors import DAMAGED, StinkyKittyError
 from app.models.types import format_utc, utcnow
 from app.storage import StorageError
 from app.storage.age import EncryptionError, encrypt_stream, parse_recipients
@@ -53,8 +54,10 @@ _note = note  # the name callers used before the record moved to offsite_store
 class NotIntact(OffsiteError):
     """The backup asked for is damaged (its manifest, or its last full verification)."""
 
+    exit_code = DAMAGED
 
-class _Changed(Exception):
+
+class _Changed(StinkyKittyError):
     """The bytes read for the upload are not the bytes that passed verification."""
 
 
@@ -244,7 +247,7 @@ def _after_backup_locked(config, clock, on_part, store):
         chosen = chosen or next(iter(working), None)
         what = chosen or "the newest intact backup"
         message = f"off-site copy of {what} failed: {exc}"
-        expected = isinstance(exc, BackupError | StorageError)
+        expected = isinstance(exc, BackupError | ArchiveError | StorageError)
         log.error("%s; the local backup is kept", message, exc_info=not expected)
         failed = {"ok": False, "backup_id": chosen, "at": stamp(clock()), "error": message}
         note(config, last=failed)

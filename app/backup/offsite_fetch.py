@@ -23,7 +23,7 @@ import secrets
 from app.archive import verify_archive
 from app.archive.space import fsync_dir
 from app.backup import catalog, offsite, verification
-from app.backup.errors import BackupError, BackupNotFound
+from app.backup.errors import BackupError, BackupNotFound, DamagedBackup
 from app.backup.lock import backup_lock
 from app.backup.offsite import (
     HashingReader,
@@ -119,7 +119,7 @@ def _download(store, description, tmp, identities):
     except (StorageError, EncryptionError) as exc:
         raise OffsiteError(f"fetch of {description['backup_id']} failed: {exc}") from exc
     if reader.size != description["size"] or reader.sha256.hexdigest() != description["sha256"]:
-        raise OffsiteError(
+        raise DamagedBackup(
             f"the remote copy {description['object']} is damaged: its SHA-256 or size "
             "differs from the one recorded when it was uploaded; nothing placed"
         )

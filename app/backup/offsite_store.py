@@ -22,6 +22,7 @@ import os
 
 from app.backup import catalog
 from app.backup.errors import BackupError
+from app.errors import BUSY
 from app.models.types import format_utc
 from app.storage import ObjectStore, StorageError
 
@@ -40,6 +41,8 @@ class OffsiteError(BackupError):
 
 class OffsiteBusy(OffsiteError):
     """Another off-site run works on this data dir now."""
+
+    exit_code = BUSY
 
 
 def enabled(config):

@@ -19,6 +19,8 @@ import time
 import uuid
 from typing import Any
 
+from app.errors import BUSY, StinkyKittyError
+
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.1
@@ -38,8 +40,10 @@ return 0
 """
 
 
-class Taken(Exception):
+class Taken(StinkyKittyError):
     """Someone else holds the lock; ``holder`` is their record (or {})."""
+
+    exit_code = BUSY
 
     def __init__(self, holder):
         super().__init__("taken")

@@ -18,8 +18,9 @@ import sqlalchemy.exc as sa_exc
 
 from app.archive.space import is_disk_full
 from app.backup import notify, offsite, system
-from app.backup.errors import BackupError, BackupLocked, NotEnoughSpace
+from app.backup.errors import ArchiveError, BackupError, BackupLocked, NotEnoughSpace
 from app.backup.runlog import end_run, note_run, start_run
+from app.errors import StinkyKittyError
 from app.models.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -49,11 +50,16 @@ DATABASE_ERRORS = (
 
 
 class BackupRunFailed(BackupError):
-    """A backup run failed; ``str()`` is "<reason>: <what to do>", ``record`` its run record."""
+    """A backup run failed; ``str()`` is "<reason>: <what to do>", ``record`` its run record.
 
-    def __init__(self, message, record=None):
+    Its exit code is its cause's when the cause is an app error (a full disk: 7).
+    """
+
+    def __init__(self, message, record=None, cause=None):
         super().__init__(message)
         self.record = record
+        if isinstance(cause, StinkyKittyError):
+            self.exit_code = cause.exit_code
 
 
 # --- describing failures ------------------------------------------------------
@@ -106,7 +112,7 @@ def describe_failure(exc, *, time_limit_errors=()):
                 f"{DATABASE_UNREACHABLE}: {detail}; check that the database server runs "
                 "and that DATABASE_URL points at it"
             )
-    if isinstance(exc, BackupError):
+    if isinstance(exc, BackupError | ArchiveError):
         return BACKUP_FAILED, f"{BACKUP_FAILED}: {exc}"
     return UNEXPECTED, (
         f"{UNEXPECTED}: {type(exc).__name__}: {_first_line(exc)} (the worker log has the traceback)"
@@ -162,7 +168,7 @@ def run_backup(
                 "system backup (%s) failed: %s", trigger, message, exc_info=reason == UNEXPECTED
             )
         _tell(config, record, clock)
-        raise BackupRunFailed(message, record) from exc
+        raise BackupRunFailed(message, record, exc) from exc
     state = "ok" if outcome.created else "unchanged"
     copied = offsite.after_backup(config, clock=clock)  # {} unless BACKUP_STORAGE_URL is set
     record = end_run(

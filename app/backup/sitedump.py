@@ -15,6 +15,7 @@ from app.backup.dbcodecs import column_decoder
 from app.backup.dbtypes import value_checks
 from app.backup.dumplines import read_lines
 from app.backup.errors import BackupError, CorruptArchive
+from app.errors import NOT_FOUND
 from app.models import Block, MediaItem, MediaTag, MenuItem, Page, Site, SiteUser, User
 
 TABLES = {
@@ -25,6 +26,8 @@ TABLES = {
 
 class SiteNotInBackup(BackupError):
     """The backup holds no site with that subdomain."""
+
+    exit_code = NOT_FOUND
 
 
 def dump_member(tables, name):

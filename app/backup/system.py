@@ -37,6 +37,7 @@ from app.backup.restore import RestoreOutcome, restore_backup
 from app.backup.retention import delete_backup, prune_backups, prune_locked
 from app.backup.status import backup_status
 from app.config import archive_key, data_path
+from app.errors import StinkyKittyError
 from app.extensions import db
 from app.humanize import human_size
 from app.models.types import format_utc, utcnow
@@ -216,7 +217,7 @@ def _create_locked(config, engine, clock, skip_unchanged, progress, started, wor
         ahead.stop()
 
 
-class _Unchanged(Exception):
+class _Unchanged(StinkyKittyError):
     """The dump shows nothing changed since the newest backup: the archive is not needed."""
 
 

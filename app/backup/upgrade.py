@@ -26,7 +26,13 @@ import sqlalchemy as sa
 
 from app.archive.space import check_space
 from app.backup.dumplines import DEFAULT_MAX_ROW_BYTES
-from app.backup.errors import BackupError, CorruptArchive, RestoreFailed, SchemaMismatch
+from app.backup.errors import (
+    ArchiveError,
+    BackupError,
+    CorruptArchive,
+    RestoreFailed,
+    SchemaMismatch,
+)
 from app.backup.scratch import dump_scratch, load_scratch, scratch_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
@@ -171,7 +177,7 @@ def load_at_head(config, staging, manifest, steps, *, dialect, name="the backup"
         out = staging / HEAD_DUMP
         out.mkdir()
         dump = dump_scratch(engine, out, schema.sorted_tables)
-    except BackupError:
+    except (BackupError, ArchiveError):
         raise
     except Exception as exc:  # the scratch's disk filled up, a file went missing...
         raise RestoreFailed(

@@ -20,11 +20,12 @@ from datetime import timedelta
 
 from app.archive import member_count
 from app.backup import catalog, notify, verification
-from app.backup.errors import BackupError, BackupLocked
-from app.backup.runs import BackupRunFailed, run_backup
+from app.backup.errors import BackupError
+from app.backup.runs import run_backup
 from app.backup.siterestore import restore_site
 from app.commitmarks import add_mark, prepare_marks, reached
 from app.config import data_path
+from app.errors import StinkyKittyError
 from app.jobstore import ACTIVE, JOB_ID, JobStore, app_engine, forget_token, new_token, settle
 from app.models.types import format_utc, parse_utc, utcnow
 
@@ -217,7 +218,7 @@ def _run(config, engine, job, load, task_id, clock, options):
                 )
                 reached("job-committed")
             result = outcome.to_dict()
-    except (BackupRunFailed, BackupLocked, BackupError) as exc:
+    except StinkyKittyError as exc:  # BackupRunFailed, BackupLocked, a damaged archive...
         return _finish(config, job, clock, error=str(exc))
     except Exception as exc:
         return _finish(config, job, clock, error=f"unexpected error: {type(exc).__name__}: {exc}")

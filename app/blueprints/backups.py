@@ -37,7 +37,7 @@ from app.backup.downloads import (
     file_checksum,
     make_backup_token,
 )
-from app.backup.errors import BackupError
+from app.backup.errors import ArchiveError, BackupError
 from app.backup.lock import lock_holder
 from app.backup.status import backup_status
 from app.blueprints import current_celery, wants_json
@@ -246,7 +246,7 @@ def verify(backup_id):
         if job is not None:
             return _answer(job, False, f"Backup {backup_id} is being verified already.")
         job = webjobs.new_job(config, "verify", current_user.id, backup_id=backup_id)
-    except BackupError:
+    except (BackupError, ArchiveError):
         return _not_found()
     return _answer(job, True, None)
 
@@ -312,7 +312,7 @@ def download(backup_id):
         return jsonify(
             error="This download link is not valid or has expired; confirm your password again."
         ), 403
-    except (BackupError, FileNotFoundError):
+    except (BackupError, ArchiveError, FileNotFoundError):
         return _not_found()
     response = send_file(
         path,
@@ -335,7 +335,7 @@ def sites(backup_id):
     try:
         info = catalog.read_info(catalog.backup_path(config, backup_id))
         held = sites_in_backup(config, info.backup_id) if info.ok else {}
-    except BackupError:
+    except (BackupError, ArchiveError):
         return _not_found()
     chosen = request.args.get("site")
     then = held.get(chosen) if chosen else None
@@ -365,7 +365,7 @@ def rollback(backup_id):
     try:
         info = catalog.read_info(catalog.backup_path(config, backup_id))
         held = sites_in_backup(config, info.backup_id) if info.ok else {}
-    except BackupError:
+    except (BackupError, ArchiveError):
         return _not_found()
     if subdomain not in held:
         message = f"Backup {info.backup_id} holds no site {subdomain!r}."

@@ -13,7 +13,6 @@ from urllib.parse import unquote
 from flask import Blueprint, current_app, jsonify, request, url_for
 from flask_login import current_user
 
-from app.archive.errors import ArchiveError
 from app.blueprints import current_celery
 from app.exports import restorejobs, uploads
 from app.extensions import csrf, db
@@ -169,7 +168,7 @@ def confirm_restore(site_id, job_id):
             return _error(409, "This export is of another site: confirm to restore it here.")
     try:
         job = restorejobs.confirm_job(current_app.config, job_id, allow_other_site=True)
-    except ArchiveError as exc:
+    except restorejobs.JobStateError as exc:
         return _error(409, str(exc))
     return _queue(job)
 
@@ -183,6 +182,6 @@ def undo_restore(site_id, job_id):
         return _error(404, NO_SUCH_JOB)
     try:
         undo = restorejobs.request_undo(current_app.config, job_id, current_user.id, site.subdomain)
-    except ArchiveError as exc:
+    except restorejobs.JobStateError as exc:
         return _error(409, str(exc))
     return _queue(undo)

@@ -1,8 +1,9 @@
 """``flask backup ...``: make, list, verify, restore, delete and prune system backups.
 
 The work is done by ``app.backup.system``; these commands parse arguments,
-ask for confirmation and print. Any BackupError becomes one line on stderr and
-exit status 1. Progress bars appear only on a terminal and never with ``--json``.
+ask for confirmation and print. Any app error becomes one line on stderr and
+its exit status (``app.commands.failures``). Progress bars appear only on a
+terminal and never with ``--json``.
 """
 
 import functools
@@ -20,9 +21,10 @@ from app.backup import (
     upgrade,
     verification,
 )
-from app.backup.errors import BackupError, Unauthenticated
+from app.backup.errors import DamagedBackup, Unauthenticated
 from app.backup.status import backup_status
 from app.commands import echo_json
+from app.commands.failures import CommandGroup, failure
 from app.commands.progress import PhaseProgress
 from app.extensions import db
 from app.humanize import human_age, human_ago, human_size, human_time
@@ -53,22 +55,20 @@ PHASES = {
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
-@click.group("backup")
+@click.group("backup", cls=CommandGroup)
 def backup_cli():
     """Make, list, verify, restore and delete system backups."""
 
 
 def clear_errors(command):
-    """Turn a BackupError into one line on stderr and exit status 1."""
+    """Add to an unauthenticated archive's error line how to accept it (the group does the rest)."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
         except Unauthenticated as exc:
-            raise click.ClickException(str(exc) + UNAUTHENTICATED_HINT) from None
-        except BackupError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise failure(exc, UNAUTHENTICATED_HINT) from None
 
     return wrapper
 
@@ -295,7 +295,7 @@ def restore_command(backup_id, yes, site, allow_unauthenticated, as_json):
     )
     info = catalog.read_info(path)
     if not info.ok:
-        raise BackupError(info.error)
+        raise DamagedBackup(info.error)
     if site is not None:
         from app.commands.siterestore import restore_one_site
 

@@ -20,6 +20,8 @@ from app.commands.backup import (
     json_option,
     progress_for,
 )
+from app.commands.failures import Failure
+from app.errors import DAMAGED
 
 
 def _verdict(backup_id, result, allow_unauthenticated):
@@ -83,11 +85,11 @@ def verify_command(backup_id, every, allow_unauthenticated, as_json):
     if as_json:
         echo_json(report if every else report[0])
     if not every and failed:
-        raise click.ClickException(failed[0])
+        raise Failure(failed[0], DAMAGED)
     for line in failed:
         click.echo(f"FAILED: {line}", err=True)
     if failed:
-        sys.exit(1)
+        sys.exit(DAMAGED)
 
 
 @backup_cli.command("prune")

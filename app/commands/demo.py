@@ -1,12 +1,12 @@
 """``flask demo ...``: seed a demo (or a benchmark corpus) and show its logins."""
 
 import click
-from flask.cli import AppGroup
 
+from app.commands.failures import CommandGroup, failure
 from app.demo import DEFAULT_PASSWORD, MIB, DemoError, DemoPlan, demo_logins, seed_demo
 
 
-@click.group("demo", cls=AppGroup)
+@click.group("demo", cls=CommandGroup)
 def demo_cli():
     """Seed and inspect demo data."""
 
@@ -44,7 +44,7 @@ def seed(sites, pages, blocks_per_page, media_mb, seed, password):
     try:
         summary = seed_demo(plan, progress=click.echo)
     except DemoError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise failure(exc) from None
     click.echo(
         f"Seeded {summary.sites} sites, {summary.pages} pages, {summary.blocks} blocks, "
         f"{summary.menu_items} menu items, {summary.media} images "

@@ -1,7 +1,7 @@
 """``flask backup list --remote | fetch | upload | verify-remote``: the off-site copies.
 
 The work is done by ``app.backup.offsite`` and ``app.backup.offsite_fetch``;
-these commands print. Errors become one line on stderr and exit status 1.
+these commands print. Errors become one line on stderr and their exit status.
 """
 
 import click
@@ -16,6 +16,8 @@ from app.commands.backup import (
     human_age,
     json_option,
 )
+from app.commands.failures import Failure
+from app.errors import DAMAGED
 from app.humanize import human_size
 from app.models.types import parse_utc, utcnow
 
@@ -94,7 +96,7 @@ def upload_command(backup_id, as_json):
 @json_option
 @clear_errors
 def verify_remote_command(as_json):
-    """Check every off-site copy's size and checksum, and read one in full; exit 1 on damage."""
+    """Check every off-site copy's size and checksum, and read one in full; exit 4 on damage."""
     results = offsite_fetch.verify_remote(current_app.config)
     if as_json:
         echo_json(results)
@@ -104,7 +106,7 @@ def verify_remote_command(as_json):
             click.echo(f"{r['id']}: {'ok' if r['ok'] else 'DAMAGED: ' + r['error']} ({how})")
     bad = [r for r in results if not r["ok"]]
     if bad:
-        raise click.ClickException(f"{len(bad)} remote copy(ies) failed the check")
+        raise Failure(f"{len(bad)} remote copy(ies) failed the check", DAMAGED)
 
 
 def register(group):

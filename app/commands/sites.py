@@ -5,9 +5,10 @@ import re
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
 from sqlalchemy import func, select
 
+from app.commands.failures import CommandGroup, Failure, failure
+from app.errors import StinkyKittyError
 from app.extensions import db
 from app.models import Site, SiteUser, User
 from app.models.domains import InvalidDomain, normal_domain
@@ -15,7 +16,7 @@ from app.models.domains import InvalidDomain, normal_domain
 SUBDOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 
-@click.group("site", cls=AppGroup)
+@click.group("site", cls=CommandGroup)
 def site_cli():
     """Manage sites."""
 
@@ -33,7 +34,7 @@ def create_site(subdomain, owner_email, title, custom_domain):
     try:
         custom_domain = normal_domain(custom_domain)
     except InvalidDomain as exc:
-        raise click.ClickException(f"invalid custom domain: {exc}") from None
+        raise Failure(f"invalid custom domain: {exc}", exc.exit_code) from None
     taken = select(Site.subdomain).where(Site.custom_domain == custom_domain)
     holder = custom_domain and db.session.scalar(taken)
     if holder:
@@ -64,16 +65,16 @@ def create_site(subdomain, owner_email, title, custom_domain):
 )
 def export_site_command(subdomain, output):
     """Export one site (settings, pages, menu, media) as a .tar.gz."""
-    from app.backup.errors import BackupError
     from app.commands.progress import TerminalProgress
     from app.exports.archive import export_site, find_site
+    from app.exports.errors import ExportError
 
     try:
         site = find_site(db.session, subdomain)
         with TerminalProgress(f"Exporting {site.subdomain}") as progress:
             result = export_site(current_app.config, site.id, dest=output, progress=progress)
-    except BackupError as exc:
-        raise click.ClickException(str(exc)) from exc
+    except ExportError as exc:  # no such site, or the export failed: nothing was kept
+        raise failure(exc) from None
     counts = result.counts
     click.echo(
         f"Exported {site.subdomain} to {result.path} ({result.size} bytes, "
@@ -117,7 +118,6 @@ def _export_owner(preview):
 def import_site_command(archive, subdomain, owner_email, replace, yes, as_json):
     """Create a site from a site export, or replace one with it (--replace)."""
     from app.backup import notify
-    from app.backup.errors import BackupError
     from app.commands import echo_json
     from app.commands.progress import TerminalProgress
     from app.commands.siterestore import confirm, echo_summary, guard_for
@@ -160,8 +160,8 @@ def import_site_command(archive, subdomain, owner_email, replace, yes, as_json):
                 guard=guard_for(config, "site import"),
                 progress=None if as_json else progress,
             )
-    except BackupError as exc:
-        raise click.ClickException(str(exc)) from None
+    except StinkyKittyError as exc:  # refused, damaged, locked...: nothing was changed
+        raise failure(exc) from None
     if as_json:
         echo_json(summary.to_dict())
         return

@@ -1,14 +1,14 @@
 """``flask user ...``: manage user accounts."""
 
 import click
-from flask.cli import AppGroup
 from sqlalchemy import func, select
 
+from app.commands.failures import CommandGroup
 from app.extensions import db
 from app.models import User
 
 
-@click.group("user", cls=AppGroup)
+@click.group("user", cls=CommandGroup)
 def user_cli():
     """Manage user accounts."""
 

@@ -16,6 +16,7 @@ from datetime import timedelta
 from sqlalchemy import func, insert, select
 
 from app.demo import content
+from app.errors import StinkyKittyError
 from app.extensions import db
 from app.media import add_media, media_path
 from app.models import Block, MediaTag, MenuItem, Page, Site, SiteUser, User, utcnow
@@ -33,7 +34,7 @@ BLOCK_BATCH = 2000
 HISTORY_DAYS = 400  # content timestamps are spread over this many past days
 
 
-class DemoError(Exception):
+class DemoError(StinkyKittyError):
     """The demo cannot be seeded as asked; the message says why and what to do."""
 
 

@@ -13,9 +13,10 @@ from pathlib import Path
 from sqlalchemy import select
 
 from app.archive import Member, write_archive
-from app.archive.errors import ArchiveError
 from app.config import archive_key, data_path
+from app.errors import NOT_FOUND
 from app.exports.data import EXPORT_FORMAT, EXPORT_FORMAT_VERSION, write_data_files
+from app.exports.errors import ExportError
 from app.exports.staticsite import write_static_site
 from app.models import Site, utcnow
 from app.models.types import format_utc
@@ -23,11 +24,13 @@ from app.models.types import format_utc
 TEMP_PREFIX = ".export-"
 
 
-class SiteNotFound(ArchiveError):
+class SiteNotFound(ExportError):
     """There is no site by that id or subdomain."""
 
+    exit_code = NOT_FOUND
 
-class ExportFailed(ArchiveError):
+
+class ExportFailed(ExportError):
     """The export could not be written; the message says why and what to do."""
 
 

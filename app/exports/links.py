@@ -7,11 +7,16 @@ user, one job or one file is worth nothing for another, and it expires.
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from app.errors import REFUSED
+from app.exports.errors import ExportError
+
 DOWNLOAD_SALT = "stinkykitty.site-export.download.v1"
 
 
-class InvalidDownloadLink(Exception):
+class InvalidDownloadLink(ExportError):
     """The link is tampered with, expired, or made for another user, job or file."""
+
+    exit_code = REFUSED
 
 
 def _serializer(secret_key):

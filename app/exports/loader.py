@@ -21,8 +21,9 @@ from typing import TypedDict
 
 import sqlalchemy as sa
 
-from app.archive.errors import ArchiveError
 from app.config import data_path
+from app.errors import REFUSED
+from app.exports.errors import ExportError
 from app.exports.sitefiles import SiteFiles, delete_site_media
 from app.exports.siteids import CHUNK, fix_id_counter, insert_rows
 from app.exports.siterows import SUBDOMAIN, check_site_rows, rewrite_media_references
@@ -35,8 +36,10 @@ SITES, PAGES, BLOCKS, MENU = Site.__table__, Page.__table__, Block.__table__, Me
 MEDIA, TAGS, MEMBERS = MediaItem.__table__, MediaTag.__table__, SiteUser.__table__
 
 
-class SiteLoadRefused(ArchiveError):
+class SiteLoadRefused(ExportError):
     """The site cannot be loaded as asked (subdomain taken, no owner...); nothing was changed."""
+
+    exit_code = REFUSED
 
 
 class LoadSummaryDict(TypedDict):

@@ -24,8 +24,10 @@ from datetime import timedelta
 from app.archive.errors import ArchiveError, NotEnoughSpace
 from app.commitmarks import add_mark, committed, prepare_marks, reached
 from app.config import data_path
+from app.errors import StinkyKittyError
 from app.exports import uploads
 from app.exports.archive import exports_dir
+from app.exports.errors import ExportError
 from app.exports.siteimport import import_site, inspect_export
 from app.exports.siterows import InvalidSiteData
 from app.exports.undo import save_before
@@ -39,7 +41,7 @@ NOT_AN_EXPORT = "it is not a site export made by StinkyKitty, or it is damaged"
 STUCK = "The restore stopped before it finished (the worker was restarted); the site is as it was."
 
 
-class JobStateError(ArchiveError):
+class JobStateError(ExportError):
     """The job is not in a state that allows this step."""
 
 
@@ -178,7 +180,7 @@ def receive_upload(
         except UploadRefused:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        except ArchiveError as exc:
+        except (ArchiveError, ExportError) as exc:
             shutil.rmtree(folder, ignore_errors=True)
             raise UploadRefused(_refusal(name, exc)) from None
         except BaseException:
@@ -206,7 +208,7 @@ def request_undo(config, job_id, user_id, subdomain, *, clock=utcnow):
         shutil.copyfile(source, target)
     try:  # our own copy of the site: not held to the upload limits
         preview = inspect_export(config, target, trusted=True).to_dict()
-    except ArchiveError as exc:
+    except (ArchiveError, ExportError) as exc:
         shutil.rmtree(target.parent, ignore_errors=True)
         raise JobStateError(f"The saved state cannot be restored: {exc}") from None
     job.update(state="queued", preview=preview, other_site=preview["subdomain"] != subdomain)
@@ -248,7 +250,7 @@ def failure_message(exc):
     """Return the sentence an owner sees for ``exc``."""
     if isinstance(exc, NotEnoughSpace):
         return "The server is short of disk space; the site is as it was. Try again later."
-    if isinstance(exc, ArchiveError):
+    if isinstance(exc, StinkyKittyError):  # a refusal, a damaged file, a lock...
         return f"{exc}. The site is as it was."
     return "The restore failed on an unexpected error; the site is as it was. Tell us."
 

@@ -30,6 +30,8 @@ import re
 from pathlib import Path
 
 from app.archive.errors import CorruptArchive
+from app.errors import REFUSED
+from app.exports.errors import ExportError
 from app.models import (
     BLOCK_TYPES,
     ROLES,
@@ -50,8 +52,10 @@ STORED_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
 SUBDOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 
-class InvalidSiteData(CorruptArchive):
+class InvalidSiteData(ExportError, CorruptArchive):
     """The site's data is inconsistent or not of the documented format; nothing was changed."""
+
+    exit_code = REFUSED
 
 
 def is_media_key(key):

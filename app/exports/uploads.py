@@ -27,10 +27,11 @@ import os
 import shutil
 from contextlib import contextmanager
 
+from app import errors as codes
 from app.archive import read_manifest, space
 from app.archive.auth import key_id
-from app.archive.errors import ArchiveError
 from app.config import archive_key, data_path
+from app.exports.errors import ExportError
 from app.models.types import parse_utc
 
 PENDING_TTL = 3600  # seconds an upload waits for its confirmation
@@ -43,8 +44,10 @@ NO_ROOM = "The server is short of disk space for this upload; nothing was kept. 
 BUSY = "Another upload to this site is being received; wait until it is done, then try again."
 
 
-class UploadRefused(ArchiveError):
+class UploadRefused(ExportError):
     """The upload is too large or not an export this server imports."""
+
+    exit_code = codes.REFUSED
 
 
 class UploadTooLarge(UploadRefused):
@@ -54,9 +57,13 @@ class UploadTooLarge(UploadRefused):
 class UploadBusy(UploadRefused):
     """Another upload to the same site is being received."""
 
+    exit_code = codes.BUSY
+
 
 class NoRoomForUpload(UploadRefused):
     """Keeping the upload would eat into the room the backups need."""
+
+    exit_code = codes.NO_ROOM
 
 
 def too_large(config):

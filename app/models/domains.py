@@ -9,11 +9,15 @@ form, so the unique column and an equality test tell them apart no more.
 
 import idna
 
+from app.errors import REFUSED, StinkyKittyError
+
 MAX_LENGTH = 253  # the longest name DNS carries, without the trailing dot
 
 
-class InvalidDomain(ValueError):
+class InvalidDomain(StinkyKittyError, ValueError):
     """The text is not a domain name (the message says why)."""
+
+    exit_code = REFUSED
 
 
 def normal_domain(value):

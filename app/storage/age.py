@@ -10,6 +10,8 @@ from os import PathLike
 from pathlib import Path
 from typing import Any, Protocol
 
+from app.errors import StinkyKittyError
+
 
 class Readable(Protocol):
     """A binary stream to read from (a file, a download)."""
@@ -23,7 +25,7 @@ class Writable(Protocol):
     def write(self, data: bytes, /) -> int: ...
 
 
-class EncryptionError(Exception):
+class EncryptionError(StinkyKittyError):
     """Recipients or identities are unusable, or a file does not decrypt with them."""
 
 

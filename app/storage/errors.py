@@ -4,8 +4,10 @@ import base64
 import hashlib
 from collections.abc import Iterable
 
+from app.errors import StinkyKittyError
 
-class StorageError(Exception):
+
+class StorageError(StinkyKittyError):
     """The object store refused or could not be reached; the message says which and why."""
 
 

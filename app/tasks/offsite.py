@@ -5,7 +5,7 @@ import logging
 from celery import shared_task
 from flask import current_app
 
-from app.backup.errors import BackupError
+from app.backup.errors import ArchiveError, BackupError
 from app.backup.offsite_fetch import verify_remote
 
 log = logging.getLogger(__name__)
@@ -16,7 +16,7 @@ def verify_remote_backups():
     """Check every off-site copy by HEAD and read one in full; return the results."""
     try:
         results = verify_remote(current_app.config)
-    except BackupError as exc:  # the store is unreachable: say so, the next night retries
+    except (BackupError, ArchiveError) as exc:  # the store is unreachable: the next night retries
         log.error("off-site copies could not be checked: %s", exc)
         return {"ok": False, "error": str(exc)}
     bad = [r["error"] for r in results if not r["ok"]]
