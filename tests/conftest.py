@@ -193,7 +193,7 @@ def pytest_collection_modifyitems(items):
 
 def pytest_terminal_summary(terminalreporter):
     """Print the longest modules of app/: a signal to look for a seam, not a limit."""
-    from tests.test_layout import SIZE_TO_READ_AGAIN, module_sizes
+    from tests.support.layout import SIZE_TO_READ_AGAIN, module_sizes
 
     long = [(n, path) for n, path in module_sizes() if n >= SIZE_TO_READ_AGAIN]
     if long:

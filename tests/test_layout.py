@@ -15,7 +15,6 @@ ABOVE = {
     "app.storage": ("app.", "flask", "flask_sqlalchemy", "sqlalchemy", "celery", "alembic"),
     "app.models": ("app.blueprints", "app.commands", "app.tasks", "app.backup", "app.exports"),
 }
-SIZE_TO_READ_AGAIN = 400  # lines: a module this long is worth a look for a seam (not a limit)
 # The app's root error imports nothing, so every layer may import it (docs/backups.md).
 ROOT_ERROR = "app.errors"
 
@@ -57,16 +56,6 @@ def test_imports_point_down(package):
             elif name == "app":  # the factory's package: it imports every layer, so a loop
                 wrong.append(f"{path.relative_to(ROOT)} imports the app package itself")
     assert not wrong, "\n".join(wrong)
-
-
-def module_sizes():
-    """Return (lines, path relative to the root) of every module in app/, longest first.
-
-    Printed at the end of every test run (tests/conftest.py): a size is a signal to
-    read a module again for a seam between two ideas, never a number to squeeze under.
-    """
-    sizes = [(len(p.read_text().splitlines()), str(p.relative_to(ROOT))) for p in APP.rglob("*.py")]
-    return sorted(sizes, reverse=True)
 
 
 def test_ruff_formats_all_of_app_but_tables():
