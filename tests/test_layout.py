@@ -70,3 +70,80 @@ def test_ruff_formats_all_of_app_but_tables():
 
 def test_the_root_error_imports_nothing():
     assert not list(imports_of(ROOT / "app" / "errors.py"))
+
+
+def _module_name(path):
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _runtime_imports(path, modules):
+    """Return the modules of app/ that ``path`` imports when it runs, at any depth of the file.
+
+    ``from app.x import y`` names ``app.x.y`` when that is a module, else ``app.x``;
+    imports only a type checker reads (under ``if TYPE_CHECKING:``) do not count.
+    """
+    tree = ast.parse(path.read_text())
+    typing_only = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            typing_only |= {id(inner) for inner in ast.walk(node)}
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name in modules}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            inner = {f"{node.module}.{a.name}" for a in node.names} & modules
+            found |= inner
+            if len(inner) < len(node.names) and node.module in modules:
+                found.add(node.module)
+    return found
+
+
+def import_loops():
+    """Return every loop of imports among the modules of app/, each as a sorted list of names."""
+    paths = {_module_name(p): p for p in APP.rglob("*.py")}
+    graph = {name: _runtime_imports(path, set(paths)) - {name} for name, path in paths.items()}
+    loops, order, low, stack, counter = [], {}, {}, [], [0]
+
+    def visit(start):  # Tarjan's strongly connected components, without recursion
+        work = [(start, iter(sorted(graph[start])))]
+        order[start] = low[start] = counter[0]
+        counter[0] += 1
+        stack.append(start)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in order:
+                    order[child] = low[child] = counter[0]
+                    counter[0] += 1
+                    stack.append(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in stack:
+                    low[node] = min(low[node], order[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == order[node]:
+                group = []
+                while True:
+                    member = stack.pop()
+                    group.append(member)
+                    if member == node:
+                        break
+                if len(group) > 1:
+                    loops.append(sorted(group))
+
+    for name in sorted(graph):
+        if name not in order:
+            visit(name)
+    return loops
+
+
+def test_no_module_of_app_imports_itself_round_a_loop():
+    """Every module of app/ (media, config, demo and the factory included), lazy imports too."""
+    assert import_loops() == []

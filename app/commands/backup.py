@@ -6,7 +6,6 @@ its exit status (``app.commands.failures``). Progress bars appear only on a
 terminal and never with ``--json``.
 """
 
-import functools
 import sys
 
 import click
@@ -21,67 +20,23 @@ from app.backup import (
     upgrade,
     verification,
 )
-from app.backup.errors import DamagedBackup, Unauthenticated
+from app.backup.errors import DamagedBackup
 from app.backup.status import backup_status
 from app.commands import echo_json
-from app.commands.failures import CommandGroup, failure
-from app.commands.progress import PhaseProgress
+from app.commands.backupgroup import (
+    RESTORE_PROMPT,
+    RESTORE_PROMPT_UNAUTHENTICATED,
+    allow_unauthenticated_option,
+    backup_cli,
+    clear_errors,
+    confirm,
+    describe_backup,
+    json_option,
+    progress_for,
+)
 from app.extensions import db
 from app.humanize import human_age, human_ago, human_size, human_time
 from app.models.types import parse_utc, utcnow
-
-RESTORE_PROMPT = "Restore will overwrite database. Continue? (y/n)"
-RESTORE_PROMPT_UNAUTHENTICATED = (
-    "Restore will overwrite database with an archive NOT authenticated by this server's "
-    "BACKUP_KEY. Continue? (y/n)"
-)
-UNAUTHENTICATED_HINT = (
-    "; if you trust where it comes from (made before archives were authenticated, or on "
-    "another server), run again with --allow-unauthenticated"
-)
-allow_unauthenticated_option = click.option(
-    "--allow-unauthenticated",
-    is_flag=True,
-    help="Accept an archive without this server's authentication tag (older or foreign).",
-)
-PHASES = {
-    "write": "Writing archive ",
-    "verify": "Verifying       ",
-    "extract": "Extracting      ",
-    "wait": "Waiting on tasks",
-    "migrate": "Migrating schema",
-    "load": "Loading tables  ",
-}
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-
-
-@click.group("backup", cls=CommandGroup)
-def backup_cli():
-    """Make, list, verify, restore and delete system backups."""
-
-
-def clear_errors(command):
-    """Add to an unauthenticated archive's error line how to accept it (the group does the rest)."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except Unauthenticated as exc:
-            raise failure(exc, UNAUTHENTICATED_HINT) from None
-
-    return wrapper
-
-
-def progress_for(as_json):
-    """Return a Progress that draws only on a terminal and never in JSON mode."""
-    return PhaseProgress(PHASES, enabled=not as_json and sys.stderr.isatty())
-
-
-def confirm(question, err=False):
-    """Ask ``question`` exactly as written; return True for y/yes."""
-    answer = click.prompt(question, default="", show_default=False, prompt_suffix=" ", err=err)
-    return answer.strip().lower() in ("y", "yes")
 
 
 @backup_cli.command("list")
@@ -256,16 +211,6 @@ def _describe_run(run):
     if run.get("error"):
         text += f": {run['error']}"
     return text
-
-
-def describe_backup(info):
-    """Return one line naming backup ``info``: when, by which version, from which database."""
-    d = info.to_dict(utcnow())
-    return (
-        f"Backup {info.backup_id}, made {human_time(info.created_at)} "
-        f"({human_ago(d['age_seconds'])}) by StinkyKitty {d['app_version']} on "
-        f"{d['dialect']} (schema {d['revision']})"
-    )
 
 
 def _describe(info):

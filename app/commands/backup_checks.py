@@ -12,7 +12,7 @@ from flask import current_app
 from app.backup import catalog, system, verification
 from app.backup.errors import BackupNotFound
 from app.commands import echo_json
-from app.commands.backup import (
+from app.commands.backupgroup import (
     UNAUTHENTICATED_HINT,
     allow_unauthenticated_option,
     backup_cli,

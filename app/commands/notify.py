@@ -12,7 +12,7 @@ from flask import current_app
 from app.backup import notify
 from app.backup.notify.channels import notify_urls
 from app.commands import echo_json
-from app.commands.backup import backup_cli, clear_errors, json_option
+from app.commands.backupgroup import backup_cli, clear_errors, json_option
 
 NO_URLS = "NOTIFY_URLS is not set: nobody is told of backup problems (see docs/operations.md)"
 

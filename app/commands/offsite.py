@@ -10,15 +10,10 @@ from flask import current_app
 from app.backup import offsite, offsite_fetch
 from app.backup.errors import BackupError
 from app.commands import echo_json
-from app.commands.backup import (
-    allow_unauthenticated_option,
-    clear_errors,
-    human_age,
-    json_option,
-)
+from app.commands.backupgroup import allow_unauthenticated_option, clear_errors, json_option
 from app.commands.failures import Failure
 from app.errors import DAMAGED
-from app.humanize import human_size
+from app.humanize import human_age, human_size
 from app.models.types import parse_utc, utcnow
 
 

@@ -86,7 +86,7 @@ SITE_PROMPT_UNAUTHENTICATED = (
 def restore_one_site(config, info, subdomain, *, yes, as_json, allow_unauthenticated=False):
     """Restore one site from the backup ``info`` describes, asking first unless ``yes``."""
     from app.backup.siterestore import restore_site
-    from app.commands.backup import describe_backup, progress_for
+    from app.commands.backupgroup import describe_backup, progress_for
 
     if not yes:
         click.echo(f"{describe_backup(info)}.", err=as_json)
