@@ -99,23 +99,29 @@ def _shared_lock(config, operation, wait, clock):
         lease.release()
 
 
+def flock_within(fd, wait):
+    """Take an exclusive flock on ``fd``, trying for ``wait`` seconds; return True once taken."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(POLL_SECONDS)
+
+
 @contextlib.contextmanager
 def _file_lock(config, operation, wait, clock):
     fd = _open(config)
     try:
-        deadline = time.monotonic() + max(wait, GRACE_SECONDS)
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    holder = _read_record(fd)
-                    raise BackupLocked(
-                        f"cannot start the {operation}: {describe_holder(holder)}; "
-                        "try again when it has finished"
-                    ) from None
-                time.sleep(POLL_SECONDS)
+        if not flock_within(fd, max(wait, GRACE_SECONDS)):
+            holder = _read_record(fd)
+            raise BackupLocked(
+                f"cannot start the {operation}: {describe_holder(holder)}; "
+                "try again when it has finished"
+            )
         holder = {
             "operation": operation,
             "pid": os.getpid(),

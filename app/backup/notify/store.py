@@ -19,6 +19,7 @@ import time
 import uuid
 
 from app.backup import catalog, redislock
+from app.backup.lock import flock_within
 
 STATE_NAME = ".notifications.json"
 LOCK_NAME = ".notifications.lock"
@@ -71,17 +72,7 @@ class FileStore:
         """Hold the check lock (trying ``wait`` seconds); yield the state, or None when busy."""
         fd = self._open(LOCK_NAME)
         try:
-            deadline = time.monotonic() + wait
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        yield None
-                        return
-                    time.sleep(POLL_SECONDS)
-            yield self.read()
+            yield self.read() if flock_within(fd, wait) else None
         finally:
             os.close(fd)
 
