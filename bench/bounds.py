@@ -45,7 +45,7 @@ def _row(folder, size, cap):
 def _archive(folder, head, tail):
     from app.archive import read_manifest, verify_archive
     from app.archive.errors import ArchiveError
-    from tests.test_archive_bounds import honest_tar
+    from tests.craft import honest_tar
 
     path = Path(folder, "hostile.tar.gz")
     with open(path, "wb") as out, gzip.GzipFile(fileobj=out, mode="wb", compresslevel=9) as gz:
@@ -64,7 +64,7 @@ def _archive(folder, head, tail):
 
 
 def _chain():
-    from tests.test_archive_bounds import extended, pax_record
+    from tests.craft import extended, pax_record
 
     return b"".join(
         extended("x", b"".join(pax_record(f"k{i}.{n}", b"v" * 40) for n in range(20_000)))

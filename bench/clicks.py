@@ -17,11 +17,7 @@ import time
 import uuid
 from pathlib import Path
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-]  # fmt: skip
+from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
 
 
 def click_to_link(data_dir, redis_url, runs, chromium=CHROMIUM):

@@ -13,7 +13,6 @@ Look at them before committing: they must show no machine paths.
 """
 
 import argparse
-import os
 import sys
 import tempfile
 import threading
@@ -21,16 +20,8 @@ from pathlib import Path
 
 from werkzeug.serving import make_server
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
+from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
+
 HERE = Path(__file__).resolve().parent
 
 

@@ -79,3 +79,20 @@ def pax_record(key, value):
 def records(count, width):
     """Return ``count`` pax records of distinct unknown keys, each about ``width`` bytes."""
     return b"".join(pax_record(f"k{n}", b"v" * width) for n in range(count))
+
+
+HONEST_FILES = [("uploads/1/a.jpg", b"a" * 3000), ("uploads/1/b.jpg", b"bb")]
+
+
+def honest_tar(files=HONEST_FILES, extra_entries=()):
+    """Return the uncompressed tar bytes of a valid archive of ``files``."""
+    manifest = manifest_for([(n, len(d)) for n, d in files])
+    sums = sums_for([("manifest.json", manifest), *files])
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for entry in [("manifest.json", manifest), *files, *extra_entries, ("SHA256SUMS", sums)]:
+            if isinstance(entry, tarfile.TarInfo):
+                tar.addfile(entry)
+            else:
+                tar.addfile(*_regular(*entry))
+    return raw.getvalue()

@@ -25,29 +25,15 @@ from app.archive.tarstream import BLOCK, CHUNK, MAX_EXTENDED_CHAIN, RECORD, Infl
 from app.archive.trees import remove_tree
 from app.backup.dumplines import RowTooLong, read_blocks, read_lines
 from tests import craft
-from tests.craft import extended, records
+from tests.craft import extended, honest_tar, records
 
 MiB = 1024 * 1024
-FILES = [("uploads/1/a.jpg", b"a" * 3000), ("uploads/1/b.jpg", b"bb")]
+FILES = craft.HONEST_FILES
 SETTINGS = settings(
     max_examples=25,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-
-
-def honest_tar(files=FILES, extra_entries=()):
-    """Return the uncompressed tar bytes of a valid archive of ``files``."""
-    manifest = craft.manifest_for([(n, len(d)) for n, d in files])
-    sums = craft.sums_for([("manifest.json", manifest), *files])
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for entry in [("manifest.json", manifest), *files, *extra_entries, ("SHA256SUMS", sums)]:
-            if isinstance(entry, tarfile.TarInfo):
-                tar.addfile(entry)
-            else:
-                tar.addfile(*craft._regular(*entry))
-    return raw.getvalue()
 
 
 @contextmanager

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.processes import ROOT, clean_env
-from tests.support.browser import CHROMIUM
+from tests.support.chromium import CHROMIUM
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 

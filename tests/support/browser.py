@@ -1,6 +1,5 @@
 """Fixtures ``served`` (the app over HTTP, tasks on Redis) and ``browser`` (headless Chromium)."""
 
-import os
 import threading
 from pathlib import Path
 
@@ -8,18 +7,8 @@ import pytest
 from werkzeug.serving import make_server
 
 from tests.factories import PASSWORD
+from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.workers import purge_queue, redis_app_config, unique_queue, use_queue
-
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
 
 @pytest.fixture
