@@ -35,7 +35,12 @@ def test_a_backup_writes_the_index_of_every_site_beside_it(app, make):
     lakeside, pinecrest = _two_camps(make)
     outcome = create_backup(app.config, db.engine, clock=FakeClock())
     path = backups_dir(app.config) / f"{outcome.backup_id}.sites.json"
-    index = json.loads(path.read_text())
+    lines = path.read_bytes().splitlines()
+    assert [json.loads(line)["subdomain"] for line in lines[1:]] == ["lakeside", "pinecrest"]
+    index = indexfiles.read_index(app.config, outcome.backup_id)
+    assert indexfiles.read_index(app.config, outcome.backup_id, pinecrest)["sites"] == [
+        _site(index, pinecrest)
+    ]
     assert index["backup_id"] == outcome.backup_id
     assert index["created_at"] == read_manifest(outcome.path)["created_at"]
     assert [s["subdomain"] for s in index["sites"]] == ["lakeside", "pinecrest"]
@@ -100,12 +105,12 @@ def test_an_older_backup_is_indexed_once_from_its_archive_alike(app, make):
     _two_camps(make)
     outcome = create_backup(app.config, db.engine, clock=FakeClock())
     path = indexfiles.index_path(app.config, outcome.backup_id)
-    made = json.loads(path.read_text())
+    made = path.read_bytes()
     path.unlink()
     assert indexfiles.read_index(app.config, outcome.backup_id) is None
     lazy = indexfiles.index_backup(app.config, outcome.backup_id)
-    assert lazy == made
-    assert json.loads(path.read_text()) == made
+    assert path.read_bytes() == made
+    assert lazy == indexfiles.read_index(app.config, outcome.backup_id)
 
 
 def test_a_damaged_backup_is_indexed_as_damaged_once(app, make):

@@ -24,7 +24,7 @@ import logging
 import os
 import secrets
 from pathlib import Path
-from typing import NotRequired, TypedDict
+from typing import NotRequired, TypedDict, cast
 
 from app.archive import CHECKSUMS_NAME, read_manifest
 from app.archive.space import fsync_dir
@@ -72,12 +72,18 @@ def make_index(backup_id, created_at, revision, sites, error=None) -> BackupInde
 
 
 def write_index(config, index: BackupIndex) -> Path:
-    """Write ``index`` beside its backup, atomically and durably; return its path."""
+    """Write ``index`` beside its backup, atomically and durably; return its path.
+
+    JSON lines: the backup's line (the index without its sites), then one line
+    per site that starts with its id, so a reader parses only the site it wants.
+    """
     path = index_path(config, index["backup_id"])
     tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}")
+    head = {key: value for key, value in index.items() if key != "sites"}
     try:
-        with open(tmp, "x", encoding="utf-8") as out:
-            json.dump(index, out, ensure_ascii=False, separators=(",", ":"))
+        with open(tmp, "xb") as out:
+            for record in (head, *index["sites"]):
+                out.write(_line(record))
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
@@ -88,11 +94,22 @@ def write_index(config, index: BackupIndex) -> Path:
     return path
 
 
-def read_index(config, backup_id: str) -> BackupIndex | None:
-    """Return the index kept beside ``backup_id``, or None (none yet, or not one this app reads)."""
+def _line(record) -> bytes:
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+def read_index(config, backup_id: str, site_id: int | None = None) -> BackupIndex | None:
+    """Return the index kept beside ``backup_id``, or None (none yet, or not one this app reads).
+
+    With ``site_id``, ``sites`` holds that site's entry alone (or nothing).
+    """
+    wanted = None if site_id is None else b'{"id":%d,' % site_id
     try:
-        with open(index_path(config, backup_id), encoding="utf-8") as source:
-            index = json.load(source)
+        with open(index_path(config, backup_id), "rb") as source:
+            index = json.loads(source.readline())
+            sites = [
+                json.loads(line) for line in source if wanted is None or line.startswith(wanted)
+            ]
     except (OSError, ValueError):
         return None
     good = (
@@ -100,9 +117,9 @@ def read_index(config, backup_id: str) -> BackupIndex | None:
         and index.get("format") == FORMAT
         and index.get("version") == VERSION
         and index.get("backup_id") == backup_id
-        and isinstance(index.get("sites"), list)
+        and all(isinstance(site, dict) for site in sites)
     )
-    return index if good else None
+    return cast(BackupIndex, {**index, "sites": sites}) if good else None
 
 
 def index_backup(config, backup_id: str, *, wait: float = LOCK_WAIT) -> BackupIndex:

@@ -73,6 +73,7 @@ class SiteEntry(TypedDict):
     id: int
     subdomain: str
     title: str
+    created_at: str  # the site's own (so a later site given the same id is told apart)
     rows: dict[str, int]  # table -> rows of the site
     rows_sha256: str
     parts: dict[str, str]  # "sites", "site_users", "menu_items" -> SHA-256 of those rows
@@ -85,6 +86,7 @@ class _Site:
     def __init__(self, record: dict, line: bytes) -> None:
         self.subdomain = str(record.get("subdomain"))
         self.title = str(record.get("title") or "")
+        self.created_at = str(record.get("created_at"))
         self.rows = {table: 0 for table in PARENTS}
         self.rows["sites"] = 1
         self.parts = {
@@ -213,6 +215,7 @@ class SiteIndexer:
             "id": site_id,
             "subdomain": site.subdomain,
             "title": site.title,
+            "created_at": site.created_at,
             "rows": dict(site.rows),
             "rows_sha256": rows_digest(parts, pages, media),
             "parts": parts,
