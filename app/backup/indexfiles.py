@@ -30,7 +30,7 @@ from app.archive import CHECKSUMS_NAME, read_manifest
 from app.archive.space import fsync_dir
 from app.archive.sums import parse_checksums
 from app.backup import catalog
-from app.backup.errors import CorruptArchive
+from app.backup.errors import BackupLocked, BackupNotFound, CorruptArchive, NotEnoughSpace
 from app.backup.lock import backup_lock
 from app.backup.siteindex import FORMAT, PARENTS, VERSION, SiteEntry, SiteIndexer, site_files
 from app.backup.staging import staged_backup
@@ -176,3 +176,24 @@ def sweep_orphans(config) -> list[str]:
             path.unlink(missing_ok=True)
             removed.append(path.name)
     return removed
+
+
+def index_missing(config) -> list[str]:
+    """Index every backup that has no readable index yet, newest first; return their ids.
+
+    Stops at the first one a running backup or restore keeps locked (the next call goes on).
+    """
+    done = []
+    for path in catalog.backup_files(config):
+        backup_id = path.name[: -len(catalog.SUFFIX)]
+        if read_index(config, backup_id) is not None:
+            continue
+        try:
+            index_backup(config, backup_id)
+        except BackupLocked:
+            break
+        except (BackupNotFound, NotEnoughSpace) as exc:  # gone meanwhile, or no room now
+            log.warning("could not index backup %s: %s", backup_id, exc)
+            continue
+        done.append(backup_id)
+    return done

@@ -2,8 +2,9 @@
 
 For each site of a backup it records its id, subdomain and title, its row
 counts, its media files (count, bytes) and fingerprints: one SHA-256 per page
-(the page's dump line and its blocks' lines), per media item (its line and its
-tags' lines), for the site row, its memberships and its menu, a SHA-256 of all
+(the page's dump line and its blocks' lines), per media item (its line and the
+set of its tags: a tag's own id is left out, since an export does not keep it),
+for the site row, its memberships and its menu, a SHA-256 of all
 of them (``rows_sha256``) and one of its files (``files_sha256``: each file's
 name, size and SHA-256, as the archive's ``SHA256SUMS`` has them). Listing a
 site's history reads these and no archive (see ``app.backup.sitehistory``).
@@ -108,6 +109,7 @@ class SiteIndexer:
         self._media_site: dict[int, int] = {}
         self._media_meta: dict[int, tuple[str, str, int]] = {}
         self._digests: dict[tuple[str, int], Any] = {}  # running SHA-256 per page, media item
+        self._tags: dict[int, int] = {}  # per media item: the sum of its tags' SHA-256
         self._rest: dict[str, bytes] = {}
 
     def watch(self, table: str) -> Callable[[bytes], None] | None:
@@ -179,10 +181,16 @@ class SiteIndexer:
                 str(record.get("original_name")),
                 size if isinstance(size, int) else 0,
             )
+        elif table == "media_tags":  # a set: restores give tags new ids, in another order
+            self._tags[parent] = (self._tags.get(parent, 0) + _set_member(line)) % _MODULUS
         elif part is not None:
             self._digests[part].update(line)
         else:
             site.parts[table].update(line)
+
+    def _media_digest(self, media_id: int) -> str:
+        tags = self._tags.get(media_id, 0).to_bytes(32, "big")
+        return hashlib.sha256(self._digests[("media", media_id)].digest() + tags).hexdigest()
 
     def entries(self, files: dict[int, FilesEntry] | None = None) -> list[SiteEntry]:
         """Return the index of every site, by id; ``files`` gives each site's media files."""
@@ -206,7 +214,7 @@ class SiteIndexer:
                 "stored_name": self._media_meta[media_id][0],
                 "name": self._media_meta[media_id][1],
                 "size": self._media_meta[media_id][2],
-                "sha256": self._digests[("media", media_id)].hexdigest(),
+                "sha256": self._media_digest(media_id),
             }
             for media_id in site.media
         ]
@@ -261,6 +269,15 @@ def site_files(sizes: dict[str, int], checksums: dict[str, str]) -> dict[int, Fi
         }
         for site_id, files in found.items()
     }
+
+
+_MODULUS = 1 << 256
+
+
+def _set_member(line: bytes) -> int:
+    """Return the SHA-256 of a tag's line without its own id, as a number to add up."""
+    body = line[line.find(b",") + 1 :] if line.startswith(b'{"id":') else line
+    return int.from_bytes(hashlib.sha256(body).digest(), "big")
 
 
 def _ids(line: bytes, fk: str) -> tuple[int | None, int | None]:
