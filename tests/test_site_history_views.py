@@ -156,3 +156,19 @@ def test_restore_then_undo_from_the_page(app, camp):
     final = client.get(undone.get_json()["status_url"]).get_json()
     assert final["message"].startswith("Undone: the site is back as it was before the restore")
     assert final["undo_url"] is None
+
+
+def test_a_backup_not_indexed_yet_is_read_by_a_worker_not_by_the_page(app, camp):
+    from app.backup import indexfiles
+
+    first = camp["backups"][1]
+    indexfiles.index_path(app.config, first).unlink()
+    client, _csrf = _as(app, camp, "owner")
+    page = client.get(f"/admin/sites/{camp['site_id']}/history").get_data(as_text=True)
+    assert page.count('class="version"') == 1
+    assert "1 older backup is being read" in page
+    assert client.get(f"/admin/sites/{camp['site_id']}/history/versions/{first}").status_code == 404
+    assert indexfiles.read_index(app.config, first) is None  # the request read no archive
+    assert indexfiles.index_missing(app.config) == [first]  # what the queued task runs
+    page = client.get(f"/admin/sites/{camp['site_id']}/history").get_data(as_text=True)
+    assert page.count('class="version"') == 2

@@ -107,9 +107,12 @@ def read_index(config, backup_id: str, site_id: int | None = None) -> BackupInde
     try:
         with open(index_path(config, backup_id), "rb") as source:
             index = json.loads(source.readline())
-            sites = [
-                json.loads(line) for line in source if wanted is None or line.startswith(wanted)
-            ]
+            sites = []
+            for line in source:
+                if wanted is None or line.startswith(wanted):
+                    sites.append(json.loads(line))
+                    if wanted is not None:
+                        break  # one line per site
     except (OSError, ValueError):
         return None
     good = (

@@ -243,27 +243,36 @@ def live_entry(engine, site_id: int) -> SiteEntry | None:
 
 
 def _of_site(table: sa.Table, site_id: int):
-    """Return the clause keeping the rows of ``table`` that belong to site ``site_id``."""
+    """Return the clause keeping the rows of ``table`` that belong to site ``site_id``.
+
+    The id is written into the SQL (an int, so safe), not bound: on SQLite a
+    statement without parameters takes the dump's fast way, straight from the cursor.
+    """
+    site: sa.ColumnElement[int] = sa.literal_column(str(int(site_id)))
     columns = table.c
     if table.name == "sites":
-        return columns.id == site_id
+        return columns.id == site
     if table.name == "blocks":
         pages = db.metadata.tables[PAGES]
-        return columns.page_id.in_(sa.select(pages.c.id).where(pages.c.site_id == site_id))
+        return columns.page_id.in_(sa.select(pages.c.id).where(pages.c.site_id == site))
     if table.name == "media_tags":
         media = db.metadata.tables[MEDIA]
-        return columns.media_id.in_(sa.select(media.c.id).where(media.c.site_id == site_id))
-    return columns.site_id == site_id
+        return columns.media_id.in_(sa.select(media.c.id).where(media.c.site_id == site))
+    return columns.site_id == site
 
 
-def version_of(config, engine, site_id: int, subdomain: str, backup_id: str) -> Version:
+def version_of(
+    config, engine, site_id: int, subdomain: str, backup_id: str, *, index_missing=True
+) -> Version:
     """Return the version of the site that backup ``backup_id`` holds, with its changes.
 
-    Reads that backup's index alone (indexing it first if it has none).
-    Raises BackupNotFound, VersionNotFound.
+    Reads that backup's index alone (indexing it first if it has none and
+    ``index_missing``). Raises BackupNotFound, VersionNotFound.
     """
     backup_id = backup_path(config, backup_id).name[: -len(SUFFIX)]  # BackupNotFound
     index = read_index(config, backup_id, site_id)
+    if index is None and not index_missing:
+        raise VersionNotFound(f"backup {backup_id} is not indexed yet")
     if index is None:
         index = index_backup(config, backup_id)
     now = live_entry(engine, site_id)

@@ -21,6 +21,7 @@ the same fingerprints, so "unchanged" means the same rows, byte for byte.
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable
 from typing import Any, TypedDict
 
@@ -280,20 +281,21 @@ def _set_member(line: bytes) -> int:
     return int.from_bytes(hashlib.sha256(body).digest(), "big")
 
 
+# A dump line that starts with its id and its parent's, both plain integers (as ours do).
+_HEADS = {
+    fk: re.compile(
+        rb'\{"id":(0|-?[1-9][0-9]{0,18}),"' + fk.encode() + rb'":(0|-?[1-9][0-9]{0,18})[,}]'
+    )
+    for fk in {fk for fk in PARENTS.values() if fk}
+}
+
+
 def _ids(line: bytes, fk: str) -> tuple[int | None, int | None]:
     """Return (id, parent id) read from a dump line that starts with both, else (None, None)."""
-    if not line.startswith(b'{"id":'):
+    found = _HEADS[fk].match(line)
+    if found is None:  # another column order, or a value to parse in full
         return None, None
-    comma = line.find(b",", 6)
-    head = b',"' + fk.encode() + b'":'
-    if comma < 0 or not line.startswith(head, comma):
-        return None, None
-    start = comma + len(head)
-    end = line.find(b",", start)
-    try:
-        return int(line[6:comma]), int(line[start : end if end >= 0 else -1])
-    except ValueError:  # null, or not a plain integer: the full parse decides
-        return None, None
+    return int(found[1]), int(found[2])
 
 
 def _record(table: str, line: bytes) -> dict:

@@ -131,7 +131,9 @@ def _index_later():
 
 def _version(site, backup_id):
     try:
-        return version_of(current_app.config, db.engine, site.id, site.subdomain, backup_id)
+        return version_of(
+            current_app.config, db.engine, site.id, site.subdomain, backup_id, index_missing=False
+        )
     except (BackupNotFound, VersionNotFound):
         return None
 
