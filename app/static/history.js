@@ -59,7 +59,8 @@
     restoreButtons.forEach(function (button) { button.disabled = on; });
   }
 
-  function showPreview(version) {
+  function showPreview(version, button) {
+    button.closest("li").appendChild(preview);  // under the version it is about
     summary.textContent = "Restore the version of " + version.created_text + " (" +
       version.rows.pages + " pages, " + version.files.count + " media files)? This will:";
     effects.textContent = "";
@@ -75,6 +76,7 @@
     undoButton.hidden = true;
     undoConfirm.hidden = true;
     preview.hidden = false;
+    preview.scrollIntoView({ block: "nearest" });
     name.focus();
   }
 
@@ -114,7 +116,7 @@
     button.addEventListener("click", function () {
       busy(true);
       get(button.dataset.previewUrl)
-        .then(function (version) { chosen = version; busy(false); showPreview(version); })
+        .then(function (version) { chosen = version; busy(false); showPreview(version, button); })
         .catch(function (err) { busy(false); show(err.message, true); });
     });
   });
