@@ -9,18 +9,23 @@ failed) or "unverified" (never verified, or changed since); see
 Before deciding, retention verifies the backups it would keep and count that
 were never verified, newest first, within the verification budget
 (``BACKUP_VERIFY_BUDGET``): a damaged one found so stops counting, and the
-next older one is looked at. Then it keeps the newest ``keep`` good backups
-and everything newer than the oldest of them (unverified ones included), and
-deletes only what is older than that. So it never deletes anything while fewer
-than ``keep`` good backups would remain, the newest good backup always
-stays, and a damaged one is never deleted automatically (a person decides).
+next older one is looked at. Then the rules (``app.backup.tiers``: the newest
+``keep``, and BACKUP_KEEP_DAILY ... _YEARLY's tiers) decide which *good*
+backups stay; every unverified backup newer than the oldest of those stays
+too, and only good backups the rules leave out, and anything older than the
+oldest kept, are deleted. With the tiers off that is the newest ``keep`` good
+backups and everything newer than the oldest of them. So it never deletes
+anything while fewer than ``keep`` good backups would remain, the newest good
+backup always stays, and a damaged one is never deleted automatically (a
+person decides).
 """
 
 import logging
 import time
+from dataclasses import dataclass
 
 from app.archive.space import fsync_dir
-from app.backup import catalog, verification
+from app.backup import catalog, tiers, verification
 from app.backup.catalog import SUFFIX, backup_path, backups_dir, list_backups
 from app.backup.errors import BackupNotFound
 from app.backup.lock import backup_lock
@@ -28,50 +33,97 @@ from app.backup.lock import backup_lock
 log = logging.getLogger(__name__)
 
 
-def retention_plan(config, keep):
-    """Return ([ids to delete], [(id, why it is kept)]), newest first, for keeping ``keep``.
+@dataclass
+class RetentionPlan:
+    """What retention would do now: ``delete`` and ``kept`` (id, why), newest first.
+
+    ``kept_by`` names, for every backup, what keeps it: the rules
+    (``app.backup.tiers``), ``["damaged"]`` or ``["unverified"]``; ``[]`` for
+    one that goes.
+    """
+
+    delete: list[str]
+    kept: list[tuple[str, str]]
+    kept_by: dict[str, list[str]]
+
+
+def retention_plan(config, keep, *, infos=None):
+    """Return the RetentionPlan of keeping the newest ``keep`` and BACKUP_KEEP_*'s tiers.
 
     Reads the recorded verifications; verifies nothing (``verify_for_retention`` does).
     """
-    keep = max(1, int(keep))
+    policy = tiers.policy_from_config(config, keep)
     results = verification.read_results(config)
-    infos = list_backups(config)
+    infos = list_backups(config) if infos is None else infos
     standing = verification.standing(config, infos)
     good = [i.backup_id for i in infos if standing[i.backup_id] == "good"]
-    oldest_kept = good[keep - 1] if len(good) >= keep else None
-    delete, kept = [], []
+    rules = tiers.kept_by([(i, catalog.id_time(i)) for i in good], policy)
+    oldest_kept = min(rules) if len(good) >= policy.last else None
+    plan = RetentionPlan([], [], {})
     for info in infos:
         backup_id, stand = info.backup_id, standing[info.backup_id]
         if stand == "damaged":
             error = info.error or results.get(backup_id, {}).get("error")
-            kept.append((backup_id, f"damaged, not counted; check and delete it ({error})"))
-        elif oldest_kept is not None and backup_id < oldest_kept:
-            delete.append(backup_id)
-        elif stand == "good":
-            kept.append((backup_id, f"one of the newest {keep} verified backups"))
+            why = f"damaged, not counted; check and delete it ({error})"
+            _keep(plan, backup_id, ["damaged"], why)
+        elif backup_id in rules:
+            _keep(plan, backup_id, rules[backup_id], tiers_why(rules[backup_id], policy, backup_id))
+        elif oldest_kept is not None and (stand == "good" or backup_id < oldest_kept):
+            plan.delete.append(backup_id)
+            plan.kept_by[backup_id] = []
         else:
-            kept.append((backup_id, "not verified yet; it counts once it passes"))
-    return delete, kept
+            _keep(plan, backup_id, ["unverified"], "not verified yet; it counts once it passes")
+    return plan
+
+
+PERIOD_WORDS = {"daily": "day", "weekly": "week", "monthly": "month", "yearly": "year"}
+
+
+def tiers_why(rules, policy, backup_id):
+    """Say why ``rules`` keep a good backup, in words (the rule names in brackets when tiered)."""
+    if not policy.tiered:
+        return f"one of the newest {policy.last} verified backups"
+    when, parts = catalog.id_time(backup_id), []
+    for rule in rules:
+        base = rule.removesuffix(tiers.OLDEST)
+        if rule == "last":
+            parts.append(f"one of the newest {policy.last} verified backups (last)")
+        elif base != rule:
+            parts.append(
+                f"the oldest verified backup, as {base} keeps {policy.counts()[base]} "
+                f"and found fewer ({rule})"
+            )
+        else:
+            period = tiers.period(rule, when, policy.zone)
+            parts.append(f"the newest verified backup of {PERIOD_WORDS[rule]} {period} ({rule})")
+    return "; ".join(parts)
+
+
+def _keep(plan, backup_id, kept_by, why):
+    """Note in ``plan`` that ``backup_id`` stays, kept by ``kept_by`` (rules, or a standing)."""
+    plan.kept.append((backup_id, why))
+    plan.kept_by[backup_id] = list(kept_by)
 
 
 def verify_for_retention(config, keep, *, budget=None, monotonic=time.monotonic):
     """Verify the never-verified backups retention would keep and count; return their results.
 
-    Only when more backups than ``keep`` are not damaged (else nothing could be
-    deleted). Newest first, until the newest ``keep`` not damaged ones are all
-    verified, or ``budget`` seconds (default BACKUP_VERIFY_BUDGET) are spent
-    after at least one.
+    Only when the rules would not keep every backup that is not damaged (else
+    nothing could be deleted). Newest first, until those the rules would keep
+    of the not damaged ones are all verified, or ``budget`` seconds (default
+    BACKUP_VERIFY_BUDGET) are spent after at least one.
     """
-    keep = max(1, int(keep))
+    policy = tiers.policy_from_config(config, keep)
     budget = config.get("BACKUP_VERIFY_BUDGET", 3600) if budget is None else budget
     started, done = monotonic(), {}
     while True:
         infos = list_backups(config)
         standing = verification.standing(config, infos)
         alive = [i.backup_id for i in infos if standing[i.backup_id] != "damaged"]
-        if len(alive) <= keep:
+        wanted = tiers.kept_by([(i, catalog.id_time(i)) for i in alive], policy)
+        if len(wanted) == len(alive):
             return done
-        due = [i for i in alive[:keep] if standing[i] == "unverified" and i not in done]
+        due = [i for i in alive if i in wanted and standing[i] == "unverified" and i not in done]
         if not due or (done and monotonic() - started >= budget):
             return done
         try:
@@ -93,8 +145,7 @@ def prune_locked(config, keep, *, plan=None, budget=None, monotonic=time.monoton
         verify_for_retention(config, keep, budget=budget, monotonic=monotonic)
         plan = retention_plan(config, keep)
     deleted = []
-    delete, _kept = plan
-    for backup_id in delete:
+    for backup_id in plan.delete:
         (backups_dir(config) / (backup_id + SUFFIX)).unlink(missing_ok=True)
         deleted.append(backup_id)
     if deleted:
@@ -106,6 +157,7 @@ def prune_locked(config, keep, *, plan=None, budget=None, monotonic=time.monoton
 def prune_backups(config, *, keep=None, explain=False, budget=None, monotonic=time.monotonic):
     """Apply retention now: keep the newest ``keep`` (default BACKUP_KEEP) verified backups.
 
+    And what BACKUP_KEEP_DAILY ... _YEARLY keep besides (``app.backup.tiers``).
     Verifies first what it would keep (within ``budget``, default
     BACKUP_VERIFY_BUDGET). Damaged archives are neither counted nor deleted
     (they are listed as damaged so a person decides). Returns the deleted ids,
@@ -116,7 +168,17 @@ def prune_backups(config, *, keep=None, explain=False, budget=None, monotonic=ti
         verify_for_retention(config, keep, budget=budget, monotonic=monotonic)
         plan = retention_plan(config, keep)
         deleted = prune_locked(config, keep, plan=plan)
-    return (deleted, plan[1]) if explain else deleted
+    return (deleted, plan.kept) if explain else deleted
+
+
+def preview_retention(config, *, keep=None, infos=None):
+    """Return the RetentionPlan retention would follow now, changing nothing.
+
+    Takes no lock and verifies nothing: the unverified backups stand as such
+    (``prune`` verifies them first, and may then keep or delete otherwise).
+    """
+    keep = config.get("BACKUP_KEEP", 10) if keep is None else keep
+    return retention_plan(config, keep, infos=infos)
 
 
 def delete_backup(config, backup_id):

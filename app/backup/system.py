@@ -34,7 +34,7 @@ from app.backup.journal import recover_locked
 from app.backup.lock import backup_lock
 from app.backup.mediasnap import MEMBER_PREFIX, content_fingerprint
 from app.backup.restore import RestoreOutcome, restore_backup
-from app.backup.retention import delete_backup, prune_backups, prune_locked
+from app.backup.retention import delete_backup, preview_retention, prune_backups, prune_locked
 from app.backup.status import backup_status
 from app.config import archive_key, data_path
 from app.errors import StinkyKittyError
@@ -50,6 +50,7 @@ __all__ = [
     "create_backup",
     "delete_backup",
     "list_backups",
+    "preview_retention",
     "prune_backups",
     "restore_backup",
     "verify_backup",

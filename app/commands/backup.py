@@ -53,12 +53,14 @@ def list_command(remote, as_json):
     infos = system.list_backups(current_app.config)
     results = verification.read_results(current_app.config)
     if as_json:
+        kept_by = system.preview_retention(current_app.config, infos=infos).kept_by
         echo_json(
             [
                 {
                     **info.to_dict(now),
                     **_restorable(info),
                     "verification": results.get(info.backup_id),
+                    "kept_by": kept_by[info.backup_id],
                 }
                 for info in infos
             ]

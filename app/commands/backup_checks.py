@@ -1,5 +1,8 @@
 """``flask backup verify`` and ``flask backup prune``: integrity checks and retention, explained.
 
+``prune --dry-run`` shows the plan (which rule keeps each backup, see
+``app.backup.tiers``) from the recorded verifications, changing nothing.
+
 Added to the ``backup`` group of ``app.commands.backup``. Every verification is
 recorded beside the backups (``app.backup.verification``), as the scheduled one is.
 """
@@ -93,11 +96,24 @@ def verify_command(backup_id, every, allow_unauthenticated, as_json):
 
 
 @backup_cli.command("prune")
-@click.option("--keep", type=click.IntRange(min=1), default=None, help="Default: BACKUP_KEEP.")
+@click.option(
+    "--keep",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Default: BACKUP_KEEP (BACKUP_KEEP_DAILY ... _YEARLY keep besides).",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Say what would go and which rule keeps each backup; verify and delete nothing.",
+)
 @json_option
 @clear_errors
-def prune_command(keep, as_json):
-    """Apply retention now: keep the newest BACKUP_KEEP verified backups; say what stays and why."""
+def prune_command(keep, dry_run, as_json):
+    """Apply retention now: keep the newest BACKUP_KEEP verified backups and the tiers; say why."""
+    if dry_run:
+        print_preview(system.preview_retention(current_app.config, keep=keep), as_json)
+        return
     deleted, kept = system.prune_backups(current_app.config, keep=keep, explain=True)
     if as_json:
         echo_json({"deleted": deleted})
@@ -108,3 +124,30 @@ def prune_command(keep, as_json):
         click.echo("Nothing to delete.")
     for backup_id, why in kept:
         click.echo(f"Kept {backup_id}: {why}.")
+
+
+def print_preview(plan, as_json):
+    """Print a RetentionPlan: what would go, and for every backup what keeps it and why."""
+    whys = dict(plan.kept)
+    backups = [
+        {"id": backup_id, "kept_by": kept_by, "why": whys.get(backup_id, "would be deleted")}
+        for backup_id, kept_by in plan.kept_by.items()
+    ]
+    if as_json:
+        echo_json({"dry_run": True, "would_delete": plan.delete, "backups": backups})
+        return
+    if plan.delete:
+        click.echo(f"Would delete {len(plan.delete)} old backup(s): {', '.join(plan.delete)}.")
+    else:
+        click.echo("Would delete nothing.")
+    for backup in backups:
+        if backup["kept_by"]:
+            click.echo(f"Keep {backup['id']} ({', '.join(backup['kept_by'])}): {backup['why']}.")
+        else:
+            click.echo(f"Delete {backup['id']}: no rule keeps it.")
+    unverified = sum(b["kept_by"] == ["unverified"] for b in backups)
+    if unverified:
+        click.echo(
+            f"{unverified} backup(s) not verified yet: prune verifies them first, "
+            "and may then keep or delete otherwise (`flask backup verify --all` to see it now)."
+        )
