@@ -114,7 +114,7 @@ def prune_command(keep, dry_run, as_json):
     if dry_run:
         print_preview(system.preview_retention(current_app.config, keep=keep), as_json)
         return
-    deleted, kept = system.prune_backups(current_app.config, keep=keep, explain=True)
+    deleted, plan = system.prune_backups(current_app.config, keep=keep, explain=True)
     if as_json:
         echo_json({"deleted": deleted})
         return
@@ -122,15 +122,21 @@ def prune_command(keep, dry_run, as_json):
         click.echo(f"Deleted {len(deleted)} old backup(s): {', '.join(deleted)}.")
     else:
         click.echo("Nothing to delete.")
-    for backup_id, why in kept:
-        click.echo(f"Kept {backup_id}: {why}.")
+    for backup_id, why in plan.kept:
+        click.echo(f"Kept {kept_by_words(plan, backup_id, plan.policy.tiered)}: {why}.")
+
+
+def kept_by_words(plan, backup_id, name_rules):
+    """Return "ID", or with ``name_rules`` "ID (last, daily)" when rules keep it."""
+    rules = plan.rules_of(backup_id)
+    return f"{backup_id} ({', '.join(rules)})" if name_rules and rules else backup_id
 
 
 def print_preview(plan, as_json):
     """Print a RetentionPlan: what would go, and for every backup what keeps it and why."""
     whys = dict(plan.kept)
     backups = [
-        {"id": backup_id, "kept_by": kept_by, "why": whys.get(backup_id, "would be deleted")}
+        {"id": backup_id, "kept_by": kept_by, "why": whys.get(backup_id, "no rule keeps it")}
         for backup_id, kept_by in plan.kept_by.items()
     ]
     if as_json:
@@ -141,10 +147,8 @@ def print_preview(plan, as_json):
     else:
         click.echo("Would delete nothing.")
     for backup in backups:
-        if backup["kept_by"]:
-            click.echo(f"Keep {backup['id']} ({', '.join(backup['kept_by'])}): {backup['why']}.")
-        else:
-            click.echo(f"Delete {backup['id']}: no rule keeps it.")
+        verb = "Keep" if backup["kept_by"] else "Delete"
+        click.echo(f"{verb} {kept_by_words(plan, backup['id'], True)}: {backup['why']}.")
     unverified = sum(b["kept_by"] == ["unverified"] for b in backups)
     if unverified:
         click.echo(
