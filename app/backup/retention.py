@@ -19,11 +19,11 @@ stays, and a damaged one is never deleted automatically (a person decides).
 import logging
 import time
 
-from app.archive.space import fsync_dir
+from app.archive import fsync_dir
 from app.backup import catalog, verification
 from app.backup.catalog import SUFFIX, backup_path, backups_dir, list_backups
 from app.backup.errors import BackupNotFound
-from app.backup.lock import backup_lock
+from app.coordination import backup_lock
 
 log = logging.getLogger(__name__)
 
