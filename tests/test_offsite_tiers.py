@@ -4,6 +4,7 @@ import datetime as dt
 
 from app.backup import offsite, runs
 from app.backup.catalog import backups_dir
+from app.backup.offsite.keep import prune_remote
 from app.extensions import db
 from tests.backupkit import FakeClock
 from tests.s3kit import s3_client
@@ -53,12 +54,12 @@ def test_remote_tiers_keep_the_newest_copy_of_each_day_in_the_zone(make_app, mak
             Bucket=store.bucket, Key=store.key(f"{ids['C']}.tar.gz"), Body=b"not C"
         )
         app.config["BACKUP_REMOTE_KEEP_DAILY"] = 1
-        assert offsite.prune_remote(app.config, store=store) == []
+        assert prune_remote(app.config, store=store) == []
         assert remote_ids(app) == [ids["E"], ids["C"], ids["B"]]
 
         # Never fewer verified-good copies than BACKUP_REMOTE_KEEP: two are good, none goes.
         app.config["BACKUP_REMOTE_KEEP_DAILY"] = 0
-        assert offsite.prune_remote(app.config, keep=3, store=store) == []
+        assert prune_remote(app.config, keep=3, store=store) == []
         # The newest alone: the rest goes, the copy that no longer counts included.
-        assert offsite.prune_remote(app.config, keep=1, store=store) == [ids["C"], ids["B"]]
+        assert prune_remote(app.config, keep=1, store=store) == [ids["C"], ids["B"]]
         assert remote_ids(app) == [ids["E"]]

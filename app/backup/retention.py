@@ -24,11 +24,11 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from app.archive.space import fsync_dir
+from app.archive import fsync_dir
 from app.backup import catalog, tiers, verification
 from app.backup.catalog import SUFFIX, backup_path, backups_dir, list_backups
 from app.backup.errors import BackupNotFound
-from app.backup.lock import backup_lock
+from app.coordination import backup_lock
 
 log = logging.getLogger(__name__)
 

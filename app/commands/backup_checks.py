@@ -12,8 +12,14 @@ import sys
 import click
 from flask import current_app
 
-from app.backup import catalog, system, verification
-from app.backup.errors import BackupNotFound
+from app.backup import (
+    BackupNotFound,
+    check_backup,
+    list_backups,
+    normalize_id,
+    preview_retention,
+    prune_backups,
+)
 from app.commands import echo_json
 from app.commands.backupgroup import (
     UNAUTHENTICATED_HINT,
@@ -67,17 +73,17 @@ def verify_command(backup_id, every, allow_unauthenticated, as_json):
         raise click.UsageError("give a backup id or --all, not both")
     if not every and not backup_id:
         raise click.UsageError("give a backup id (see `flask backup list`) or --all")
-    ids = [i.backup_id for i in system.list_backups(config)] if every else [backup_id]
+    ids = [i.backup_id for i in list_backups(config)] if every else [backup_id]
     report, failed = [], []
     with progress_for(as_json) as progress:
         for one in ids:
             try:
-                result, manifest = verification.check_backup(config, one, progress=progress)
+                result, manifest = check_backup(config, one, progress=progress)
             except BackupNotFound:
                 if every:
                     continue  # deleted meanwhile
                 raise
-            one = catalog.normalize_id(one)
+            one = normalize_id(one)
             passed, line = _verdict(one, result, allow_unauthenticated)
             report.append({"id": one, **result, "passed": passed, "manifest": manifest})
             progress.close()  # the bar's line ends before the verdict's
@@ -112,9 +118,9 @@ def verify_command(backup_id, every, allow_unauthenticated, as_json):
 def prune_command(keep, dry_run, as_json):
     """Apply retention now: keep the newest BACKUP_KEEP verified backups and the tiers; say why."""
     if dry_run:
-        print_preview(system.preview_retention(current_app.config, keep=keep), as_json)
+        print_preview(preview_retention(current_app.config, keep=keep), as_json)
         return
-    deleted, plan = system.prune_backups(current_app.config, keep=keep, explain=True)
+    deleted, plan = prune_backups(current_app.config, keep=keep, explain=True)
     if as_json:
         echo_json({"deleted": deleted})
         return
