@@ -6,7 +6,8 @@ This module is the face the layers above use. Inside:
   while ``mediasnap`` walks the uploads;
 - ``catalog``: the folder of backups and what each one is (``BackupInfo``);
 - ``verification``: full verifications, recorded, and which are due;
-- ``retention``: what is kept and what is deleted;
+- ``retention``: what is kept and what is deleted; ``tiers``: the rules that
+  keep (the newest N, days, weeks, months, years: borg's prune, without I/O);
 - ``runs`` (a recorded run) and ``runlog`` (the record of every run);
   ``schedule``: when the next ones are;
 - ``status``: "how are the backups?", the problems it finds; ``metrics``:
@@ -48,7 +49,7 @@ from app.backup.errors import (
     UnsafeArchive,
 )
 from app.backup.restore import RestoreOutcome, restore_backup
-from app.backup.retention import delete_backup, prune_backups
+from app.backup.retention import RetentionPlan, delete_backup, preview_retention, prune_backups
 from app.backup.runs import BackupRunFailed, run_backup
 from app.backup.schedule import backup_schedule, parse_crontab, verify_schedule
 from app.backup.status import BackupStatus, backup_status
@@ -71,6 +72,7 @@ __all__ = [
     "PausedForRestore",
     "RestoreFailed",
     "RestoreOutcome",
+    "RetentionPlan",
     "SchemaMismatch",
     "TasksStillRunning",
     "Unauthenticated",
@@ -92,6 +94,7 @@ __all__ = [
     "notify",
     "offsite",
     "parse_crontab",
+    "preview_retention",
     "prune_backups",
     "read_info",
     "read_results",

@@ -19,6 +19,7 @@ from app.backup import (
     delete_backup,
     list_backups,
     notify,
+    preview_retention,
     read_info,
     read_results,
     restore_backup,
@@ -58,12 +59,14 @@ def list_command(remote, as_json):
     infos = list_backups(current_app.config)
     results = read_results(current_app.config)
     if as_json:
+        kept_by = preview_retention(current_app.config, infos=infos).kept_by
         echo_json(
             [
                 {
                     **info.to_dict(now),
                     **_restorable(info),
                     "verification": results.get(info.backup_id),
+                    "kept_by": kept_by[info.backup_id],
                 }
                 for info in infos
             ]

@@ -7,13 +7,16 @@ holds its archive with the size and checksum recorded at upload (one HEAD),
 and the last check of the copies (``flask backup verify-remote``) did not fail
 it. Copies uploaded by earlier versions carry no such proof and never count.
 
-``prune_remote`` keeps the newest ``BACKUP_REMOTE_KEEP`` verified-good copies
-and every copy newer than the oldest of them (newer copies that do not count
-yet stay for a person to look at); it deletes only the copies older than that,
-so it never deletes anything while fewer than ``BACKUP_REMOTE_KEEP``
-verified-good copies would remain. Then, and only then, archive objects older
-than those kept that have no description (an upload whose description could
-not be written) go too. A store that fails while it looks deletes nothing.
+``prune_remote`` keeps the verified-good copies that the rules keep (the
+newest ``BACKUP_REMOTE_KEEP``, and with ``BACKUP_REMOTE_KEEP_DAILY`` ...
+``_YEARLY`` the tiers of ``app.backup.tiers``) and every copy newer than the
+oldest of them that is not verified-good (it does not count yet and stays for
+a person to look at); it deletes the verified-good copies the rules leave out
+and every copy older than the oldest kept, and never deletes anything while
+fewer than ``BACKUP_REMOTE_KEEP`` verified-good copies exist. Then, and only
+then, archive objects older than those kept that have no description (an
+upload whose description could not be written) go too. A store that fails
+while it looks deletes nothing.
 
 ``abort_leftovers`` aborts every unfinished multipart upload under the prefix
 (an upload cut with the store gone could not abort itself). Only one off-site
@@ -23,7 +26,7 @@ them is still being sent.
 
 import logging
 
-from app.backup import catalog
+from app.backup import catalog, tiers
 from app.backup.offsite.store import (
     NAME_START,
     OffsiteError,
@@ -70,14 +73,26 @@ def good_copies(config, copies, *, store):
 
 
 def remote_plan(config, keep, *, store):
-    """Return (descriptions to delete, verified-good ones kept, every description), newest first."""
-    keep = max(1, int(keep))
+    """Return (descriptions to delete, verified-good ones kept, every description), newest first.
+
+    The rules (``app.backup.tiers``: the newest ``keep`` and BACKUP_REMOTE_KEEP_*'s
+    tiers) pick the verified-good copies kept; other copies newer than the oldest
+    of those stay too.
+    """
+    policy = tiers.policy_from_config(config, keep, prefix="BACKUP_REMOTE_KEEP")
     copies = remote_copies(config, store=store)
     good = good_copies(config, copies, store=store)
-    if len(good) < keep:
+    if len(good) < policy.last:
         return [], good, copies
-    oldest_kept = good[keep - 1]["backup_id"]
-    return [d for d in copies if d["backup_id"] < oldest_kept], good[:keep], copies
+    rules = tiers.kept_by([(d["backup_id"], catalog.id_time(d["backup_id"])) for d in good], policy)
+    oldest_kept, proven_ids = min(rules), {d["backup_id"] for d in good}
+    doomed = [
+        d
+        for d in copies
+        if d["backup_id"] not in rules
+        and (d["backup_id"] in proven_ids or d["backup_id"] < oldest_kept)
+    ]
+    return doomed, [d for d in good if d["backup_id"] in rules], copies
 
 
 def orphans(store, described, before):
@@ -98,7 +113,7 @@ def orphans(store, described, before):
 
 
 def prune_remote(config, keep=None, *, store=None):
-    """Delete remote copies older than the newest ``keep`` verified-good ones; return their ids.
+    """Delete the remote copies the rules do not keep (see above); return their ids.
 
     ``keep`` defaults to BACKUP_REMOTE_KEEP (at least 1). Nothing is deleted
     while fewer than ``keep`` verified-good copies exist. Raises OffsiteError when
