@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from app import broker
-from app.backup.schedule import backup_schedule, parse_crontab, verify_schedule
+from app.backup import backup_schedule, parse_crontab, verify_schedule
 
 # The longest task we run is a system backup of a large deployment. Redis hands
 # an unacknowledged task to another worker after `visibility_timeout`, so it

@@ -82,7 +82,7 @@ def init_migrations(app):
 
 def finish_interrupted_restore(app):
     """Finish or undo a restore that a crash interrupted, so database and media match."""
-    from app.backup.journal import recover_at_startup
+    from app.backup.restore import recover_at_startup
 
     with app.app_context():
         recover_at_startup(app.config, db.engine)

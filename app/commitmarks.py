@@ -5,7 +5,7 @@ token, records it somewhere durable first (the restore journal, a job's
 record), then inserts it into ``stinky_restore_marks`` inside the transaction
 (a table outside the app's models: never dumped). The token is in the table
 exactly when the transaction committed. The restore journal
-(``app.backup.journal``) and the job store (``app.jobstore``) both use it.
+(``app.backup.restore.journal``) and the job store (``app.jobstore``) both use it.
 
 The tests kill a process at a named step (``reached``) to prove what a crash
 there leaves behind.

@@ -3,6 +3,7 @@
 import os
 import secrets
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
@@ -38,8 +39,14 @@ class Config:
         # Authenticates every archive; None means "generate once and keep in the data dir".
         self.BACKUP_KEY = env.get("BACKUP_KEY")
         self.BACKUP_KEEP = int(env.get("BACKUP_KEEP", 10))
+        # Tiers (docs/backups.md): also the newest backup of each of the N most recent days,
+        # ISO weeks, months, years in BACKUP_TIMEZONE (0: off), as borg prune keeps them.
+        self.BACKUP_KEEP_DAILY = count_of(env, "BACKUP_KEEP_DAILY")
+        self.BACKUP_KEEP_WEEKLY = count_of(env, "BACKUP_KEEP_WEEKLY")
+        self.BACKUP_KEEP_MONTHLY = count_of(env, "BACKUP_KEEP_MONTHLY")
+        self.BACKUP_KEEP_YEARLY = count_of(env, "BACKUP_KEEP_YEARLY")
         self.BACKUP_SCHEDULE = env.get("BACKUP_SCHEDULE", "0 2 * * *")
-        self.BACKUP_TIMEZONE = env.get("BACKUP_TIMEZONE", "UTC")
+        self.BACKUP_TIMEZONE = zone_of(env, "BACKUP_TIMEZONE")
         self.BACKUP_MAX_AGE = int(env.get("BACKUP_MAX_AGE", 26 * 3600))
         self.BACKUP_SKIP_UNCHANGED = env.get("BACKUP_SKIP_UNCHANGED", "1").lower() in TRUE_WORDS
         # Re-verification of kept backups: a crontab (None: daily, 90 min after the
@@ -76,6 +83,10 @@ class Config:
         self.BACKUP_STORAGE_PART_SIZE = int(env.get("BACKUP_STORAGE_PART_SIZE", 16 * 1024 * 1024))
         self.BACKUP_STORAGE_CONCURRENCY = int(env.get("BACKUP_STORAGE_CONCURRENCY", 4))
         self.BACKUP_REMOTE_KEEP = int(env.get("BACKUP_REMOTE_KEEP", 30))
+        self.BACKUP_REMOTE_KEEP_DAILY = count_of(env, "BACKUP_REMOTE_KEEP_DAILY")
+        self.BACKUP_REMOTE_KEEP_WEEKLY = count_of(env, "BACKUP_REMOTE_KEEP_WEEKLY")
+        self.BACKUP_REMOTE_KEEP_MONTHLY = count_of(env, "BACKUP_REMOTE_KEEP_MONTHLY")
+        self.BACKUP_REMOTE_KEEP_YEARLY = count_of(env, "BACKUP_REMOTE_KEEP_YEARLY")
         self.BACKUP_REMOTE_VERIFY_SCHEDULE = env.get("BACKUP_REMOTE_VERIFY_SCHEDULE", "30 4 * * *")
         self.BACKUP_AGE_RECIPIENTS = env.get("BACKUP_AGE_RECIPIENTS")
         self.BACKUP_AGE_IDENTITY_FILE = env.get("BACKUP_AGE_IDENTITY_FILE")
@@ -132,6 +143,30 @@ class Config:
 
         for key, value in overrides.items():
             setattr(self, key, value)
+
+
+def count_of(env, name):
+    """Return the whole number 0 or more that ``name`` sets (0 when unset); else ValueError."""
+    text = env.get(name, "0")
+    try:
+        count = int(text)
+    except ValueError:
+        raise ValueError(f"{name}={text!r} is not a whole number") from None
+    if count < 0:
+        raise ValueError(f"{name}={text!r}: a count of backups is 0 or more")
+    return count
+
+
+def zone_of(env, name):
+    """Return the time zone name that ``name`` sets (UTC when unset), checked; else ValueError."""
+    text = env.get(name, "UTC")
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"{name}={text!r} is not a time zone (an IANA name such as Europe/Amsterdam)"
+        ) from None
+    return text
 
 
 def data_path(config, *parts):

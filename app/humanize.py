@@ -8,8 +8,8 @@ sizes too and which imports nothing of the app; it is offered here beside the re
 
 from datetime import UTC
 
-from app.archive.space import human_size
-from app.models.types import parse_utc
+from app.archive import human_size
+from app.models import parse_utc
 
 __all__ = ["human_age", "human_ago", "human_size", "human_time"]
 

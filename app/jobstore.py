@@ -34,9 +34,9 @@ from os import PathLike
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict, cast
 
-from app.archive.space import fsync_dir
+from app.archive import fsync_dir
 from app.commitmarks import JOB_PREFIX, committed, drop_mark
-from app.models.types import format_utc, utcnow
+from app.models import format_utc, utcnow
 
 JOB_ID = re.compile(r"[0-9a-f]{16}")
 RECORD = "job.json"

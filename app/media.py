@@ -16,8 +16,8 @@ from pathlib import PurePosixPath
 from flask import current_app
 from sqlalchemy import event
 
-from app.backup.trash import move_to_trash
 from app.config import data_path
+from app.coordination import move_to_trash
 from app.extensions import db
 from app.models import MediaItem
 
@@ -81,7 +81,7 @@ def delete_media(item):
     """Delete ``item``'s row in the session; its file goes to the trash once that commits.
 
     The file stays in ``uploads/`` until the deletion commits, so a database
-    snapshot that still has the row finds the file (see ``app.backup.trash``).
+    snapshot that still has the row finds the file (see ``app.coordination.trash``).
     """
     session = db.session()
     pending = session.info.get(_PENDING)

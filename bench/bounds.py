@@ -26,7 +26,7 @@ MiB = 1024 * 1024
 
 
 def _row(folder, size, cap):
-    from app.backup.dumplines import RowTooLong, read_blocks
+    from app.dumps.lines import RowTooLong, read_blocks
 
     path = Path(folder, "001-blocks.jsonl")
     with open(path, "wb") as out:

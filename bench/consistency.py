@@ -36,9 +36,11 @@ def _median(fn, repeat):
 def measure(files, repeat):
     """Return the measurements as a dict (seconds unless named otherwise)."""
     from app import create_app, init_migrations
-    from app.backup import journal, mediasnap, running, trash
+    from app.backup import mediasnap
+    from app.backup.restore import journal
     from app.backup.system import create_backup, restore_backup
     from app.config import Config
+    from app.coordination import running, trash
     from app.extensions import db
     from app.media import add_media, delete_media
     from app.models import MediaItem, Site, User
@@ -98,7 +100,7 @@ def measure(files, repeat):
         links = data / ".bench-links"
         dump_dir = data / "bench-dump"
         dump_dir.mkdir()
-        from app.backup.dbdump import dump_database
+        from app.dumps.dump import dump_database
 
         dump = dump_database(db.engine, dump_dir, db.metadata.sorted_tables)
         media_rows = next(t.path for t in dump.tables if t.table == "media_items")

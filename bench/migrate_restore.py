@@ -30,7 +30,7 @@ def make_target(out, corpus_dir, name, extra_versions):
     from flask_migrate import upgrade as flask_upgrade
 
     from app import create_app, init_migrations
-    from app.backup import upgrade
+    from app.backup.restore import upgrade
     from app.config import Config
     from app.extensions import db
 

@@ -33,7 +33,7 @@ def restore(app, backup_id):
 
 def export(app, site_id):
     """Export one site; return the archive's path and size."""
-    from app.exports.archive import export_site
+    from app.exports.export import export_site
 
     result = export_site(app.config, int(site_id))
     return {"path": str(result.path), "size": result.size}
@@ -100,7 +100,7 @@ def write(app, folder, dest):
 
 def site_import(app, archive, subdomain):
     """Import a site export over the site at ``subdomain``; return the loader's summary."""
-    from app.exports.archive import find_site
+    from app.exports.export import find_site
     from app.exports.siteimport import import_site
 
     site_id = find_site(db.session, subdomain).id
@@ -110,8 +110,8 @@ def site_import(app, archive, subdomain):
 
 def site_restore(app, backup_id, subdomain):
     """Restore one site from a system backup; return the loader's summary."""
-    from app.backup.siterestore import restore_site
-    from app.exports.loader import load_site
+    from app.backup.restore.site import restore_site
+    from app.sitedata.loader import load_site
 
     def load(rows, site_id):
         summary = load_site(app.config, db.engine, rows, replace_site_id=site_id, keep_ids=True)
@@ -123,7 +123,7 @@ def site_restore(app, backup_id, subdomain):
 
 def dump(app, dest):
     """Dump every table into a new folder ``dest``, as a backup does; return rows and bytes."""
-    from app.backup.dbdump import dump_database
+    from app.dumps.dump import dump_database
 
     dest = Path(dest)
     shutil.rmtree(dest, ignore_errors=True)
@@ -134,7 +134,7 @@ def dump(app, dest):
 
 def load(app, folder):
     """Replace every row with the dump in ``folder`` in one transaction, as a restore does."""
-    from app.backup.dbdump import dump_filename, load_database
+    from app.dumps.dump import dump_filename, load_database
 
     tables = db.metadata.sorted_tables
     entries = [(t, Path(folder) / dump_filename(i, t.name)) for i, t in enumerate(tables, 1)]
@@ -191,11 +191,11 @@ def history_night(app, archive, night):
     import os
     import tempfile
 
-    from app.backup import catalog, indexfiles
-    from app.backup.dbdump import dump_database
-    from app.backup.siteindex import SiteIndexer
-    from app.models import Page
-    from app.models.types import format_utc
+    from app.backup import catalog
+    from app.backup import history as indexfiles
+    from app.backup.history import SiteIndexer
+    from app.dumps import dump_database
+    from app.models import Page, format_utc
 
     night = int(night)
     pages = db.session.query(Page).filter_by(site_id=1).order_by(Page.id).all()
@@ -228,7 +228,7 @@ def history_night(app, archive, night):
 
 def site_history(app, site_id, subdomain):
     """List a site's history as the page and ``flask site history`` do; return its size."""
-    from app.backup.sitehistory import site_history
+    from app.backup.history import site_history
 
     history = site_history(app.config, db.engine, int(site_id), subdomain, index_missing=False)
     return {
@@ -240,7 +240,7 @@ def site_history(app, site_id, subdomain):
 
 def site_live_index(app, site_id):
     """Dump and fingerprint one site's live rows, the part of a listing that reads the database."""
-    from app.backup.sitehistory import live_entry
+    from app.backup.history import live_entry
 
     entry = live_entry(db.engine, int(site_id))
     return {"pages": entry["rows"]["pages"], "blocks": entry["rows"]["blocks"]}

@@ -29,7 +29,7 @@ def click_to_done(data_dir, redis_url, runs, chromium=CHROMIUM):
     from app import create_app, get_celery
     from app.config import Config
     from app.demo import DEFAULT_PASSWORD
-    from app.exports.archive import export_site
+    from app.exports.export import export_site
     from app.extensions import db
     from app.models import Site, User
     from tests.workers import app_worker, purge_queue

@@ -9,7 +9,7 @@ from flask import current_app
 # access to the values within the .ini file in use.
 config = context.config
 
-# A restore passes its own connection (a scratch database, see app/backup/upgrade.py)
+# A restore passes its own connection (a scratch database, see app/backup/restore/upgrade.py)
 # and leaves logging alone; `flask db ...` configures both from Flask-Migrate.
 given_connection = config.attributes.get("connection")
 

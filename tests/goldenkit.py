@@ -14,7 +14,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from app.backup.dbdump import database_revision
+from app.dumps.dump import database_revision
 from app.extensions import db
 from app.media import uploads_dir
 
@@ -97,7 +97,7 @@ def expected_at_head(config, golden, scratch_path):
     empty SQLite at their own revision by plain inserts, and Alembic upgrades
     that database where it stands (no dump, no load, no swap).
     """
-    from app.backup import upgrade
+    from app.backup.restore import upgrade
 
     engine = upgrade.scratch_engine(scratch_path)
     try:

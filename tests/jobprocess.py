@@ -14,7 +14,6 @@ from tests.processes import clean_env
 def main(kind, job_id):
     from app import create_app
     from app.backup import webjobs
-    from app.commands.siterestore import loader_for
     from app.exports.restorejobs import run_restore_job
     from app.extensions import db
     from app.tasks.siteimports import restore_guard
@@ -25,7 +24,7 @@ def main(kind, job_id):
         if kind == "restore":
             run_restore_job(config, db.session, job_id, guard=restore_guard(config))
         else:
-            webjobs.run_job(config, db.engine, job_id, load=loader_for(config))
+            webjobs.run_job(config, db.engine, job_id)
 
 
 def run_killed(app, kind, job_id, step):

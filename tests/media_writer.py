@@ -14,7 +14,7 @@ import sys
 import sqlalchemy as sa
 
 from app import create_app
-from app.backup.trash import sweep_trash
+from app.coordination.trash import sweep_trash
 from app.extensions import db
 from app.media import add_media, delete_media
 from app.models import MediaItem, Site

@@ -23,7 +23,7 @@ from app.archive.errors import ArchiveError, UnsafeArchive
 from app.archive.reader import extract_archive
 from app.archive.tarstream import BLOCK, CHUNK, MAX_EXTENDED_CHAIN, RECORD, Inflater
 from app.archive.trees import remove_tree
-from app.backup.dumplines import RowTooLong, read_blocks, read_lines
+from app.dumps.lines import RowTooLong, read_blocks, read_lines
 from tests import craft
 from tests.craft import extended, honest_tar, records
 

@@ -11,7 +11,7 @@ from app.backup.catalog import backups_dir
 from app.backup.system import create_backup, restore_backup, verify_backup
 from app.config import archive_key
 from app.errors import DAMAGED
-from app.exports.archive import export_site
+from app.exports.export import export_site
 from app.extensions import db
 from app.models import User
 from tests import craft

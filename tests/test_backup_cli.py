@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from app.backup.catalog import backups_dir
-from app.backup.lock import backup_lock
 from app.backup.system import create_backup, list_backups
 from app.commands.backup import progress_for
+from app.coordination.lock import backup_lock
 from app.errors import BUSY, DAMAGED, NOT_FOUND, REFUSED
 from app.extensions import db
 from app.models.types import utcnow

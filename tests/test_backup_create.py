@@ -297,7 +297,7 @@ def test_a_manifest_that_outgrows_its_room_is_written_after_the_dump_instead(
 def test_a_dump_that_fails_midway_fails_the_backup_clearly_and_keeps_nothing(
     app, make, monkeypatch
 ):
-    from app.backup import dbdump
+    from app.dumps import dump as dbdump
 
     seed_everything(make, media_files=3)
     clock = FakeClock()

@@ -15,11 +15,11 @@ import pytest
 from app import get_celery
 from app.backup import dumpahead, runs
 from app.backup.catalog import backups_dir, list_backups
-from app.backup.lock import lock_holder
 from app.backup.runlog import recent_runs
 from app.backup.runs import BackupRunFailed, run_backup
 from app.backup.status import backup_status
 from app.backup.system import verify_backup
+from app.coordination.lock import lock_holder
 from app.errors import BUSY, NO_ROOM
 from app.extensions import db
 from tests.backupkit import leftovers

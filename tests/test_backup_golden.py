@@ -13,10 +13,10 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from app.backup import upgrade
 from app.backup.catalog import backups_dir
-from app.backup.dbdump import database_revision
+from app.backup.restore import upgrade
 from app.backup.system import restore_backup, verify_backup
+from app.dumps.dump import database_revision
 from app.extensions import db
 from tests.backupkit import leftovers
 from tests.conftest import _reset_schema

@@ -7,9 +7,9 @@ import pytest
 from flask import g
 
 from app.backup import runlog, runs
-from app.backup.lock import backup_lock
 from app.backup.runs import BackupRunFailed, run_backup
 from app.backup.status import backup_status
+from app.coordination.lock import backup_lock
 from app.extensions import db
 from app.models.types import utcnow
 from tests.backupkit import FakeClock

@@ -9,7 +9,7 @@ from app import get_celery
 from app.archive import extract_archive
 from app.backup.errors import BackupLocked
 from app.backup.system import create_backup, restore_backup
-from app.backup.trash import sweep_trash, trash_dir
+from app.coordination.trash import sweep_trash, trash_dir
 from app.extensions import db
 from app.media import delete_media, uploads_dir
 from app.models import MediaItem
@@ -121,7 +121,7 @@ def test_a_deleted_file_goes_to_the_trash_only_when_the_deletion_commits(app, ma
 
 
 def test_the_sweep_waits_for_the_grace_period_and_never_runs_during_a_backup(app, make):
-    from app.backup.lock import backup_lock
+    from app.coordination.lock import backup_lock
 
     site = make.site()
     item = make.media(site, content=b"old")

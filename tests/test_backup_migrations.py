@@ -15,9 +15,9 @@ import shutil
 import pytest
 import sqlalchemy as sa
 
-from app.backup import upgrade
 from app.backup.catalog import backups_dir
 from app.backup.errors import CorruptArchive, RestoreFailed, SchemaMismatch
+from app.backup.restore import upgrade
 from app.backup.system import restore_backup
 from app.extensions import db
 from app.media import uploads_dir
@@ -242,8 +242,7 @@ def upgrade():
 
 @pytest.mark.parametrize("engine", ["sqlite", "mariadb", "postgresql"])
 def test_one_site_restores_from_an_older_schema_through_the_migrations(make_app, tmp_path, engine):
-    from app.backup.siterestore import restore_site
-    from app.commands.siterestore import loader_for
+    from app.backup.restore.site import restore_site
     from app.models import Page, Site
 
     # One later migration that changes data only, so the models still fit the live schema.
@@ -276,7 +275,6 @@ def test_one_site_restores_from_an_older_schema_through_the_migrations(make_app,
             db.engine,
             backup_id,
             site["subdomain"],
-            load=loader_for(config),
         )
 
         after = live_rows(head)

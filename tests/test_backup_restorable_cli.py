@@ -5,10 +5,10 @@ import shutil
 
 import pytest
 
-from app.backup import upgrade
 from app.backup.catalog import backups_dir
-from app.backup.dbdump import database_revision
+from app.backup.restore import upgrade
 from app.backup.system import create_backup
+from app.dumps.dump import database_revision
 from app.errors import REFUSED
 from app.extensions import db
 from tests.goldenkit import read_listing

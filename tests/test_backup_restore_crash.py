@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from app.backup.journal import KILL_AT_VARIABLE, journal_path
+from app.backup.restore.journal import KILL_AT_VARIABLE, journal_path
 from app.backup.status import backup_status
 from app.backup.system import create_backup, restore_backup
 from app.extensions import db

@@ -5,7 +5,6 @@ import tarfile
 import pytest
 from sqlalchemy import event
 
-from app.backup import restore as restore_module
 from app.backup.catalog import backups_dir
 from app.backup.errors import (
     BackupLocked,
@@ -15,8 +14,9 @@ from app.backup.errors import (
     SchemaMismatch,
     UnsafeArchive,
 )
-from app.backup.lock import backup_lock
+from app.backup.restore import system as restore_module
 from app.backup.system import create_backup, restore_backup
+from app.coordination.lock import backup_lock
 from app.extensions import db
 from tests import craft
 from tests.backupkit import (

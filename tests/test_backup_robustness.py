@@ -14,8 +14,8 @@ import pytest
 from app.backup import dumpahead
 from app.backup.catalog import backups_dir
 from app.backup.errors import BackupLocked, NotEnoughSpace
-from app.backup.lock import lock_holder
 from app.backup.system import create_backup, list_backups, verify_backup
+from app.coordination.lock import lock_holder
 from app.extensions import db
 from tests.backupkit import leftovers
 from tests.processes import clean_env, small_filesystem
@@ -67,7 +67,7 @@ def test_a_second_backup_is_refused_while_one_runs(app, make):
 def test_a_lock_held_by_a_killed_process_is_free_again(app, make):
     code = (
         "import sys\n"
-        "from app.backup.lock import backup_lock\n"
+        "from app.coordination.lock import backup_lock\n"
         "with backup_lock({'STINKY_DATA_DIR': sys.argv[1]}, 'restore'):\n"
         "    print('held', flush=True)\n"
         "    sys.stdin.read()\n"

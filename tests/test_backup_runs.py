@@ -9,9 +9,9 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from app.backup import runlog, runs
 from app.backup.errors import BackupError, BackupLocked, NotEnoughSpace
-from app.backup.lock import backup_lock
 from app.backup.runlog import recent_runs
 from app.backup.runs import BackupRunFailed, describe_failure, run_backup
+from app.coordination.lock import backup_lock
 from app.extensions import db
 from tests.backupkit import FakeClock
 from tests.processes import dead_pid

@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.backup.dbdump import dump_database, load_database
-from app.backup.scratch import dump_scratch, load_scratch, scratch_engine
+from app.backup.restore.scratch import dump_scratch, load_scratch, scratch_engine
+from app.dumps.dump import dump_database, load_database
 
 schema = sa.MetaData()
 things = sa.Table(

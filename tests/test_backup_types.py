@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from app.backup.dbdump import load_database
 from app.backup.errors import RestoreFailed
 from app.backup.system import create_backup, restore_backup
+from app.dumps.dump import load_database
 from app.extensions import db
 from app.models import Site
 from tests.backupkit import full_state, rebuild, unpack

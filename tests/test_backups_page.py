@@ -6,8 +6,9 @@ import tarfile
 
 import pytest
 
-from app.backup import upgrade, verification, webjobs
+from app.backup import verification, webjobs
 from app.backup.catalog import backup_path, backups_dir
+from app.backup.restore import upgrade
 from app.backup.runlog import recent_runs
 from app.backup.runs import run_backup
 from app.extensions import db
@@ -163,7 +164,7 @@ def test_back_up_now_is_a_recorded_web_run_and_a_second_click_shows_it(app, back
 
 
 def test_back_up_now_while_the_lock_is_held_fails_saying_what_runs(app, backup_camp, make):
-    from app.backup.lock import backup_lock
+    from app.coordination.lock import backup_lock
 
     make.page(db.session.get(Site, backup_camp["sites"]["lakeside"]), slug="new")
     client, csrf = login_as_role(app, backup_camp, "global_admin")
@@ -334,7 +335,7 @@ def test_the_page_says_which_backups_restore_through_migrations_or_not(make_app,
 
 
 def test_back_up_now_while_the_nightly_backup_runs_points_at_it(app, backup_camp):
-    from app.backup.lock import backup_lock
+    from app.coordination.lock import backup_lock
 
     client, csrf = login_as_role(app, backup_camp, "global_admin")
     with backup_lock(app.config, "backup"):

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
-from app.backup.dbdump import dump_database, load_database
+from app.dumps.dump import dump_database, load_database
 from app.extensions import db
 
 pytestmark = pytest.mark.integration

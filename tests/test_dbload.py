@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import app.models  # noqa: F401 (the models' tables and their JSON shapes)
-from app.backup import dbload
-from app.backup.bindrows import bound_rows, column_binders
 from app.backup.errors import CorruptArchive
+from app.dumps import load as dbload
+from app.dumps.bindrows import bound_rows, column_binders
 from app.extensions import db
 
 

@@ -12,11 +12,11 @@ import shutil
 import pytest
 import sqlalchemy as sa
 
-from app.backup import upgrade
 from app.backup.catalog import backups_dir
-from app.backup.dbdump import database_revision
 from app.backup.errors import RestoreFailed
+from app.backup.restore import upgrade
 from app.backup.system import restore_backup
+from app.dumps.dump import database_revision
 from app.extensions import db
 from app.models import Site, User
 from tests.backupkit import full_state, leftovers, rebuild, unpack

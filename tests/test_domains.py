@@ -11,11 +11,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from app.errors import REFUSED
-from app.exports.loader import load_site
-from app.exports.siterows import InvalidSiteData
 from app.extensions import db
 from app.models import Site
 from app.models.domains import MAX_LENGTH, InvalidDomain, normal_domain
+from app.sitedata.loader import load_site
+from app.sitedata.rows import InvalidSiteData
 from tests.backupkit import database_state
 
 LABEL_TEXT = "abcdefghijklmnopqrstuvwxyz0123456789"

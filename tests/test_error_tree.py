@@ -11,8 +11,8 @@ from pathlib import Path
 import click
 
 import app as app_package
-from app.backup.lock import backup_lock
 from app.backup.system import create_backup
+from app.coordination.lock import backup_lock
 from app.errors import BUSY, DAMAGED, NOT_FOUND, REFUSED, USAGE, StinkyKittyError
 from app.extensions import db
 from tests import craft

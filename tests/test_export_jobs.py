@@ -12,7 +12,7 @@ import pytest
 from app import get_celery
 from app.backup.errors import BackupError, NotEnoughSpace
 from app.exports import jobs as jobs_module
-from app.exports.archive import ExportFailed, exports_dir
+from app.exports.export import ExportFailed, exports_dir
 from app.exports.jobs import (
     STUCK_MESSAGE,
     claim_job,
@@ -89,7 +89,7 @@ def test_a_job_delivered_twice_runs_once(app, make):
     calls = []
 
     def counting_export(*args, **kwargs):
-        from app.exports.archive import export_site
+        from app.exports.export import export_site
 
         calls.append(args)
         return export_site(*args, **kwargs)
@@ -192,7 +192,7 @@ def test_a_late_worker_does_not_resurrect_a_job_the_sweep_failed(app, make):
     job = _job(site, site.owner)
 
     def export_while_swept(config, site_id, **kwargs):
-        from app.exports.archive import export_site
+        from app.exports.export import export_site
 
         result = export_site(config, site_id, **kwargs)
         with app.app_context():

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from app.exports import remote
-from app.exports.archive import exports_dir
+from app.exports.export import exports_dir
 from app.exports.jobs import run_export_job, sweep_exports
 from app.extensions import db
 from app.models import ExportJob, utcnow

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from app.exports.archive import exports_dir
+from app.exports.export import exports_dir
 from app.exports.jobs import sweep_exports
 from app.extensions import db
 from app.models import ExportJob, utcnow

@@ -16,9 +16,9 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from app.backup.dbcodecs import column_codec
-from app.backup.dbdump import dump_table, load_database
 from app.backup.errors import CorruptArchive
+from app.dumps.codecs import column_codec
+from app.dumps.dump import dump_table, load_database
 from app.extensions import db
 from app.models import BLOCK_TYPES, ROLES
 from tests.backupkit import database_state

@@ -14,9 +14,9 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from app.backup import upgrade
-from app.backup.dbdump import load_database
 from app.backup.errors import CorruptArchive
+from app.backup.restore import upgrade
+from app.dumps.dump import load_database
 from app.extensions import db
 from tests.hostilekit import BASE_ROWS, hostile_texts, in_range_int, is_key, line, targeted_texts
 

@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 
 from app.archive.errors import ArchiveError
 from app.backup.errors import BackupError
-from app.backup.sitedump import read_site_rows
 from app.exports.errors import ExportError
-from app.exports.loader import load_site
 from app.extensions import db
 from app.models import Site
+from app.sitedata.fromdump import read_site_rows
+from app.sitedata.loader import load_site
 from tests.backupkit import database_state, media_state
 from tests.hostilekit import BASE_ROWS, hostile_texts, in_range_int, is_key, line, targeted_texts
 

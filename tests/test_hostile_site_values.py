@@ -19,11 +19,11 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from app.exports.exportformat import read_export_rows
-from app.exports.loader import load_site
-from app.exports.siterows import InvalidSiteData
 from app.extensions import db
 from app.models import BLOCK_TYPES, Block, MediaItem, MediaTag, MenuItem, Page, Site, User
 from app.models.storable import utc_naive
+from app.sitedata.loader import load_site
+from app.sitedata.rows import InvalidSiteData
 from tests.backupkit import database_state, media_state
 from tests.hostilekit import hostile_texts, odd_strings, parse, targeted_texts
 
@@ -140,7 +140,7 @@ def expected(column, value, site_id):
 
 
 def _remap(data, media_id):
-    from app.exports.siterows import rewrite_media_references
+    from app.sitedata.rows import rewrite_media_references
 
     return rewrite_media_references(data, {3: media_id})
 

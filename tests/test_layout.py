@@ -1,6 +1,7 @@
 """The architecture holds: every import points down, and the archive format stands alone."""
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -8,13 +9,23 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "app"
 # Layers from the top; a module may import its own layer's package and any lower one.
+ENTRY = ("app.blueprints", "app.commands", "app.tasks")
+CAPABILITIES = ("app.backup", "app.exports")
+MIDDLE = ("app.sitedata", "app.coordination")
 ABOVE = {
     "app.archive": ("app.", "flask", "flask_sqlalchemy", "sqlalchemy", "celery", "alembic"),
-    "app.backup": ("app.blueprints", "app.commands", "app.tasks", "app.exports"),
-    "app.exports": ("app.blueprints", "app.commands", "app.tasks", "app.backup"),
+    "app.backup": (*ENTRY, "app.exports"),
+    "app.exports": (*ENTRY, "app.backup"),
+    "app.sitedata": (*ENTRY, *CAPABILITIES, "app.coordination"),
+    "app.coordination": (*ENTRY, *CAPABILITIES, "app.sitedata", "app.dumps"),
+    "app.dumps": (*ENTRY, *CAPABILITIES, *MIDDLE),
     "app.storage": ("app.", "flask", "flask_sqlalchemy", "sqlalchemy", "celery", "alembic"),
-    "app.models": ("app.blueprints", "app.commands", "app.tasks", "app.backup", "app.exports"),
+    "app.models": (*ENTRY, *CAPABILITIES, *MIDDLE, "app.dumps"),
 }
+# Packages without a face: the ways in (nothing imports them but the entry points) and the
+# engines' loaders, which only their own package's load uses.
+FACELESS = {"app", *ENTRY, "app.dumps.loaders"}
+MAP = ROOT / "docs" / "development.md"
 # The app's root error imports nothing, so every layer may import it (docs/backups.md).
 ROOT_ERROR = "app.errors"
 
@@ -147,3 +158,93 @@ def import_loops():
 def test_no_module_of_app_imports_itself_round_a_loop():
     """Every module of app/ (media, config, demo and the factory included), lazy imports too."""
     assert import_loops() == []
+
+
+def _packages():
+    return {_module_name(p): p for p in APP.rglob("__init__.py")}
+
+
+def _face_names(path):
+    """Return the names a package's ``__init__`` lists in ``__all__``."""
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
+        ):
+            return set(ast.literal_eval(node.value))
+    return set()
+
+
+def test_every_package_has_a_face_and_others_import_only_faces():
+    """Outside a package, import its ``__init__`` (or a sub-package's), never a module inside.
+
+    A module the face itself lists in ``__all__`` (a job module read as a namespace,
+    ``webjobs.run_job``) counts as part of the face.
+    """
+    packages = _packages()
+    faced = {name: _face_names(path) for name, path in packages.items() if name not in FACELESS}
+    assert [name for name, names in faced.items() if not names] == []
+    modules = {_module_name(p) for p in APP.rglob("*.py")}
+    wrong = []
+    for path in [*APP.rglob("*.py"), ROOT / "cli.py", ROOT / "worker.py"]:
+        importer = _module_name(path)
+        for name in _runtime_imports(path, modules) | _typing_imports(path, modules):
+            if name in faced:
+                continue
+            parent, _, leaf = name.rpartition(".")
+            inner = [f for f in faced if name.startswith(f + ".") and not _inside(importer, f)]
+            if inner and not (parent in faced and leaf in faced[parent] and parent in inner):
+                wrong.append(f"{importer} imports {name}, behind the face of {max(inner)}")
+    assert not wrong, "\n".join(sorted(wrong))
+
+
+def _inside(module, package):
+    return module == package or module.startswith(package + ".")
+
+
+def _typing_imports(path, modules):
+    """The modules of app/ imported under ``if TYPE_CHECKING:`` (faces hold there too)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.ImportFrom) and inner.module and inner.level == 0:
+                    names = {f"{inner.module}.{a.name}" for a in inner.names} & modules
+                    found |= names or ({inner.module} & modules)
+    return found
+
+
+def _map_sections():
+    """Return {package path: the text of its entry} from the package map of development.md."""
+    text = MAP.read_text()
+    block = text.split("## The package map", 1)[1].split("```", 2)[1]
+    sections, current, stack = {}, None, []
+    for line in block.splitlines():
+        head = line.split()[0] if line.strip() else ""
+        indent = len(line) - len(line.lstrip())
+        if head.endswith("/") and indent < 16:
+            depth = indent // 2
+            stack = [*stack[:depth], head.rstrip("/")]
+            current = "/".join(stack)
+            sections[current] = line[indent + len(head) :]
+        elif current is not None and line.startswith(" " * 16):
+            sections[current] += " " + line.strip()
+        else:
+            current = None
+    return sections
+
+
+def test_the_package_map_names_every_module_of_app():
+    """Each module is named in its package's entry, before "(", ",", " and " or the end."""
+    sections = _map_sections()
+    missing = []
+    for path in sorted(APP.rglob("*.py")):
+        folder = path.parent.relative_to(ROOT).as_posix()
+        if path.name == "__init__.py":
+            if folder not in sections:
+                missing.append(f"{folder}/ has no entry")
+            continue
+        named = rf"(?<![\w.'/-]){path.stem}(\.py)?(?= \(|,| and |$)"
+        if not re.search(named, sections.get(folder, "").strip()):
+            missing.append(f"{path.relative_to(ROOT)} is not named under {folder}/")
+    stale = [f"{folder}/ names no package" for folder in sections if not (ROOT / folder).is_dir()]
+    assert not missing + stale, "\n".join(missing + stale)

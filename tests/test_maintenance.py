@@ -2,9 +2,9 @@
 
 import json
 
-from app.backup.lock import backup_lock
-from app.backup.maintenance import enter_maintenance, flag_path, maintenance_state
 from app.backup.system import create_backup, restore_backup
+from app.coordination.lock import backup_lock
+from app.coordination.maintenance import enter_maintenance, flag_path, maintenance_state
 from app.extensions import db
 
 

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from pymysql.converters import escape_string
 
 from app.backup.errors import CorruptArchive
-from app.backup.mysqlload import _quote, _Sender
+from app.dumps.loaders.mysql import _quote, _Sender
 
 
 @given(st.text(alphabet=st.sampled_from("\\\0\n\r\032'\"a é☃\t%") | st.characters()))

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from app.backup import notify, runlog
-from app.backup.journal import journal_path
 from app.backup.notify.store import FileStore
+from app.backup.restore.journal import journal_path
 from app.backup.runs import BackupRunFailed, run_backup
 from app.backup.verification import verify_due
 from app.extensions import db

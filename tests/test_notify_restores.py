@@ -7,12 +7,11 @@ import pytest
 
 from app import get_celery
 from app.backup import webjobs
-from app.backup.lock import backup_lock
 from app.backup.runs import run_backup
 from app.broker import prepare_celery_storage
-from app.commands.siterestore import loader_for
+from app.coordination.lock import backup_lock
 from app.errors import BUSY
-from app.exports.archive import export_site
+from app.exports.export import export_site
 from app.exports.historyjobs import request_history_restore
 from app.exports.restorejobs import confirm_job, receive_upload
 from app.extensions import db
@@ -78,7 +77,7 @@ def test_a_roll_back_from_the_backups_page_is_told_with_the_admin(app, hook, bac
         app.config, "rollback", admin_id, backup_id=outcome.backup_id, subdomain="lakeside"
     )
     db.session.remove()
-    state = webjobs.run_job(app.config, db.engine, job["id"], load=loader_for(app.config))
+    state = webjobs.run_job(app.config, db.engine, job["id"])
     assert state == "done"
     assert hook.titles == ["StinkyKitty: restore of site lakeside finished"]
     assert "started by root@example.org on the backups page" in hook.posts[0]["message"]
@@ -86,9 +85,7 @@ def test_a_roll_back_from_the_backups_page_is_told_with_the_admin(app, hook, bac
     job = webjobs.new_job(
         app.config, "rollback", admin_id, backup_id=outcome.backup_id, subdomain="nosuch"
     )
-    assert webjobs.run_job(app.config, db.engine, job["id"], load=loader_for(app.config)) == (
-        "failed"
-    )
+    assert webjobs.run_job(app.config, db.engine, job["id"]) == ("failed")
     assert hook.titles[1] == "StinkyKitty: restore of site nosuch failed"
     assert "holds no site 'nosuch'" in hook.posts[1]["message"]
 

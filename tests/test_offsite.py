@@ -8,8 +8,10 @@ import os
 import pytest
 
 from app import get_celery
-from app.backup import offsite, offsite_fetch, runs
+from app.backup import runs
 from app.backup.catalog import backup_path, backups_dir
+from app.backup.offsite import fetch as offsite_fetch
+from app.backup.offsite import upload as offsite
 from app.backup.status import backup_status
 from app.errors import DAMAGED, NOT_FOUND
 from app.extensions import db

@@ -5,8 +5,9 @@ import os
 import pytest
 from pyrage import x25519
 
-from app.backup import offsite, runs
+from app.backup import runs
 from app.backup.catalog import backup_path
+from app.backup.offsite import upload as offsite
 from app.extensions import db
 from tests.backupkit import FakeClock, change_everything, full_state, seed_everything
 from tests.s3kit import PART_SIZE

@@ -5,7 +5,8 @@ import os
 
 import pytest
 
-from app.backup import offsite, runlog, runs
+from app.backup import runlog, runs
+from app.backup.offsite import upload as offsite
 from app.backup.status import backup_status
 from app.backup.system import create_backup
 from app.extensions import db

@@ -27,9 +27,11 @@ from hypothesis.stateful import (
 )
 
 from app.archive import verify_archive
-from app.backup import offsite, offsite_fetch, verification
+from app.backup import verification
 from app.backup.catalog import backup_files, backups_dir
 from app.backup.errors import BackupError
+from app.backup.offsite import fetch as offsite_fetch
+from app.backup.offsite import upload as offsite
 from app.backup.status import backup_status
 from app.backup.system import create_backup
 from app.config import archive_key

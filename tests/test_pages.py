@@ -7,7 +7,7 @@ from types import SimpleNamespace
 from flask import render_template
 
 from app.backup.status import Problem
-from app.exports.archive import exports_dir
+from app.exports.export import exports_dir
 from app.exports.jobs import request_export_job, run_export_job
 from app.extensions import db
 

@@ -16,9 +16,9 @@ import pytest
 
 from app.archive.errors import ArchiveError, UnsafeArchive
 from app.archive.tarstream import BLOCK
-from app.backup.dumplines import RowTooLong
 from app.backup.errors import RestoreFailed
 from app.backup.system import create_backup, restore_backup
+from app.dumps.lines import RowTooLong
 from app.exports.restorejobs import imports_dir
 from app.exports.siteimport import inspect_export
 from app.extensions import db

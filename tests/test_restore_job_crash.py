@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from app.commitmarks import MARKS
 from app.exports import restorejobs
-from app.exports.archive import export_site
+from app.exports.export import export_site
 from app.extensions import db
 from tests.jobprocess import run_killed
 from tests.support.archives import export_content

@@ -14,11 +14,11 @@ import sqlalchemy as sa
 
 from app import get_celery
 from app.backup.errors import PausedForRestore, TasksStillRunning
-from app.backup.maintenance import maintenance_state
-from app.backup.running import running_tasks, site_data_work
 from app.backup.system import create_backup, restore_backup
 from app.broker import prepare_celery_storage
-from app.exports.archive import exports_dir
+from app.coordination.maintenance import maintenance_state
+from app.coordination.running import running_tasks, site_data_work
+from app.exports.export import exports_dir
 from app.exports.jobs import request_export_job
 from app.extensions import db
 from app.models import Block, ExportJob, utcnow
@@ -184,8 +184,8 @@ def test_a_restore_refuses_listing_what_runs_when_tasks_do_not_finish(make_app, 
 
 
 def test_a_task_starting_during_a_restore_is_told_to_pause_and_leaves_no_entry(app):
-    from app.backup.lock import backup_lock
-    from app.backup.maintenance import enter_maintenance, leave_maintenance
+    from app.coordination.lock import backup_lock
+    from app.coordination.maintenance import enter_maintenance, leave_maintenance
 
     with backup_lock(app.config, "restore"):
         enter_maintenance(app.config, "restoring x")

@@ -11,7 +11,7 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.exports.archive import export_site
+from app.exports.export import export_site
 from app.extensions import db
 from app.models import MediaItem, Site, User
 from tests import undokit

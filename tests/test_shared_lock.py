@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from app.backup import maintenance as maintenance_module
-from app.backup import restore as restore_module
 from app.backup.errors import BackupLocked, PausedForRestore, TasksStillRunning
-from app.backup.lock import backup_lock, lock_holder, lock_path
-from app.backup.maintenance import (
+from app.backup.restore import system as restore_module
+from app.backup.system import create_backup, restore_backup
+from app.coordination import maintenance as maintenance_module
+from app.coordination.lock import backup_lock, lock_holder, lock_path
+from app.coordination.maintenance import (
     enter_maintenance,
     flag_path,
     leave_maintenance,
@@ -25,8 +26,7 @@ from app.backup.maintenance import (
     site_maintenance,
     sites_in_maintenance,
 )
-from app.backup.running import running_tasks, site_data_work, wait_for_tasks
-from app.backup.system import create_backup, restore_backup
+from app.coordination.running import running_tasks, site_data_work, wait_for_tasks
 from app.extensions import db
 from app.models import Site
 from tests.processes import clean_env
@@ -36,7 +36,7 @@ pytestmark = pytest.mark.integration
 
 HOLD_SCRIPT = """
 import json, sys, time
-from app.backup.lock import backup_lock
+from app.coordination.lock import backup_lock
 config = json.loads(sys.argv[1])
 with backup_lock(config, "backup"):
     print("held", flush=True)

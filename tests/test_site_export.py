@@ -10,8 +10,8 @@ import tarfile
 import pytest
 
 from app.archive import extract_archive, read_manifest
-from app.exports.archive import ExportFailed, SiteNotFound, export_site, exports_dir
 from app.exports.errors import ExportError
+from app.exports.export import ExportFailed, SiteNotFound, export_site, exports_dir
 from app.extensions import db
 from app.models import MediaTag, Site, User
 

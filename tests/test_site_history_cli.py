@@ -5,8 +5,8 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from app.backup import indexfiles
-from app.backup.sitehistory import live_entry, site_history
+from app.backup.history import live_entry, site_history
+from app.backup.history import store as indexfiles
 from app.backup.system import create_backup
 from app.errors import NOT_FOUND
 from app.extensions import db

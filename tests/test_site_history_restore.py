@@ -9,11 +9,10 @@ reads another site's rows.
 import pytest
 import sqlalchemy as sa
 
-from app.backup import indexfiles
-from app.backup.lock import backup_lock
-from app.backup.maintenance import enter_maintenance, leave_maintenance
-from app.backup.sitehistory import live_entry, site_history
+from app.backup.history import live_entry, site_history
+from app.backup.history import store as indexfiles
 from app.backup.system import create_backup
+from app.coordination import backup_lock, enter_maintenance, leave_maintenance
 from app.exports import restorejobs
 from app.exports.historyjobs import BUSY
 from app.extensions import db

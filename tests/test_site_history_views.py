@@ -159,7 +159,7 @@ def test_restore_then_undo_from_the_page(app, camp):
 
 
 def test_a_backup_not_indexed_yet_is_read_by_a_worker_not_by_the_page(app, camp):
-    from app.backup import indexfiles
+    from app.backup.history import store as indexfiles
 
     first = camp["backups"][1]
     indexfiles.index_path(app.config, first).unlink()

@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.errors import REFUSED
-from app.exports.archive import export_site
+from app.exports.export import export_site
 from app.exports.siteimport import import_site
 from app.extensions import db
 from app.models import Block, MediaItem, Page, Site

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from app.archive import read_manifest, verify_archive
-from app.backup import indexfiles
 from app.backup.catalog import backups_dir
-from app.backup.siteindex import SiteIndexer, files_digest
+from app.backup.history import store as indexfiles
+from app.backup.history.index import SiteIndexer, files_digest
 from app.backup.system import create_backup, delete_backup
 from app.extensions import db
 from app.media import uploads_dir

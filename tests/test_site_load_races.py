@@ -25,16 +25,16 @@ from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
 from app.archive import extract_archive
-from app.backup.siterestore import restore_site
+from app.backup.restore.site import restore_site
 from app.backup.system import create_backup
-from app.backup.trash import trash_dir
-from app.exports.archive import export_site
+from app.coordination.trash import trash_dir
+from app.exports.export import export_site
 from app.exports.exportformat import read_export_rows
-from app.exports.loader import load_site
 from app.exports.siteimport import import_site
 from app.extensions import db
 from app.media import add_media, delete_media, uploads_dir
 from app.models import MediaItem, Site
+from app.sitedata.loader import load_site
 from tests.processes import clean_env
 from tests.sitekit import build_camp, snapshot
 

@@ -9,15 +9,15 @@ import pytest
 import sqlalchemy as sa
 
 from app.backup.errors import SchemaMismatch
-from app.backup.journal import KILL_AT_VARIABLE, journal_path
-from app.backup.sitedump import SiteNotInBackup
-from app.backup.siterestore import restore_site
+from app.backup.restore.journal import KILL_AT_VARIABLE, journal_path
+from app.backup.restore.site import restore_site
 from app.backup.system import create_backup
-from app.commands.siterestore import loader_for
 from app.errors import NOT_FOUND
 from app.extensions import db
 from app.media import delete_media, media_path
 from app.models import Block, MediaItem, Page, Site, User
+from app.sitedata import site_loader
+from app.sitedata.fromdump import SiteNotInBackup
 from tests.backupkit import database_state, leftovers
 from tests.processes import ROOT, clean_env
 from tests.sitekit import all_site_ids, build_camp, site_files, site_rows, snapshot
@@ -25,7 +25,7 @@ from tests.sitekit import all_site_ids, build_camp, site_files, site_rows, snaps
 
 def _restore(config, backup_id, subdomain, **kw):
     db.session.remove()
-    return restore_site(config, db.engine, backup_id, subdomain, load=loader_for(config), **kw)
+    return restore_site(config, db.engine, backup_id, subdomain, **kw)
 
 
 def _two_camps(make):
@@ -138,7 +138,7 @@ def test_only_the_restored_site_answers_503_meanwhile(app, make, login_as):
     backup = create_backup(config, db.engine)
     client = login_as(make.user(email="root@example.org", admin=True))
     seen = {}
-    load = loader_for(config)
+    load = site_loader(config, db.engine)
 
     def watching_load(rows, site_id):
         seen["lake"] = client.get(f"/admin/sites/{lake_id}").status_code
@@ -221,7 +221,7 @@ def test_a_site_restore_first_settles_an_interrupted_whole_restore(app, make):
     assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
     assert journal_path(config).exists()  # interrupted, and nothing in this process settled it
 
-    restore_site(config, db.engine, backup.backup_id, "pinecrest", load=loader_for(config))
+    restore_site(config, db.engine, backup.backup_id, "pinecrest")
 
     assert not journal_path(config).exists()  # settled first: undone, as it had not committed
     assert snapshot(config, [lake_id]) == before  # lakeside as it was, its new page included

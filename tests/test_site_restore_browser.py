@@ -2,7 +2,7 @@
 
 import pytest
 
-from app.exports.archive import export_site
+from app.exports.export import export_site
 from app.extensions import db
 from app.models import Page, Site
 from tests.sitekit import build_camp

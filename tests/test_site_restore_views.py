@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from app.exports.archive import export_site
+from app.coordination import site_guard
+from app.exports.export import export_site
 from app.exports.restorejobs import imports_dir, read_job, run_restore_job, sweep_restore_jobs
 from app.extensions import db
 from app.models import Site, User, utcnow
@@ -178,9 +179,9 @@ def test_a_job_waiting_for_the_lock_steps_aside_for_a_whole_system_restore(
     import threading
 
     from app.backup.errors import BackupLocked, PausedForRestore
-    from app.backup.lock import backup_lock
-    from app.backup.maintenance import enter_maintenance, leave_maintenance
-    from app.exports.archive import exports_dir
+    from app.coordination.lock import backup_lock
+    from app.coordination.maintenance import enter_maintenance, leave_maintenance
+    from app.exports.export import exports_dir
 
     site_id, users = camp
     config = app.config
@@ -195,7 +196,7 @@ def test_a_job_waiting_for_the_lock_steps_aside_for_a_whole_system_restore(
     exports = set(exports_dir(config).glob("*")) if exports_dir(config).exists() else set()
 
     locked, refused, flagged, release = (threading.Event() for _ in range(4))
-    guard_module = sys.modules[restore_guard.__module__]
+    guard_module = sys.modules[site_guard.__module__]  # the one guard of a one-site write
     real_lock = guard_module.backup_lock
 
     class WatchedLock:

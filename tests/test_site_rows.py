@@ -3,7 +3,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.exports.siterows import media_references, rewrite_media_references
+from app.sitedata.rows import media_references, rewrite_media_references
 
 IDS = st.integers(min_value=1, max_value=50)
 KEYS = st.sampled_from(["media_id", "poster_media_id", "title", "images", "url", "x_media_id"])

@@ -14,11 +14,12 @@ import pytest
 import sqlalchemy as sa
 
 from app.archive import read_manifest
-from app.exports import loader, restorejobs
-from app.exports.archive import export_site, exports_dir
+from app.exports import restorejobs
+from app.exports.export import export_site, exports_dir
 from app.exports.siteimport import import_site
 from app.extensions import db
 from app.models import Block, MediaItem, Page, Site
+from app.sitedata import loader
 from tests.sitekit import all_site_ids, snapshot
 from tests.support.states import camp_site, edit_site, other_sites_state
 from tests.support.waiting import wait_for

@@ -24,10 +24,10 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from app.backup import lock
-from app.backup.lock import backup_lock
+from app.coordination import lock
+from app.coordination.lock import backup_lock
 from app.exports import restorejobs
-from app.exports.archive import export_site
+from app.exports.export import export_site
 from app.extensions import db
 from app.media import delete_media
 from app.models import Block, MediaItem, MenuItem, Page, Site

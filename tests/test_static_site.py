@@ -12,13 +12,13 @@ from hypothesis import strategies as st
 
 from app.archive import extract_archive
 from app.demo import DemoPlan, seed_demo
-from app.exports.archive import export_site
+from app.exports.export import export_site
 from app.exports.exportformat import check_export_manifest
 from app.exports.siteimport import import_site
-from app.exports.siterows import InvalidSiteData
 from app.exports.staticsite import write_static_site
 from app.extensions import db
 from app.models import Block, MenuItem, Page, Site, utcnow
+from app.sitedata.rows import InvalidSiteData
 
 URL_ATTRIBUTES = ("href", "src", "poster", "action", "formaction", "cite", "data", "srcset")
 

@@ -16,7 +16,7 @@ import pytest
 
 from app.archive import extract_archive
 from app.demo import DemoPlan, seed_demo
-from app.exports.archive import export_site
+from app.exports.export import export_site
 from app.extensions import db
 from app.models import Site
 from tests.processes import stop_group

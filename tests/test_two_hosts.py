@@ -6,9 +6,10 @@ import urllib.request
 import pytest
 
 from app import get_celery
-from app.backup import offsite, offsite_fetch
-from app.backup.lock import backup_lock
-from app.exports.archive import exports_dir
+from app.backup.offsite import fetch as offsite_fetch
+from app.backup.offsite import upload as offsite
+from app.coordination.lock import backup_lock
+from app.exports.export import exports_dir
 from app.extensions import db
 from tests.s3kit import CREDENTIALS
 from tests.support.jobs import export_to_the_end

@@ -34,7 +34,7 @@ from hypothesis.stateful import (
 
 from app.archive import CHECKSUMS_NAME, TAG_NAME, read_manifest, space, verify_archive
 from app.exports import restorejobs, uploads
-from app.exports.archive import export_site
+from app.exports.export import export_site
 from app.extensions import db
 from app.models.types import parse_utc
 from tests import craft

@@ -5,7 +5,7 @@ import tomllib
 from pathlib import Path
 
 import app as app_package
-from app.backup import upgrade
+from app.backup.restore import upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADING = re.compile(r"^## (\S+) — schema (\S+)$", re.M)

@@ -7,7 +7,8 @@ exports alike. It imports nothing of the application: no models, no config, no
 Flask, SQLAlchemy or Celery; the format is documented in docs/archive-format.md.
 """
 
-from app.archive.auth import TAG_NAME
+from app.archive import space
+from app.archive.auth import TAG_NAME, key_id
 from app.archive.errors import (
     ArchiveError,
     CorruptArchive,
@@ -28,12 +29,15 @@ from app.archive.reader import (
     CHECKSUMS_NAME,
     FORMAT_VERSION,
     MANIFEST_NAME,
+    MAX_NAME_BYTES,
     check_member_path,
     extract_archive,
     read_manifest,
     verify_archive,
 )
-from app.archive.sums import checksums_size
+from app.archive.space import check_space, free_space, fsync_dir, human_size, is_disk_full
+from app.archive.sums import checksums_size, name_bytes, parse_checksums
+from app.archive.trees import make_dirs, remove_tree, walk
 from app.archive.writer import (
     ArchiveResult,
     Late,
@@ -47,6 +51,7 @@ __all__ = [
     "CHECKSUMS_NAME",
     "FORMAT_VERSION",
     "MANIFEST_NAME",
+    "MAX_NAME_BYTES",
     "TAG_NAME",
     "ArchiveError",
     "ArchiveResult",
@@ -63,12 +68,24 @@ __all__ = [
     "Unauthenticated",
     "UnsafeArchive",
     "check_member_path",
+    "check_space",
     "checksums_size",
     "extract_archive",
+    "free_space",
+    "fsync_dir",
+    "human_size",
+    "is_disk_full",
+    "key_id",
+    "make_dirs",
     "member_count",
+    "name_bytes",
+    "parse_checksums",
     "read_manifest",
     "read_member",
     "remove_temporaries",
+    "remove_tree",
+    "space",
     "verify_archive",
+    "walk",
     "write_archive",
 ]

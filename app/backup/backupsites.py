@@ -12,9 +12,8 @@ import sqlalchemy as sa
 from app.archive import read_manifest, read_member
 from app.backup import catalog
 from app.backup.errors import CorruptArchive
-from app.backup.sitedump import dump_member
-from app.models import MediaItem, Page, Site
-from app.models.types import parse_utc
+from app.models import MediaItem, Page, Site, parse_utc
+from app.sitedata import dump_member
 
 MAX_DUMP = 256 * 1024 * 1024
 

@@ -22,11 +22,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.archive import CHECKSUMS_NAME, TAG_NAME, read_manifest
-from app.archive.trees import remove_tree
+from app.archive import CHECKSUMS_NAME, TAG_NAME, read_manifest, remove_tree
 from app.backup.errors import ArchiveError, BackupError, BackupNotFound, CorruptArchive
 from app.config import archive_key, data_path
-from app.models.types import format_utc, parse_utc
+from app.models import format_utc, parse_utc
 
 log = logging.getLogger(__name__)
 

@@ -13,12 +13,11 @@ import queue
 import threading
 import time
 
-from app.archive import Stream
-from app.archive.space import check_space
-from app.backup.dbdump import dump_database, dump_filename
+from app.archive import Stream, check_space
 from app.backup.mediasnap import drop_unreferenced_trash, snapshot_media
-from app.backup.trash import trash_dir
 from app.config import data_path
+from app.coordination import trash_dir
+from app.dumps import dump_database, dump_filename
 from app.errors import StinkyKittyError
 from app.models import MediaItem
 

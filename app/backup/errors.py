@@ -1,19 +1,16 @@
 """Errors of system backups and restores; each message is one line a person can act on.
 
-``BackupError`` stands under the app's root error (``app.errors``), beside the
-archive format's ``ArchiveError``. A damaged archive is an ``ArchiveError``
+``BackupError`` stands under the app's root error (both in ``app.errors``, so
+the layers below backups raise it too), beside the archive format's
+``ArchiveError``. The errors of the locks (``BackupLocked``, ...) are
+``app.coordination``'s, re-exported here. A damaged archive is an ``ArchiveError``
 (``CorruptArchive``, ``Unauthenticated``...), re-exported here for the layers
 above; an error that is both a backup's and the format's inherits both.
 """
 
-from app.archive.errors import (
-    ArchiveError,
-    CorruptArchive,
-    NotEnoughSpace,
-    Unauthenticated,
-    UnsafeArchive,
-)
-from app.errors import BUSY, NOT_FOUND, REFUSED, StinkyKittyError
+from app.archive import ArchiveError, CorruptArchive, NotEnoughSpace, Unauthenticated, UnsafeArchive
+from app.coordination import BackupLocked, PausedForRestore, TasksStillRunning
+from app.errors import NOT_FOUND, REFUSED, BackupError
 
 __all__ = [
     "ArchiveError",
@@ -32,20 +29,10 @@ __all__ = [
 ]
 
 
-class BackupError(StinkyKittyError):
-    """Base of every error of making, keeping, copying and restoring system backups."""
-
-
 class BackupNotFound(BackupError):
     """No backup with the given id."""
 
     exit_code = NOT_FOUND
-
-
-class BackupLocked(BackupError):
-    """Another backup or restore is running."""
-
-    exit_code = BUSY
 
 
 class RestoreFailed(BackupError):
@@ -56,18 +43,6 @@ class SchemaMismatch(BackupError):
     """The backup's database schema (Alembic revision) is not the one of this database."""
 
     exit_code = REFUSED
-
-
-class PausedForRestore(BackupError):
-    """A task that touches site data was asked to run while a restore holds the maintenance flag."""
-
-    exit_code = BUSY
-
-
-class TasksStillRunning(BackupError):
-    """A restore gave up waiting for running tasks; nothing was changed."""
-
-    exit_code = BUSY
 
 
 class DamagedBackup(BackupError, CorruptArchive):

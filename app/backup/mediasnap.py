@@ -8,10 +8,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.archive import check_member_path
-from app.archive.reader import MAX_NAME_BYTES
-from app.archive.sums import name_bytes
-from app.archive.trees import make_dirs, walk
+from app.archive import MAX_NAME_BYTES, check_member_path, make_dirs, name_bytes, walk
 from app.backup.errors import ArchiveError, BackupError
 
 log = logging.getLogger(__name__)

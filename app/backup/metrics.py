@@ -11,11 +11,10 @@ import logging
 
 import sqlalchemy as sa
 
-from app.backup import offsite
 from app.backup.notify import overview
+from app.backup.offsite import offsite_enabled, read_record
 from app.backup.status import backup_status, current_problems
-from app.models import ExportJob
-from app.models.types import parse_utc
+from app.models import ExportJob, parse_utc
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +41,7 @@ def _seconds(moment):
 
 
 def _newest_offsite(config):
-    copies = offsite.read_record(config)["copies"].values() if offsite.enabled(config) else ()
+    copies = read_record(config)["copies"].values() if offsite_enabled(config) else ()
     times = [parse_utc(c["created_at"]) for c in copies if c.get("created_at")]
     return max(times, default=None)
 

@@ -9,69 +9,133 @@ failed) or "unverified" (never verified, or changed since); see
 Before deciding, retention verifies the backups it would keep and count that
 were never verified, newest first, within the verification budget
 (``BACKUP_VERIFY_BUDGET``): a damaged one found so stops counting, and the
-next older one is looked at. Then it keeps the newest ``keep`` good backups
-and everything newer than the oldest of them (unverified ones included), and
-deletes only what is older than that. So it never deletes anything while fewer
-than ``keep`` good backups would remain, the newest good backup always
-stays, and a damaged one is never deleted automatically (a person decides).
+next older one is looked at. Then the rules (``app.backup.tiers``: the newest
+``keep``, and BACKUP_KEEP_DAILY ... _YEARLY's tiers) decide which *good*
+backups stay; an unverified backup stays when the rules would keep it, beside
+the good ones, were it good. Everything else goes, unless fewer than ``keep``
+good backups exist: then nothing does. With the tiers off that is the newest
+``keep`` good backups and everything newer than the oldest of them. So it never
+deletes anything while fewer than ``keep`` good backups would remain, the
+newest good backup always stays, and a damaged one is never deleted
+automatically (a person decides).
 """
 
 import logging
 import time
+from dataclasses import dataclass, field
 
-from app.archive.space import fsync_dir
-from app.backup import catalog, verification
+from app.archive import fsync_dir
+from app.backup import catalog, tiers, verification
 from app.backup.catalog import SUFFIX, backup_path, backups_dir, list_backups
 from app.backup.errors import BackupNotFound
-from app.backup.lock import backup_lock
+from app.coordination import backup_lock
 
 log = logging.getLogger(__name__)
 
 
-def retention_plan(config, keep):
-    """Return ([ids to delete], [(id, why it is kept)]), newest first, for keeping ``keep``.
+STANDINGS = ("damaged", "unverified")  # what keeps a backup that is not counted
+
+
+@dataclass
+class RetentionPlan:
+    """What retention would do now: ``delete`` and ``kept`` (id, why), newest first.
+
+    ``kept_by`` names, for every backup, what keeps it: the rules of ``policy``
+    (``app.backup.tiers``), or ``["damaged"]`` or ``["unverified"]``
+    (``STANDINGS``); ``[]`` for one that goes.
+    """
+
+    policy: tiers.Policy
+    delete: list[str] = field(default_factory=list)
+    kept: list[tuple[str, str]] = field(default_factory=list)
+    kept_by: dict[str, list[str]] = field(default_factory=dict)
+
+    def rules_of(self, backup_id):
+        """Return the rules that keep ``backup_id`` ([] when it goes or is not counted)."""
+        kept_by = self.kept_by.get(backup_id, [])
+        return [] if kept_by[:1] and kept_by[0] in STANDINGS else kept_by
+
+
+def retention_plan(config, keep, *, infos=None):
+    """Return the RetentionPlan of keeping the newest ``keep`` and BACKUP_KEEP_*'s tiers.
 
     Reads the recorded verifications; verifies nothing (``verify_for_retention`` does).
     """
-    keep = max(1, int(keep))
+    plan = RetentionPlan(tiers.policy_from_config(config, keep))
     results = verification.read_results(config)
-    infos = list_backups(config)
+    infos = list_backups(config) if infos is None else infos
     standing = verification.standing(config, infos)
-    good = [i.backup_id for i in infos if standing[i.backup_id] == "good"]
-    oldest_kept = good[keep - 1] if len(good) >= keep else None
-    delete, kept = [], []
+    good = [(i.backup_id, catalog.id_time(i.backup_id)) for i in infos]
+    good = [pair for pair in good if standing[pair[0]] == "good"]
+    rules = tiers.kept_by(good, plan.policy)
+    enough = len(good) >= plan.policy.last
     for info in infos:
         backup_id, stand = info.backup_id, standing[info.backup_id]
         if stand == "damaged":
             error = info.error or results.get(backup_id, {}).get("error")
-            kept.append((backup_id, f"damaged, not counted; check and delete it ({error})"))
-        elif oldest_kept is not None and backup_id < oldest_kept:
-            delete.append(backup_id)
-        elif stand == "good":
-            kept.append((backup_id, f"one of the newest {keep} verified backups"))
+            why = f"damaged, not counted; check and delete it ({error})"
+            _keep(plan, backup_id, ["damaged"], why)
+        elif backup_id in rules:
+            why = tiers_why(rules[backup_id], plan.policy, backup_id)
+            _keep(plan, backup_id, rules[backup_id], why)
+        elif enough and (stand == "good" or not _kept_if_good(backup_id, good, plan.policy)):
+            plan.delete.append(backup_id)
+            plan.kept_by[backup_id] = []
         else:
-            kept.append((backup_id, "not verified yet; it counts once it passes"))
-    return delete, kept
+            _keep(plan, backup_id, ["unverified"], "not verified yet; it counts once it passes")
+    return plan
 
 
-def verify_for_retention(config, keep, *, budget=None, monotonic=time.monotonic):
+def _kept_if_good(backup_id, good, policy):
+    """Whether the rules would keep ``backup_id`` beside the ``good`` ones, were it good."""
+    return backup_id in tiers.kept_by([*good, (backup_id, catalog.id_time(backup_id))], policy)
+
+
+PERIOD_WORDS = {"daily": "day", "weekly": "week", "monthly": "month", "yearly": "year"}
+
+
+def tiers_why(rules, policy, backup_id):
+    """Say in words why ``rules`` keep the good backup ``backup_id`` under ``policy``."""
+    when, parts = catalog.id_time(backup_id), []
+    for rule in rules:
+        base = rule.removesuffix(tiers.OLDEST)
+        if rule == "last":
+            parts.append(f"one of the newest {policy.last} verified backups")
+        elif base != rule:
+            count, words = policy.counts()[base], PERIOD_WORDS[base] + "s"
+            parts.append(f"the oldest verified backup ({base} keeps {count}, found fewer {words})")
+        else:
+            period = tiers.period(rule, when, policy.zone)
+            parts.append(f"the newest verified backup of {PERIOD_WORDS[rule]} {period}")
+    return "; ".join(parts)
+
+
+def _keep(plan, backup_id, kept_by, why):
+    """Note in ``plan`` that ``backup_id`` stays, kept by ``kept_by`` (rules, or a standing)."""
+    plan.kept.append((backup_id, why))
+    plan.kept_by[backup_id] = list(kept_by)
+
+
+def verify_for_retention(config, keep, *, infos=None, budget=None, monotonic=time.monotonic):
     """Verify the never-verified backups retention would keep and count; return their results.
 
-    Only when more backups than ``keep`` are not damaged (else nothing could be
-    deleted). Newest first, until the newest ``keep`` not damaged ones are all
-    verified, or ``budget`` seconds (default BACKUP_VERIFY_BUDGET) are spent
-    after at least one.
+    Only when the rules would not keep every backup that is not damaged (else
+    nothing could be deleted). Newest first, until those the rules would keep
+    of the not damaged ones are all verified, or ``budget`` seconds (default
+    BACKUP_VERIFY_BUDGET) are spent after at least one. ``infos``: the backups
+    as listed under the lock (default: list them now).
     """
-    keep = max(1, int(keep))
+    policy = tiers.policy_from_config(config, keep)
     budget = config.get("BACKUP_VERIFY_BUDGET", 3600) if budget is None else budget
     started, done = monotonic(), {}
+    infos = list_backups(config) if infos is None else infos
     while True:
-        infos = list_backups(config)
         standing = verification.standing(config, infos)
         alive = [i.backup_id for i in infos if standing[i.backup_id] != "damaged"]
-        if len(alive) <= keep:
+        wanted = tiers.kept_by([(i, catalog.id_time(i)) for i in alive], policy)
+        if len(wanted) == len(alive):
             return done
-        due = [i for i in alive[:keep] if standing[i] == "unverified" and i not in done]
+        due = [i for i in alive if i in wanted and standing[i] == "unverified" and i not in done]
         if not due or (done and monotonic() - started >= budget):
             return done
         try:
@@ -90,11 +154,11 @@ def prune_locked(config, keep, *, plan=None, budget=None, monotonic=time.monoton
     (``verify_for_retention``, within ``budget``).
     """
     if plan is None:
-        verify_for_retention(config, keep, budget=budget, monotonic=monotonic)
-        plan = retention_plan(config, keep)
+        infos = list_backups(config)
+        verify_for_retention(config, keep, infos=infos, budget=budget, monotonic=monotonic)
+        plan = retention_plan(config, keep, infos=infos)
     deleted = []
-    delete, _kept = plan
-    for backup_id in delete:
+    for backup_id in plan.delete:
         (backups_dir(config) / (backup_id + SUFFIX)).unlink(missing_ok=True)
         deleted.append(backup_id)
     if deleted:
@@ -106,17 +170,29 @@ def prune_locked(config, keep, *, plan=None, budget=None, monotonic=time.monoton
 def prune_backups(config, *, keep=None, explain=False, budget=None, monotonic=time.monotonic):
     """Apply retention now: keep the newest ``keep`` (default BACKUP_KEEP) verified backups.
 
+    And what BACKUP_KEEP_DAILY ... _YEARLY keep besides (``app.backup.tiers``).
     Verifies first what it would keep (within ``budget``, default
     BACKUP_VERIFY_BUDGET). Damaged archives are neither counted nor deleted
     (they are listed as damaged so a person decides). Returns the deleted ids,
-    or with ``explain`` (deleted ids, [(kept id, why)]).
+    or with ``explain`` (deleted ids, the RetentionPlan followed).
     """
     keep = config.get("BACKUP_KEEP", 10) if keep is None else keep
     with backup_lock(config, "prune"):
-        verify_for_retention(config, keep, budget=budget, monotonic=monotonic)
-        plan = retention_plan(config, keep)
+        infos = list_backups(config)
+        verify_for_retention(config, keep, infos=infos, budget=budget, monotonic=monotonic)
+        plan = retention_plan(config, keep, infos=infos)
         deleted = prune_locked(config, keep, plan=plan)
-    return (deleted, plan[1]) if explain else deleted
+    return (deleted, plan) if explain else deleted
+
+
+def preview_retention(config, *, keep=None, infos=None):
+    """Return the RetentionPlan retention would follow now, changing nothing.
+
+    Takes no lock and verifies nothing: the unverified backups stand as such
+    (``prune`` verifies them first, and may then keep or delete otherwise).
+    """
+    keep = config.get("BACKUP_KEEP", 10) if keep is None else keep
+    return retention_plan(config, keep, infos=infos)
 
 
 def delete_backup(config, backup_id):

@@ -22,10 +22,10 @@ import os
 import socket
 import uuid
 
-from app.archive.space import fsync_dir
-from app.backup.lock import lock_holder
+from app.archive import fsync_dir
 from app.config import data_path
-from app.models.types import format_utc, parse_utc, utcnow
+from app.coordination import lock_holder
+from app.models import format_utc, parse_utc, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -16,12 +16,13 @@ import time
 
 import sqlalchemy.exc as sa_exc
 
-from app.archive.space import is_disk_full
-from app.backup import notify, offsite, system
+from app.archive import is_disk_full
+from app.backup import notify, system
 from app.backup.errors import ArchiveError, BackupError, BackupLocked, NotEnoughSpace
+from app.backup.offsite import after_backup
 from app.backup.runlog import end_run, note_run, start_run
 from app.errors import StinkyKittyError
-from app.models.types import utcnow
+from app.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +171,7 @@ def run_backup(
         _tell(config, record, clock)
         raise BackupRunFailed(message, record, exc) from exc
     state = "ok" if outcome.created else "unchanged"
-    copied = offsite.after_backup(config, clock=clock)  # {} unless BACKUP_STORAGE_URL is set
+    copied = after_backup(config, clock=clock)  # {} unless BACKUP_STORAGE_URL is set
     record = end_run(
         config,
         start,

@@ -27,19 +27,17 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.backup import catalog, upgrade
+from app.backup import catalog
 from app.backup.catalog import BackupInfo
-from app.backup.journal import journal_problems
-from app.backup.lock import lock_holder
-from app.backup.maintenance import maintenance_state
-from app.backup.offsite import enabled as offsite_enabled
-from app.backup.offsite import known_good_copies, offsite_problem
+from app.backup.offsite import known_good_copies, offsite_enabled, offsite_problem
+from app.backup.restore import journal_problems, restorability_report
 from app.backup.runlog import recent_runs
 from app.backup.schedule import next_run
 from app.backup.verification import damaged_ids, damaged_problems
 from app.config import data_path
+from app.coordination import lock_holder, maintenance_state
 from app.humanize import human_size
-from app.models.types import format_utc, utcnow
+from app.models import format_utc, utcnow
 
 # Outcomes that say whether the backups work; "skipped" and "running" say nothing yet.
 DECISIVE = ("ok", "unchanged", "failed", "interrupted")
@@ -79,7 +77,9 @@ class BackupStatus:
     old_media_folders: list[Path]  # left by interrupted restores (never deleted automatically)
     next_run: dt.datetime | None  # aware UTC
     schedule_error: str | None = None
-    restorability: dict | None = None  # app.backup.upgrade.restorability_report of the backups
+    restorability: dict | None = (
+        None  # app.backup.restore.upgrade.restorability_report of the backups
+    )
     failed_verification: dict = field(default_factory=dict)  # backup id -> why (verification)
     problems: list[Problem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -266,7 +266,7 @@ def backup_status(config, *, clock=utcnow):
         old_media_folders=catalog.old_media_folders(config),
         next_run=upcoming,
         schedule_error=schedule_error,
-        restorability=upgrade.restorability_report(config, backups),
+        restorability=restorability_report(config, backups),
         failed_verification=failed,
     )
     status.problems = [p for check in PROBLEM_CHECKS if (p := check(status, config))]

@@ -2,7 +2,7 @@
 
 A system backup is one ``.tar.gz`` (see ``app.archive``) holding
 ``manifest.json``, a logical dump of every table (``db/NNN-<table>.jsonl``, in
-foreign-key order, see ``app.backup.dbdump``), every file under ``uploads/``
+foreign-key order, see ``app.dumps.dump``), every file under ``uploads/``
 and ``SHA256SUMS``. The manifest records the format, creation time, app
 version, database dialect and Alembic revision, per-table row counts, media
 totals and a content fingerprint.
@@ -10,9 +10,9 @@ totals and a content fingerprint.
 Every function takes the Flask config mapping (``app.config``); those that
 touch the database take an engine; those that depend on time take ``clock``
 (a function returning naive UTC), so tests can live through months of nights.
-This module is the public face: restores (``app.backup.restore``), retention
-(``app.backup.retention``) and status (``app.backup.status``) are
-re-exported here.
+Restores (``app.backup.restore``), retention (``app.backup.retention``) and
+status (``app.backup.status``) are re-exported here, beside what this module
+makes; the face of the package, for the layers above, is ``app.backup``.
 """
 
 import functools
@@ -22,27 +22,31 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from app.archive import Late, Member, RoomExceeded, verify_archive, write_archive
-from app.archive.space import is_disk_full
-from app.archive.trees import remove_tree
+from app.archive import (
+    Late,
+    Member,
+    RoomExceeded,
+    is_disk_full,
+    remove_tree,
+    verify_archive,
+    write_archive,
+)
 from app.backup import catalog
 from app.backup.catalog import FORMAT, SUFFIX, backup_path, backups_dir, list_backups
-from app.backup.dbdump import dump_filename, estimate_database_size
 from app.backup.dumpahead import DumpAhead
 from app.backup.errors import NotEnoughSpace
-from app.backup.indexfiles import make_index, sweep_orphans, write_index
-from app.backup.journal import recover_locked
-from app.backup.lock import backup_lock
+from app.backup.history import SiteIndexer, make_index, site_files, sweep_orphans, write_index
 from app.backup.mediasnap import MEMBER_PREFIX, content_fingerprint
-from app.backup.restore import RestoreOutcome, restore_backup
+from app.backup.restore import RestoreOutcome, recover_locked, restore_backup
 from app.backup.retention import delete_backup, prune_backups, prune_locked
-from app.backup.siteindex import SiteIndexer, site_files
 from app.backup.status import backup_status
 from app.config import archive_key, data_path
+from app.coordination import backup_lock
+from app.dumps import dump_filename, estimate_database_size
 from app.errors import StinkyKittyError
 from app.extensions import db
 from app.humanize import human_size
-from app.models.types import format_utc, utcnow
+from app.models import format_utc, utcnow
 from app.version import __version__
 
 __all__ = [

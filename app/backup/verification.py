@@ -16,7 +16,7 @@ changes (rewritten, replaced, fetched again) its result no longer counts, and
 the backup is due first, as if never verified (``standing``). With
 ``digest``, a verification also records the SHA-256 of the whole file, read
 before the archive is verified, so that an off-site copy can prove it sends
-the very bytes that passed (``app.backup.offsite``).
+the very bytes that passed (``app.backup.offsite.upload``).
 
 Archives of format version 1 (made before archives were authenticated) carry
 no tag; their checksums are verified and the result says "not authenticated".
@@ -36,7 +36,7 @@ from app.archive import read_manifest, verify_archive
 from app.backup import catalog
 from app.backup.errors import BackupNotFound, CorruptArchive, Unauthenticated
 from app.config import archive_key
-from app.models.types import format_utc, parse_utc, utcnow
+from app.models import format_utc, parse_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +224,7 @@ def damaged_problems(damaged, *, intact=None, offsite_copies=()):
 
     The advice names only what exists: ``intact``, the id of the newest intact
     local backup (None: there is none), and ``offsite_copies``, the ids of the
-    off-site copies known to be verified-good (``app.backup.offsite``).
+    off-site copies known to be verified-good (``app.backup.offsite.upload``).
     """
     copies = sorted(offsite_copies, reverse=True)
     problems = []

@@ -21,13 +21,14 @@ from datetime import timedelta
 from app.archive import member_count
 from app.backup import catalog, notify, verification
 from app.backup.errors import BackupError
+from app.backup.restore import restore_site
 from app.backup.runs import run_backup
-from app.backup.siterestore import restore_site
 from app.commitmarks import add_mark, prepare_marks, reached
 from app.config import data_path
 from app.errors import StinkyKittyError
 from app.jobstore import ACTIVE, JOB_ID, JobStore, app_engine, forget_token, new_token, settle
-from app.models.types import format_utc, parse_utc, utcnow
+from app.models import format_utc, parse_utc, utcnow
+from app.sitedata import SiteLoad, site_loader
 
 __all__ = ["ACTIVE", "JOB_ID"]
 KINDS = ("backup", "verify", "rollback")
@@ -147,14 +148,18 @@ def _reporter(config, job):
     return progress
 
 
-def run_job(config, engine, job_id, *, task_id=None, load=None, clock=utcnow, **options):
+def run_job(
+    config, engine, job_id, *, task_id=None, load: SiteLoad | None = None, clock=utcnow, **options
+):
     """Run queued job ``job_id`` if this caller claims it; return its final state (None: skipped).
 
     ``load(rows, site_id, prepare=...)`` is the site loader a roll-back hands
-    its rows to (``prepare(conn)`` runs first in its transaction: it inserts
-    the job's commit mark); ``options`` go to ``run_backup`` (``time_limit_errors``).
+    its rows to (default: ``app.sitedata.site_loader``; ``prepare(conn)`` runs
+    first in its transaction: it inserts the job's commit mark);
+    ``options`` go to ``run_backup`` (``time_limit_errors``).
     """
     store = _store(config)
+    load = load or site_loader(config, engine)
     job = read_job(config, job_id, clock=clock, engine=engine)
     if job is None or job["state"] != "queued":
         return None

@@ -8,7 +8,7 @@ from markupsafe import Markup, escape
 
 from app.extensions import db
 from app.humanize import human_size, human_time
-from app.models.counts import site_counts
+from app.models import site_counts
 from app.permissions import manageable_sites_query
 
 COMMAND = re.compile(r"`([^`]+)`")

@@ -29,19 +29,25 @@ from flask import (
 )
 from flask_login import AnonymousUserMixin, UserMixin, current_user
 
-from app.backup import catalog, notify, webjobs
-from app.backup.backupsites import live_site, sites_in_backup
-from app.backup.downloads import (
+from app.backup import (
+    ArchiveError,
+    BackupError,
     InvalidBackupLink,
+    backup_path,
+    backup_status,
     check_backup_token,
     file_checksum,
+    live_site,
     make_backup_token,
+    normalize_id,
+    notify,
+    read_info,
+    sites_in_backup,
+    webjobs,
 )
-from app.backup.errors import ArchiveError, BackupError
-from app.backup.lock import lock_holder
-from app.backup.status import backup_status
 from app.blueprints import current_celery, wants_json
 from app.blueprints.backupviews import backup_rows, job_status
+from app.coordination import lock_holder
 from app.extensions import db, login_manager
 from app.humanize import human_age, human_ago, human_size, human_time
 
@@ -241,7 +247,7 @@ def verify(backup_id):
         return refused
     config = current_app.config
     try:
-        backup_id = catalog.normalize_id(backup_id)
+        backup_id = normalize_id(backup_id)
         job = webjobs.active_job(config, "verify", backup_id)
         if job is not None:
             return _answer(job, False, f"Backup {backup_id} is being verified already.")
@@ -297,8 +303,8 @@ def download(backup_id):
     """Stream a backup to the admin the signed link was made for."""
     config = current_app.config
     try:
-        path = catalog.backup_path(config, backup_id)
-        backup_id = catalog.normalize_id(backup_id)
+        path = backup_path(config, backup_id)
+        backup_id = normalize_id(backup_id)
         check_backup_token(
             config["SECRET_KEY"],
             request.args.get("token"),
@@ -333,7 +339,7 @@ def sites(backup_id):
     """Pick a site of a backup to roll back; with ?site=, compare it with now and confirm."""
     config = current_app.config
     try:
-        info = catalog.read_info(catalog.backup_path(config, backup_id))
+        info = read_info(backup_path(config, backup_id))
         held = sites_in_backup(config, info.backup_id) if info.ok else {}
     except (BackupError, ArchiveError):
         return _not_found()
@@ -363,7 +369,7 @@ def rollback(backup_id):
     subdomain = str((source or {}).get("site", "")).strip().lower()
     typed = str((source or {}).get("confirm", "")).strip().lower()
     try:
-        info = catalog.read_info(catalog.backup_path(config, backup_id))
+        info = read_info(backup_path(config, backup_id))
         held = sites_in_backup(config, info.backup_id) if info.ok else {}
     except (BackupError, ArchiveError):
         return _not_found()

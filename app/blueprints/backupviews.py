@@ -2,9 +2,10 @@
 
 from flask import url_for
 
-from app.backup import upgrade, verification, webjobs
+from app.backup import read_results, verification_overdue, webjobs
+from app.backup.restore import restorability
 from app.humanize import human_age, human_ago, human_size
-from app.models.types import parse_utc
+from app.models import parse_utc
 
 PHASES = {
     "write": "writing the archive",
@@ -20,7 +21,7 @@ def restorable(config, info):
     if not info.ok:
         return "no: damaged", info.error
     revision = info.manifest["database"].get("revision")
-    label, _steps = upgrade.restorability(config, revision)
+    label, _steps = restorability(config, revision)
     return label, f"schema {revision}"
 
 
@@ -31,7 +32,7 @@ def last_verification(results, backup_id, now):
         return "never", ""
     when = parse_utc(result["verified_at"])
     detail = f"{when:%Y-%m-%d %H:%M} UTC, {human_ago((now - when).total_seconds())}"
-    if verification.verification_overdue(results, backup_id, now):
+    if verification_overdue(results, backup_id, now):
         detail += ", overdue"
     if not result.get("ok"):
         return "DAMAGED", f"{detail}: {result.get('error')}"
@@ -42,7 +43,7 @@ def last_verification(results, backup_id, now):
 
 def backup_rows(config, status, jobs):
     """Return one dict per kept backup (newest first) for the page's table."""
-    results = verification.read_results(config)
+    results = read_results(config)
     rows = []
     for info in status.backups:
         data = info.to_dict(status.checked_at)

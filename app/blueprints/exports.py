@@ -20,15 +20,12 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from app.blueprints import current_celery, wants_json
+from app.exports import InvalidDownloadLink, check_download_token, exports_dir, make_download_token
+from app.exports import jobs as export_jobs
 from app.exports import remote as remote_exports
-from app.exports.archive import exports_dir
-from app.exports.jobs import fail_job, request_export_job
-from app.exports.links import InvalidDownloadLink, check_download_token, make_download_token
 from app.extensions import db, login_manager
 from app.humanize import human_size
-from app.models import ExportJob, Site
-from app.models.counts import site_counts
-from app.models.types import format_utc
+from app.models import ExportJob, Site, format_utc, site_counts
 from app.permissions import can_manage_site, can_use_site_history
 
 bp = Blueprint("exports", __name__, url_prefix="/admin")
@@ -110,9 +107,9 @@ def site_page(site_id):
         .limit(RECENT_JOBS)
     ).all()
     from app.blueprints.siteimport import restore_status
-    from app.exports.restorejobs import latest_job
+    from app.exports import restorejobs
 
-    restore = latest_job(current_app.config, site.id)
+    restore = restorejobs.latest_job(current_app.config, site.id)
     return render_template(
         "site.html",
         site=site,
@@ -145,7 +142,7 @@ def request_export():
     if site is None:
         return _error(403, NOT_YOURS)
     try:
-        job, created = request_export_job(
+        job, created = export_jobs.request_export_job(
             db.session,
             site.id,
             current_user.id,
@@ -158,7 +155,7 @@ def request_export():
             current_celery().tasks["stinkykitty.export_site"].delay(job.id)
         except Exception:  # broker down: say so, and do not leave a job that blocks the next click
             current_app.logger.exception("could not queue export job %s", job.id)
-            fail_job(db.session, job.id, NOT_QUEUED)
+            export_jobs.fail_job(db.session, job.id, NOT_QUEUED)
             return _error(503, NOT_QUEUED)
     if wants_json():
         return jsonify(job_status(job)), 202

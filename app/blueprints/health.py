@@ -9,7 +9,7 @@ admins see the full reason in a banner on the admin dashboard.
 from flask import Blueprint, current_app, jsonify
 from flask_login import current_user
 
-from app.backup.status import backup_status
+from app.backup import backup_status
 
 bp = Blueprint("health", __name__)
 

@@ -1,13 +1,13 @@
 """Answer 503 while a restore runs: to every request, or to those of the one site restored.
 
-The flags live in ``app.backup.maintenance``. A request is of a site when its
+The flags live in ``app.coordination.maintenance``. A request is of a site when its
 URL names the site (``site_id``) or one of its export jobs, or its form names it.
 """
 
 from flask import jsonify, render_template, request
 
-from app.backup.maintenance import maintenance_state, sites_in_maintenance
 from app.blueprints import wants_json
+from app.coordination import maintenance_state, sites_in_maintenance
 from app.extensions import db
 from app.models import ExportJob
 

@@ -17,8 +17,8 @@ import time
 
 from flask import Blueprint, Response, current_app, request
 
+from app.backup import metrics as backup_metrics
 from app.backup import notify
-from app.backup.metrics import render
 from app.extensions import db
 
 bp = Blueprint("metrics", __name__)
@@ -37,7 +37,7 @@ def metrics():
     token = current_app.config.get("METRICS_TOKEN")
     if not token or not _authorized(token):
         return Response("Not found.\n", 404, mimetype="text/plain")
-    body, content_type = render(current_app.config, db.engine)
+    body, content_type = backup_metrics.render(current_app.config, db.engine)
     return Response(body, 200, content_type=content_type, headers={"Cache-Control": "no-store"})
 
 

@@ -3,7 +3,7 @@
 For the site's owner and global admins only (``can_use_site_history``): for
 anyone else, signed in or not, every route answers 404, as for a site that
 does not exist. Everything shown comes from the site's own index entries and
-its own rows (``app.backup.sitehistory``); no route sends an archive. A
+its own rows (``app.backup.history``); no route sends an archive. A
 restore is a restore job of the site (``app.exports.historyjobs``) run by the
 task ``stinkykitty.restore_site_from_history``; its status and undo are those
 of any restore job of the site, under this page's URLs.
@@ -12,8 +12,8 @@ of any restore job of the site, under this page's URLs.
 from flask import Blueprint, current_app, jsonify, render_template, request, url_for
 from flask_login import current_user
 
-from app.backup.errors import BackupNotFound
-from app.backup.sitehistory import (
+from app.backup import BackupNotFound
+from app.backup.history import (
     VersionNotFound,
     describe_changes,
     describe_restore,
@@ -22,8 +22,7 @@ from app.backup.sitehistory import (
 )
 from app.blueprints import current_celery, wants_json
 from app.blueprints.siteimport import restore_status
-from app.exports import restorejobs
-from app.exports.historyjobs import request_history_restore
+from app.exports import historyjobs, restorejobs
 from app.extensions import db
 from app.humanize import human_time
 from app.models import Site
@@ -168,7 +167,9 @@ def restore(site_id, backup_id):
     }
     config = current_app.config
     try:
-        job = request_history_restore(config, site.id, current_user.id, version.backup_id, shown)
+        job = historyjobs.request_history_restore(
+            config, site.id, current_user.id, version.backup_id, shown
+        )
     except restorejobs.JobStateError as exc:
         return jsonify(error=str(exc)), 409
     try:

@@ -12,16 +12,22 @@ import click
 from flask import current_app
 
 from app.backup import (
-    catalog,
+    DamagedBackup,
+    backup_path,
+    backup_status,
+    backups_dir,
+    delete_backup,
+    list_backups,
     notify,
-    offsite_fetch,
-    runs,
-    system,
-    upgrade,
-    verification,
+    preview_retention,
+    read_info,
+    read_results,
+    restore_backup,
+    run_backup,
+    verification_overdue,
 )
-from app.backup.errors import DamagedBackup
-from app.backup.status import backup_status
+from app.backup.offsite import local_or_fetch
+from app.backup.restore import head_revision, migration_steps, restorability
 from app.commands import echo_json
 from app.commands.backupgroup import (
     RESTORE_PROMPT,
@@ -36,7 +42,7 @@ from app.commands.backupgroup import (
 )
 from app.extensions import db
 from app.humanize import human_age, human_ago, human_size, human_time
-from app.models.types import parse_utc, utcnow
+from app.models import parse_utc, utcnow
 
 
 @backup_cli.command("list")
@@ -50,22 +56,24 @@ def list_command(remote, as_json):
 
         return print_remote_list(as_json)
     now = utcnow()
-    infos = system.list_backups(current_app.config)
-    results = verification.read_results(current_app.config)
+    infos = list_backups(current_app.config)
+    results = read_results(current_app.config)
     if as_json:
+        kept_by = preview_retention(current_app.config, infos=infos).kept_by
         echo_json(
             [
                 {
                     **info.to_dict(now),
                     **_restorable(info),
                     "verification": results.get(info.backup_id),
+                    "kept_by": kept_by[info.backup_id],
                 }
                 for info in infos
             ]
         )
         return
     if not infos:
-        click.echo(f"No backups in {catalog.backups_dir(current_app.config)}.")
+        click.echo(f"No backups in {backups_dir(current_app.config)}.")
         return
     click.echo(f"{'ID':<30} {'SIZE':>10} {'AGE':>12}  {'DATABASE':<16} {'ROWS':>8} {'FILES':>6}")
     for info in infos:
@@ -94,7 +102,7 @@ def _restorable(info):
     if not info.ok:
         return {"restorable": "no: damaged", "migration_steps": None}
     revision = info.manifest["database"].get("revision")
-    label, steps = upgrade.restorability(current_app.config, revision)
+    label, steps = restorability(current_app.config, revision)
     return {"restorable": label, "migration_steps": steps}
 
 
@@ -104,7 +112,7 @@ def describe_verification(results, backup_id, now):
     if result is None:
         return "never verified"
     age = human_ago((now - parse_utc(result["verified_at"])).total_seconds())
-    overdue = " (overdue)" if verification.verification_overdue(results, backup_id, now) else ""
+    overdue = " (overdue)" if verification_overdue(results, backup_id, now) else ""
     if not result.get("ok"):
         return f"DAMAGED, found {age}: {result.get('error')}"
     if not result.get("authenticated"):
@@ -120,7 +128,7 @@ def create_command(force, as_json):
     """Make a system backup now."""
     with progress_for(as_json) as progress:
         # Recorded like the scheduled runs (see app.backup.runs); errors print below.
-        _, outcome = runs.run_backup(
+        _, outcome = run_backup(
             current_app.config,
             db.engine,
             trigger="cli",
@@ -235,10 +243,8 @@ def _describe(info):
 def restore_command(backup_id, yes, site, allow_unauthenticated, as_json):
     """Replace the database and media with a backup (asks first unless --yes)."""
     config = current_app.config
-    path = offsite_fetch.local_or_fetch(
-        config, backup_id, allow_unauthenticated=allow_unauthenticated
-    )
-    info = catalog.read_info(path)
+    path = local_or_fetch(config, backup_id, allow_unauthenticated=allow_unauthenticated)
+    info = read_info(path)
     if not info.ok:
         raise DamagedBackup(info.error)
     if site is not None:
@@ -254,9 +260,9 @@ def restore_command(backup_id, yes, site, allow_unauthenticated, as_json):
         )
         return
     revision = info.manifest["database"].get("revision")
-    head = upgrade.head_revision(config)
+    head = head_revision(config)
     made_by = f"StinkyKitty {info.manifest.get('app_version', '?')}"
-    steps = upgrade.migration_steps(config, revision, head, info.path.name, made_by)
+    steps = migration_steps(config, revision, head, info.path.name, made_by)
     if not yes:
         click.echo(_describe(info), err=as_json)
         if steps:
@@ -271,7 +277,7 @@ def restore_command(backup_id, yes, site, allow_unauthenticated, as_json):
             sys.exit(1)
     told = notify.restore_reported(config, started_by=notify.BY_CLI, backup_id=info.backup_id)
     with told, progress_for(as_json) as progress:
-        outcome = system.restore_backup(
+        outcome = restore_backup(
             config,
             db.engine,
             info.backup_id,
@@ -299,11 +305,11 @@ def restore_command(backup_id, yes, site, allow_unauthenticated, as_json):
 def delete_command(backup_id, yes):
     """Delete one backup."""
     config = current_app.config
-    info = catalog.read_info(catalog.backup_path(config, backup_id))
+    info = read_info(backup_path(config, backup_id))
     if not yes:
         state = "DAMAGED" if not info.ok else f"made {info.created_at:%Y-%m-%d %H:%M} UTC"
         if not confirm(f"Delete backup {info.backup_id} ({human_size(info.size)}, {state})? (y/n)"):
             click.echo("Nothing deleted.", err=True)
             sys.exit(1)
-    system.delete_backup(config, info.backup_id)
+    delete_backup(config, info.backup_id)
     click.echo(f"Deleted backup {info.backup_id}.")

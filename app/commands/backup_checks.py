@@ -1,5 +1,8 @@
 """``flask backup verify`` and ``flask backup prune``: integrity checks and retention, explained.
 
+``prune --dry-run`` shows the plan (which rule keeps each backup, see
+``app.backup.tiers``) from the recorded verifications, changing nothing.
+
 Added to the ``backup`` group of ``app.commands.backup``. Every verification is
 recorded beside the backups (``app.backup.verification``), as the scheduled one is.
 """
@@ -9,8 +12,14 @@ import sys
 import click
 from flask import current_app
 
-from app.backup import catalog, system, verification
-from app.backup.errors import BackupNotFound
+from app.backup import (
+    BackupNotFound,
+    check_backup,
+    list_backups,
+    normalize_id,
+    preview_retention,
+    prune_backups,
+)
 from app.commands import echo_json
 from app.commands.backupgroup import (
     UNAUTHENTICATED_HINT,
@@ -64,17 +73,17 @@ def verify_command(backup_id, every, allow_unauthenticated, as_json):
         raise click.UsageError("give a backup id or --all, not both")
     if not every and not backup_id:
         raise click.UsageError("give a backup id (see `flask backup list`) or --all")
-    ids = [i.backup_id for i in system.list_backups(config)] if every else [backup_id]
+    ids = [i.backup_id for i in list_backups(config)] if every else [backup_id]
     report, failed = [], []
     with progress_for(as_json) as progress:
         for one in ids:
             try:
-                result, manifest = verification.check_backup(config, one, progress=progress)
+                result, manifest = check_backup(config, one, progress=progress)
             except BackupNotFound:
                 if every:
                     continue  # deleted meanwhile
                 raise
-            one = catalog.normalize_id(one)
+            one = normalize_id(one)
             passed, line = _verdict(one, result, allow_unauthenticated)
             report.append({"id": one, **result, "passed": passed, "manifest": manifest})
             progress.close()  # the bar's line ends before the verdict's
@@ -93,12 +102,25 @@ def verify_command(backup_id, every, allow_unauthenticated, as_json):
 
 
 @backup_cli.command("prune")
-@click.option("--keep", type=click.IntRange(min=1), default=None, help="Default: BACKUP_KEEP.")
+@click.option(
+    "--keep",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Default: BACKUP_KEEP (BACKUP_KEEP_DAILY ... _YEARLY keep besides).",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Say what would go and which rule keeps each backup; verify and delete nothing.",
+)
 @json_option
 @clear_errors
-def prune_command(keep, as_json):
-    """Apply retention now: keep the newest BACKUP_KEEP verified backups; say what stays and why."""
-    deleted, kept = system.prune_backups(current_app.config, keep=keep, explain=True)
+def prune_command(keep, dry_run, as_json):
+    """Apply retention now: keep the newest BACKUP_KEEP verified backups and the tiers; say why."""
+    if dry_run:
+        print_preview(preview_retention(current_app.config, keep=keep), as_json)
+        return
+    deleted, plan = prune_backups(current_app.config, keep=keep, explain=True)
     if as_json:
         echo_json({"deleted": deleted})
         return
@@ -106,5 +128,36 @@ def prune_command(keep, as_json):
         click.echo(f"Deleted {len(deleted)} old backup(s): {', '.join(deleted)}.")
     else:
         click.echo("Nothing to delete.")
-    for backup_id, why in kept:
-        click.echo(f"Kept {backup_id}: {why}.")
+    for backup_id, why in plan.kept:
+        click.echo(f"Kept {kept_by_words(plan, backup_id, plan.policy.tiered)}: {why}.")
+
+
+def kept_by_words(plan, backup_id, name_rules):
+    """Return "ID", or with ``name_rules`` "ID (last, daily)" when rules keep it."""
+    rules = plan.rules_of(backup_id)
+    return f"{backup_id} ({', '.join(rules)})" if name_rules and rules else backup_id
+
+
+def print_preview(plan, as_json):
+    """Print a RetentionPlan: what would go, and for every backup what keeps it and why."""
+    whys = dict(plan.kept)
+    backups = [
+        {"id": backup_id, "kept_by": kept_by, "why": whys.get(backup_id, "no rule keeps it")}
+        for backup_id, kept_by in plan.kept_by.items()
+    ]
+    if as_json:
+        echo_json({"dry_run": True, "would_delete": plan.delete, "backups": backups})
+        return
+    if plan.delete:
+        click.echo(f"Would delete {len(plan.delete)} old backup(s): {', '.join(plan.delete)}.")
+    else:
+        click.echo("Would delete nothing.")
+    for backup in backups:
+        verb = "Keep" if backup["kept_by"] else "Delete"
+        click.echo(f"{verb} {kept_by_words(plan, backup['id'], True)}: {backup['why']}.")
+    unverified = sum(b["kept_by"] == ["unverified"] for b in backups)
+    if unverified:
+        click.echo(
+            f"{unverified} backup(s) not verified yet: prune verifies them first, "
+            "and may then keep or delete otherwise (`flask backup verify --all` to see it now)."
+        )

@@ -10,11 +10,11 @@ import sys
 
 import click
 
-from app.backup.errors import Unauthenticated
+from app.backup import Unauthenticated
 from app.commands.failures import CommandGroup, failure
 from app.commands.progress import PhaseProgress
 from app.humanize import human_ago, human_time
-from app.models.types import utcnow
+from app.models import utcnow
 
 RESTORE_PROMPT = "Restore will overwrite database. Continue? (y/n)"
 RESTORE_PROMPT_UNAUTHENTICATED = (

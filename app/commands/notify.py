@@ -10,7 +10,7 @@ import click
 from flask import current_app
 
 from app.backup import notify
-from app.backup.notify.channels import notify_urls
+from app.backup.notify import notify_urls
 from app.commands import echo_json
 from app.commands.backupgroup import backup_cli, clear_errors, json_option
 

@@ -1,27 +1,34 @@
 """``flask backup list --remote | fetch | upload | verify-remote``: the off-site copies.
 
-The work is done by ``app.backup.offsite`` and ``app.backup.offsite_fetch``;
+The work is done by ``app.backup.offsite.upload`` and ``app.backup.offsite.fetch``;
 these commands print. Errors become one line on stderr and their exit status.
 """
 
 import click
 from flask import current_app
 
-from app.backup import offsite, offsite_fetch
-from app.backup.errors import BackupError
+from app.backup import BackupError
+from app.backup.offsite import (
+    after_backup,
+    fetch_backup,
+    remote_copies,
+    remote_store,
+    upload_now,
+    verify_remote,
+)
 from app.commands import echo_json
 from app.commands.backupgroup import allow_unauthenticated_option, clear_errors, json_option
 from app.commands.failures import Failure
 from app.errors import DAMAGED
 from app.humanize import human_age, human_size
-from app.models.types import parse_utc, utcnow
+from app.models import parse_utc, utcnow
 
 
 def print_remote_list(as_json):
     """Print the remote copies, newest first (``flask backup list --remote``)."""
     config = current_app.config
-    store = offsite.remote_store(config)
-    copies = offsite.remote_copies(config, store=store)
+    store = remote_store(config)
+    copies = remote_copies(config, store=store)
     local = {info.backup_id for info in _local_infos(config)}
     if as_json:
         echo_json([{**c, "local": c["backup_id"] in local} for c in copies])
@@ -41,9 +48,9 @@ def print_remote_list(as_json):
 
 
 def _local_infos(config):
-    from app.backup import system
+    from app.backup import list_backups
 
-    return system.list_backups(config)
+    return list_backups(config)
 
 
 @click.command("fetch")
@@ -53,9 +60,7 @@ def _local_infos(config):
 @clear_errors
 def fetch_command(backup_id, allow_unauthenticated, as_json):
     """Download an off-site copy, verify it and place it with the local backups."""
-    path = offsite_fetch.fetch_backup(
-        current_app.config, backup_id, allow_unauthenticated=allow_unauthenticated
-    )
+    path = fetch_backup(current_app.config, backup_id, allow_unauthenticated=allow_unauthenticated)
     if as_json:
         echo_json({"id": path.name.removesuffix(".tar.gz"), "path": str(path)})
         return
@@ -70,7 +75,7 @@ def upload_command(backup_id, as_json):
     """Copy a backup off-site now (default: the newest), then apply remote retention."""
     config = current_app.config
     if backup_id is None:
-        fields = offsite.after_backup(config)
+        fields = after_backup(config)
         if fields.get("offsite") in ("failed", "skipped"):
             raise BackupError(fields["offsite_error"])
         if not fields:
@@ -80,7 +85,7 @@ def upload_command(backup_id, as_json):
             )
         result = fields
     else:
-        result = offsite.upload_now(config, backup_id)
+        result = upload_now(config, backup_id)
     if as_json:
         echo_json(result)
     else:
@@ -92,7 +97,7 @@ def upload_command(backup_id, as_json):
 @clear_errors
 def verify_remote_command(as_json):
     """Check every off-site copy's size and checksum, and read one in full; exit 4 on damage."""
-    results = offsite_fetch.verify_remote(current_app.config)
+    results = verify_remote(current_app.config)
     if as_json:
         echo_json(results)
     else:

@@ -1,6 +1,6 @@
 """``flask site history SUBDOMAIN``: a site's versions in the kept backups, and what differs now.
 
-The work is ``app.backup.sitehistory.site_history``; this prints it.
+The work is ``app.backup.history.site_history``; this prints it.
 """
 
 import click
@@ -18,8 +18,8 @@ from app.humanize import human_time
 @with_appcontext
 def site_history_command(subdomain, as_json):
     """List a site's restore points in the kept backups, newest first, with what differs now."""
-    from app.backup.sitehistory import describe_changes, site_history
-    from app.exports.archive import find_site
+    from app.backup.history import describe_changes, site_history
+    from app.exports import find_site
 
     site = find_site(db.session, subdomain)  # SiteNotFound: exit 6
     site_id, name = site.id, site.subdomain

@@ -1,46 +1,17 @@
 """``flask backup restore ID --site SUBDOMAIN`` and ``flask site import``: the printing side.
 
-The work is done by ``app.backup.siterestore`` (reading one site out of a
+The work is done by ``app.backup.restore.site`` (reading one site out of a
 system backup), ``app.exports.siteimport`` (reading a site export) and the
-site loader both hand their rows to (``app.exports.loader``).
+site loader both hand their rows to (``app.sitedata.loader``).
 """
 
-import contextlib
 import sys
 
 import click
 
 from app.backup import notify
-from app.backup.lock import backup_lock
-from app.backup.maintenance import site_maintenance
 from app.commands import echo_json
 from app.extensions import db
-
-
-def guard_for(config, operation):
-    """Return ``guard(site_id)``: hold the backup lock, with that site (if any) in maintenance."""
-
-    @contextlib.contextmanager
-    def guard(site_id):
-        with (
-            backup_lock(config, operation),
-            site_maintenance(config, site_id, f"{operation} of site {site_id}"),
-        ):
-            yield
-
-    return guard
-
-
-def loader_for(config):
-    """Return ``load(rows, site_id)`` writing a site from a system backup, keeping its ids."""
-    from app.exports.loader import load_site
-
-    def load(rows, site_id, prepare=None):
-        return load_site(
-            config, db.engine, rows, replace_site_id=site_id, keep_ids=True, prepare=prepare
-        ).to_dict()
-
-    return load
 
 
 def echo_summary(verb, summary):
@@ -85,7 +56,7 @@ SITE_PROMPT_UNAUTHENTICATED = (
 
 def restore_one_site(config, info, subdomain, *, yes, as_json, allow_unauthenticated=False):
     """Restore one site from the backup ``info`` describes, asking first unless ``yes``."""
-    from app.backup.siterestore import restore_site
+    from app.backup.restore import restore_site
     from app.commands.backupgroup import describe_backup, progress_for
 
     if not yes:
@@ -107,7 +78,6 @@ def restore_one_site(config, info, subdomain, *, yes, as_json, allow_unauthentic
             db.engine,
             info.backup_id,
             subdomain,
-            load=loader_for(config),
             progress=progress,
             allow_unauthenticated=allow_unauthenticated,
         )

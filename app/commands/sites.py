@@ -11,8 +11,7 @@ from app.commands.failures import CommandGroup, Failure, failure
 from app.commands.sitehistory import site_history_command
 from app.errors import StinkyKittyError
 from app.extensions import db
-from app.models import Site, SiteUser, User
-from app.models.domains import InvalidDomain, normal_domain
+from app.models import InvalidDomain, Site, SiteUser, User, normal_domain
 
 SUBDOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -70,8 +69,7 @@ def create_site(subdomain, owner_email, title, custom_domain):
 def export_site_command(subdomain, output):
     """Export one site (settings, pages, menu, media) as a .tar.gz."""
     from app.commands.progress import TerminalProgress
-    from app.exports.archive import export_site, find_site
-    from app.exports.errors import ExportError
+    from app.exports import ExportError, export_site, find_site
 
     try:
         site = find_site(db.session, subdomain)
@@ -124,9 +122,9 @@ def import_site_command(archive, subdomain, owner_email, replace, yes, as_json):
     from app.backup import notify
     from app.commands import echo_json
     from app.commands.progress import TerminalProgress
-    from app.commands.siterestore import confirm, echo_summary, guard_for
-    from app.exports.archive import find_site
-    from app.exports.siteimport import import_site, inspect_export
+    from app.commands.siterestore import confirm, echo_summary
+    from app.coordination import site_guard
+    from app.exports import find_site, import_site, inspect_export
 
     config = current_app.config
     try:
@@ -161,7 +159,7 @@ def import_site_command(archive, subdomain, owner_email, replace, yes, as_json):
                 subdomain=subdomain,
                 owner_email=owner_email,
                 replace_site_id=target_id,
-                guard=guard_for(config, "site import"),
+                guard=site_guard(config, "site import"),
                 progress=None if as_json else progress,
             )
     except StinkyKittyError as exc:  # refused, damaged, locked...: nothing was changed

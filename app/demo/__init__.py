@@ -21,6 +21,16 @@ from app.extensions import db
 from app.media import add_media, media_path
 from app.models import Block, MediaTag, MenuItem, Page, Site, SiteUser, User, utcnow
 
+__all__ = [
+    "DEFAULT_PASSWORD",
+    "MIB",
+    "DemoError",
+    "DemoPlan",
+    "DemoSummary",
+    "demo_logins",
+    "seed_demo",
+]
+
 DEFAULT_PASSWORD = "stinkykitty"
 ADMIN_EMAIL = "admin@example.org"
 SITE_ADMIN_EMAIL = "siteadmin@example.org"

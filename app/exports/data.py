@@ -15,8 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from app.config import data_path
-from app.models import Block, MediaItem, MenuItem, Page, SiteUser, User
-from app.models.types import format_utc
+from app.models import Block, MediaItem, MenuItem, Page, SiteUser, User, format_utc
 
 EXPORT_FORMAT = "stinkykitty-site-export"
 # 2: media items carry their preview (base64), and the export may carry the site as static

@@ -1,7 +1,6 @@
-"""The base error of site exports and imports, under the app's root error."""
+"""The base error of site exports and imports (``ExportError``, defined with the root in
+``app.errors`` so the site data below exports can raise it too)."""
 
-from app.errors import StinkyKittyError
+from app.errors import ExportError
 
-
-class ExportError(StinkyKittyError):
-    """Base of every error of exporting, uploading, importing and restoring one site."""
+__all__ = ["ExportError"]

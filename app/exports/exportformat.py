@@ -5,7 +5,7 @@ is ``export_format_version`` in the manifest. Every version ever written keeps
 reading here: version 2 adds each media item's ``preview`` (base64, or null)
 to version 1, and may carry the site's static copy under ``site/``, which an
 import ignores. An extracted export becomes
-site rows (``app.exports.siterows``) that the site loader writes.
+site rows (``app.sitedata.rows``) that the site loader writes.
 """
 
 import base64
@@ -14,8 +14,8 @@ import datetime as dt
 import json
 
 from app.exports.data import EXPORT_FORMAT, STORED_NAME
-from app.exports.siterows import InvalidSiteData
-from app.models.storable import utc_naive
+from app.models import utc_naive
+from app.sitedata import InvalidSiteData
 
 READABLE_VERSIONS = (1, 2)
 STATIC_SITE_SINCE = 2  # the first version whose exports may carry site/

@@ -18,7 +18,7 @@ import fcntl
 import os
 
 from app.exports.restorejobs import JobStateError, active_job, imports_dir, new_job, write_job
-from app.models.types import utcnow
+from app.models import utcnow
 
 KIND = "history"
 BUSY = "A restore of this site is already running; wait for it to finish."

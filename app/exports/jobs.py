@@ -14,9 +14,9 @@ from datetime import UTC, timedelta
 
 from sqlalchemy import select, text, update
 
-from app.archive.errors import NotEnoughSpace
+from app.archive import NotEnoughSpace
 from app.exports import remote
-from app.exports.archive import (
+from app.exports.export import (
     ExportFailed,
     SiteNotFound,
     export_site,

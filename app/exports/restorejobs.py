@@ -21,19 +21,20 @@ import shutil
 import time
 from datetime import timedelta
 
-from app.archive.errors import ArchiveError, NotEnoughSpace
+from app.archive import ArchiveError, NotEnoughSpace
 from app.commitmarks import add_mark, committed, prepare_marks, reached
 from app.config import data_path
+from app.coordination import Guard
 from app.errors import StinkyKittyError
 from app.exports import uploads
-from app.exports.archive import exports_dir
 from app.exports.errors import ExportError
+from app.exports.export import exports_dir
 from app.exports.siteimport import import_site, inspect_export
-from app.exports.siterows import InvalidSiteData
 from app.exports.undo import save_before
 from app.exports.uploads import UploadRefused
 from app.jobstore import JOB_ID, JobStore, app_engine, forget_token, new_token, settle
-from app.models.types import format_utc, parse_utc, utcnow
+from app.models import format_utc, parse_utc, utcnow
+from app.sitedata import InvalidSiteData
 
 __all__ = ["JOB_ID"]
 UPLOAD = "upload.tar.gz"
@@ -272,7 +273,14 @@ def failure_message(exc):
 
 
 def run_restore_job(
-    config, session, job_id, *, guard=None, step_aside=(), clock=utcnow, replace=None
+    config,
+    session,
+    job_id,
+    *,
+    guard: Guard | None = None,
+    step_aside=(),
+    clock=utcnow,
+    replace=None,
 ):
     """Run queued job ``job_id`` if this caller claims it; return its final state (None: skipped).
 

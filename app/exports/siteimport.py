@@ -8,7 +8,7 @@ all pass, to the end of the file (nothing after its end)
 (names, types, sizes, every SHA-256, see ``app.archive.reader``); it is a site
 export of a format version this app reads; and every JSON file matches the
 format (``app.exports.exportformat``) and refers only within itself
-(``app.exports.siterows``). Then the site loader writes it in one transaction.
+(``app.sitedata.rows``). Then the site loader writes it in one transaction.
 """
 
 import contextlib
@@ -16,16 +16,20 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.archive import extract_archive, read_manifest, verify_archive
-from app.archive.errors import CorruptArchive
-from app.archive.space import check_space
-from app.archive.trees import remove_tree
+from app.archive import (
+    CorruptArchive,
+    check_space,
+    extract_archive,
+    read_manifest,
+    remove_tree,
+    verify_archive,
+)
 from app.config import archive_key
-from app.exports.archive import exports_dir
+from app.coordination import Guard
+from app.exports.export import exports_dir
 from app.exports.exportformat import check_export_manifest, read_export_rows
-from app.exports.loader import load_site
-from app.exports.siterows import InvalidSiteData
 from app.exports.uploads import backup_reserve
+from app.sitedata import InvalidSiteData, load_site
 
 STAGING_PREFIX = ".import-"
 
@@ -126,7 +130,7 @@ def import_site(
     subdomain=None,
     owner_email=None,
     replace_site_id=None,
-    guard=None,
+    guard: Guard | None = None,
     progress=None,
     before_commit=None,
     site_users_only=False,

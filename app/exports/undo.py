@@ -14,7 +14,7 @@ site export with the previews and every uploader, written beside the others
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.exports.archive import export_site
+from app.exports.export import export_site
 from app.models import Block, MediaItem, MediaTag, MenuItem, Page, Site
 
 SITES, PAGES, BLOCKS, MENU = Site.__table__, Page.__table__, Block.__table__, MenuItem.__table__

@@ -28,11 +28,10 @@ import shutil
 from contextlib import contextmanager
 
 from app import errors as codes
-from app.archive import read_manifest, space
-from app.archive.auth import key_id
+from app.archive import key_id, read_manifest, space
 from app.config import archive_key, data_path
 from app.exports.errors import ExportError
-from app.models.types import parse_utc
+from app.models import parse_utc
 
 PENDING_TTL = 3600  # seconds an upload waits for its confirmation
 CLAIMED = "confirmed"  # the marker whose creation (O_EXCL) confirms a job: one claim wins

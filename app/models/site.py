@@ -77,7 +77,7 @@ class Block(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     page_id: Mapped[int] = mapped_column(ForeignKey("pages.id", ondelete="CASCADE"), index=True)
-    # A restore or import refuses any other type (app.backup.dbtypes, app.exports.siterows).
+    # A restore or import refuses any other type (app.dumps.valuetypes, app.sitedata.rows).
     type: Mapped[str] = mapped_column(String(32), info={"choices": BLOCK_TYPES})
     position: Mapped[int] = mapped_column(Integer)
     data: Mapped[dict] = mapped_column(JSON, default=dict)

@@ -1,6 +1,6 @@
 """What each database engine stores exactly: the limits a value is checked against before a write.
 
-A restore (``app.backup.dbtypes``) and the site loader (``app.exports.siterows``)
+A restore (``app.dumps.valuetypes``) and the site loader (``app.sitedata.rows``)
 check every value against these limits first, so that a value the engine
 would refuse, change or choke on is refused with a one-line error naming it,
 instead of a driver error, an ``OverflowError`` or a silently different value.

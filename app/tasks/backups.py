@@ -13,10 +13,7 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from flask import current_app
 
-from app.backup.errors import BackupLocked
-from app.backup.runs import BackupRunFailed, run_backup
-from app.backup.verification import verify_due
-from app.backup.webjobs import run_job
+from app.backup import BackupLocked, BackupRunFailed, run_backup, verify_due, webjobs
 from app.extensions import db
 from app.tasks.pause import pauses_for_restore
 from celeryconfig import BACKUP_SOFT_TIME_LIMIT, BACKUP_TIME_LIMIT
@@ -72,22 +69,12 @@ def verify_backups():
 @pauses_for_restore
 def backups_page_job(self, job_id):
     """Run a job of the backups page (back up now, verify, roll back a site)."""
-    from app.exports.loader import load_site
-
-    config = current_app.config
-
-    def load(rows, site_id, prepare=None):
-        return load_site(
-            config, db.engine, rows, replace_site_id=site_id, keep_ids=True, prepare=prepare
-        ).to_dict()
-
     try:
-        return run_job(
-            config,
+        return webjobs.run_job(
+            current_app.config,
             db.engine,
             job_id,
             task_id=self.request.id,
-            load=load,
             time_limit_errors=(SoftTimeLimitExceeded,),
         )
     finally:

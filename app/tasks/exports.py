@@ -6,9 +6,7 @@ from dataclasses import asdict
 from celery import shared_task
 from flask import current_app
 
-from app.exports.jobs import run_export_job, sweep_exports
-from app.exports.restorejobs import imports_dir, read_job, sweep_restore_jobs
-from app.exports.uploads import expire_uploads
+from app.exports import jobs, restorejobs, uploads
 from app.extensions import db
 from app.models import utcnow
 from app.tasks.pause import pauses_for_restore
@@ -18,7 +16,7 @@ from app.tasks.pause import pauses_for_restore
 @pauses_for_restore
 def run_site_export(self, job_id):
     """Run export job ``job_id`` (a no-op if another delivery already took it)."""
-    return run_export_job(current_app.config, db.session, job_id)
+    return jobs.run_export_job(current_app.config, db.session, job_id)
 
 
 @shared_task(name="stinkykitty.sweep_site_exports", bind=True)
@@ -26,8 +24,10 @@ def run_site_export(self, job_id):
 def sweep_site_exports(self):
     """Delete expired exports, temporaries, uploads and restore jobs; fail stuck jobs; say so."""
     config = current_app.config
-    report = asdict(sweep_exports(config, db.session))
-    jobs = functools.partial(read_job, config)
-    report["expired_uploads"] = expire_uploads(imports_dir(config), jobs, clock=utcnow)
-    report["restore_jobs"] = sweep_restore_jobs(config)
+    report = asdict(jobs.sweep_exports(config, db.session))
+    read_job = functools.partial(restorejobs.read_job, config)
+    report["expired_uploads"] = uploads.expire_uploads(
+        restorejobs.imports_dir(config), read_job, clock=utcnow
+    )
+    report["restore_jobs"] = restorejobs.sweep_restore_jobs(config)
     return report

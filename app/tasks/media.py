@@ -3,7 +3,7 @@
 from celery import shared_task
 from flask import current_app
 
-from app.backup.trash import sweep_trash
+from app.coordination import sweep_trash
 from app.tasks.pause import pauses_for_restore
 
 

@@ -1,12 +1,12 @@
-"""The nightly check of the off-site copies (see ``app.backup.offsite_fetch.verify_remote``)."""
+"""The nightly check of the off-site copies (see ``app.backup.offsite.fetch.verify_remote``)."""
 
 import logging
 
 from celery import shared_task
 from flask import current_app
 
-from app.backup.errors import ArchiveError, BackupError
-from app.backup.offsite_fetch import verify_remote
+from app.backup import ArchiveError, BackupError
+from app.backup.offsite import verify_remote
 
 log = logging.getLogger(__name__)
 

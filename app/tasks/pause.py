@@ -1,11 +1,11 @@
-"""Tasks that touch site data step aside while a restore runs (see ``app.backup.running``)."""
+"""Tasks that touch site data step aside while a restore runs (see ``app.coordination.running``)."""
 
 import functools
 
 from flask import current_app
 
-from app.backup.errors import PausedForRestore
-from app.backup.running import site_data_work
+from app.backup import PausedForRestore
+from app.coordination import site_data_work
 
 DEFAULT_RETRY_SECONDS = 30
 

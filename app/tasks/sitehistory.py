@@ -3,14 +3,12 @@
 from celery import shared_task
 from flask import current_app
 
-from app.backup import notify
-from app.backup.errors import PausedForRestore
-from app.backup.historyrestore import restore_version
-from app.backup.indexfiles import index_missing
-from app.exports.loader import load_site
-from app.exports.restorejobs import read_job, run_restore_job
+from app.backup import PausedForRestore, notify
+from app.backup.history import index_missing, restore_version
+from app.exports import restorejobs
 from app.extensions import db
 from app.models import Site
+from app.sitedata import load_site
 from app.tasks.pause import pauses_for_restore
 from celeryconfig import BACKUP_SOFT_TIME_LIMIT, BACKUP_TIME_LIMIT
 
@@ -50,7 +48,7 @@ def run_history_restore(self, job_id):
     """Run history restore job ``job_id`` (a no-op if another delivery already took it)."""
     config = current_app.config
     try:
-        state = run_restore_job(
+        state = restorejobs.run_restore_job(
             config,
             db.session,
             job_id,
@@ -58,7 +56,7 @@ def run_history_restore(self, job_id):
             replace=from_backup(config),
         )
         if state is not None:
-            notify.report_restore(config, _restore_event(read_job(config, job_id)))
+            notify.report_restore(config, _restore_event(restorejobs.read_job(config, job_id)))
         return state
     finally:
         db.session.remove()

@@ -1,51 +1,23 @@
 """The "Restore from an export file" task: run one restore job of a site."""
 
-import contextlib
-import time
-
 from celery import shared_task
 from flask import current_app
 
-from app.backup import notify
-from app.backup.errors import BackupLocked, PausedForRestore
-from app.backup.lock import backup_lock
-from app.backup.maintenance import maintenance_state, site_maintenance
-from app.exports.restorejobs import read_job, run_restore_job
+from app.backup import PausedForRestore, notify
+from app.coordination import site_guard
+from app.exports import restorejobs
 from app.extensions import db
 from app.models import Site
 from app.tasks.pause import pauses_for_restore
 
 
 def restore_guard(config):
-    """Return ``guard(site_id)``: the backup lock, with that site in maintenance.
+    """Return the guard of a restore job: it waits up to RESTORE_LOCK_WAIT seconds for the lock.
 
-    It waits up to RESTORE_LOCK_WAIT seconds for the lock, but not for a
-    whole-system restore: that one waits for this task to end before it
-    touches anything, so once its maintenance flag is up the task steps aside
-    (PausedForRestore: the job is queued again and the task retried later).
+    It steps aside for a whole-system restore (``app.coordination.guard``): the
+    job is queued again and the task retried later.
     """
-
-    @contextlib.contextmanager
-    def guard(site_id):
-        with contextlib.ExitStack() as held:
-            deadline = time.monotonic() + config["RESTORE_LOCK_WAIT"]
-            while True:
-                state = maintenance_state(config)
-                if state is not None:
-                    reason = state.get("reason", "a restore runs")
-                    raise PausedForRestore(f"site restore paused: {reason}")
-                try:
-                    held.enter_context(backup_lock(config, "site restore"))  # tries ~1 s
-                    break
-                except BackupLocked:
-                    if time.monotonic() >= deadline:
-                        raise
-            held.enter_context(
-                site_maintenance(config, site_id, f"restoring site {site_id} from an export")
-            )
-            yield
-
-    return guard
+    return site_guard(config, "site restore", wait=config["RESTORE_LOCK_WAIT"])
 
 
 @shared_task(name="stinkykitty.restore_site_from_export", ignore_result=True, bind=True)
@@ -54,7 +26,7 @@ def run_site_restore(self, job_id):
     """Run restore job ``job_id`` (a no-op if another delivery already took it)."""
     config = current_app.config
     try:
-        state = run_restore_job(
+        state = restorejobs.run_restore_job(
             config,
             db.session,
             job_id,
@@ -62,7 +34,9 @@ def run_site_restore(self, job_id):
             step_aside=(PausedForRestore,),
         )
         if state is not None:
-            notify.report_restore(config, _restore_event(config, read_job(config, job_id)))
+            notify.report_restore(
+                config, _restore_event(config, restorejobs.read_job(config, job_id))
+            )
         return state
     finally:
         db.session.remove()

@@ -6,21 +6,10 @@ from tests.support.waiting import wait_for
 from tests.support.web import post_export
 
 
-def _site_loader(app):
-    from app.exports.loader import load_site
-
-    def load(rows, site_id, prepare=None):
-        return load_site(
-            app.config, db.engine, rows, replace_site_id=site_id, keep_ids=True, prepare=prepare
-        ).to_dict()
-
-    return load
-
-
 def run_page_job(app, job_id):
     """Run a job of the backups page as the worker's task would; return its final state."""
     db.session.remove()
-    state = webjobs.run_job(app.config, db.engine, job_id, load=_site_loader(app))
+    state = webjobs.run_job(app.config, db.engine, job_id)
     db.session.remove()
     return state
 

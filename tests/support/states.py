@@ -6,8 +6,8 @@ import pytest
 import sqlalchemy as sa
 
 from app.archive.errors import ArchiveError
-from app.backup.maintenance import flag_path
-from app.exports.archive import exports_dir
+from app.coordination.maintenance import flag_path
+from app.exports.export import exports_dir
 from app.exports.siteimport import import_site
 from app.extensions import db
 from app.media import delete_media

@@ -16,9 +16,10 @@ import contextlib
 import logging
 
 from app.backup.notify import channels, heartbeat, messages
+from app.backup.notify.channels import notify_urls
 from app.backup.notify.check import CheckResult, plan, remember, run_check
 from app.backup.notify.store import store_for
-from app.models.types import format_utc, utcnow
+from app.models import format_utc, utcnow
 
 __all__ = [
     "BY_CLI",
@@ -27,6 +28,7 @@ __all__ = [
     "by_page_user",
     "by_site_user",
     "check",
+    "notify_urls",
     "overview",
     "plan",
     "report_restore",

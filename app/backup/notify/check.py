@@ -15,11 +15,12 @@ import datetime as dt
 import logging
 from dataclasses import dataclass, field
 
-from app.backup import catalog, redislock, runlog
+from app.backup import catalog, runlog
 from app.backup.notify import channels, messages
 from app.backup.notify.store import store_for
 from app.backup.status import backup_status, current_problems
-from app.models.types import format_utc, parse_utc, utcnow
+from app.coordination import redislock
+from app.models import format_utc, parse_utc, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import socket
 
 from app.backup.notify.channels import Message
 from app.humanize import human_time
-from app.models.types import format_utc
+from app.models import format_utc
 
 PRODUCT = "StinkyKitty backups"
 FOOTER = (

@@ -18,8 +18,8 @@ import os
 import time
 import uuid
 
-from app.backup import catalog, redislock
-from app.backup.lock import flock_within
+from app.backup import catalog
+from app.coordination import flock_within, redislock
 
 STATE_NAME = ".notifications.json"
 LOCK_NAME = ".notifications.lock"
