@@ -138,3 +138,11 @@ def test_the_live_rows_fingerprint_as_the_backup_dumped_them(any_app, make):
     assert now["media"] == backed_up["media"]
     assert now["rows"] == backed_up["rows"]
     assert live_entry(db.engine, 10_000) is None
+
+
+def test_listing_reads_the_indexes_and_no_archive(app, runner, lakeside):
+    before = runner.invoke(args=["site", "history", "lakeside", "--json"]).output
+    for backup_id in lakeside["backups"]:  # any archive read now would fail, or say so
+        archive = indexfiles.index_path(app.config, backup_id).with_name(f"{backup_id}.tar.gz")
+        archive.write_bytes(b"not an archive")
+    assert runner.invoke(args=["site", "history", "lakeside", "--json"]).output == before
