@@ -104,6 +104,9 @@ def register_blueprints(app):
     from app.blueprints.siteimport import bp as siteimport_bp
 
     app.register_blueprint(siteimport_bp)
+    from app.blueprints.sitehistory import bp as sitehistory_bp
+
+    app.register_blueprint(sitehistory_bp)
     from app.blueprints.backups import bp as backups_bp
     from app.blueprints.backups import throttle_password_confirmations
 

@@ -24,6 +24,21 @@ def can_manage_site(user, site):
     return role in MANAGING_ROLES
 
 
+def can_use_site_history(user, site):
+    """Return True when ``user`` may see ``site``'s history and restore it to a version.
+
+    Global admins and the site's owner only: not its admins, nor its editors.
+    """
+    if user is None or not getattr(user, "is_authenticated", False) or site is None:
+        return False
+    if user.is_global_admin or site.owner_id == user.id:
+        return True
+    role = db.session.scalar(
+        select(SiteUser.role).where(SiteUser.site_id == site.id, SiteUser.user_id == user.id)
+    )
+    return role == "owner"
+
+
 def manageable_sites_query(user):
     """Return a select() of the sites ``user`` may manage, ordered by subdomain."""
     query = select(Site).order_by(Site.subdomain)

@@ -176,3 +176,78 @@ def write_library(app, folder, dest):
                 tar.addfile(tar.gettarinfo(str(path), arcname=rel), reader)
                 sums.append(reader.digest.hexdigest())
     return {"path": str(dest), "size": dest.stat().st_size}
+
+
+def history_night(app, archive, night):
+    """Edit site 1 as a night's work might, then keep a backup of it for the history bench.
+
+    The backup is ``archive`` hard-linked under the id of ``night`` days later,
+    with the site index a backup of the database as it is now would get (the
+    database dumped and indexed as a backup does; the media are unchanged, so
+    their part of the index is the archive's). Listing a history reads indexes
+    only, so 30 such backups cost the disk of one.
+    """
+    import datetime as dt
+    import os
+    import tempfile
+
+    from app.backup import catalog
+    from app.backup import history as indexfiles
+    from app.backup.history import SiteIndexer
+    from app.dumps import dump_database
+    from app.models import Page, format_utc
+
+    night = int(night)
+    pages = db.session.query(Page).filter_by(site_id=1).order_by(Page.id).all()
+    if night % 3 == 0:  # every third night a page of site 1 changes
+        pages[night % len(pages)].title = f"Edited on night {night}"
+    if night % 5 == 0:  # every fifth a page goes
+        db.session.delete(pages[-1])
+    db.session.commit()
+    db.session.remove()
+    source = Path(archive)
+    first = indexfiles.read_index(app.config, source.name[: -len(catalog.SUFFIX)])
+    files = {site["id"]: site["files"] for site in first["sites"]}
+    moment = catalog.id_time(first["backup_id"]) + dt.timedelta(days=night)
+    backup_id = catalog.backup_id_for(moment)
+    indexer = SiteIndexer()
+    with tempfile.TemporaryDirectory() as folder:
+        dumped = dump_database(
+            db.engine,
+            folder,
+            db.metadata.sorted_tables,
+            sink=lambda path: indexer.watch(path.stem.split("-", 1)[1]),
+        )
+    index = indexfiles.make_index(
+        backup_id, format_utc(moment), dumped.revision, indexer.entries(files)
+    )
+    os.link(source, source.with_name(backup_id + catalog.SUFFIX))
+    indexfiles.write_index(app.config, index)
+    return {"id": backup_id}
+
+
+def site_history(app, site_id, subdomain):
+    """List a site's history as the page and ``flask site history`` do; return its size."""
+    from app.backup.history import site_history
+
+    history = site_history(app.config, db.engine, int(site_id), subdomain, index_missing=False)
+    return {
+        "versions": len(history.versions),
+        "backups": sum(len(v.backups) for v in history.versions),
+        "not_indexed": len(history.not_indexed),
+    }
+
+
+def site_live_index(app, site_id):
+    """Dump and fingerprint one site's live rows, the part of a listing that reads the database."""
+    from app.backup.history import live_entry
+
+    entry = live_entry(db.engine, int(site_id))
+    return {"pages": entry["rows"]["pages"], "blocks": entry["rows"]["blocks"]}
+
+
+def backup_list(app):
+    """List the kept backups as ``flask backup list`` does (each archive's manifest read)."""
+    from app.backup.system import list_backups
+
+    return {"backups": len(list_backups(app.config))}

@@ -120,7 +120,8 @@ def test_a_backup_killed_mid_write_leaves_no_final_file_and_the_next_one_cleans_
     proc.wait()
     assert partial is not None, f"never saw the archive being written: {proc.stderr.read()}"
     assert proc.returncode == -signal.SIGKILL
-    assert [p.name for p in folder.glob("stinkykitty-*")] == [older.path.name]
+    index = f"{older.backup_id}.sites.json"  # the older backup's site index, beside it
+    assert sorted(p.name for p in folder.glob("stinkykitty-*")) == sorted([older.path.name, index])
     assert partial.exists()
     assert partial.stat().st_size < 64_000_000
     verify_backup(app.config, older.backup_id)
@@ -165,6 +166,7 @@ def test_disk_full_while_writing_fails_cleanly(app, make, tiny_backups_fs, monke
         create_backup(app.config, db.engine)
     assert sorted(p.name for p in tiny_backups_fs.iterdir()) == [
         ".still-current.json",
+        f"{older.backup_id}.sites.json",
         older.path.name,
     ]
     verify_backup(app.config, older.backup_id)

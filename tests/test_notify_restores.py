@@ -12,6 +12,7 @@ from app.broker import prepare_celery_storage
 from app.coordination.lock import backup_lock
 from app.errors import BUSY
 from app.exports.export import export_site
+from app.exports.historyjobs import request_history_restore
 from app.exports.restorejobs import confirm_job, receive_upload
 from app.extensions import db
 from tests.support.waiting import wait_for
@@ -106,6 +107,25 @@ def test_an_owner_restoring_their_site_from_a_file_is_told_by_the_worker(app, ho
     assert (
         "from an uploaded export file, started by owner@lakeside.example on the site's page"
         in (post["message"])
+    )
+
+
+def test_an_owner_restoring_a_version_from_the_site_history_is_told_by_the_worker(
+    app, hook, backed_up
+):
+    site_id, owner_id, _admin, outcome = backed_up
+    job = request_history_restore(app.config, site_id, owner_id, outcome.backup_id, {})
+    db.session.remove()
+    celery_app = get_celery(app)
+    prepare_celery_storage(celery_app)
+    with thread_worker(celery_app):
+        celery_app.tasks["stinkykitty.restore_site_from_history"].delay(job["id"])
+        wait_for(lambda: hook.posts, what="the restore's notification")
+    (post,) = hook.posts
+    assert post["title"] == "StinkyKitty: restore of site lakeside finished"
+    assert (
+        f"from backup {outcome.backup_id}, started by owner@lakeside.example on the site's page"
+        in post["message"]
     )
 
 

@@ -95,7 +95,8 @@ def test_remote_retention_keeps_the_newest_copies_and_every_local_backup(make_ap
         assert record["remote_pruned"] == [ids[1]]
         left = {o.name for o in store_of(app).list()}
         assert left == {f"{i}{suffix}" for i in ids[2:] for suffix in (".tar.gz", ".json")}
-        assert sorted(p.name[:-7] for p in backups_dir(app.config).glob("stinkykitty-*")) == ids
+        archives = backups_dir(app.config).glob("stinkykitty-*.tar.gz")
+        assert sorted(p.name[:-7] for p in archives) == ids
 
 
 def test_keep_zero_never_deletes_the_newest_copy(s3_app, make):
@@ -137,6 +138,7 @@ def test_a_damaged_remote_copy_is_refused_and_nothing_is_placed(s3_app, make, ru
         Body=bytes(tampered),
     )
     outcome.path.unlink()
+    outcome.path.with_name(f"{outcome.backup_id}.sites.json").unlink()  # its site index too
     result = runner.invoke(args=["backup", "fetch", outcome.backup_id])
     assert result.exit_code == DAMAGED
     assert "damaged" in result.output

@@ -36,7 +36,7 @@ from app.archive.reader import (
     verify_archive,
 )
 from app.archive.space import check_space, free_space, fsync_dir, human_size, is_disk_full
-from app.archive.sums import checksums_size, name_bytes
+from app.archive.sums import checksums_size, name_bytes, parse_checksums
 from app.archive.trees import make_dirs, remove_tree, walk
 from app.archive.writer import (
     ArchiveResult,
@@ -79,6 +79,7 @@ __all__ = [
     "make_dirs",
     "member_count",
     "name_bytes",
+    "parse_checksums",
     "read_manifest",
     "read_member",
     "remove_temporaries",

@@ -15,6 +15,8 @@ This module is the face the layers above use. Inside:
 - ``backupsites``, ``downloads`` and ``webjobs``: the backups page's reading
   of a backup's sites, its download links and its jobs;
 - ``restore/``: the whole system or one site back from a backup;
+- ``history/``: a site's versions in the kept backups (the site index beside
+  each backup), what differs from now, and restoring one;
 - ``offsite/``: copies in object storage;
 - ``notify/``: someone is told of problems and restores;
 - ``errors``: ``BackupError`` and its kin.
@@ -24,7 +26,7 @@ Below: the database layer (``app.dumps``), one site's data
 (``app.archive``), object storage (``app.storage``) and the models.
 """
 
-from app.backup import metrics, notify, offsite, restore, webjobs
+from app.backup import history, metrics, notify, offsite, restore, webjobs
 from app.backup.backupsites import live_site, sites_in_backup
 from app.backup.catalog import BackupInfo, backup_path, backups_dir, normalize_id, read_info
 from app.backup.downloads import (
@@ -86,6 +88,7 @@ __all__ = [
     "create_backup",
     "delete_backup",
     "file_checksum",
+    "history",
     "list_backups",
     "live_site",
     "make_backup_token",

@@ -35,10 +35,11 @@ class DumpAhead:
 
     In the snapshot, the media are hard-linked into ``links`` and the free
     space in ``space_folder`` is checked for the dump (about ``db_bytes``) and
-    the archive.
+    the archive. ``watch(table name)`` may return a function that is given
+    every piece of that table's dump too, in this thread (the site index).
     """
 
-    def __init__(self, config, engine, tables, work, links, space_folder, db_bytes):
+    def __init__(self, config, engine, tables, work, links, space_folder, db_bytes, watch=None):
         self.tables = tables
         self.member_paths = [f"db/{dump_filename(i, t.name)}" for i, t in enumerate(tables, 1)]
         self.dump = None
@@ -47,6 +48,7 @@ class DumpAhead:
         self._work = work
         self._links = links
         self._space = (space_folder, db_bytes)
+        self._watch = watch
         self._media = None
         self._media_ready = threading.Event()
         self._done = threading.Event()
@@ -69,7 +71,15 @@ class DumpAhead:
 
         def sink(path):
             self._hand_over(path)
-            return self._hand_over
+            seen = self._watch and self._watch(path.stem.split("-", 1)[1])
+            if not seen:
+                return self._hand_over
+
+            def both(piece):
+                seen(piece)
+                self._hand_over(piece)
+
+            return both
 
         def on_table(table):
             self._hand_over(_END)

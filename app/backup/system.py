@@ -35,6 +35,7 @@ from app.backup import catalog
 from app.backup.catalog import FORMAT, SUFFIX, backup_path, backups_dir, list_backups
 from app.backup.dumpahead import DumpAhead
 from app.backup.errors import NotEnoughSpace
+from app.backup.history import SiteIndexer, make_index, site_files, sweep_orphans, write_index
 from app.backup.mediasnap import MEMBER_PREFIX, content_fingerprint
 from app.backup.restore import RestoreOutcome, recover_locked, restore_backup
 from app.backup.retention import delete_backup, prune_backups, prune_locked
@@ -107,6 +108,7 @@ def create_backup(config, engine, *, clock=utcnow, skip_unchanged=None, progress
     with backup_lock(config, "backup", clock=clock):
         recover_locked(config, engine)  # never back up half a restore
         catalog.remove_leftovers(config)
+        sweep_orphans(config)  # the site indexes of backups deleted since the last run
         token = secrets.token_hex(4)
         work = folder / f".backup.tmp-{token}"
         links = data_path(config, f".backup-media.tmp-{token}")
@@ -151,6 +153,7 @@ def _create_locked(config, engine, clock, skip_unchanged, progress, started, wor
     folder = backups_dir(config)
     newest = catalog.newest_good(config) if skip_unchanged else None
     work.mkdir()
+    indexer = SiteIndexer()
     ahead = DumpAhead(
         config,
         engine,
@@ -159,6 +162,7 @@ def _create_locked(config, engine, clock, skip_unchanged, progress, started, wor
         links,
         folder,
         estimate_database_size(engine),
+        watch=indexer.watch,
     )
     try:
         media = ahead.media()
@@ -217,9 +221,21 @@ def _create_locked(config, engine, clock, skip_unchanged, progress, started, wor
             dump = ahead.result()
             meta = _meta(backup_id, now, dump, media, fingerprint.value())
             result = write(meta, media_members + _table_members(dump))
+        _keep_index(config, backup_id, now, ahead.result(), indexer, media_members, result)
         return outcome(backup_id, result.path, True, result.size, now)
     finally:
         ahead.stop()
+
+
+def _keep_index(config, backup_id, now, dump, indexer, media_members, result):
+    """Write the site index beside the new backup (a cache: a failure is logged, not raised)."""
+    sizes = {m.path: m.size for m in media_members}
+    sites = indexer.entries(site_files(sizes, result.checksums))
+    index = make_index(backup_id, format_utc(now), dump.revision, sites)
+    try:
+        write_index(config, index)
+    except OSError as exc:  # the history indexes the backup from its archive instead
+        log.warning("could not write the site index of backup %s: %s", backup_id, exc)
 
 
 class _Unchanged(StinkyKittyError):

@@ -26,7 +26,7 @@ from app.exports import remote as remote_exports
 from app.extensions import db, login_manager
 from app.humanize import human_size
 from app.models import ExportJob, Site, format_utc, site_counts
-from app.permissions import can_manage_site
+from app.permissions import can_manage_site, can_use_site_history
 
 bp = Blueprint("exports", __name__, url_prefix="/admin")
 
@@ -117,6 +117,9 @@ def site_page(site_id):
         jobs=[job_status(j) for j in jobs],
         restore=restore_status(restore) if restore else None,
         import_max_bytes=current_app.config["SITE_IMPORT_MAX_BYTES"],
+        history_url=url_for("sitehistory.history_page", site_id=site.id)
+        if can_use_site_history(current_user, site)
+        else None,
     )
 
 

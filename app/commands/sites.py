@@ -8,6 +8,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from app.commands.failures import CommandGroup, Failure, failure
+from app.commands.sitehistory import site_history_command
 from app.errors import StinkyKittyError
 from app.extensions import db
 from app.models import InvalidDomain, Site, SiteUser, User, normal_domain
@@ -18,6 +19,9 @@ SUBDOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 @click.group("site", cls=CommandGroup)
 def site_cli():
     """Manage sites."""
+
+
+site_cli.add_command(site_history_command)
 
 
 @site_cli.command("create")

@@ -92,7 +92,15 @@ def database_revision(conn):
 
 
 def dump_database(
-    engine, dest_dir, tables, *, on_snapshot=None, on_table=None, sink=None, progress=None
+    engine,
+    dest_dir,
+    tables,
+    *,
+    on_snapshot=None,
+    on_table=None,
+    sink=None,
+    progress=None,
+    where=None,
 ):
     """Dump ``tables`` (in FK order) from ``engine`` into ``dest_dir`` in one snapshot.
 
@@ -101,7 +109,8 @@ def dump_database(
     between the two short). ``sink(path)``, if given, is called as each
     table's file is started and returns a function that is given every piece
     of bytes written to it; ``on_table(TableDump)`` is called as each table's
-    file is complete, and ``progress(done, total)`` per table.
+    file is complete, and ``progress(done, total)`` per table. ``where(table)``,
+    if given, returns a clause keeping only some of the table's rows (or None: all).
     """
     dest_dir = Path(dest_dir)
     dumps = []
@@ -113,7 +122,10 @@ def dump_database(
         for index, table in enumerate(tables, 1):
             path = dest_dir / dump_filename(index, table.name)
             tee = sink(path) if sink else None
-            rows, size, sha256 = dump_table(conn, table, path, lambda c: column_codec(c)[0], tee)
+            clause = where(table) if where else None
+            rows, size, sha256 = dump_table(
+                conn, table, path, lambda c: column_codec(c)[0], tee, clause
+            )
             dumps.append(TableDump(table.name, path, rows, size, sha256))
             if on_table:
                 on_table(dumps[-1])

@@ -50,11 +50,11 @@ def datetime_iso(value):
     return value.isoformat(timespec="microseconds")
 
 
-def dump_table(conn, table, path, encoder, tee=None):
+def dump_table(conn, table, path, encoder, tee=None, where=None):
     """Write ``table``'s rows in key order to ``path``; return (rows, size, sha256).
 
     ``encoder(column)`` gives the function turning the column's Python values
-    into JSON-ready ones, or None (as is).
+    into JSON-ready ones, or None (as is). ``where``, a clause, keeps only some rows.
     """
     selects, plain, converters, spliced = [], [], [], []
     for column in table.columns:
@@ -77,6 +77,8 @@ def dump_table(conn, table, path, encoder, tee=None):
         array = sa.func.json_array(*(_unlabeled(selects[index]) for index in packed))
         selects = [array.label("packed"), *rest]
     stmt = sa.select(*selects).order_by(*table.primary_key.columns)
+    if where is not None:
+        stmt = stmt.where(where)
     digest, rows, size = hashlib.sha256(), 0, 0
     with open(path, "xb") as out:
         for columns in _column_batches(conn, stmt):

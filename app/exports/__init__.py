@@ -11,7 +11,8 @@ This module is the face the layers above use. Inside:
   ``siteimport``: an export archive inspected and imported;
 - ``uploads``: an uploaded export, bounded and checked; ``restorejobs``: the
   site page's "Restore from an export file" and its undo (``undo``: the site
-  saved inside the restore's own transaction);
+  saved inside the restore's own transaction); ``historyjobs``: the same job
+  of kind ``history``, for Site history's "Restore this version";
 - ``errors``: ``ExportError``.
 
 Below: one site's data (``app.sitedata``: the rows and the site loader),
@@ -20,7 +21,7 @@ the models. The views live in ``app.blueprints.exports`` and
 ``app.blueprints.siteimport``.
 """
 
-from app.exports import jobs, remote, restorejobs, uploads
+from app.exports import historyjobs, jobs, remote, restorejobs, uploads
 from app.exports.errors import ExportError
 from app.exports.export import (
     ExportFailed,
@@ -44,6 +45,7 @@ __all__ = [
     "export_site",
     "exports_dir",
     "find_site",
+    "historyjobs",
     "import_site",
     "inspect_export",
     "jobs",

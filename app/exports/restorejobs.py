@@ -114,7 +114,23 @@ def latest_job(config, site_id):
     return max(jobs, key=lambda j: (j["created_at"], j.get("created_ns", 0), j["id"]), default=None)
 
 
-def _new_job(config, site_id, user_id, kind, clock):
+def active_job(config, site_id, *, clock=utcnow):
+    """Return the queued or running job of site ``site_id``, or None.
+
+    A job queued longer than EXPORT_STUCK_AFTER that no worker took counts no more.
+    """
+    stuck = timedelta(seconds=config["EXPORT_STUCK_AFTER"])
+    for job_id in _store(config).ids():
+        job = read_job(config, job_id, clock=clock)
+        if not job or job["site_id"] != site_id or job["state"] not in ("queued", "running"):
+            continue
+        if job["state"] == "running" or clock() - parse_utc(job["created_at"]) <= stuck:
+            return job
+    return None
+
+
+def new_job(config, site_id, user_id, kind, clock=utcnow):
+    """Return a new job record of ``kind`` for site ``site_id`` (not stored yet: ``write_job``)."""
     job_id = _store(config).new_id()
     return {
         "id": job_id,
@@ -170,7 +186,7 @@ def receive_upload(
     """
     root = imports_dir(config)
     with uploads.receiving(root, site_id):
-        job = _new_job(config, site_id, user_id, "upload", clock)
+        job = new_job(config, site_id, user_id, "upload", clock)
         job["received_ns"] = time.time_ns()  # orders the uploads of a site, oldest first
         folder = _folder(config, job["id"])
         path = folder / UPLOAD
@@ -200,7 +216,7 @@ def request_undo(config, job_id, user_id, subdomain, *, clock=utcnow):
     done = read_job(config, job_id)
     if not undo_available(config, done):
         raise JobStateError("There is nothing to undo (the saved state has expired).")
-    job = _new_job(config, done["site_id"], user_id, "undo", clock)
+    job = new_job(config, done["site_id"], user_id, "undo", clock)
     source = exports_dir(config) / done["undo_export"]
     target = _folder(config, job["id"]) / UPLOAD
     try:
@@ -257,7 +273,14 @@ def failure_message(exc):
 
 
 def run_restore_job(
-    config, session, job_id, *, guard: Guard | None = None, step_aside=(), clock=utcnow
+    config,
+    session,
+    job_id,
+    *,
+    guard: Guard | None = None,
+    step_aside=(),
+    clock=utcnow,
+    replace=None,
 ):
     """Run queued job ``job_id`` if this caller claims it; return its final state (None: skipped).
 
@@ -265,7 +288,10 @@ def run_restore_job(
     the site as it replaces it (``app.exports.undo``: the undo). ``guard(site_id)``
     is held around the write (lock, maintenance); when it raises one of the
     exception types ``step_aside``, nothing is written: the job is queued again
-    and the exception raised.
+    and the exception raised. ``replace(job, prepare=, progress=, before_commit=)``,
+    if given, writes the site instead of the export (a restore from a backup,
+    ``app.tasks.sitehistory``): ``prepare(conn)`` first in the load's transaction,
+    ``before_commit()`` last; it returns the load's summary as a dict.
     """
     engine = session.get_bind()
     session.close()  # this job reads and writes through its own transactions
@@ -282,7 +308,8 @@ def run_restore_job(
         job["commit_token"] = new_token()
         write_job(config, job)
         reached("restore-running")
-        state = _run(config, engine, job, guard, step_aside, clock)
+        replace = replace or _from_upload(config, engine, guard)
+        state = _run(config, engine, job, replace, step_aside, clock)
         reached("restore-finished")
     forget_token(store, job, engine)
     return state
@@ -302,7 +329,27 @@ def _reporter(config, job, phase):
     return report
 
 
-def _run(config, engine, job, guard, step_aside, clock):
+def _from_upload(config, engine, guard):
+    """Return the ``replace`` of a job restoring its uploaded export (or the saved one: undo)."""
+
+    def replace(job, *, prepare, progress, before_commit):
+        return import_site(
+            config,
+            engine,
+            _folder(config, job["id"]) / UPLOAD,
+            replace_site_id=job["site_id"],
+            guard=guard,
+            progress=progress,
+            prepare=prepare,
+            trusted=job["kind"] == "undo",
+            before_commit=before_commit,
+            site_users_only=job["kind"] != "undo",  # an undo brings back our own export
+        ).to_dict()
+
+    return replace
+
+
+def _run(config, engine, job, replace, step_aside, clock):
     folder = _folder(config, job["id"])
     saved = []
 
@@ -318,18 +365,12 @@ def _run(config, engine, job, guard, step_aside, clock):
 
     paused = False
     try:
-        summary = import_site(
-            config,
-            engine,
-            folder / UPLOAD,
-            replace_site_id=job["site_id"],
-            guard=guard,
-            progress=_reporter(config, job, "restoring"),
+        summary = replace(
+            job,
             prepare=prepare,
-            trusted=job["kind"] == "undo",
+            progress=_reporter(config, job, "restoring"),
             before_commit=lambda: reached("restore-loaded"),
-            site_users_only=job["kind"] != "undo",  # an undo brings back our own export
-        ).to_dict()
+        )
         reached("restore-committed")
     except step_aside:
         # E.g. a whole-system restore began while the guard waited for the backup

@@ -8,5 +8,6 @@ from app.tasks import (
     notify,  # noqa: F401
     offsite,  # noqa: F401
     ping,  # noqa: F401
+    sitehistory,  # noqa: F401
     siteimports,  # noqa: F401
 )

@@ -12,6 +12,7 @@
 
 from app.backup.restore.journal import journal_problems, recover_at_startup, recover_locked
 from app.backup.restore.site import SiteRestoreOutcome, restore_site
+from app.backup.restore.staging import staged_backup
 from app.backup.restore.system import RestoreOutcome, restore_backup
 from app.backup.restore.upgrade import (
     head_revision,
@@ -32,4 +33,5 @@ __all__ = [
     "restorability_report",
     "restore_backup",
     "restore_site",
+    "staged_backup",
 ]
