@@ -30,7 +30,11 @@
       return Promise.reject(new Error("the server answered " + response.status + "; reload the page"));
     }
     return response.json().then(function (body) {
-      if (!response.ok) throw new Error(body.error || "the server answered " + response.status);
+      if (!response.ok) {
+        var error = new Error(body.error || "the server answered " + response.status);
+        error.status = response.status;
+        throw error;
+      }
       return body;
     });
   }
@@ -109,7 +113,15 @@
         showProgress(job);
         setTimeout(function () { poll(url); }, POLL_MS);
       })
-      .catch(function (err) { box.hidden = true; busy(false); show("Restore failed: " + err.message, true); });
+      .catch(function (err) {
+        if (err.status === 503) {  // the whole server is in maintenance: not an answer about the job
+          setTimeout(function () { poll(url); }, POLL_MS);
+          return;
+        }
+        box.hidden = true;
+        busy(false);
+        show("Restore failed: " + err.message, true);
+      });
   }
 
   restoreButtons.forEach(function (button) {
