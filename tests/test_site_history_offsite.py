@@ -13,6 +13,7 @@ import socket
 
 import pytest
 import sqlalchemy as sa
+from pyrage import x25519
 
 from app.backup import runs
 from app.backup.catalog import backup_path, backups_dir, index_path
@@ -205,3 +206,40 @@ def test_an_index_whose_copy_is_no_longer_recorded_is_swept(season):
             assert sweep_orphans(config) == [f"{ids[1]}.sites.json"]
         assert index_path(config, ids[0]).exists()
         assert index_path(config, ids[2]).exists()
+
+
+def test_a_store_that_does_not_answer_fails_the_job_and_changes_nothing(season):
+    app, site_id, owner_id = season["app"], season["site"], season["owner"]
+    oldest = season["ids"][0]
+    config = app.config
+    config["BACKUP_STORAGE_ENDPOINT"] = _dead_endpoint()
+    with app.app_context():
+        before = full_state(config)
+        job_id = queue_history(config, site_id, owner_id, oldest)
+        assert run_history(config, job_id) == "failed"
+        assert restorejobs.read_job(config, job_id)["error"] == (
+            f"the off-site copy of backup {oldest} could not be fetched; try again later. "
+            "The site is as it was."
+        )
+        assert_untouched(app, before)
+
+
+def test_an_encrypted_offsite_version_is_decrypted_on_the_server(
+    make_app, make, s3_config, tmp_path
+):
+    key = x25519.Identity.generate()
+    identity = tmp_path / "backup-identity.txt"
+    identity.write_text(f"# public key: {key.to_public()}\n{key}\n")
+    app = make_app(
+        BACKUP_KEEP=1,
+        BACKUP_AGE_RECIPIENTS=str(key.to_public()),
+        BACKUP_AGE_IDENTITY_FILE=str(identity),
+        **s3_config,
+    )
+    with app.app_context():
+        night = three_nights(app, make)
+        oldest, config = night["ids"][0], app.config
+        assert all(copy["encrypted"] for copy in remote_copies(config))
+        job_id = queue_history(config, night["site"], night["owner"], oldest)
+        assert run_history(config, job_id) == "done", restorejobs.read_job(config, job_id)["error"]
+        assert exact_site(config, night["site"]) == night["states"][0]
