@@ -243,3 +243,20 @@ def test_an_encrypted_offsite_version_is_decrypted_on_the_server(
         job_id = queue_history(config, night["site"], night["owner"], oldest)
         assert run_history(config, job_id) == "done", restorejobs.read_job(config, job_id)["error"]
         assert exact_site(config, night["site"]) == night["states"][0]
+
+
+def test_a_running_backup_holds_the_fetch_back_then_the_job_fails_changing_nothing(season):
+    app, site_id, owner_id = season["app"], season["site"], season["owner"]
+    oldest = season["ids"][0]
+    config = app.config
+    config["RESTORE_LOCK_WAIT"] = 0
+    with app.app_context():
+        before = full_state(config)
+        job_id = queue_history(config, site_id, owner_id, oldest)
+        with backup_lock(config, "backup"):
+            assert run_history(config, job_id) == "failed"
+        assert "backup" in restorejobs.read_job(config, job_id)["error"]
+        assert_untouched(app, before)
+        assert not (backups_dir(config) / f"{oldest}.tar.gz").exists()
+        assert run_history(config, queue_history(config, site_id, owner_id, oldest)) == "done"
+        assert exact_site(config, site_id) == season["states"][0]

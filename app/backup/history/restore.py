@@ -72,8 +72,8 @@ def restore_version(config, engine, site_id, backup_id, *, load, progress=None, 
         if state is not None:
             raise PausedForRestore(f"site restore paused: {state.get('reason', 'a restore runs')}")
         try:
-            if version.offsite:
-                _fetch(config, version.backup_id, progress)
+            if version.offsite:  # waits for the lock itself: the store is listed once
+                _fetch(config, version.backup_id, progress, deadline - time.monotonic())
             return restore_site(
                 config, engine, backup_id, subdomain, load=checked, progress=progress, clock=clock
             )
@@ -82,14 +82,17 @@ def restore_version(config, engine, site_id, backup_id, *, load, progress=None, 
                 raise
 
 
-def _fetch(config, backup_id, progress):
-    """Fetch the off-site copy of ``backup_id`` unless it is here by now (see the module)."""
+def _fetch(config, backup_id, progress, wait):
+    """Fetch the off-site copy of ``backup_id`` unless it is here (see the module).
+
+    A running backup or restore is waited for up to ``wait`` seconds (BackupLocked).
+    """
     if (backups_dir(config) / (backup_id + SUFFIX)).is_file():
         return
     if progress is not None:
         progress("fetch", 0, 1)
     try:
-        local_or_fetch(config, backup_id)
+        local_or_fetch(config, backup_id, wait=max(0.0, wait))
     except (BackupLocked, NotEnoughSpace):
         raise
     except CorruptArchive as exc:  # its bytes, its checksums or its authentication
