@@ -291,7 +291,9 @@ def run_restore_job(
     and the exception raised. ``replace(job, prepare=, progress=, before_commit=)``,
     if given, writes the site instead of the export (a restore from a backup,
     ``app.tasks.sitehistory``): ``prepare(conn)`` first in the load's transaction,
-    ``before_commit()`` last; it returns the load's summary as a dict.
+    ``before_commit()`` last; it returns the load's summary as a dict. Its
+    ``progress(done, total, phase="restoring")`` may name another phase (a
+    history restore's "fetching" of an off-site copy).
     """
     engine = session.get_bind()
     session.close()  # this job reads and writes through its own transactions
@@ -316,11 +318,13 @@ def run_restore_job(
 
 
 def _reporter(config, job, phase):
+    """Return ``report(done, total, phase=phase)``, which writes the job's progress now and then."""
     last = [0.0]
 
-    def report(done, total):
+    def report(done, total, phase=phase):
         now = time.monotonic()
-        if now - last[0] < 0.2 and done < total:
+        same_phase = (job.get("progress") or {}).get("phase") == phase
+        if same_phase and now - last[0] < 0.2 and done < total:
             return  # a durable write per member would slow a large site down
         last[0] = now
         job["progress"] = {"phase": phase, "done": done, "total": total}

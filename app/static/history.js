@@ -66,7 +66,8 @@
   function showPreview(version, button) {
     button.closest("li").appendChild(preview);  // under the version it is about
     summary.textContent = "Restore the version of " + version.created_text + " (" +
-      version.rows.pages + " pages, " + version.files.count + " media files)? This will:";
+      version.rows.pages + " pages, " + version.files.count + " media files)? " +
+      (version.offsite ? "It is an off-site copy: the server fetches it first. " : "") + "This will:";
     effects.textContent = "";
     var lines = version.restore.length ? version.restore : ["change nothing that the pages and media show"];
     lines.forEach(function (line) {
@@ -92,7 +93,10 @@
     undoButton.hidden = true;
     undoConfirm.hidden = true;
     var p = job.progress || {};
-    if (job.state === "queued" || !p.total) {
+    if (job.state === "running" && p.phase === "fetching") {
+      bar.removeAttribute("value");  // one download: no count of files to show
+      text.textContent = "Fetching the off-site copy…";
+    } else if (job.state === "queued" || !p.total) {
       bar.removeAttribute("value");
       text.textContent = job.state === "queued" ? "Waiting for a worker…" : "Preparing…";
     } else {

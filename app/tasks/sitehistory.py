@@ -12,6 +12,8 @@ from app.sitedata import load_site
 from app.tasks.pause import pauses_for_restore
 from celeryconfig import BACKUP_SOFT_TIME_LIMIT, BACKUP_TIME_LIMIT
 
+PHASES = {"fetch": "fetching"}  # the job's name of a phase of restore_version, if not "restoring"
+
 
 def from_backup(config):
     """Return the ``replace`` of a history job: its site's rows from its backup, ids kept."""
@@ -35,7 +37,9 @@ def from_backup(config):
             job["site_id"],
             job["backup_id"],
             load=load,
-            progress=lambda _phase, done, total: progress(done, total),
+            progress=lambda phase, done, total: progress(
+                done, total, PHASES.get(phase, "restoring")
+            ),
         )
         return outcome.summary
 
