@@ -5,7 +5,7 @@ from flask import current_app
 
 from app.backup import PausedForRestore, notify
 from app.backup.history import index_missing, restore_version
-from app.exports import restorejobs
+from app.exports import restorejobs, restorerun
 from app.extensions import db
 from app.models import Site
 from app.sitedata import load_site
@@ -52,7 +52,7 @@ def run_history_restore(self, job_id):
     """Run history restore job ``job_id`` (a no-op if another delivery already took it)."""
     config = current_app.config
     try:
-        state = restorejobs.run_restore_job(
+        state = restorerun.run_restore_job(
             config,
             db.session,
             job_id,
