@@ -346,3 +346,19 @@ def test_back_up_now_while_the_nightly_backup_runs_points_at_it(app, backup_camp
     assert response.get_json()["running"]["operation"] == "backup"
     assert re.search(r'id="fact-running">a backup since \d{4}-', html)
     assert webjobs.list_jobs(app.config) == []
+
+
+def test_the_page_shows_a_run_in_progress_and_one_interrupted(app, backup_camp):
+    from app.backup.runlog import runs_path, start_run
+
+    start_run(app.config, "beat")  # this process: running, with no end and no duration yet
+    gone = start_run(app.config, "cli")
+    lines = runs_path(app.config).read_text().splitlines()
+    died = json.dumps({**gone, "pid": 999_999_999})  # a process that is gone: interrupted
+    runs_path(app.config).write_text("\n".join([*lines[:-1], died]) + "\n")
+    client, _ = login_as_role(app, backup_camp, "global_admin")
+    response = client.get("/admin/backups")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert '<tr data-outcome="running">' in html
+    assert '<tr data-outcome="interrupted">' in html
