@@ -287,6 +287,10 @@ def write_report(results, path):
         )
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
     lines += growth_lines(results)
+    if results.get("count_heavy"):
+        from bench.scalereport import count_heavy_lines  # it imports this module
+
+        lines += count_heavy_lines(results["count_heavy"])
     text = "\n".join(lines) + "\n"
     path.write_text(text)
     return text

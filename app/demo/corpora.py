@@ -91,7 +91,7 @@ def pairs_per_site(pairs, sites):
         cumulative.append(running)
     counts = [0] * sites
     for k in range(pairs):
-        counts[min(sites - 1, bisect.bisect(cumulative, (k + 0.5) / pairs))] += 1
+        counts[min(sites - 1, bisect.bisect(cumulative, k / pairs))] += 1
     return counts
 
 
