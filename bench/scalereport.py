@@ -43,8 +43,8 @@ def missed_keys(found):
 
 
 def corpus_label(preset, found):
-    """Return the short name of a corpus at its scale in the rows: "many files ×0.25"."""
-    return f"{NAMES[preset]} ×{found['scale']:g}"
+    """Return the short name of a corpus at its scale in the rows: "many files, scale 0.25"."""
+    return f"{NAMES[preset]}, scale {found['scale']:g}"
 
 
 def corpus_line(preset, found):
