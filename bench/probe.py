@@ -8,10 +8,11 @@ the kernel's peak counter (VmHWM) is reset just before the operation, so
 
 ``python -m bench.probe --profile FILE OP ...`` runs the operation under
 cProfile and writes its top functions (by own time, then by cumulative time)
-to FILE; the figures it prints are then slower than a plain run's. cProfile
-sees the main thread only: time spent in the threads an operation starts
-(the dump ahead, deflating, hashing and writing) shows as the main thread
-waiting for them.
+to FILE; the figures it prints are then slower than a plain run's. Every
+thread the operation starts (the dump ahead, deflating, hashing and writing)
+is profiled too and the profiles are added up, so the top lists show where the
+CPU time of all threads goes (a thread waiting for another still shows as
+``acquire``).
 """
 
 import json
@@ -40,11 +41,28 @@ def _profiled(fn, app, args, dest):
     import cProfile
     import io
     import pstats
+    import threading
 
+    threads = []
+
+    def start(*_event):  # the first event of each new thread: profile it from there on
+        profile = cProfile.Profile()
+        threads.append(profile)
+        profile.enable()
+
+    threading.setprofile(start)
     profile = cProfile.Profile()
-    result = profile.runcall(fn, app, *args)
+    try:
+        result = profile.runcall(fn, app, *args)
+    finally:
+        threading.setprofile(None)
     text = io.StringIO()
-    stats = pstats.Stats(profile, stream=text).strip_dirs()
+    stats = pstats.Stats(profile, stream=text)
+    for each in threads:
+        each.create_stats()
+        if each.stats:
+            stats.add(each)
+    stats.strip_dirs()
     stats.sort_stats("tottime").print_stats(TOP)
     stats.sort_stats("cumulative").print_stats(TOP)
     Path(dest).write_text(text.getvalue())

@@ -192,8 +192,8 @@ def profile_lines(preset, found):
     for op, text in found.get("profiles", {}).items():
         lines += [
             "",
-            f"Profile of `{op}`, {NAMES[preset]} at scale {found['scale']:g} (cProfile, main "
-            "thread; the top functions by own time, then by cumulative time):",
+            f"Profile of `{op}`, {NAMES[preset]} at scale {found['scale']:g} (cProfile, every "
+            "thread added up; the top functions by own time, then by cumulative time):",
             "",
             "```",
             *_trim(text),
