@@ -1,7 +1,7 @@
 """Helpers of the Site history tests: history restore jobs run as their task runs them."""
 
 from app.backup.errors import PausedForRestore
-from app.exports import restorejobs
+from app.exports import restorerun
 from app.exports.historyjobs import request_history_restore
 from app.extensions import db
 from app.tasks.sitehistory import from_backup
@@ -18,7 +18,7 @@ def run_history(config, job_id):
     """Run history restore job ``job_id`` as the task does; return its final state."""
     db.session.remove()
     try:
-        return restorejobs.run_restore_job(
+        return restorerun.run_restore_job(
             config,
             db.session,
             job_id,

@@ -14,7 +14,7 @@ from tests.processes import clean_env
 def main(kind, job_id):
     from app import create_app
     from app.backup import webjobs
-    from app.exports.restorejobs import run_restore_job
+    from app.exports.restorerun import run_restore_job
     from app.extensions import db
     from app.tasks.siteimports import restore_guard
 

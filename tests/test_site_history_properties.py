@@ -104,17 +104,23 @@ def _ids(changes):
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.one_of(states, st.just(None)), min_size=1, max_size=8))
+@given(st.lists(st.tuples(st.one_of(states, st.just(None)), st.booleans()), min_size=1, max_size=8))
 def test_a_season_of_edits_gives_one_version_per_run_and_its_changes(season):
-    nights, last = [], ({}, {})
-    for state in season:  # None: a night without change
+    """Off-site-only nights (True) collapse like the others; a version restores one here if any."""
+    nights, offsite, last = [], [], ({}, {})
+    for state, only_offsite in season:  # None: a night without change
         last = last if state is None else state
         nights.append(last)
+        offsite.append(only_offsite)
     found = [
-        (f"stinkykitty-2025-07-{n + 1:02d}-020000", f"2025-07-{n + 1:02d}T02:00:00Z", _entry(s))
+        (_id(n), f"2025-07-{n + 1:02d}T02:00:00Z", _entry(s), offsite[n])
         for n, s in reversed(list(enumerate(nights)))
     ]
     versions = _collapse(found)
+    for version in versions:
+        here = [b for b in version.backups if not offsite[int(b[-9:-7]) - 1]]
+        assert version.backup_id == (here or version.backups)[0]
+        assert version.offsite == (not here)
     runs = [nights[0]]
     for state in nights[1:]:
         if state != runs[-1]:
@@ -127,6 +133,10 @@ def test_a_season_of_edits_gives_one_version_per_run_and_its_changes(season):
         same = state[0] == nights[-1][0] and state[1] == nights[-1][1]
         assert has_changes(changes) is not same
     assert sum(len(v.backups) for v in versions) == len(nights)
+
+
+def _id(night):
+    return f"stinkykitty-2025-07-{night + 1:02d}-020000"
 
 
 @given(st.sampled_from(sorted(PARENTS)), st.lists(st.binary(max_size=60), max_size=6))

@@ -82,7 +82,7 @@ def test_every_history_route_is_not_found_for_anyone_but_the_owner(app, camp, ro
             answer = post_json(client, csrf, url, body)
             assert answer.status_code == 404, url
     assert snapshot(app.config, all_site_ids()) == before
-    assert len(restorejobs._store(app.config).ids()) == 1  # only the owner's
+    assert len(restorejobs.job_store(app.config).ids()) == 1  # only the owner's
 
 
 def test_the_site_page_links_the_history_for_its_owner_and_global_admins_only(app, camp):
@@ -124,7 +124,7 @@ def test_a_restore_needs_the_sites_name_typed(app, camp):
         answer = post_json(client, csrf, url, {} if typed is None else {"confirm": typed})
         assert answer.status_code == 400
         assert answer.get_json()["error"] == "Type the site's name, lakeside, to confirm."
-    assert restorejobs._store(app.config).ids() == []
+    assert restorejobs.job_store(app.config).ids() == []
     assert client.post(url, json={"confirm": "lakeside"}).status_code == 400  # no CSRF token
 
 

@@ -143,11 +143,21 @@ def test_only_the_restored_site_answers_503_meanwhile(app, make, login_as):
     def watching_load(rows, site_id):
         seen["lake"] = client.get(f"/admin/sites/{lake_id}").status_code
         seen["pine"] = client.get(f"/admin/sites/{pine_id}").status_code
+        # The state of a restore job still answers (here: no such job), so a page can follow it.
+        for status_url in ("restore/0000", "history/jobs/0000"):
+            seen[status_url] = client.get(f"/admin/sites/{lake_id}/{status_url}").status_code
+        seen["undo"] = client.post(f"/admin/sites/{lake_id}/history/jobs/0000/undo").status_code
         return load(rows, site_id)
 
     db.session.remove()
     restore_site(config, db.engine, backup.backup_id, "lakeside", load=watching_load)
-    assert seen == {"lake": 503, "pine": 200}
+    assert seen == {
+        "lake": 503,
+        "pine": 200,
+        "restore/0000": 404,
+        "history/jobs/0000": 404,
+        "undo": 503,
+    }
     assert client.get(f"/admin/sites/{lake_id}").status_code == 200
 
 

@@ -7,7 +7,8 @@ import pytest
 
 from app.coordination import site_guard
 from app.exports.export import export_site
-from app.exports.restorejobs import imports_dir, read_job, run_restore_job, sweep_restore_jobs
+from app.exports.restorejobs import imports_dir, read_job, sweep_restore_jobs
+from app.exports.restorerun import run_restore_job
 from app.extensions import db
 from app.models import Site, User, utcnow
 from app.tasks.siteimports import restore_guard

@@ -26,7 +26,7 @@ from hypothesis.stateful import (
 
 from app.coordination import lock
 from app.coordination.lock import backup_lock
-from app.exports import restorejobs
+from app.exports import restorejobs, restorerun
 from app.exports.export import export_site
 from app.extensions import db
 from app.media import delete_media
@@ -105,7 +105,7 @@ def machine_for(app, make, monkeypatch):
             self.exports = [neighbour_export]
             self.undoable = []  # (job id, the site just before that job's commit)
             self.kill_at = None
-            monkeypatch.setattr(restorejobs, "reached", self.reached)
+            monkeypatch.setattr(restorerun, "reached", self.reached)
 
         def reached(self, step):
             if step == self.kill_at:

@@ -3,7 +3,7 @@
 import contextlib
 import io
 
-from app.exports import restorejobs
+from app.exports import restorejobs, restorerun
 from app.extensions import db
 from app.models import Site
 from app.tasks.siteimports import restore_guard
@@ -53,7 +53,7 @@ def run(config, job_id, guard=None, **kw):
     """Run restore job ``job_id`` as the task does; return its final state."""
     db.session.remove()
     try:
-        return restorejobs.run_restore_job(
+        return restorerun.run_restore_job(
             config, db.session, job_id, guard=guard or restore_guard(config), **kw
         )
     finally:

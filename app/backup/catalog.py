@@ -34,6 +34,7 @@ SUFFIX = ".tar.gz"
 ID_TIME_FORMAT = "%Y-%m-%d-%H%M%S"
 ID_PATTERN = re.compile(r"^stinkykitty-(\d{4}-\d{2}-\d{2}-\d{6})$")
 CURRENT_NOTE = ".still-current.json"
+INDEX_SUFFIX = ".sites.json"  # the site index kept beside a backup (app.backup.history.store)
 # Crash leftovers: temporaries in the backups folder, staging folders in the data dir.
 LEFTOVER_GLOBS = (
     ("backups/system", ".*.tmp-*"),
@@ -45,6 +46,11 @@ LEFTOVER_GLOBS = (
 def backups_dir(config):
     """Return the folder that holds the system backups."""
     return data_path(config, "backups", "system")
+
+
+def index_path(config, backup_id: str) -> Path:
+    """Return where the site index of ``backup_id`` is kept (see ``app.backup.history.store``)."""
+    return backups_dir(config) / f"{backup_id}{INDEX_SUFFIX}"
 
 
 def backup_id_for(moment):

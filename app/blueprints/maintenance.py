@@ -2,6 +2,9 @@
 
 The flags live in ``app.coordination.maintenance``. A request is of a site when its
 URL names the site (``site_id``) or one of its export jobs, or its form names it.
+A view marked ``open_during_site_maintenance`` (the state of a restore job: it reads
+the site's row and the job, and writes nothing) still answers while only its own site
+is restored, so the page that started the restore can follow it to the end.
 """
 
 from flask import jsonify, render_template, request
@@ -14,6 +17,12 @@ from app.models import ExportJob
 RETRY_AFTER_SECONDS = 60
 
 
+def open_during_site_maintenance(view):
+    """Mark ``view`` as answering while its site alone is in maintenance."""
+    view.open_during_site_maintenance = True
+    return view
+
+
 def register_maintenance(app):
     """Make ``app`` answer 503 (a short page, or JSON for JSON clients) during maintenance."""
 
@@ -24,6 +33,9 @@ def register_maintenance(app):
         if state is None:
             sites = sites_in_maintenance(app.config)
             if not sites or _request_site_id() not in sites:
+                return None
+            view = app.view_functions.get(request.endpoint)
+            if getattr(view, "open_during_site_maintenance", False):
                 return None
         headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
         if wants_json():

@@ -21,6 +21,7 @@ from app.backup.history import (
     version_of,
 )
 from app.blueprints import current_celery, wants_json
+from app.blueprints.maintenance import open_during_site_maintenance
 from app.blueprints.siteimport import restore_status
 from app.exports import historyjobs, restorejobs
 from app.extensions import db
@@ -182,6 +183,7 @@ def restore(site_id, backup_id):
 
 
 @bp.get("/sites/<int:site_id>/history/jobs/<job_id>")
+@open_during_site_maintenance
 def job_status_view(site_id, job_id):
     """Answer the state, progress and outcome of a restore job of this site."""
     site = _site(site_id)

@@ -14,6 +14,7 @@ from flask import Blueprint, current_app, jsonify, request, url_for
 from flask_login import current_user
 
 from app.blueprints import current_celery
+from app.blueprints.maintenance import open_during_site_maintenance
 from app.exports import restorejobs, uploads
 from app.extensions import csrf, db
 from app.models import Site
@@ -144,6 +145,7 @@ def upload_export(site_id):
 
 
 @bp.get("/sites/<int:site_id>/restore/<job_id>")
+@open_during_site_maintenance
 def restore_status_view(site_id, job_id):
     """Answer the state, progress and outcome of a restore job of this site."""
     site = _site(site_id)

@@ -11,6 +11,8 @@ from app.commands import echo_json
 from app.extensions import db
 from app.humanize import human_time
 
+OFFSITE = "off-site copy, fetched when restored"
+
 
 @click.command("history")
 @click.argument("subdomain")
@@ -43,6 +45,8 @@ def site_history_command(subdomain, as_json):
             f"{version.backup_id}  {human_time(version.created_at)}  "
             f"{describe_changes(version.changes)}"
         )
+        if version.offsite:
+            click.echo(f"    {OFFSITE}")
         if len(version.backups) > 1:
             click.echo(
                 f"    unchanged from {version.oldest_id} ({human_time(version.oldest_created_at)}) "

@@ -10,9 +10,10 @@ This module is the face the layers above use. Inside:
 - ``exportformat``: an export's files read back into site rows;
   ``siteimport``: an export archive inspected and imported;
 - ``uploads``: an uploaded export, bounded and checked; ``restorejobs``: the
-  site page's "Restore from an export file" and its undo (``undo``: the site
-  saved inside the restore's own transaction); ``historyjobs``: the same job
-  of kind ``history``, for Site history's "Restore this version";
+  site page's "Restore from an export file" and its undo, ``restorerun``: such
+  a job run by a worker (``undo``: the site saved inside the restore's own
+  transaction); ``historyjobs``: the same job of kind ``history``, for Site
+  history's "Restore this version";
 - ``errors``: ``ExportError``.
 
 Below: one site's data (``app.sitedata``: the rows and the site loader),
@@ -21,7 +22,7 @@ the models. The views live in ``app.blueprints.exports`` and
 ``app.blueprints.siteimport``.
 """
 
-from app.exports import historyjobs, jobs, remote, restorejobs, uploads
+from app.exports import historyjobs, jobs, remote, restorejobs, restorerun, uploads
 from app.exports.errors import ExportError
 from app.exports.export import (
     ExportFailed,
@@ -52,5 +53,6 @@ __all__ = [
     "make_download_token",
     "remote",
     "restorejobs",
+    "restorerun",
     "uploads",
 ]

@@ -1,18 +1,16 @@
-""" "Restore from an export file": the upload, its preview, the job replacing the site, undo.
+""" "Restore from an export file": the job records, the upload and its preview, the undo.
 
 A job is a folder ``backups/site-imports/<job id>/`` with the uploaded export
 (``upload.tar.gz``) and ``job.json``, its record, kept by the crash-consistent
 job store (``app.jobstore``). It moves ``uploaded -> queued -> running -> done
 | failed``: uploaded and previewed, confirmed by the user, claimed by one worker
-(a file created with O_EXCL, so a task delivered twice runs once, and locked
-while it runs), finished. Inside the restore's transaction, with the backup
-lock held and the site in maintenance, the job first exports the site exactly
-as it replaces it (``app.exports.undo``; a site export kept ``EXPORT_RETENTION``
-like any other), so that "Undo restore" brings it back with a job of its own
-while that file is kept; the undo is this server's own file and is not held to
-the upload limits. A job whose worker died reads what really happened: done
-with its undo when its transaction committed, else failed with the site as it was.
-A job belongs to the site it was uploaded for, and only ever changes that site.
+and run (``app.exports.restorerun``), finished. The run first exports the site
+exactly as it replaces it, so that "Undo restore" brings it back with a job of
+its own (``request_undo``) while that file is kept (``EXPORT_RETENTION``); the
+undo is this server's own file and is not held to the upload limits. A job
+whose worker died reads what really happened: done with its undo when its
+transaction committed, else failed with the site as it was. A job belongs to
+the site it was uploaded for, and only ever changes that site.
 """
 
 import functools
@@ -21,18 +19,14 @@ import shutil
 import time
 from datetime import timedelta
 
-from app.archive import ArchiveError, NotEnoughSpace
-from app.commitmarks import add_mark, committed, prepare_marks, reached
+from app.archive import ArchiveError
 from app.config import data_path
-from app.coordination import Guard
-from app.errors import StinkyKittyError
 from app.exports import uploads
 from app.exports.errors import ExportError
 from app.exports.export import exports_dir
-from app.exports.siteimport import import_site, inspect_export
-from app.exports.undo import save_before
+from app.exports.siteimport import inspect_export
 from app.exports.uploads import UploadRefused
-from app.jobstore import JOB_ID, JobStore, app_engine, forget_token, new_token, settle
+from app.jobstore import JOB_ID, JobStore, app_engine, settle
 from app.models import format_utc, parse_utc, utcnow
 from app.sitedata import InvalidSiteData
 
@@ -51,15 +45,17 @@ def imports_dir(config):
     return data_path(config, "backups", "site-imports")
 
 
-def _store(config):
+def job_store(config):
+    """Return the job store of restore jobs."""
     return JobStore(imports_dir(config), folders=True)
 
 
-def _folder(config, job_id):
-    return _store(config).folder(job_id)
+def folder_of(config, job_id):
+    """Return the folder of job ``job_id``."""
+    return job_store(config).folder(job_id)
 
 
-def _settled_summary(job):
+def settled_summary(job):
     """The outcome of a job that committed but whose worker died before it said so."""
     counts = (job.get("preview") or {}).get("counts") or {}
     return {"summary": {"counts": counts, "notes": [], "settled": True}}
@@ -81,13 +77,13 @@ def read_job(config, job_id, *, clock=utcnow, engine=None):
     ``engine``, default the app's); one that cannot be settled (no database at
     hand) and still reads running long after EXPORT_STUCK_AFTER reads as failed.
     """
-    store = _store(config)
+    store = job_store(config)
     job = settle(
         store,
         store.read(job_id),
         engine or app_engine(),
         lost=STUCK,
-        done=_settled_summary,
+        done=settled_summary,
         failed=_drop_undo(config),
         clock=clock,
     )
@@ -100,7 +96,7 @@ def read_job(config, job_id, *, clock=utcnow, engine=None):
 
 def write_job(config, job):
     """Store ``job``'s record atomically and durably."""
-    _store(config).write(job)
+    job_store(config).write(job)
 
 
 def latest_job(config, site_id):
@@ -109,7 +105,7 @@ def latest_job(config, site_id):
     An upload still waiting for its confirmation is no outcome of the site's;
     jobs of one second are told apart by the nanosecond they were made.
     """
-    jobs = [read_job(config, job_id) for job_id in _store(config).ids()]
+    jobs = [read_job(config, job_id) for job_id in job_store(config).ids()]
     jobs = [j for j in jobs if j and j["site_id"] == site_id and j["state"] != "uploaded"]
     return max(jobs, key=lambda j: (j["created_at"], j.get("created_ns", 0), j["id"]), default=None)
 
@@ -120,7 +116,7 @@ def active_job(config, site_id, *, clock=utcnow):
     A job queued longer than EXPORT_STUCK_AFTER that no worker took counts no more.
     """
     stuck = timedelta(seconds=config["EXPORT_STUCK_AFTER"])
-    for job_id in _store(config).ids():
+    for job_id in job_store(config).ids():
         job = read_job(config, job_id, clock=clock)
         if not job or job["site_id"] != site_id or job["state"] not in ("queued", "running"):
             continue
@@ -131,7 +127,7 @@ def active_job(config, site_id, *, clock=utcnow):
 
 def new_job(config, site_id, user_id, kind, clock=utcnow):
     """Return a new job record of ``kind`` for site ``site_id`` (not stored yet: ``write_job``)."""
-    job_id = _store(config).new_id()
+    job_id = job_store(config).new_id()
     return {
         "id": job_id,
         "site_id": site_id,
@@ -188,7 +184,7 @@ def receive_upload(
     with uploads.receiving(root, site_id):
         job = new_job(config, site_id, user_id, "upload", clock)
         job["received_ns"] = time.time_ns()  # orders the uploads of a site, oldest first
-        folder = _folder(config, job["id"])
+        folder = folder_of(config, job["id"])
         path = folder / UPLOAD
         try:
             uploads.write_upload(config, stream, path, declared=length)
@@ -218,7 +214,7 @@ def request_undo(config, job_id, user_id, subdomain, *, clock=utcnow):
         raise JobStateError("There is nothing to undo (the saved state has expired).")
     job = new_job(config, done["site_id"], user_id, "undo", clock)
     source = exports_dir(config) / done["undo_export"]
-    target = _folder(config, job["id"]) / UPLOAD
+    target = folder_of(config, job["id"]) / UPLOAD
     try:
         os.link(source, target)
     except OSError:
@@ -248,7 +244,7 @@ def confirm_job(config, job_id, *, allow_other_site):
         raise JobStateError("This upload was confirmed already or is gone.")
     if job["other_site"] and not allow_other_site:
         raise JobStateError("This export is of another site; it was not restored.")
-    if not _store(config).mark_once(job_id, "confirmed"):
+    if not job_store(config).mark_once(job_id, "confirmed"):
         raise JobStateError("This upload was confirmed already.")
     job["state"] = "queued"
     write_job(config, job)
@@ -263,147 +259,9 @@ def fail_job(config, job_id, message, *, clock=utcnow):
         write_job(config, job)
 
 
-def failure_message(exc):
-    """Return the sentence an owner sees for ``exc``."""
-    if isinstance(exc, NotEnoughSpace):
-        return "The server is short of disk space; the site is as it was. Try again later."
-    if isinstance(exc, StinkyKittyError):  # a refusal, a damaged file, a lock...
-        return f"{exc}. The site is as it was."
-    return "The restore failed on an unexpected error; the site is as it was. Tell us."
-
-
-def run_restore_job(
-    config,
-    session,
-    job_id,
-    *,
-    guard: Guard | None = None,
-    step_aside=(),
-    clock=utcnow,
-    replace=None,
-):
-    """Run queued job ``job_id`` if this caller claims it; return its final state (None: skipped).
-
-    Replaces the site with the job's export in one transaction that first saves
-    the site as it replaces it (``app.exports.undo``: the undo). ``guard(site_id)``
-    is held around the write (lock, maintenance); when it raises one of the
-    exception types ``step_aside``, nothing is written: the job is queued again
-    and the exception raised. ``replace(job, prepare=, progress=, before_commit=)``,
-    if given, writes the site instead of the export (a restore from a backup,
-    ``app.tasks.sitehistory``): ``prepare(conn)`` first in the load's transaction,
-    ``before_commit()`` last; it returns the load's summary as a dict.
-    """
-    engine = session.get_bind()
-    session.close()  # this job reads and writes through its own transactions
-    store = _store(config)
-    job = read_job(config, job_id, engine=engine)
-    if job is None or job["state"] != "queued":
-        return None
-    with store.claim(job_id) as claimed:
-        if not claimed:
-            return None
-        reached("restore-claimed")
-        prepare_marks(engine)
-        job.update(state="running", started_at=format_utc(clock(), "seconds"))
-        job["commit_token"] = new_token()
-        write_job(config, job)
-        reached("restore-running")
-        replace = replace or _from_upload(config, engine, guard)
-        state = _run(config, engine, job, replace, step_aside, clock)
-        reached("restore-finished")
-    forget_token(store, job, engine)
-    return state
-
-
-def _reporter(config, job, phase):
-    last = [0.0]
-
-    def report(done, total):
-        now = time.monotonic()
-        if now - last[0] < 0.2 and done < total:
-            return  # a durable write per member would slow a large site down
-        last[0] = now
-        job["progress"] = {"phase": phase, "done": done, "total": total}
-        write_job(config, job)
-
-    return report
-
-
-def _from_upload(config, engine, guard):
-    """Return the ``replace`` of a job restoring its uploaded export (or the saved one: undo)."""
-
-    def replace(job, *, prepare, progress, before_commit):
-        return import_site(
-            config,
-            engine,
-            _folder(config, job["id"]) / UPLOAD,
-            replace_site_id=job["site_id"],
-            guard=guard,
-            progress=progress,
-            prepare=prepare,
-            trusted=job["kind"] == "undo",
-            before_commit=before_commit,
-            site_users_only=job["kind"] != "undo",  # an undo brings back our own export
-        ).to_dict()
-
-    return replace
-
-
-def _run(config, engine, job, replace, step_aside, clock):
-    folder = _folder(config, job["id"])
-    saved = []
-
-    def prepare(conn):  # first in the load's transaction: save the site as it is replaced
-        before = save_before(
-            config, conn, job["site_id"], progress=_reporter(config, job, "saving")
-        )
-        saved.append(before.path)
-        job["undo_export"] = before.path.name
-        write_job(config, job)
-        reached("restore-saved")
-        add_mark(conn, job["commit_token"])
-
-    paused = False
-    try:
-        summary = replace(
-            job,
-            prepare=prepare,
-            progress=_reporter(config, job, "restoring"),
-            before_commit=lambda: reached("restore-loaded"),
-        )
-        reached("restore-committed")
-    except step_aside:
-        # E.g. a whole-system restore began while the guard waited for the backup
-        # lock (see app.tasks.siteimports): queue the job again, for the task to
-        # run once that restore is over.
-        paused = True
-        for key in ("undo_export", "commit_token"):
-            job.pop(key, None)
-        job.update(state="queued", started_at=None, progress={"phase": None, "done": 0, "total": 0})
-        write_job(config, job)
-        _store(config).release(job["id"])
-        raise
-    except Exception as exc:
-        if not (saved and committed(engine, job["commit_token"])):
-            for path in saved:
-                path.unlink(missing_ok=True)
-            job["undo_export"] = None
-            ended = format_utc(clock(), "seconds")
-            job.update(state="failed", error=failure_message(exc), finished_at=ended)
-            write_job(config, job)
-            return "failed"
-        summary = _settled_summary(job)["summary"]  # it went in; what failed came after
-    finally:
-        if not paused:
-            (folder / UPLOAD).unlink(missing_ok=True)
-    job.update(state="done", summary=summary, finished_at=format_utc(clock(), "seconds"))
-    write_job(config, job)
-    return "done"
-
-
 def sweep_restore_jobs(config, *, clock=utcnow):
     """Delete job folders older than EXPORT_RETENTION; return their ids."""
-    store = _store(config)
+    store = job_store(config)
     cutoff = clock() - timedelta(seconds=config["EXPORT_RETENTION"])
     removed = []
     for job_id in store.ids():

@@ -30,7 +30,11 @@
       return Promise.reject(new Error("the server answered " + response.status + "; reload the page"));
     }
     return response.json().then(function (body) {
-      if (!response.ok) throw new Error(body.error || "the server answered " + response.status);
+      if (!response.ok) {
+        var error = new Error(body.error || "the server answered " + response.status);
+        error.status = response.status;
+        throw error;
+      }
       return body;
     });
   }
@@ -62,7 +66,8 @@
   function showPreview(version, button) {
     button.closest("li").appendChild(preview);  // under the version it is about
     summary.textContent = "Restore the version of " + version.created_text + " (" +
-      version.rows.pages + " pages, " + version.files.count + " media files)? This will:";
+      version.rows.pages + " pages, " + version.files.count + " media files)? " +
+      (version.offsite ? "It is an off-site copy: the server fetches it first. " : "") + "This will:";
     effects.textContent = "";
     var lines = version.restore.length ? version.restore : ["change nothing that the pages and media show"];
     lines.forEach(function (line) {
@@ -88,7 +93,10 @@
     undoButton.hidden = true;
     undoConfirm.hidden = true;
     var p = job.progress || {};
-    if (job.state === "queued" || !p.total) {
+    if (job.state === "running" && p.phase === "fetching") {
+      bar.removeAttribute("value");  // one download: no count of files to show
+      text.textContent = "Fetching the off-site copy…";
+    } else if (job.state === "queued" || !p.total) {
       bar.removeAttribute("value");
       text.textContent = job.state === "queued" ? "Waiting for a worker…" : "Preparing…";
     } else {
@@ -109,7 +117,15 @@
         showProgress(job);
         setTimeout(function () { poll(url); }, POLL_MS);
       })
-      .catch(function (err) { box.hidden = true; busy(false); show("Restore failed: " + err.message, true); });
+      .catch(function (err) {
+        if (err.status === 503) {  // the whole server is in maintenance: not an answer about the job
+          setTimeout(function () { poll(url); }, POLL_MS);
+          return;
+        }
+        box.hidden = true;
+        busy(false);
+        show("Restore failed: " + err.message, true);
+      });
   }
 
   restoreButtons.forEach(function (button) {

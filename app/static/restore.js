@@ -35,7 +35,11 @@
       return Promise.reject(new Error("the server answered " + response.status + "; reload the page"));
     }
     return response.json().then(function (body) {
-      if (!response.ok) throw new Error(body.error || "the server answered " + response.status);
+      if (!response.ok) {
+        var error = new Error(body.error || "the server answered " + response.status);
+        error.status = response.status;
+        throw error;
+      }
       return body;
     });
   }
@@ -126,7 +130,14 @@
         showProgress(job);
         setTimeout(function () { poll(url); }, POLL_MS);
       })
-      .catch(function (err) { idle(); show("Restore failed: " + err.message, true); });
+      .catch(function (err) {
+        if (err.status === 503) {  // the whole server is in maintenance: not an answer about the job
+          setTimeout(function () { poll(url); }, POLL_MS);
+          return;
+        }
+        idle();
+        show("Restore failed: " + err.message, true);
+      });
   }
 
   form.addEventListener("submit", function (event) {

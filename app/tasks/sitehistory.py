@@ -5,12 +5,14 @@ from flask import current_app
 
 from app.backup import PausedForRestore, notify
 from app.backup.history import index_missing, restore_version
-from app.exports import restorejobs
+from app.exports import restorejobs, restorerun
 from app.extensions import db
 from app.models import Site
 from app.sitedata import load_site
 from app.tasks.pause import pauses_for_restore
 from celeryconfig import BACKUP_SOFT_TIME_LIMIT, BACKUP_TIME_LIMIT
+
+PHASES = {"fetch": "fetching"}  # the job's name of a phase of restore_version, if not "restoring"
 
 
 def from_backup(config):
@@ -35,7 +37,9 @@ def from_backup(config):
             job["site_id"],
             job["backup_id"],
             load=load,
-            progress=lambda _phase, done, total: progress(done, total),
+            progress=lambda phase, done, total: progress(
+                done, total, PHASES.get(phase, "restoring")
+            ),
         )
         return outcome.summary
 
@@ -48,7 +52,7 @@ def run_history_restore(self, job_id):
     """Run history restore job ``job_id`` (a no-op if another delivery already took it)."""
     config = current_app.config
     try:
-        state = restorejobs.run_restore_job(
+        state = restorerun.run_restore_job(
             config,
             db.session,
             job_id,

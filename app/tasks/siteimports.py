@@ -5,7 +5,7 @@ from flask import current_app
 
 from app.backup import PausedForRestore, notify
 from app.coordination import site_guard
-from app.exports import restorejobs
+from app.exports import restorejobs, restorerun
 from app.extensions import db
 from app.models import Site
 from app.tasks.pause import pauses_for_restore
@@ -26,7 +26,7 @@ def run_site_restore(self, job_id):
     """Run restore job ``job_id`` (a no-op if another delivery already took it)."""
     config = current_app.config
     try:
-        state = restorejobs.run_restore_job(
+        state = restorerun.run_restore_job(
             config,
             db.session,
             job_id,

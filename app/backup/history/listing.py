@@ -2,11 +2,16 @@
 
 Only the site indexes are read (``<id>.sites.json`` beside each backup, see
 ``app.backup.history.store``), never an archive: a backup holds a version of the
-site when its index has a site of the same id AND subdomain (a site deleted
-since, whose subdomain another site took, is not this site's past). Backups
-in a row whose version of the site is the same (the same rows, byte for byte,
-and the same files) make one version, "unchanged from the oldest to the
-newest"; a restore uses the newest of them.
+site when its index has a site of the same id, subdomain AND creation (a site
+deleted since, whose subdomain another site took, is not this site's past).
+Backups in a row whose version of the site is the same (the same rows, byte
+for byte, and the same files) make one version, "unchanged from the oldest to
+the newest"; a restore uses the newest of them that is here, else the newest.
+
+Off-site-only backups count too: a verified-good copy in the local record of
+off-site copies (``app.backup.offsite.known_good_copies``, no request to the
+store) whose archive is gone here but whose index was kept. Such a version is
+flagged ``offsite``: a restore fetches the copy first (``restore_version``).
 
 What differs from now comes from the site's own rows alone: its live rows are
 dumped the way a backup dumps them (one snapshot, only that site's rows) and
@@ -20,10 +25,11 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from app.backup.catalog import SUFFIX, backup_files, backup_path
+from app.backup.catalog import SUFFIX, backup_files, backup_path, normalize_id
 from app.backup.errors import BackupError, BackupLocked, BackupNotFound, NotEnoughSpace
 from app.backup.history.index import PARENTS, SiteEntry, SiteIndexer
 from app.backup.history.store import index_backup, read_index
+from app.backup.offsite import known_good_copies, offsite_enabled
 from app.dumps import dump_database
 from app.errors import NOT_FOUND
 from app.extensions import db
@@ -48,6 +54,7 @@ class Version:
     backups: list[str]  # newest first
     entry: SiteEntry
     changes: dict = field(default_factory=dict)  # what differs from now (see ``diff``)
+    offsite: bool = False  # ``backup_id`` is only off-site: a restore fetches it first
 
     @property
     def same_as_now(self) -> bool:
@@ -67,6 +74,7 @@ class Version:
             "rows": entry["rows"],
             "files": {"count": entry["files"]["count"], "bytes": entry["files"]["bytes"]},
             "changes": self.changes,
+            "offsite": self.offsite,
         }
 
 
@@ -112,9 +120,15 @@ def site_history(config, engine, site_id: int, subdomain: str, *, index_missing=
     if now is None or now["subdomain"] != subdomain:
         raise VersionNotFound(f"there is no site {subdomain} (any more)")
     found, not_indexed, unreadable = [], [], {}
-    for path in backup_files(config):
-        backup_id = path.name[: -len(SUFFIX)]
-        index = _index_of(config, backup_id, site_id, index_missing)
+    here = {path.name[: -len(SUFFIX)] for path in backup_files(config)}
+    for backup_id in sorted(here | set(offsite_only(config, here)), reverse=True):
+        offsite = backup_id not in here
+        if offsite:  # its archive is not here to index: its kept index or nothing
+            index = read_index(config, backup_id, site_id)
+            if index is None:
+                continue
+        else:
+            index = _index_of(config, backup_id, site_id, index_missing)
         if index is None:
             not_indexed.append(backup_id)
         elif index.get("error"):
@@ -122,11 +136,21 @@ def site_history(config, engine, site_id: int, subdomain: str, *, index_missing=
         else:
             for entry in index["sites"]:
                 if same_site(entry, now):
-                    found.append((backup_id, str(index["created_at"]), entry))
+                    found.append((backup_id, str(index["created_at"]), entry, offsite))
     versions = _collapse(found)
     for version in versions:
         version.changes = diff(version.entry, now)
     return History(site_id, subdomain, versions, not_indexed, unreadable)
+
+
+def offsite_only(config, here) -> list[str]:
+    """Return the ids of the verified-good off-site copies not among ``here``, newest first.
+
+    Read from the local record of off-site copies alone: no request to the store.
+    """
+    if not offsite_enabled(config):
+        return []
+    return [backup_id for backup_id in known_good_copies(config) if backup_id not in here]
 
 
 def same_site(entry: SiteEntry, now: SiteEntry) -> bool:
@@ -151,16 +175,25 @@ def _index_of(config, backup_id, site_id, index_missing):
     return read_index(config, backup_id, site_id)
 
 
-def _collapse(found: list[tuple[str, str, SiteEntry]]) -> list[Version]:
-    """Return the versions of (backup id, time, entry), newest first, runs of the same merged."""
+def _collapse(found: list[tuple[str, str, SiteEntry, bool]]) -> list[Version]:
+    """Return the versions of (backup id, time, entry, off-site only), newest first, runs merged.
+
+    A version restores from the newest of its backups that is here, else the newest.
+    """
     versions: list[Version] = []
-    for backup_id, created_at, entry in found:
+    for backup_id, created_at, entry, offsite in found:
         last = versions[-1] if versions else None
         if last is not None and _same(last.entry, entry):
             last.oldest_id, last.oldest_created_at = backup_id, created_at
             last.backups.append(backup_id)
+            if last.offsite and not offsite:
+                last.backup_id, last.created_at, last.offsite = backup_id, created_at, False
             continue
-        versions.append(Version(backup_id, created_at, backup_id, created_at, [backup_id], entry))
+        versions.append(
+            Version(
+                backup_id, created_at, backup_id, created_at, [backup_id], entry, offsite=offsite
+            )
+        )
     return versions
 
 
@@ -267,11 +300,12 @@ def version_of(
     """Return the version of the site that backup ``backup_id`` holds, with its changes.
 
     Reads that backup's index alone (indexing it first if it has none and
-    ``index_missing``). Raises BackupNotFound, VersionNotFound.
+    ``index_missing``; an off-site-only backup is never indexed here).
+    Raises BackupNotFound, VersionNotFound.
     """
-    backup_id = backup_path(config, backup_id).name[: -len(SUFFIX)]  # BackupNotFound
+    backup_id, offsite = _where(config, backup_id)
     index = read_index(config, backup_id, site_id)
-    if index is None and not index_missing:
+    if index is None and (offsite or not index_missing):
         raise VersionNotFound(f"backup {backup_id} is not indexed yet")
     if index is None:
         index = index_backup(config, backup_id)
@@ -281,7 +315,23 @@ def version_of(
     for entry in index["sites"]:
         if same_site(entry, now) and not index.get("error"):
             created = str(index["created_at"])
-            version = Version(backup_id, created, backup_id, created, [backup_id], entry)
+            version = Version(
+                backup_id, created, backup_id, created, [backup_id], entry, offsite=offsite
+            )
             version.changes = diff(entry, now)
             return version
     raise VersionNotFound(f"backup {backup_id} holds no version of the site {subdomain}")
+
+
+def _where(config, backup_id: str) -> tuple[str, bool]:
+    """Return (the id of backup ``backup_id``, whether only its off-site copy holds it).
+
+    Raises BackupNotFound when it is neither here nor a verified-good off-site copy.
+    """
+    try:
+        return backup_path(config, backup_id).name[: -len(SUFFIX)], False
+    except BackupNotFound:
+        wanted = normalize_id(backup_id)
+        if wanted in offsite_only(config, ()):
+            return wanted, True
+        raise

@@ -15,8 +15,15 @@ under the backup lock, the archive is verified whole while its site tables'
 dumps are extracted to a staging folder; the dumps are read through the same
 indexer and the files' SHA-256 come from its ``SHA256SUMS``. A damaged or
 unauthenticated archive gets an index that says so (``error``), so it is not
-read again on every listing. An index whose archive is gone is deleted by the
-next backup run (``sweep_orphans``).
+read again on every listing.
+
+An index outlives its archive while an off-site copy of the backup exists:
+it stays where it is, and Site history lists that version from it (fetched
+when restored) without asking the store. The next backup run deletes the
+indexes whose archive is gone and whose copy the local record of off-site
+copies (``app.backup.offsite.read_record``) no longer holds
+(``sweep_orphans``); remote retention deletes the index of a copy it prunes
+when the archive is not here either.
 """
 
 import json
@@ -28,6 +35,7 @@ from typing import NotRequired, TypedDict, cast
 
 from app.archive import CHECKSUMS_NAME, fsync_dir, parse_checksums, read_manifest
 from app.backup import catalog
+from app.backup.catalog import INDEX_SUFFIX, index_path
 from app.backup.errors import BackupLocked, BackupNotFound, CorruptArchive, NotEnoughSpace
 from app.backup.history.index import (
     FORMAT,
@@ -37,12 +45,12 @@ from app.backup.history.index import (
     SiteIndexer,
     site_files,
 )
+from app.backup.offsite import read_record
 from app.backup.restore import staged_backup
 from app.coordination import backup_lock
 
 log = logging.getLogger(__name__)
 
-INDEX_SUFFIX = ".sites.json"
 LOCK_WAIT = 5.0  # seconds a lazy index waits for a running backup or restore
 
 
@@ -56,11 +64,6 @@ class BackupIndex(TypedDict):
     revision: str | None
     sites: list[SiteEntry]
     error: NotRequired[str | None]
-
-
-def index_path(config, backup_id: str) -> Path:
-    """Return where the index of ``backup_id`` is kept."""
-    return catalog.backups_dir(config) / f"{backup_id}{INDEX_SUFFIX}"
 
 
 def make_index(backup_id, created_at, revision, sites, error=None) -> BackupIndex:
@@ -175,12 +178,17 @@ def _index_archive(config, backup_id, path) -> BackupIndex:
 
 
 def sweep_orphans(config) -> list[str]:
-    """Delete the indexes whose backup is gone (call under the backup lock); return their names."""
+    """Delete the indexes of backups gone here and off-site (call under the backup lock).
+
+    An index stays while its archive is here or the local record of off-site
+    copies holds a copy of it (no request to the store). Returns their names.
+    """
     folder = catalog.backups_dir(config)
+    remote = set(read_record(config)["copies"])
     removed = []
     for path in folder.glob("stinkykitty-*" + INDEX_SUFFIX):
         backup_id = path.name[: -len(INDEX_SUFFIX)]
-        if not (folder / (backup_id + catalog.SUFFIX)).exists():
+        if backup_id not in remote and not (folder / (backup_id + catalog.SUFFIX)).exists():
             path.unlink(missing_ok=True)
             removed.append(path.name)
     return removed

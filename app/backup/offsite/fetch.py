@@ -56,11 +56,13 @@ def find_copy(config, backup_id, *, store=None):
     )
 
 
-def fetch_backup(config, backup_id, *, store=None, allow_unauthenticated=False):
+def fetch_backup(config, backup_id, *, store=None, allow_unauthenticated=False, wait=0.0):
     """Download, check and place the remote copy of ``backup_id``; return the local path.
 
     The archive must be authenticated by BACKUP_KEY unless ``allow_unauthenticated``.
-    Raises BackupNotFound, OffsiteError, Unauthenticated, or CorruptArchive when damaged.
+    A running backup or restore is waited for up to ``wait`` seconds. Raises
+    BackupNotFound, BackupLocked, OffsiteError, Unauthenticated, or CorruptArchive
+    when damaged.
     """
     store = store or remote_store(config)
     description = find_copy(config, backup_id, store=store)
@@ -74,7 +76,7 @@ def fetch_backup(config, backup_id, *, store=None, allow_unauthenticated=False):
             identities = load_identities(config.get("BACKUP_AGE_IDENTITY_FILE"))
         except EncryptionError as exc:
             raise OffsiteError(str(exc)) from None
-    with backup_lock(config, "fetch"):
+    with backup_lock(config, "fetch", wait=wait):
         if final.exists():
             raise OffsiteError(f"backup {backup_id} is already here ({final}); nothing fetched")
         tmp = folder / f".fetch.tmp-{secrets.token_hex(4)}"
@@ -130,14 +132,17 @@ def _download(store, description, tmp, identities):
         )
 
 
-def local_or_fetch(config, backup_id, *, allow_unauthenticated=False):
-    """Return the path of backup ``backup_id``, fetching it first when it is only remote."""
+def local_or_fetch(config, backup_id, *, allow_unauthenticated=False, wait=0.0):
+    """Return the path of backup ``backup_id``, fetching it first when it is only remote.
+
+    ``wait``: as ``fetch_backup`` waits for the backup lock.
+    """
     try:
         return catalog.backup_path(config, backup_id)
     except BackupNotFound:
         if not offsite.enabled(config):
             raise
-    return fetch_backup(config, backup_id, allow_unauthenticated=allow_unauthenticated)
+    return fetch_backup(config, backup_id, allow_unauthenticated=allow_unauthenticated, wait=wait)
 
 
 def verify_remote(config, *, store=None, clock=utcnow, read_one=True):

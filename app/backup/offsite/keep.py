@@ -16,7 +16,9 @@ and every copy older than the oldest kept, and never deletes anything while
 fewer than ``BACKUP_REMOTE_KEEP`` verified-good copies exist. Then, and only
 then, archive objects older than those kept that have no description (an
 upload whose description could not be written) go too. A store that fails
-while it looks deletes nothing.
+while it looks deletes nothing. A pruned copy whose archive is not here
+either takes its site index (``catalog.index_path``) with it: Site history
+no longer offers that version.
 
 ``abort_leftovers`` aborts every unfinished multipart upload under the prefix
 (an upload cut with the store gone could not abort itself). Only one off-site
@@ -133,6 +135,7 @@ def prune_remote(config, keep=None, *, store=None):
     for description in doomed:
         backup_id = description["backup_id"]
         note(config, forget=[backup_id])  # no longer offered as a way back, whatever follows
+        _drop_index(config, backup_id)
         try:
             store.delete(description["object"])
             store.delete(description_name(backup_id))
@@ -143,6 +146,12 @@ def prune_remote(config, keep=None, *, store=None):
     if deleted:
         log.info("remote retention deleted %s", ", ".join(deleted))
     return deleted
+
+
+def _drop_index(config, backup_id):
+    """Delete the site index of ``backup_id`` unless its archive is here."""
+    if not (catalog.backups_dir(config) / (backup_id + catalog.SUFFIX)).exists():
+        catalog.index_path(config, backup_id).unlink(missing_ok=True)
 
 
 def _archive_id(name):

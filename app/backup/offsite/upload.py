@@ -10,8 +10,8 @@ is multipart and streamed (``app.storage``), encrypted first to
 ``BACKUP_AGE_RECIPIENTS`` when set. Then remote retention
 (``app.backup.offsite.keep``) deletes only copies beyond
 ``BACKUP_REMOTE_KEEP`` verified-good ones, and every run ends by aborting the
-unfinished multipart uploads under the prefix. Nothing local is ever deleted
-here.
+unfinished multipart uploads under the prefix. No local backup is ever
+deleted here (only the site index of a pruned copy whose archive is gone).
 
 The store, its names and the local record are in ``app.backup.offsite.store``
 (re-exported here); a failed last attempt makes the backups unhealthy
