@@ -29,6 +29,7 @@ import subprocess
 from pathlib import Path
 
 from bench.__main__ import PY, ROOT, flask, probe, run, summary, timed, warm
+from bench.process import drop_index, run_create
 
 PRESETS = ("many-files", "many-rows")
 MIB_KB = 1024  # probe memory figures are in KiB
@@ -74,8 +75,6 @@ def _clean(*paths):
 
 def measure_backups(out, data_dir, runs):
     """The backup process against ``tar cf`` of the data dir; the backup's memory."""
-    from bench.process import run_create  # it imports bench.__main__, as this module does
-
     ref = out / "count-ref.tar"
     process, first_bytes, tar_cf = [], [], []
     for _ in range(runs):
@@ -226,6 +225,7 @@ def profile_misses(out, data_dir, backup, found):
         result = json.loads(done.stdout.strip().splitlines()[-1])["result"]
         if op in ("export", "backup"):
             Path(result["path"]).unlink()
+            drop_index(result["path"])
         profiles[op] = dest.read_text()
         dest.unlink()
     return profiles
@@ -237,6 +237,7 @@ def measure_count_heavy(out, scale, runs, results, anchors=True, profiles=True):
     for preset in PRESETS:
         small, _dir, small_backup = measure_corpus(out, preset, scale / 2, runs)
         Path(small_backup["path"]).unlink(missing_ok=True)
+        drop_index(small_backup["path"])
         found, data_dir, backup = measure_corpus(out, preset, scale, runs)
         found["half"] = small
         if anchors and preset == "many-rows":
@@ -250,6 +251,7 @@ def measure_count_heavy(out, scale, runs, results, anchors=True, profiles=True):
             found["profiles"] = profile_misses(out, data_dir, backup, found)
         heavy["corpora"][preset] = found
         Path(backup["path"]).unlink(missing_ok=True)
+        drop_index(backup["path"])
     return heavy
 
 
@@ -271,6 +273,7 @@ def profile_again(out):
             found["profiles"] = profile_misses(out, data_dir, backup, found)
         finally:
             Path(backup["path"]).unlink(missing_ok=True)
+            drop_index(backup["path"])
     finish(out, results)
 
 
