@@ -31,6 +31,7 @@ CORPORA = {
     # medium's rows with little media: the worst case of a restore through migrations
     "medium-rows": {"sites": 3, "pages": 300, "blocks_per_page": 40, "media_mb": 5},
 }
+QUICK_SCALE = 0.002  # of the count-heavy corpora in --quick: 200 files, 2,000 blocks
 MARIADB_SERVER = os.environ.get("BENCH_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -252,6 +253,20 @@ def main(argv=None):
     parser.add_argument(
         "--no-anchors", action="store_true", help="skip the databases' own dump and load tools"
     )
+    parser.add_argument(
+        "--count-heavy",
+        action="store_true",
+        help="also the count-heavy corpora (100k files; 1M rows), see bench/scale.py",
+    )
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="of the count-heavy corpora (1: full size; --quick: 0.002)",
+    )
+    parser.add_argument(
+        "--count-heavy-only", action="store_true", help="the count-heavy corpora alone"
+    )
     opts = parser.parse_args(argv)
     opts.out.mkdir(parents=True, exist_ok=True)
     # An installed app has its bytecode cached (the Dockerfile compiles it, pip
@@ -263,6 +278,21 @@ def main(argv=None):
         "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
     }
 
+    if opts.count_heavy or opts.count_heavy_only or opts.quick:
+        from bench.scale import measure_count_heavy  # it imports this module's helpers
+
+        quick = opts.quick and opts.scale == 1.0
+        measure_count_heavy(
+            opts.out,
+            QUICK_SCALE if quick else opts.scale,
+            opts.runs,
+            results,
+            anchors=not (opts.no_anchors or opts.quick),
+            profiles=not opts.quick,
+        )
+    if opts.count_heavy_only:
+        finish(opts.out, results)
+        return
     typical = build_corpus(opts.out, "quick" if opts.quick else "typical")
     measure_export(opts.out, typical, opts.runs, results)
     if opts.quick:
@@ -284,8 +314,13 @@ def main(argv=None):
             measure_anchors(opts.out, name, data_dir, backup_id, opts.runs, results)
         if not opts.no_mariadb:
             measure_mariadb(opts.out, name, data_dir, opts.runs, results)
-    (opts.out / "report.json").write_text(json.dumps(results, indent=1))
-    text = write_report(results, opts.out / "report.md")
+    finish(opts.out, results)
+
+
+def finish(out, results):
+    """Write the raw results and the report, and print the report."""
+    (out / "report.json").write_text(json.dumps(results, indent=1))
+    text = write_report(results, out / "report.md")
     print(text)
 
 

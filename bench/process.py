@@ -15,6 +15,7 @@ import os
 import re
 import subprocess
 import time
+from pathlib import Path
 
 from bench.__main__ import PY, ROOT, summary, warm
 
@@ -67,7 +68,14 @@ def run_create(data_dir):
         raise subprocess.CalledProcessError(code, cmd)
     for path in _backups(folder) - before:
         path.unlink()
+        drop_index(path)
     return seconds, first_byte
+
+
+def drop_index(archive):
+    """Remove the site index kept beside a backup archive the bench removed (if any)."""
+    archive = Path(archive)
+    archive.with_name(archive.name.removesuffix(".tar.gz") + ".sites.json").unlink(missing_ok=True)
 
 
 def empty_start():

@@ -285,8 +285,15 @@ def write_report(results, path):
                 _verdict(flat),
             )
         )
-    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    if rows:
+        lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    else:  # the count-heavy corpora alone: no main table
+        del lines[-3:]
     lines += growth_lines(results)
+    if results.get("count_heavy"):
+        from bench.scalereport import count_heavy_lines  # it imports this module
+
+        lines += count_heavy_lines(results["count_heavy"])
     text = "\n".join(lines) + "\n"
     path.write_text(text)
     return text

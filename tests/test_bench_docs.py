@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.docs import BEGIN, END, insert_report, main
+from bench.docs import BEGIN, COUNT_BEGIN, COUNT_END, COUNT_HEADING, END, insert_report, main
 
 ROOT = Path(__file__).resolve().parent.parent
 BODY = "Run 2030-01-01 on 2 cores.\n\n| measure | figure |\n|---|---|\n| x | 1 s |"
@@ -53,3 +53,32 @@ def test_the_benchmarks_page_has_the_section_the_command_fills():
     assert page.count(BEGIN) == 1
     assert page.count(END) == 1
     assert "| measure | figure | target | verdict |" in page.split(BEGIN)[1].split(END)[0]
+
+
+HEAVY = "Scale 0.25 of the presets.\n\n| measure | figure | target | verdict |\n|---|---|---|---|"
+COUNT_DOC = DOC + f"\n## Count-heavy\n\n{COUNT_BEGIN}\nold heavy\n{COUNT_END}\n\nEnd.\n"
+
+
+def test_a_count_heavy_report_fills_its_own_section_and_leaves_the_main_one():
+    report = f"# Benchmark report\n\nRun 2030-01-01 on 2 cores.\n\n{COUNT_HEADING}\n\n{HEAVY}\n"
+    new = insert_report(COUNT_DOC, report)
+
+    assert new.split(BEGIN)[1].split(END)[0].strip() == "old figures"
+    heavy = new.split(COUNT_BEGIN)[1].split(COUNT_END)[0].strip()
+    assert heavy == f"Run 2030-01-01 on 2 cores.\n\n{HEAVY}"
+    assert insert_report(new, report) == new
+
+
+def test_a_full_report_fills_both_sections():
+    report = f"{REPORT}\n{COUNT_HEADING}\n\n{HEAVY}\n"
+    new = insert_report(COUNT_DOC, report)
+
+    assert new.split(BEGIN)[1].split(END)[0].strip() == BODY
+    assert HEAVY in new.split(COUNT_BEGIN)[1].split(COUNT_END)[0]
+    assert "old" not in new
+
+
+def test_the_benchmarks_page_has_the_count_heavy_section():
+    page = (ROOT / "docs" / "benchmarks.md").read_text()
+    assert page.count(COUNT_BEGIN) == 1
+    assert page.count(COUNT_END) == 1

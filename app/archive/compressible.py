@@ -6,7 +6,6 @@ by deflating its first ``PROBE`` bytes at the fastest level.
 """
 
 import mimetypes
-from pathlib import PurePosixPath
 
 from isal import isal_zlib
 
@@ -21,10 +20,21 @@ INCOMPRESSIBLE_SUFFIXES = set(
 )
 
 
+def name_suffix(path: str) -> str:
+    """Return the lower-cased suffix of a member name (".jpg"), as ``PurePosixPath`` gives it.
+
+    Member names have no empty, "." or ".." parts (checked before), so the last
+    part is what follows the last "/"; a name starting with its only dot, or
+    ending with a dot, has none. Plain string work: it runs once per member.
+    """
+    name = path.rpartition("/")[2]
+    dot = name.rfind(".")
+    return name[dot:].lower() if 0 < dot < len(name) - 1 else ""
+
+
 def guess_compressible(path: str, sample: bytes) -> bool:
     """Return True when a member is worth deflating, by its name, else by a quick trial."""
-    suffix = PurePosixPath(path).suffix.lower()
-    if suffix in INCOMPRESSIBLE_SUFFIXES:
+    if name_suffix(path) in INCOMPRESSIBLE_SUFFIXES:
         return False
     mime = mimetypes.guess_type(path)[0] or ""
     if mime.startswith(("image/", "video/", "audio/")) and not mime.endswith(("svg+xml", "bmp")):
@@ -51,7 +61,7 @@ def _sample(member: Member) -> bytes:
     """Return the first bytes of ``member``, unless its name already tells it is media."""
     if isinstance(member.source, bytes | bytearray):
         return bytes(member.source[:PROBE])
-    if PurePosixPath(member.path).suffix.lower() in INCOMPRESSIBLE_SUFFIXES:
+    if name_suffix(member.path) in INCOMPRESSIBLE_SUFFIXES:
         return b""
     with open(member.source, "rb") as f:
         return f.read(PROBE)

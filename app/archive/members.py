@@ -81,8 +81,33 @@ class Late:
     check: Callable[[], None] = lambda: None  # called between members; raises to abandon
 
 
+# The fixed fields of a plain ustar header as ``tarfile`` writes a regular file's, around the
+# name, size, mtime and checksum: mode 0644, uid and gid 0, type "0", no link name, the POSIX
+# magic, empty user and group names, empty device numbers and prefix, padded to a block.
+_USTAR_MODE_IDS = b"0000644\x00" + b"0000000\x00" * 2
+_USTAR_REST = b"0" + bytes(100) + tarfile.POSIX_MAGIC + bytes(32 + 32 + 8 + 8 + 155 + 12)
+_USTAR_FIXED_SUM = 256 + sum(_USTAR_REST)  # 256: the checksum field, counted as blanks
+_OCTAL_11 = 8**11  # sizes and times up to this fit a ustar field; beyond, pax records
+
+
 def tar_header(path: str, size: int, mtime: int) -> bytes:
-    """Return the POSIX (pax) tar header of a regular file."""
+    """Return the POSIX (pax) tar header of a regular file.
+
+    A short ASCII name whose size and time fit the ustar fields needs no pax
+    record: its header is built here directly, byte for byte what ``tarfile``
+    writes (``tests/test_archive_headers.py`` compares them), at a fraction of
+    the cost, which counts in an archive of a hundred thousand files.
+    """
+    if len(path) <= 100 and path.isascii() and 0 <= size < _OCTAL_11 and 0 <= mtime < _OCTAL_11:
+        head = path.encode("ascii").ljust(100, b"\x00") + _USTAR_MODE_IDS
+        head += b"%011o\x00%011o\x00" % (size, mtime)
+        checksum = _USTAR_FIXED_SUM + sum(head)
+        return head + b"%06o\x00 " % checksum + _USTAR_REST
+    return _tarfile_header(path, size, mtime)
+
+
+def _tarfile_header(path: str, size: int, mtime: int) -> bytes:
+    """Return the POSIX (pax) tar header of a regular file, as ``tarfile`` writes it."""
     info = tarfile.TarInfo(path)
     info.size = size
     info.mode = 0o644

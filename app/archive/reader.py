@@ -18,7 +18,7 @@ import json
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from os import PathLike
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import cast
 
 from app.archive.auth import TAG_NAME, TAG_SIZE, tag_problem
@@ -50,7 +50,7 @@ def check_member_path(name: object) -> str:
     raw = name_bytes(name)
     if len(raw) > MAX_NAME_BYTES:
         raise UnsafeArchive(f"refused member name longer than {MAX_NAME_BYTES} bytes")
-    if name.startswith("/") or PurePosixPath(name).is_absolute():
+    if name.startswith("/"):  # what PurePosixPath.is_absolute() tests, without its cost
         raise UnsafeArchive(f"refused absolute member name {name!r}")
     parts = raw.split(b"/")
     if any(part in (b"", b".", b"..") for part in parts):

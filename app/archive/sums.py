@@ -14,6 +14,7 @@ written as their raw bytes (not necessarily UTF-8), as ``sha256sum`` prints them
 import json
 import re
 from collections.abc import Iterable, Mapping
+from json.encoder import encode_basestring as _encode_string
 from typing import Any
 
 from app.archive.errors import CorruptArchive
@@ -94,5 +95,37 @@ def manifest_bytes(manifest: Mapping[str, Any]) -> bytes:
     A lone surrogate (a byte of a non-UTF-8 name) is written as the JSON escape
     ``\\udcXX``, which ``json.loads`` reads back as the same lone surrogate.
     """
-    text = json.dumps(manifest, indent=1, ensure_ascii=False)
+    text = _fast_manifest_text(manifest)
+    if text is None:
+        text = json.dumps(manifest, indent=1, ensure_ascii=False)
     return text.encode("utf-8", "backslashreplace")
+
+
+_FILES_TOKEN = "\x00files\x00"  # a stand-in for the file list while the rest is encoded
+
+
+def _fast_manifest_text(manifest: Mapping[str, Any]) -> str | None:
+    """Return what ``json.dumps(manifest, indent=1, ensure_ascii=False)`` returns, or None.
+
+    The file list (a hundred thousand entries in a large backup) is written
+    here, entry by entry in the very layout ``json`` gives it, and the rest by
+    ``json``; None when an entry is not a plain ``{"path": str, "size": int}``
+    (``json`` then writes it all). ``tests/test_archive_manifest_bytes.py``
+    compares the two.
+    """
+    files = manifest.get("files")
+    if not isinstance(files, list) or not files:
+        return None
+    parts = []
+    for entry in files:
+        if type(entry) is not dict or len(entry) != 2:
+            return None
+        path, size = entry.get("path"), entry.get("size")
+        if type(path) is not str or type(size) is not int or next(iter(entry)) != "path":
+            return None
+        parts.append(f'  {{\n   "path": {_encode_string(path)},\n   "size": {size}\n  }}')
+    rest = json.dumps({**manifest, "files": _FILES_TOKEN}, indent=1, ensure_ascii=False)
+    token = json.dumps(_FILES_TOKEN, ensure_ascii=False)
+    if rest.count(token) != 1:
+        return None
+    return rest.replace(token, "[\n" + ",\n".join(parts) + "\n ]")

@@ -65,19 +65,25 @@ def drop_unreferenced_trash(media, media_rows_dump):
 
 
 def _snapshot_tree(uploads, links, seen, trashed):
+    # Plain strings, one folder of links made per folder: a hundred thousand
+    # files make each per-file step count (pathlib objects, a mkdir per file).
+    top = os.fspath(uploads)
     for root, dirs, names in walk(uploads, onerror=_unreadable):
         dirs.sort()
         _refuse_too_deep(uploads, root, dirs)
+        inside = root[len(top) + 1 :]  # root as the walk gives it, below uploads
+        prefix = inside + "/" if inside else ""
+        folder_made = False
         for name in sorted(names):
             if is_partial_upload(name):
                 continue
-            path = Path(root, name)
-            relpath = path.relative_to(uploads).as_posix()
+            path = os.path.join(root, name)
+            relpath = prefix + name
             if relpath in seen:
                 continue  # moved to the trash after it was linked from uploads/
             try:
                 check_member_path(MEMBER_PREFIX + relpath)
-                st = path.lstat()
+                st = os.lstat(path)
             except FileNotFoundError:
                 continue
             except ArchiveError as exc:
@@ -95,12 +101,14 @@ def _snapshot_tree(uploads, links, seen, trashed):
                 continue
             source = links / relpath
             try:
-                make_dirs(source.parent)
+                if not folder_made:
+                    make_dirs(source.parent)
+                    folder_made = True
                 os.link(path, source)
             except FileNotFoundError:
                 continue  # deleted (moved to the trash) since we listed it
             except OSError:
-                source = path  # no hard links here (other filesystem): read in place
+                source = Path(path)  # no hard links here (other filesystem): read in place
             seen.add(relpath)
             yield MediaFile(relpath, source, st.st_size, st.st_mtime_ns, trashed)
 

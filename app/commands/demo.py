@@ -3,7 +3,16 @@
 import click
 
 from app.commands.failures import CommandGroup, failure
-from app.demo import DEFAULT_PASSWORD, MIB, DemoError, DemoPlan, demo_logins, seed_demo
+from app.demo import (
+    DEFAULT_PASSWORD,
+    MIB,
+    PRESETS,
+    DemoError,
+    DemoPlan,
+    demo_logins,
+    seed_corpus,
+    seed_demo,
+)
 
 
 @click.group("demo", cls=CommandGroup)
@@ -31,7 +40,19 @@ def echo_logins(logins, password):
 )
 @click.option("--seed", default=1, show_default=True, help="The same seed gives the same demo.")
 @click.option("--password", default=DEFAULT_PASSWORD, show_default=True, help="Of every login.")
-def seed(sites, pages, blocks_per_page, media_mb, seed, password):
+@click.option(
+    "--preset",
+    type=click.Choice(PRESETS),
+    help="A count-heavy benchmark corpus (100,000 files or 1,000,000 blocks over 20 sites); "
+    "--sites, --pages, --blocks-per-page and --media-mb are then ignored.",
+)
+@click.option(
+    "--scale",
+    default=1.0,
+    show_default=True,
+    help="With --preset: multiply its counts (0.01 for a tiny one).",
+)
+def seed(sites, pages, blocks_per_page, media_mb, seed, password, preset, scale):
     """Create demo users, sites, pages, menus and images."""
     plan = DemoPlan(
         sites=sites,
@@ -42,7 +63,10 @@ def seed(sites, pages, blocks_per_page, media_mb, seed, password):
         password=password,
     )
     try:
-        summary = seed_demo(plan, progress=click.echo)
+        if preset:
+            summary = seed_corpus(preset, scale, seed, password, progress=click.echo)
+        else:
+            summary = seed_demo(plan, progress=click.echo)
     except DemoError as exc:
         raise failure(exc) from None
     click.echo(

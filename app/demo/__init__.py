@@ -15,21 +15,25 @@ from datetime import timedelta
 
 from sqlalchemy import func, insert, select
 
-from app.demo import content
+from app.demo import content, corpora
 from app.errors import StinkyKittyError
 from app.extensions import db
-from app.media import add_media, media_path
+from app.media import add_media, media_path, uploads_dir
 from app.models import Block, MediaTag, MenuItem, Page, Site, SiteUser, User, utcnow
 
 __all__ = [
     "DEFAULT_PASSWORD",
     "MIB",
+    "PRESETS",
     "DemoError",
     "DemoPlan",
     "DemoSummary",
     "demo_logins",
+    "seed_corpus",
     "seed_demo",
 ]
+
+PRESETS = tuple(corpora.PRESETS)
 
 DEFAULT_PASSWORD = "stinkykitty"
 ADMIN_EMAIL = "admin@example.org"
@@ -125,6 +129,56 @@ def seed_demo(plan, progress=None):
     except BaseException:
         db.session.rollback()
         for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    summary.logins = demo_logins(plan.password)
+    return summary
+
+
+def seed_corpus(preset, scale=1.0, seed=1, password=DEFAULT_PASSWORD, progress=None):
+    """Seed the count-heavy corpus ``preset`` (see app/demo/corpora.py) at ``scale``.
+
+    Return a DemoSummary. All or nothing, like ``seed_demo``.
+    """
+    if preset not in corpora.PRESETS:
+        raise DemoError(f"no preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    if not 0 < scale <= 100:
+        raise DemoError(f"--scale must be above 0 and at most 100 (got {scale})")
+    shape = corpora.PRESETS[preset]
+    sites, files, blocks = shape.scaled(scale)
+    plan = DemoPlan(sites=sites, pages=1, media_mb=0, seed=seed, password=password)
+    plan.validate()
+    _refuse_existing(plan)
+    rng = random.Random(plan.seed)
+    summary = DemoSummary()
+    writer = corpora.FileWriter(rng, uploads_dir())
+    try:
+        users = _make_users(plan)
+        pairs = corpora.pairs_per_site(files // 2, sites)
+        blocks_per_site = [blocks // sites + (n < blocks % sites) for n in range(sites)]
+        for index in range(sites):
+            site = _make_site(rng, index, users[owner_email(index + 1)])
+            _add_members(site, index, users)
+            sizes = corpora.file_sizes(rng, pairs[index])
+            media_ids, size = corpora.insert_media(site, sizes, writer, _past(rng))
+            pages, made = corpora.insert_pages(
+                rng, site, blocks_per_site[index], shape.blocks_per_page, media_ids, _past
+            )
+            summary.sites += 1
+            summary.pages += pages
+            summary.blocks += made
+            summary.menu_items += _make_menu(site, min(pages, 5))
+            summary.media += 2 * len(sizes)
+            summary.media_bytes += size
+            if progress:
+                progress(
+                    f"site {site.subdomain}: {pages} pages, {made} blocks, "
+                    f"{2 * len(sizes)} files ({size / MIB:.1f} MiB)"
+                )
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        for path in writer.written:
             path.unlink(missing_ok=True)
         raise
     summary.logins = demo_logins(plan.password)
