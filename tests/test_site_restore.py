@@ -235,3 +235,44 @@ def test_a_site_restore_first_settles_an_interrupted_whole_restore(app, make):
 
     assert not journal_path(config).exists()  # settled first: undone, as it had not committed
     assert snapshot(config, [lake_id]) == before  # lakeside as it was, its new page included
+
+
+def test_the_index_beside_the_backup_spares_a_read_of_the_archive(app, make, monkeypatch):
+    from app.backup.restore import site as site_module
+
+    config = app.config
+    lake_id, _pine_id = _two_camps(make)
+    backup = create_backup(config, db.engine)
+    expected, _users = snapshot(config, [lake_id])
+    reads = []
+    real_read = site_module.read_member
+    monkeypatch.setattr(
+        site_module, "read_member", lambda *a, **kw: reads.append(a) or real_read(*a, **kw)
+    )
+    make.page(db.session.get(Site, lake_id), slug="after", title="After")
+    _restore(config, backup.backup_id, "lakeside")
+    assert reads == []  # the site's id came from the index, the archive was read once
+    assert snapshot(config, [lake_id])[0] == expected
+
+
+def test_an_index_that_lies_about_the_sites_id_changes_nothing_of_the_outcome(app, make, caplog):
+    from app.backup.catalog import index_path
+
+    config = app.config
+    lake_id, pine_id = _two_camps(make)
+    backup = create_backup(config, db.engine)
+    expected, _users = snapshot(config, [lake_id])
+    path = index_path(config, backup.backup_id)
+    lines = path.read_bytes().splitlines(keepends=True)
+    lake = f'{{"id":{lake_id},"subdomain":"lakeside",'.encode()
+    lied = [
+        line.replace(lake, f'{{"id":{pine_id},"subdomain":"lakeside",'.encode()) for line in lines
+    ]
+    assert lied != lines
+    path.write_bytes(b"".join(lied))  # the index (not authenticated) names pinecrest's folder
+    others_before, _ = snapshot(config, [pine_id])
+    make.page(db.session.get(Site, lake_id), slug="after", title="After")
+    _restore(config, backup.backup_id, "lakeside")
+    assert snapshot(config, [lake_id])[0] == expected  # every row and file byte as in the backup
+    assert snapshot(config, [pine_id])[0] == others_before
+    assert "is wrong about lakeside" in caplog.text
