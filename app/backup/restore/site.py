@@ -158,21 +158,10 @@ def restore_site(
                 progress=catalog.phase(progress, "extract"),
                 key=key,
             ) as staging:
-                dump_dir = "db"
-                if steps:  # an older schema: migrate a scratch copy, read the site from that
-                    upgrade.load_at_head(
-                        config,
-                        staging,
-                        manifest,
-                        steps,
-                        dialect=engine.dialect.name,
-                        name=path.name,
-                        progress=catalog.phase(progress, "migrate"),
-                    )
-                    dump_dir = upgrade.HEAD_DUMP
                 dumped_id = backup_site_id(path, manifest, subdomain, staging)
                 if dumped_id == old_id:
-                    rows = read_rows(staging, subdomain, dump_dir)
+                    read = (path, manifest, steps, read_rows)
+                    rows = _site_rows(config, engine, staging, read, subdomain, progress)
                     summary = _load_live(config, engine, rows, subdomain, backup_id, load, clock)
                     break
             if trusted:  # cannot be: the same verified dump read twice
@@ -190,6 +179,27 @@ def restore_site(
     )
     log.info("restored site %s from backup %s: %s", subdomain, backup_id, json.dumps(summary))
     return outcome
+
+
+def _site_rows(config, engine, staging, read, subdomain, progress):
+    """Return the rows of ``subdomain`` from ``staging``; an older schema is migrated first.
+
+    ``read`` is (the archive's path, its manifest, the migration steps, ``read_rows``).
+    """
+    path, manifest, steps, read_rows = read
+    dump_dir = "db"
+    if steps:  # an older schema: migrate a scratch copy, read the site from that
+        upgrade.load_at_head(
+            config,
+            staging,
+            manifest,
+            steps,
+            dialect=engine.dialect.name,
+            name=path.name,
+            progress=catalog.phase(progress, "migrate"),
+        )
+        dump_dir = upgrade.HEAD_DUMP
+    return read_rows(staging, subdomain, dump_dir)
 
 
 def _site_members(site_id):
