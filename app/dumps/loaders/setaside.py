@@ -1,0 +1,91 @@
+"""PostgreSQL's secondary indexes and foreign keys set aside while a load fills their tables.
+
+``pg_restore`` builds indexes and checks foreign keys after the data: one
+sort per index and one query per key over the whole table, instead of an
+index insertion and a key lookup (a trigger) per row. A load does the same
+inside its own transaction, where PostgreSQL's DDL is transactional:
+``set_aside`` reads the definition of each secondary index
+(``pg_get_indexdef``) and foreign key (``pg_get_constraintdef``) of the
+tables first, drops them, and returns a function that recreates each one
+from its definition, under its own name. Primary keys and unique
+constraints stay (a duplicate row fails as it always did, and the keys
+reference them). With their keys gone, the tables are emptied by one
+``TRUNCATE`` (transactional too) rather than a ``DELETE`` per table, unless
+a table outside the load references one of them.
+
+The caller recreates before it commits and rolls back on any error (the load
+runs in a savepoint, ``app.dumps.load``), so a commit never sees the schema
+without them: a load ends with every index and key as it was, or changes
+nothing. Only a role that owns every table may drop its indexes; for any
+other, nothing is set aside and the load goes on as before. SQLite and
+MariaDB load with their indexes in place: on SQLite it made no difference
+that could be measured (docs/benchmarks.md), and MariaDB commits DDL.
+"""
+
+import sqlalchemy as sa
+
+_OWNS_ALL = sa.text(
+    "SELECT bool_and(pg_has_role(relowner, 'USAGE')) FROM pg_class "
+    "WHERE oid = ANY(CAST(:tables AS regclass[]))"
+)
+# Indexes of the tables that back no primary key, unique or exclusion constraint.
+_INDEXES = sa.text(
+    "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+    "WHERE i.indrelid = ANY(CAST(:tables AS regclass[])) AND NOT EXISTS ("
+    "SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid "
+    "AND c.contype IN ('p', 'u', 'x')) ORDER BY i.indexrelid"
+)
+# Foreign keys declared on the tables (those of other tables referencing them stay).
+_FOREIGN_KEYS = sa.text(
+    "SELECT conrelid::regclass::text, quote_ident(conname), pg_get_constraintdef(oid) "
+    "FROM pg_constraint WHERE contype = 'f' "
+    "AND conrelid = ANY(CAST(:tables AS regclass[])) ORDER BY oid"
+)
+# Foreign keys of other tables referencing the tables (they forbid a TRUNCATE).
+_REFERENCED_FROM_ELSEWHERE = sa.text(
+    "SELECT count(*) FROM pg_constraint WHERE contype = 'f' "
+    "AND confrelid = ANY(CAST(:tables AS regclass[])) "
+    "AND NOT conrelid = ANY(CAST(:tables AS regclass[]))"
+)
+
+
+def set_aside(conn, tables):
+    """Drop the secondary indexes and foreign keys of ``tables``; return (put_back, truncated).
+
+    ``put_back()`` recreates every one exactly as it was; call it before the
+    transaction commits. ``truncated`` tells whether the tables were emptied
+    too (else the caller deletes their rows). On engines other than
+    PostgreSQL, or for a role that does not own every table, nothing is done.
+    """
+    if conn.dialect.name != "postgresql" or not tables:
+        return (lambda: None), False
+    quote = conn.dialect.identifier_preparer
+    names = [quote.format_table(table) for table in tables]
+    if not conn.execute(_OWNS_ALL, {"tables": names}).scalar():
+        return (lambda: None), False
+    indexes = conn.execute(_INDEXES, {"tables": names}).all()
+    keys = conn.execute(_FOREIGN_KEYS, {"tables": names}).all()
+    for table, key, _definition in keys:
+        _run(conn, f"ALTER TABLE {table} DROP CONSTRAINT {key}")
+    for index, _definition in indexes:
+        _run(conn, f"DROP INDEX {index}")
+    truncated = not conn.execute(_REFERENCED_FROM_ELSEWHERE, {"tables": names}).scalar()
+    if truncated:
+        _run(conn, f"TRUNCATE {', '.join(names)}")
+
+    def put_back():
+        for _index, definition in indexes:
+            _run(conn, definition)
+        for table, key, definition in keys:
+            _run(conn, f"ALTER TABLE {table} ADD CONSTRAINT {key} {definition}")
+
+    return put_back, truncated
+
+
+def _run(conn, statement):
+    """Execute ``statement`` as it is (no parameters: a ``%`` in a definition stays one)."""
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        cursor.execute(statement)
+    finally:
+        cursor.close()
