@@ -7,11 +7,12 @@ inside its own transaction, where PostgreSQL's DDL is transactional:
 ``set_aside`` reads the definition of each secondary index
 (``pg_get_indexdef``) and foreign key (``pg_get_constraintdef``) of the
 tables first, drops them, and returns a function that recreates each one
-from its definition, under its own name. Primary keys and unique
-constraints stay (a duplicate row fails as it always did, and the keys
-reference them). With their keys gone, the tables are emptied by one
-``TRUNCATE`` (transactional too) rather than a ``DELETE`` per table, unless
-a table outside the load references one of them.
+from its definition, under its own name. Primary keys, unique constraints
+and unique indexes stay (a duplicate row fails as it always did, and keys
+reference them), and so does anything the definition would not bring back
+(a comment, a tablespace, a table clustered on the index). The tables are
+emptied by one ``TRUNCATE`` of them all (transactional too) rather than a
+``DELETE`` per table, unless a table outside the load references one of them.
 
 The caller recreates before it commits and rolls back on any error (the load
 runs in a savepoint, ``app.dumps.load``), so a commit never sees the schema
@@ -28,18 +29,24 @@ _OWNS_ALL = sa.text(
     "SELECT bool_and(pg_has_role(relowner, 'USAGE')) FROM pg_class "
     "WHERE oid = ANY(CAST(:tables AS regclass[]))"
 )
-# Indexes of the tables that back no primary key, unique or exclusion constraint.
+# Plain indexes of the tables: not unique, backing no constraint (a key elsewhere may use a
+# unique one), and nothing about them that their definition does not say (clustered on,
+# in a tablespace of their own, commented).
 _INDEXES = sa.text(
-    "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
-    "WHERE i.indrelid = ANY(CAST(:tables AS regclass[])) AND NOT EXISTS ("
-    "SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid "
-    "AND c.contype IN ('p', 'u', 'x')) ORDER BY i.indexrelid"
+    "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) "
+    "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+    "WHERE i.indrelid = ANY(CAST(:tables AS regclass[])) "
+    "AND NOT i.indisunique AND NOT i.indisprimary AND NOT i.indisclustered "
+    "AND c.reltablespace = 0 AND obj_description(i.indexrelid, 'pg_class') IS NULL "
+    "AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid) "
+    "ORDER BY i.indexrelid"
 )
 # Foreign keys declared on the tables (those of other tables referencing them stay).
 _FOREIGN_KEYS = sa.text(
     "SELECT conrelid::regclass::text, quote_ident(conname), pg_get_constraintdef(oid) "
     "FROM pg_constraint WHERE contype = 'f' "
-    "AND conrelid = ANY(CAST(:tables AS regclass[])) ORDER BY oid"
+    "AND conrelid = ANY(CAST(:tables AS regclass[])) "
+    "AND obj_description(oid, 'pg_constraint') IS NULL ORDER BY oid"
 )
 # Foreign keys of other tables referencing the tables (they forbid a TRUNCATE).
 _REFERENCED_FROM_ELSEWHERE = sa.text(
