@@ -10,6 +10,7 @@ same as before, and so are the rows.
 """
 
 import re
+import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -193,3 +194,33 @@ def test_on_postgresql_a_failed_load_undoes_itself_even_if_the_caller_commits(
         db.session.remove()
         assert schema(db.engine) == before
         assert database_state() == rows
+
+
+def test_on_postgresql_a_role_owning_no_table_loads_with_indexes_and_keys_in_place(
+    make_app, make, tmp_path
+):
+    app = make_app("postgresql")
+    role = f"sk_loader_{uuid.uuid4().hex[:8]}"
+    with app.app_context():
+        entries, rows, before = _seeded_dump(make, tmp_path)
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql(f"CREATE ROLE {role}")
+            here = conn.exec_driver_sql("SELECT quote_ident(current_schema())").scalar()
+            conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA {here} TO {role}")
+            for grant in ("ALL ON ALL TABLES", "ALL ON ALL SEQUENCES"):
+                conn.exec_driver_sql(f"GRANT {grant} IN SCHEMA {here} TO {role}")
+            ids_before = dict(_object_ids(conn))
+        try:
+            with db.engine.begin() as conn:
+                conn.exec_driver_sql(f"SET LOCAL ROLE {role}")  # may write rows, not drop indexes
+                load_database(conn, entries)
+                conn.exec_driver_sql("RESET ROLE")
+                ids_after = dict(_object_ids(conn))
+            db.session.remove()
+            assert schema(db.engine) == before
+            assert database_state() == rows
+            assert ids_after == ids_before  # nothing was dropped and made again
+        finally:
+            with db.engine.begin() as conn:
+                conn.exec_driver_sql(f"DROP OWNED BY {role}")
+                conn.exec_driver_sql(f"DROP ROLE {role}")
