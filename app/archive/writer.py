@@ -43,7 +43,6 @@ from app.archive.members import (
     RECORD,
     Late,
     Manifest,
-    ManifestFile,
     Member,
     Progress,
     padding,
@@ -60,7 +59,7 @@ from app.archive.reader import (
     read_back,
 )
 from app.archive.space import fsync_dir, is_disk_full
-from app.archive.sums import checksum_line, checksums_size, checksums_text, manifest_bytes
+from app.archive.sums import checksum_line, checksums_size, checksums_text, manifest_bytes_of
 
 __all__ = ["ArchiveResult", "Late", "Member", "RoomExceeded", "remove_temporaries", "write_archive"]
 
@@ -217,17 +216,15 @@ def _manifest(
     """Return (the member names SHA256SUMS lists before the tag, the manifest's bytes).
 
     ``entries`` is a list of (path, size), in the archive's order. Only the
-    bytes are kept: the manifest as a dict costs ten times their memory.
+    bytes are made: the manifest as a dict costs ten times their memory.
     """
     summed = [MANIFEST_NAME, *(path for path, _size in entries)]
-    files: list[ManifestFile] = [{"path": path, "size": size} for path, size in entries]
     manifest = {**meta, "format_version": FORMAT_VERSION}
     if key is not None:  # the tag member is declared here, not in "files"
         manifest["authentication"] = authentication_field(key)
     tagged = [TAG_NAME] if key is not None else []
-    files.append({"path": CHECKSUMS_NAME, "size": checksums_size([*summed, *tagged])})
-    manifest["files"] = files
-    return summed, manifest_bytes(manifest)
+    sums = (CHECKSUMS_NAME, checksums_size([*summed, *tagged]))
+    return summed, manifest_bytes_of(manifest, [*entries, sums])
 
 
 def _place_head(
