@@ -11,7 +11,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from app.archive.compressible import name_suffix
-from app.archive.sums import _fast_manifest_text, manifest_bytes
+from app.archive.sums import _fast_manifest_bytes, manifest_bytes, manifest_bytes_of
 
 NAMES = st.one_of(
     st.text(min_size=1, max_size=40),
@@ -50,9 +50,20 @@ def test_the_bytes_are_json_dumps_indent_1(files, before, after):
     assert manifest_bytes(manifest) == expected(manifest)
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    pairs=st.lists(st.tuples(NAMES, st.integers(min_value=0, max_value=2**50)), max_size=6),
+    meta=OTHERS,
+)
+@example(pairs=[("a", 1)], meta={"x": "\x00files\x00"})
+def test_the_bytes_of_a_list_of_pairs_are_those_of_its_dicts(pairs, meta):
+    manifest = {**meta, "files": [{"path": path, "size": size} for path, size in pairs]}
+    assert manifest_bytes_of(meta, pairs) == expected(manifest)
+
+
 def test_a_plain_list_takes_the_fast_path():
     manifest = {"format": "stinkykitty-backup", "files": [{"path": "a/b.jpg", "size": 3}], "n": 1}
-    assert _fast_manifest_text(manifest) is not None
+    assert _fast_manifest_bytes(manifest) is not None
     assert manifest_bytes(manifest) == expected(manifest)
 
 

@@ -3,7 +3,7 @@
 import tarfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from os import PathLike
 from typing import Any, Protocol, TypedDict
 
 from app.archive.errors import ArchiveError
@@ -41,13 +41,17 @@ BLOCK = tarfile.BLOCKSIZE
 RECORD = tarfile.RECORDSIZE
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Member:
-    """One file to put in an archive: its name inside, exact size, and where its bytes come from."""
+    """One file to put in an archive: its name inside, exact size, and where its bytes come from.
+
+    ``source`` is the file's path, or the bytes themselves. With slots: an
+    archive of a hundred thousand files holds as many members.
+    """
 
     path: str
     size: int
-    source: Path | bytes
+    source: str | PathLike[str] | bytes
     compressible: bool | None = None
 
 

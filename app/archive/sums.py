@@ -13,7 +13,7 @@ written as their raw bytes (not necessarily UTF-8), as ``sha256sum`` prints them
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from json.encoder import encode_basestring as _encode_string
 from typing import Any
 
@@ -67,7 +67,7 @@ def parse_checksums(data: bytes, source: str, member: str) -> dict[str, str]:
     if data and not data.endswith(b"\n"):
         raise CorruptArchive(f"{source}: {member} is malformed (its last line is cut)")
     listed: dict[str, str] = {}
-    for number, line in enumerate(data.split(b"\n")[:-1], 1):
+    for number, line in enumerate(_lines(data), 1):
         escaped = line.startswith(b"\\")
         if escaped:
             line = line[1:]
@@ -89,26 +89,57 @@ def parse_checksums(data: bytes, source: str, member: str) -> dict[str, str]:
     return listed
 
 
+def _lines(data: bytes) -> Iterator[bytes]:
+    """Yield the lines of ``data`` (which ends with a line feed) one at a time, without it.
+
+    Not ``split``: a list of a hundred thousand lines would cost verify and
+    restore several times the member's own size at once.
+    """
+    start = 0
+    while start < len(data):
+        end = data.index(b"\n", start)
+        yield data[start:end]
+        start = end + 1
+
+
 def manifest_bytes(manifest: Mapping[str, Any]) -> bytes:
     """Return ``manifest`` as UTF-8 JSON; names that are not UTF-8 keep their bytes as escapes.
 
     A lone surrogate (a byte of a non-UTF-8 name) is written as the JSON escape
     ``\\udcXX``, which ``json.loads`` reads back as the same lone surrogate.
     """
-    text = _fast_manifest_text(manifest)
-    if text is None:
-        text = json.dumps(manifest, indent=1, ensure_ascii=False)
+    data = _fast_manifest_bytes(manifest)
+    if data is None:
+        data = _encode(json.dumps(manifest, indent=1, ensure_ascii=False))
+    return data
+
+
+def _encode(text: str) -> bytes:
     return text.encode("utf-8", "backslashreplace")
 
 
 _FILES_TOKEN = "\x00files\x00"  # a stand-in for the file list while the rest is encoded
 
 
-def _fast_manifest_text(manifest: Mapping[str, Any]) -> str | None:
-    """Return what ``json.dumps(manifest, indent=1, ensure_ascii=False)`` returns, or None.
+def manifest_bytes_of(meta: Mapping[str, Any], files: Sequence[tuple[str, int]]) -> bytes:
+    """Return ``manifest_bytes`` of ``meta`` with ``files`` last, each (path, size) an entry.
+
+    The same bytes as ``manifest_bytes({**meta, "files": [{"path": p, "size": s}, ...]})``,
+    without a dict per file in between: a writer of a hundred thousand files holds
+    only their list of pairs.
+    """
+    pairs = ((path, size, True) for path, size in files)
+    data = _with_file_list({**meta, "files": _FILES_TOKEN}, pairs) if files else None
+    if data is None:
+        return manifest_bytes({**meta, "files": [{"path": p, "size": s} for p, s in files]})
+    return data
+
+
+def _fast_manifest_bytes(manifest: Mapping[str, Any]) -> bytes | None:
+    """Return what ``json.dumps(manifest, indent=1, ensure_ascii=False)`` encodes to, or None.
 
     The file list (a hundred thousand entries in a large backup) is written
-    here, entry by entry in the very layout ``json`` gives it, and the rest by
+    entry by entry, straight into one buffer of bytes, and the rest by
     ``json``; None when an entry is not a plain ``{"path": str, "size": int}``
     (``json`` then writes it all). ``tests/test_archive_manifest_bytes.py``
     compares the two.
@@ -116,16 +147,39 @@ def _fast_manifest_text(manifest: Mapping[str, Any]) -> str | None:
     files = manifest.get("files")
     if not isinstance(files, list) or not files:
         return None
-    parts = []
-    for entry in files:
-        if type(entry) is not dict or len(entry) != 2:
-            return None
-        path, size = entry.get("path"), entry.get("size")
-        if type(path) is not str or type(size) is not int or next(iter(entry)) != "path":
-            return None
-        parts.append(f'  {{\n   "path": {_encode_string(path)},\n   "size": {size}\n  }}')
-    rest = json.dumps({**manifest, "files": _FILES_TOKEN}, indent=1, ensure_ascii=False)
+    return _with_file_list({**manifest, "files": _FILES_TOKEN}, map(_plain_entry, files))
+
+
+def _plain_entry(entry: object) -> tuple[Any, Any, bool]:
+    """Return (path, size, whether the entry is a plain {"path": ..., "size": ...})."""
+    if type(entry) is not dict or len(entry) != 2 or next(iter(entry)) != "path":
+        return None, None, False
+    return entry.get("path"), entry.get("size"), True
+
+
+def _with_file_list(
+    manifest: Mapping[str, Any], entries: Iterable[tuple[Any, Any, bool]]
+) -> bytes | None:
+    """Return ``manifest``'s bytes with ``entries`` as the list where its files token stands.
+
+    Each entry is written in the very layout ``json.dumps(indent=1)`` gives a
+    ``{"path": str, "size": int}``; None when one is not such a pair (or the
+    token appears twice), for ``json`` to write it all.
+    """
+    rest = json.dumps(manifest, indent=1, ensure_ascii=False)
     token = json.dumps(_FILES_TOKEN, ensure_ascii=False)
     if rest.count(token) != 1:
         return None
-    return rest.replace(token, "[\n" + ",\n".join(parts) + "\n ]")
+    before, after = rest.split(token)
+    out = bytearray(_encode(before))
+    out += b"[\n"
+    separator = b""
+    for path, size, plain in entries:
+        if not plain or type(path) is not str or type(size) is not int:
+            return None
+        out += separator
+        out += _encode(f'  {{\n   "path": {_encode_string(path)},\n   "size": {size}\n  }}')
+        separator = b",\n"
+    out += b"\n ]"
+    out += _encode(after)
+    return bytes(out)

@@ -43,7 +43,6 @@ from app.archive.members import (
     RECORD,
     Late,
     Manifest,
-    ManifestFile,
     Member,
     Progress,
     padding,
@@ -57,11 +56,10 @@ from app.archive.reader import (
     RESERVED_NAMES,
     check_member_path,
     checksum_problem,
-    parse_manifest,
     read_back,
 )
 from app.archive.space import fsync_dir, is_disk_full
-from app.archive.sums import checksum_line, checksums_size, checksums_text, manifest_bytes
+from app.archive.sums import checksum_line, checksums_size, checksums_text, manifest_bytes_of
 
 __all__ = ["ArchiveResult", "Late", "Member", "RoomExceeded", "remove_temporaries", "write_archive"]
 
@@ -123,8 +121,7 @@ def write_archive(
         raise ValueError("an archive with late members cannot be hashed whole as it is written")
     stored, deflated = split_by_compressibility(members)
     entries = [(m.path, m.size) for m in stored + deflated]
-    summed, manifest = _manifest(meta, entries + [(p, STAND_IN_SIZE) for p in late_paths], key)
-    head = manifest_bytes(manifest)
+    summed, head = _manifest(meta, entries + [(p, STAND_IN_SIZE) for p in late_paths], key)
     mtime = int(os.environ.get("SOURCE_DATE_EPOCH", "0")) or int(time.time())
 
     tmp = final_path.with_name(f".{final_path.name}.tmp-{secrets.token_hex(4)}")
@@ -153,8 +150,8 @@ def write_archive(
             checksums.update(_add_members(gz, stored, ahead, check, mtime, progress, total))
             if late is not None:
                 entries += [(p, ahead.sizes[p]) for p in late_paths]
-                _, manifest = _manifest(late.meta(), entries, key)
-                head = _place_head(gz, raw, head_offset, room, manifest_bytes(manifest), mtime)
+                _, final = _manifest(late.meta(), entries, key)
+                head = _place_head(gz, raw, head_offset, room, final, mtime)
                 checksums[MANIFEST_NAME] = hashlib.sha256(head).hexdigest()
             tail_offset = gz.end_run()  # the tail starts a fresh deflate run, read back below
             sums = checksums_text(checksums, summed)
@@ -169,7 +166,7 @@ def write_archive(
             os.fsync(raw.fileno())
             if os.fstat(raw.fileno()).st_size != out.size:
                 raise ArchiveError(f"{tmp.name}: the file on disk is not the size written")
-        _check_read_back(tmp, final_path.name, (tail_offset, trailer), manifest, checksums, key)
+        _check_read_back(tmp, final_path.name, (tail_offset, trailer), head, checksums, key)
         os.replace(tmp, final_path)
         fsync_dir(final_path.parent)
     except OSError as exc:
@@ -215,20 +212,19 @@ def _check_members(members: list[Member], late_paths: Iterable[str] = ()) -> Non
 
 def _manifest(
     meta: Manifest, entries: list[tuple[str, int]], key: bytes | None
-) -> tuple[list[str], Manifest]:
-    """Return (the member names SHA256SUMS lists before the tag, the manifest) of ``entries``.
+) -> tuple[list[str], bytes]:
+    """Return (the member names SHA256SUMS lists before the tag, the manifest's bytes).
 
-    ``entries`` is a list of (path, size), in the archive's order.
+    ``entries`` is a list of (path, size), in the archive's order. Only the
+    bytes are made: the manifest as a dict costs ten times their memory.
     """
     summed = [MANIFEST_NAME, *(path for path, _size in entries)]
-    files: list[ManifestFile] = [{"path": path, "size": size} for path, size in entries]
     manifest = {**meta, "format_version": FORMAT_VERSION}
     if key is not None:  # the tag member is declared here, not in "files"
         manifest["authentication"] = authentication_field(key)
     tagged = [TAG_NAME] if key is not None else []
-    files.append({"path": CHECKSUMS_NAME, "size": checksums_size([*summed, *tagged])})
-    manifest["files"] = files
-    return summed, manifest
+    sums = (CHECKSUMS_NAME, checksums_size([*summed, *tagged]))
+    return summed, manifest_bytes_of(manifest, [*entries, sums])
 
 
 def _place_head(
@@ -286,15 +282,17 @@ def _check_read_back(
     tmp: Path,
     name: str,
     tail: tuple[int, bytes],
-    manifest: Manifest,
+    written: bytes,
     checksums: dict[str, str],
     key: bytes | None,
 ) -> None:
-    """Parse what was written with the reader's code; raise ArchiveError if it would refuse it."""
+    """Parse what was written with the reader's code; raise ArchiveError if it would refuse it.
+
+    ``written`` is the manifest's bytes as written: those read back must be the same.
+    """
     try:
         read, head, last = read_back(tmp, *tail)
-        parse_manifest(head, name)
-        problem = None if read == manifest else "the manifest reads back differently"
+        problem = None if head == written else "the manifest reads back differently"
         digests = {**checksums, MANIFEST_NAME: hashlib.sha256(head).hexdigest()}
         problem = problem or checksum_problem(name, last.get(CHECKSUMS_NAME), digests)
         if problem is None and key is not None:

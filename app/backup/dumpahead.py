@@ -7,13 +7,17 @@ tables in foreign-key order, each into its file; the writer's deflating thread
 gets every piece as it is written (``members`` yields one Stream per table), so
 deflating the last table ends moments after dumping it. Once the writer runs,
 at most ``AHEAD`` pieces wait between the two threads, which bounds the memory.
+The writer starts once the media table is dumped (its rows decide which media
+go in): the tables dumped before that, the media table included, are handed
+over as their finished files (a Member each), not as pieces held in memory,
+so a hundred thousand media rows wait on disk, not in the queue.
 """
 
 import queue
 import threading
 import time
 
-from app.archive import Stream, check_space
+from app.archive import Member, Stream, check_space
 from app.backup.mediasnap import drop_unreferenced_trash, snapshot_media
 from app.config import data_path
 from app.coordination import trash_dir
@@ -70,8 +74,10 @@ class DumpAhead:
             check_space(2 * db_bytes + sum(f.size for f in snapshot), folder, "the backup")
 
         def sink(path):
-            self._hand_over(path)
             seen = self._watch and self._watch(path.stem.split("-", 1)[1])
+            if not self._media_ready.is_set():
+                return seen or None  # the writer reads the finished file (on_table)
+            self._hand_over(path)
             if not seen:
                 return self._hand_over
 
@@ -82,7 +88,11 @@ class DumpAhead:
             return both
 
         def on_table(table):
-            self._hand_over(_END)
+            if self._media_ready.is_set():
+                self._hand_over(_END)
+            else:
+                member = Member(f"db/{table.path.name}", table.size, table.path, compressible=True)
+                self._hand_over(member)
             if table.table == MediaItem.__tablename__:
                 # A file in the media trash is kept only while a dumped row references it.
                 self._media = drop_unreferenced_trash(snapshot, table.path)
@@ -130,9 +140,13 @@ class DumpAhead:
         return self._media
 
     def members(self):
-        """Yield each table's dump as a Stream of the pieces written to its file, as they come."""
+        """Yield each table's dump, as they come: a Stream of the pieces written to its file, or
+        the finished file (a Member) of a table dumped before the writer started."""
         while (piece := self._pieces.get()) is not _DONE:
-            yield Stream(f"db/{piece.name}", self._pieces_of_table())
+            if isinstance(piece, Member):
+                yield piece
+            else:
+                yield Stream(f"db/{piece.name}", self._pieces_of_table())
         self.check()
 
     def _pieces_of_table(self):

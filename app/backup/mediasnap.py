@@ -16,12 +16,16 @@ log = logging.getLogger(__name__)
 MEMBER_PREFIX = "uploads/"  # where media files go in a system backup
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MediaFile:
-    """One file under uploads/, as found when the backup started."""
+    """One file under uploads/, as found when the backup started.
+
+    A backup holds one per file (a hundred thousand on a large server), so it
+    has slots and plain strings: a ``Path`` costs three times the memory.
+    """
 
     relpath: str  # relative to uploads/, POSIX
-    source: Path  # where to read it (a hard link in the media snapshot when possible)
+    source: str  # where to read it (a hard link in the media snapshot when possible)
     size: int
     mtime_ns: int
     trashed: bool = False  # found in the media trash: its row was being deleted
@@ -67,7 +71,7 @@ def drop_unreferenced_trash(media, media_rows_dump):
 def _snapshot_tree(uploads, links, seen, trashed):
     # Plain strings, one folder of links made per folder: a hundred thousand
     # files make each per-file step count (pathlib objects, a mkdir per file).
-    top = os.fspath(uploads)
+    top, links = os.fspath(uploads), os.fspath(links)
     for root, dirs, names in walk(uploads, onerror=_unreadable):
         dirs.sort()
         _refuse_too_deep(uploads, root, dirs)
@@ -99,16 +103,16 @@ def _snapshot_tree(uploads, links, seen, trashed):
             if not stat.S_ISREG(st.st_mode):
                 log.warning("not backing up %s: not a regular file", path)
                 continue
-            source = links / relpath
+            source = os.path.join(links, relpath)
             try:
                 if not folder_made:
-                    make_dirs(source.parent)
+                    make_dirs(os.path.join(links, inside))
                     folder_made = True
                 os.link(path, source)
             except FileNotFoundError:
                 continue  # deleted (moved to the trash) since we listed it
             except OSError:
-                source = Path(path)  # no hard links here (other filesystem): read in place
+                source = path  # no hard links here (other filesystem): read in place
             seen.add(relpath)
             yield MediaFile(relpath, source, st.st_size, st.st_mtime_ns, trashed)
 

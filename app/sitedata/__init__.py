@@ -7,22 +7,16 @@ their own sources and hand the same rows to the same loader:
 - ``fromdump``: one site's rows out of a system backup's dump;
 - ``loader``: the site loader, writing one site's rows in one transaction
   (``ids``: keeping a restored site's ids where free; ``files``: its media
-  files, removed only when they are its own).
+  files, removed only when they are its own; ``summary``: what a load reports).
 
 Imports the database layer (``app.dumps``) for the dump's column codecs and
 nothing of ``app.backup`` or ``app.exports``.
 """
 
 from app.sitedata.fromdump import SiteNotInBackup, dump_member, find_site_row, read_site_rows
-from app.sitedata.loader import (
-    LoadSummary,
-    LoadSummaryDict,
-    SiteLoad,
-    SiteLoadRefused,
-    load_site,
-    site_loader,
-)
+from app.sitedata.loader import SiteLoad, SiteLoadRefused, load_site, site_loader
 from app.sitedata.rows import InvalidSiteData
+from app.sitedata.summary import LoadSummary, LoadSummaryDict
 
 __all__ = [
     "InvalidSiteData",

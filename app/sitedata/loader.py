@@ -17,8 +17,7 @@ no other site has taken them since, and get new ones where one has.
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol, TypedDict
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 
@@ -39,6 +38,7 @@ from app.models import (
 from app.sitedata.files import SiteFiles, delete_site_media
 from app.sitedata.ids import CHUNK, fix_id_counter, insert_rows
 from app.sitedata.rows import SUBDOMAIN, check_site_rows, rewrite_media_references
+from app.sitedata.summary import LoadSummary, LoadSummaryDict
 
 log = logging.getLogger(__name__)
 
@@ -50,49 +50,6 @@ class SiteLoadRefused(ExportError):
     """The site cannot be loaded as asked (subdomain taken, no owner...); nothing was changed."""
 
     exit_code = REFUSED
-
-
-class LoadSummaryDict(TypedDict):
-    """A LoadSummary as JSON: a restore job's ``summary``, what ``flask site import`` reports."""
-
-    site_id: int
-    subdomain: str
-    created: bool
-    counts: dict[str, int]  # pages, blocks, menu_items, media, media_files
-    remapped: dict[str, int]
-    dropped_members: list[str]
-    uploaders_cleared: int
-    notes: list[str]
-    duration: float  # seconds, to the millisecond
-
-
-@dataclass
-class LoadSummary:
-    """What a load did: the site, whether it was created, counts and what had to give way."""
-
-    site_id: int
-    subdomain: str
-    created: bool
-    counts: dict[str, int] = field(default_factory=dict)
-    remapped: dict[str, int] = field(default_factory=dict)  # table -> rows that got a new id
-    dropped_members: list[str] = field(default_factory=list)  # emails of users that do not exist
-    uploaders_cleared: int = 0  # media whose uploader does not exist any more
-    notes: list[str] = field(default_factory=list)
-    duration: float = 0.0
-
-    def to_dict(self) -> "LoadSummaryDict":
-        """Return a JSON-ready dict."""
-        return {
-            "site_id": self.site_id,
-            "subdomain": self.subdomain,
-            "created": self.created,
-            "counts": self.counts,
-            "remapped": self.remapped,
-            "dropped_members": self.dropped_members,
-            "uploaders_cleared": self.uploaders_cleared,
-            "notes": self.notes,
-            "duration": round(self.duration, 3),
-        }
 
 
 def load_site(

@@ -28,17 +28,6 @@
   var bar = document.getElementById("job-bar");
   var text = document.getElementById("job-text");
 
-  function readJson(response) {
-    var type = response.headers.get("Content-Type") || "";
-    if (type.indexOf("application/json") === -1) {
-      return Promise.reject(new Error("the server answered " + response.status + "; reload the page"));
-    }
-    return response.json().then(function (body) {
-      if (!response.ok) throw new Error(body.error || "the server answered " + response.status);
-      return body;
-    });
-  }
-
   // Progress shows where the job was asked for: a backup's verification or roll back in that
   // backup's card (on a phone the "Back up now" card is screens away), a new backup at the top.
   function place(job) {
@@ -67,8 +56,7 @@
   }
 
   function poll(url) {
-    fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
-      .then(readJson)
+    window.stinkyApi.get(url)
       .then(function (job) {
         show(job);
         if (job.state === "done" || job.state === "failed") {
@@ -85,13 +73,8 @@
       event.preventDefault();
       var button = form.querySelector("button");
       button.disabled = true;
-      fetch(form.action, {
-        method: "POST",
-        body: new FormData(form),
-        headers: { Accept: "application/json", "X-CSRFToken": form.querySelector("input[name=csrf_token]").value },
-        credentials: "same-origin",
-      })
-        .then(readJson)
+      var csrf = form.querySelector("input[name=csrf_token]").value;
+      window.stinkyApi.post(form.action, new FormData(form), csrf)
         .then(function (job) {
           button.disabled = false;
           show(job);

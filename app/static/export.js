@@ -15,17 +15,6 @@
   var csrf = form.querySelector("input[name=csrf_token]").value;
 
 
-  function readJson(response) {
-    var type = response.headers.get("Content-Type") || "";
-    if (type.indexOf("application/json") === -1) {
-      return Promise.reject(new Error("you may have been logged out; reload the page"));
-    }
-    return response.json().then(function (body) {
-      if (!response.ok) throw new Error(body.error || "the server answered " + response.status);
-      return body;
-    });
-  }
-
   function showFailure(message) {
     box.hidden = true;
     result.hidden = false;
@@ -89,8 +78,7 @@
   }
 
   function poll(url) {
-    fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
-      .then(readJson)
+    window.stinkyApi.get(url)
       .then(function (status) {
         if (status.state === "ready") return showReady(status);
         if (status.state === "failed") return showFailure(status.error || "unknown error");
@@ -105,13 +93,7 @@
     button.disabled = true;
     result.hidden = true;
     showProgress({ state: "queued", progress: { done: 0, total: 0 } });
-    fetch(form.action, {
-      method: "POST",
-      body: new FormData(form),
-      headers: { Accept: "application/json", "X-CSRFToken": csrf },
-      credentials: "same-origin",
-    })
-      .then(readJson)
+    window.stinkyApi.post(form.action, new FormData(form), csrf)
       .then(function (status) {
         showProgress(status);
         poll(status.status_url);

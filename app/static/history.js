@@ -24,33 +24,10 @@
   var restoreButtons = Array.prototype.slice.call(document.querySelectorAll(".restore-version"));
   var chosen = null;
 
-  function readJson(response) {
-    var type = response.headers.get("Content-Type") || "";
-    if (type.indexOf("application/json") === -1) {
-      return Promise.reject(new Error("the server answered " + response.status + "; reload the page"));
-    }
-    return response.json().then(function (body) {
-      if (!response.ok) {
-        var error = new Error(body.error || "the server answered " + response.status);
-        error.status = response.status;
-        throw error;
-      }
-      return body;
-    });
-  }
-
-  function get(url) {
-    return fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
-      .then(readJson);
-  }
+  var get = window.stinkyApi.get;
 
   function post(url, body) {
-    return fetch(url, {
-      method: "POST",
-      body: JSON.stringify(body || {}),
-      headers: { Accept: "application/json", "X-CSRFToken": csrf, "Content-Type": "application/json" },
-      credentials: "same-origin",
-    }).then(readJson);
+    return window.stinkyApi.post(url, JSON.stringify(body || {}), csrf, "application/json");
   }
 
   function show(message, bad) {

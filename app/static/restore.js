@@ -29,28 +29,8 @@
 
   if (result.textContent.trim()) result.hidden = false;
 
-  function readJson(response) {
-    var type = response.headers.get("Content-Type") || "";
-    if (type.indexOf("application/json") === -1) {
-      return Promise.reject(new Error("the server answered " + response.status + "; reload the page"));
-    }
-    return response.json().then(function (body) {
-      if (!response.ok) {
-        var error = new Error(body.error || "the server answered " + response.status);
-        error.status = response.status;
-        throw error;
-      }
-      return body;
-    });
-  }
-
   function post(url, body, type) {
-    return fetch(url, {
-      method: "POST",
-      body: body,
-      headers: { Accept: "application/json", "X-CSRFToken": csrf, "Content-Type": type },
-      credentials: "same-origin",
-    }).then(readJson);
+    return window.stinkyApi.post(url, body, csrf, type);
   }
 
   function show(message, bad) {
@@ -123,8 +103,7 @@
   }
 
   function poll(url) {
-    fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
-      .then(readJson)
+    window.stinkyApi.get(url)
       .then(function (job) {
         if (job.state === "done" || job.state === "failed") return finished(job);
         showProgress(job);

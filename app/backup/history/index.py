@@ -107,9 +107,10 @@ class SiteIndexer:
         self.sites: dict[int, _Site] = {}
         self._page_site: dict[int, int] = {}
         self._page_meta: dict[int, tuple[str, str]] = {}
-        self._media_site: dict[int, int] = {}
-        self._media_meta: dict[int, tuple[str, str, int]] = {}
-        self._digests: dict[tuple[str, int], Any] = {}  # running SHA-256 per page, media item
+        # per media item, one tuple (a hundred thousand of them on a large server): its site,
+        # stored name, the uploader's name, size and the SHA-256 of its line (its tags apart)
+        self._media: dict[int, tuple[int, str, str, int, bytes]] = {}
+        self._digests: dict[tuple[str, int], Any] = {}  # running SHA-256 per page
         self._tags: dict[int, int] = {}  # per media item: the sum of its tags' SHA-256
         self._rest: dict[str, bytes] = {}
 
@@ -158,7 +159,8 @@ class SiteIndexer:
         if table == "blocks":
             part, site_id = ("page", parent), self._page_site.get(parent)
         elif table == "media_tags":
-            part, site_id = ("media", parent), self._media_site.get(parent)
+            media = self._media.get(parent)
+            part, site_id = ("media", parent), media[0] if media else None
         else:
             part, site_id = None, parent
         site = self.sites.get(site_id) if site_id is not None else None
@@ -173,14 +175,14 @@ class SiteIndexer:
             self._page_meta[row_id] = (str(record.get("slug")), str(record.get("title")))
         elif table == "media_items":
             record = _record(table, line)
-            self._digests[("media", row_id)] = hashlib.sha256(line)
             site.media.append(row_id)
-            self._media_site[row_id] = parent
             size = record.get("size")
-            self._media_meta[row_id] = (
+            self._media[row_id] = (
+                parent,
                 str(record.get("stored_name")),
                 str(record.get("original_name")),
                 size if isinstance(size, int) else 0,
+                hashlib.sha256(line).digest(),
             )
         elif table == "media_tags":  # a set: restores give tags new ids, in another order
             self._tags[parent] = (self._tags.get(parent, 0) + _set_member(line)) % _MODULUS
@@ -191,7 +193,7 @@ class SiteIndexer:
 
     def _media_digest(self, media_id: int) -> str:
         tags = self._tags.get(media_id, 0).to_bytes(32, "big")
-        return hashlib.sha256(self._digests[("media", media_id)].digest() + tags).hexdigest()
+        return hashlib.sha256(self._media[media_id][4] + tags).hexdigest()
 
     def entries(self, files: dict[int, FilesEntry] | None = None) -> list[SiteEntry]:
         """Return the index of every site, by id; ``files`` gives each site's media files."""
@@ -212,9 +214,9 @@ class SiteIndexer:
         media: list[MediaEntry] = [
             {
                 "id": media_id,
-                "stored_name": self._media_meta[media_id][0],
-                "name": self._media_meta[media_id][1],
-                "size": self._media_meta[media_id][2],
+                "stored_name": self._media[media_id][1],
+                "name": self._media[media_id][2],
+                "size": self._media[media_id][3],
                 "sha256": self._media_digest(media_id),
             }
             for media_id in site.media
