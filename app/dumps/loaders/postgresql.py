@@ -19,12 +19,11 @@ The bytes sent are those ``write_row`` would send.
 import datetime as dt
 import json
 import re
-from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 
 from psycopg.adapt import PyFormat, Transformer
 from psycopg.types.json import Json
 
-from app.dumps.bindrows import table_sql
+from app.dumps.bindrows import json_dumps, table_sql
 
 # What the driver escapes in a value of COPY's text format, and how.
 _ESCAPES = {
@@ -95,24 +94,11 @@ def _json_dumps(column, transformer):
         return None
     first = next(value for value in column if value is not None)
     dumps = getattr(transformer.get_dumper(first, PyFormat.TEXT), "dumps", None)
-    if dumps is json.dumps and _encode is not None:
-        return _plain_dumps
+    if dumps is json.dumps:
+        return json_dumps
     if dumps is None or not isinstance(dumps(first.obj), str):
         return None
     return dumps
-
-
-# json.dumps with its default settings, without the set-up it does on every call (a third of
-# its time on a block's value). No check for cycles: the values were read from JSON text.
-_encode = c_make_encoder and c_make_encoder(
-    None, json.JSONEncoder().default, encode_basestring_ascii, None, ": ", ", ", False, False, True
-)
-
-
-def _plain_dumps(value):
-    if type(value) is str:
-        return encode_basestring_ascii(value)  # what json.dumps does with a string
-    return "".join(_encode(value, 0))
 
 
 def _escaped(texts):
