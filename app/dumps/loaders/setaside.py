@@ -18,7 +18,14 @@ The caller recreates before it commits and rolls back on any error (the load
 runs in a savepoint, ``app.dumps.load``), so a commit never sees the schema
 without them: a load ends with every index and key as it was, or changes
 nothing. Only a role that owns every table may drop its indexes; for any
-other, nothing is set aside and the load goes on as before. SQLite and
+other, nothing is set aside and the load goes on as before.
+
+``DROP INDEX`` and ``TRUNCATE`` lock the tables against readers too (a
+``DELETE`` did not): until the commit, another session reading them waits
+rather than seeing the old rows, and the load itself waits for any session
+still holding one of them open. A system restore runs with the whole app in
+maintenance (every request answered 503 before it reads anything) and the
+workers paused, so nothing of the app's is there to wait. SQLite and
 MariaDB load with their indexes in place: on SQLite it made no difference
 that could be measured (docs/benchmarks.md), and MariaDB commits DDL.
 """
