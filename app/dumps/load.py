@@ -54,10 +54,10 @@ def load_database(conn, entries, *, progress=None, max_row=DEFAULT_MAX_ROW_BYTES
     bulk-inserts in FK order, then moves id counters on where the engine
     needs it. On PostgreSQL the secondary indexes and foreign keys of the
     tables are dropped first and recreated as they were after the rows
-    (``app.dumps.loaders.setaside``), all inside a savepoint. A row (line) over ``max_row`` bytes is
-    refused (``RESTORE_MAX_ROW_BYTES``). Returns {table name: rows loaded}.
-    Values are checked against what the engine ``dialect`` (default:
-    ``conn``'s) stores exactly.
+    (``app.dumps.loaders.setaside``), all inside a savepoint. A row (line)
+    over ``max_row`` bytes is refused (``RESTORE_MAX_ROW_BYTES``). Returns
+    {table name: rows loaded}. Values are checked against what the engine
+    ``dialect`` (default: ``conn``'s) stores exactly.
     """
     dialect = dialect or conn.dialect.name
     tables = [table for table, _path in entries]
