@@ -7,7 +7,8 @@
 - ``lines``: a dump's lines read with a cap on one row;
 - ``load``: the load, in one transaction; ``bindrows`` binds rows as an
   ``INSERT`` would; ``loaders/``: the fast path of each engine
-  (``sqlite``, ``mysql``, ``postgresql``: COPY).
+  (``sqlite``, ``mysql``, ``postgresql``: COPY; ``setaside``: PostgreSQL's
+  secondary indexes and foreign keys rebuilt after the rows).
 
 Errors are backups' (``BackupError``) or the format's (``CorruptArchive``):
 a dump is the database part of a backup. Imports nothing of ``app.backup``

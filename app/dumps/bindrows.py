@@ -4,10 +4,14 @@
 each value still goes through its column type's bind processor (enum names,
 JSON text, type decorators), so every route stores the same values. The
 processors run row by row (``bound_rows``) or a column at a time over a block
-of rows (``column_binders``), with the same results.
+of rows (``column_binders``), with the same results: where a JSON column's
+processor is plain ``json.dumps``, a column's values are encoded by one C
+encoder made once (``json_dumps``), the same text.
 """
 
 import datetime as dt
+import json
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from operator import attrgetter, methodcaller
 
 import sqlalchemy as sa
@@ -52,11 +56,39 @@ def column_binders(conn, table):
     binders = []
     for column in table.columns:
         impl = column.type.dialect_impl(dialect)
-        bind = _binder(impl.bind_processor(dialect))
+        process = impl.bind_processor(dialect)
+        bind = _binder(json_dumps if _writes_json_dumps(impl, dialect) else process)
         if type(impl) is sqlite.DATETIME and impl._storage_format == SQLITE_DATETIME:
             bind = _sqlite_datetimes(bind)
         binders.append(bind)
     return binders
+
+
+def _writes_json_dumps(impl, dialect):
+    """Tell whether a JSON type's bind processor gives ``json.dumps(value)`` for each value."""
+    return (
+        isinstance(impl, sa.JSON)
+        and type(impl).bind_processor is sa.JSON.bind_processor
+        and dialect._json_serializer is None
+        and not dialect.supports_native_json_serialization
+        and impl._str_impl.bind_processor(dialect) is None
+    )
+
+
+# json.dumps with its default settings, without the set-up it does on every call (a third of
+# its time on a restore's values). No check for cycles: the values were read from JSON text.
+_encode = c_make_encoder and c_make_encoder(
+    None, json.JSONEncoder().default, encode_basestring_ascii, None, ": ", ", ", False, False, True
+)
+
+
+def json_dumps(value):
+    """Return ``json.dumps(value)`` for a value read from JSON (no cycles), a little faster."""
+    if _encode is None:
+        return json.dumps(value)
+    if type(value) is str:
+        return encode_basestring_ascii(value)  # what json.dumps does with a string
+    return "".join(_encode(value, 0))
 
 
 def _binder(process):

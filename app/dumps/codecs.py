@@ -51,6 +51,18 @@ def _datetime(value):
     return utc_naive(dt.datetime.fromisoformat(value))
 
 
+def datetimes(values):
+    """Read a list of dumped date-times at once, as ``_datetime`` reads each (ValueError)."""
+    moments = list(map(dt.datetime.fromisoformat, values))
+    if set(map(_tzinfo, moments)) <= {None}:
+        return moments
+    return list(map(utc_naive, moments))
+
+
+def _tzinfo(moment):
+    return moment.tzinfo
+
+
 def _time(value):
     moment = dt.time.fromisoformat(value)
     if moment.tzinfo is not None:
@@ -91,6 +103,11 @@ def column_codec(column):
         f"cannot dump column {column.table.name}.{column.name}: type {column.type!r} "
         "has no portable encoding yet (add one in app/dumps/codecs.py)"
     )
+
+
+def block_decoder(decode):
+    """Return the function decoding a list of values (no None) as ``decode`` does each, or None."""
+    return datetimes if decode is _datetime else None
 
 
 def column_decoder(column):

@@ -24,8 +24,10 @@ NULL                 ``null``
 
 Dumps are read in one consistent snapshot (see ``_begin_snapshot``) while the
 application keeps writing, streamed from the server and written to disk, never
-held in memory. Loads are plain DML (no DDL, which would commit implicitly on
-MariaDB) inside the caller's transaction.
+held in memory. Loads run inside the caller's transaction: plain DML on
+SQLite and MariaDB (where DDL would commit implicitly); on PostgreSQL, whose
+DDL is transactional, the secondary indexes and foreign keys are dropped and
+recreated around the rows, inside a savepoint (``loaders.setaside``).
 """
 
 from dataclasses import dataclass

@@ -17,6 +17,7 @@ import io
 import json
 import json.scanner
 import re
+from contextlib import nullcontext
 from operator import itemgetter
 from pathlib import Path
 
@@ -24,10 +25,11 @@ import sqlalchemy as sa
 
 from app.archive import CorruptArchive
 from app.dumps.bindrows import bound_rows, column_binders
-from app.dumps.codecs import column_decoder
+from app.dumps.codecs import block_decoder, column_decoder
 from app.dumps.lines import BLOCK_BYTES, DEFAULT_MAX_ROW_BYTES, read_blocks, read_lines
 from app.dumps.loaders.mysql import insert_rows as mysql_rows
 from app.dumps.loaders.postgresql import copy_rows
+from app.dumps.loaders.setaside import set_aside
 from app.dumps.loaders.sqlite import insert_rows as sqlite_rows
 from app.dumps.valuetypes import column_checks, value_checks
 from app.models import read_int
@@ -48,22 +50,39 @@ def load_database(conn, entries, *, progress=None, max_row=DEFAULT_MAX_ROW_BYTES
     """Replace every row of the given tables with their dumps, inside ``conn``'s transaction.
 
     ``entries`` is a list of (Table, dump path) in FK order. Deletes the current
-    rows in reverse FK order, bulk-inserts in FK order, then moves id counters
-    on where the engine needs it. A row (line) over ``max_row`` bytes is
-    refused (``RESTORE_MAX_ROW_BYTES``). Returns {table name: rows loaded}.
-    Values are checked against what the engine ``dialect`` (default:
-    ``conn``'s) stores exactly.
+    rows in reverse FK order (or truncates the tables, ``set_aside``),
+    bulk-inserts in FK order, then moves id counters on where the engine
+    needs it. On PostgreSQL the secondary indexes and foreign keys of the
+    tables are dropped first and recreated as they were after the rows
+    (``app.dumps.loaders.setaside``), all inside a savepoint. A row (line)
+    over ``max_row`` bytes is refused (``RESTORE_MAX_ROW_BYTES``). Returns
+    {table name: rows loaded}. Values are checked against what the engine
+    ``dialect`` (default: ``conn``'s) stores exactly.
     """
     dialect = dialect or conn.dialect.name
-    for table, _path in reversed(entries):
-        conn.execute(table.delete())
-    counts = {}
-    for done, (table, path) in enumerate(entries, 1):
-        counts[table.name] = _load_table(conn, table, Path(path), dialect, max_row)
-        if progress:
-            progress(done, len(entries))
-    fix_id_counters(conn, [table for table, _path in entries])
+    tables = [table for table, _path in entries]
+    with _savepoint(conn):  # on any error, back to here: set aside indexes and keys too
+        put_back, emptied = set_aside(conn, tables)
+        if not emptied:
+            for table in reversed(tables):
+                conn.execute(table.delete())
+        counts = {}
+        for done, (table, path) in enumerate(entries, 1):
+            counts[table.name] = _load_table(conn, table, Path(path), dialect, max_row)
+            if progress:
+                progress(done, len(entries))
+        put_back()
+    fix_id_counters(conn, tables)
     return counts
+
+
+def _savepoint(conn):
+    """Return a savepoint where ``set_aside`` drops indexes and keys (PostgreSQL), else nothing.
+
+    A failed load is rolled back to it whatever the caller does next, so no
+    commit can ever see the tables without their indexes and keys.
+    """
+    return conn.begin_nested() if conn.dialect.name == "postgresql" else nullcontext()
 
 
 def _load_table(conn, table, path, dialect, max_row=DEFAULT_MAX_ROW_BYTES):
@@ -242,7 +261,8 @@ def _objects(text):
 def _convert(decode, column):
     if None in column:
         return [None if value is None else decode(value) for value in column]
-    return list(map(decode, column))
+    block = block_decoder(decode)
+    return list(map(decode, column)) if block is None else block(column)
 
 
 def fix_id_counters(conn, tables):
