@@ -65,6 +65,9 @@ class Config:
         self.RESTORE_WAIT_FOR_TASKS = float(env.get("RESTORE_WAIT_FOR_TASKS", 300))
         # The longest single row (dump line) a restore loads; a longer one is refused.
         self.RESTORE_MAX_ROW_BYTES = int(env.get("RESTORE_MAX_ROW_BYTES", 64 * 1024 * 1024))
+        # How long a PostgreSQL restore waits for another session to let go of a table before it
+        # loads the slower way, with the indexes in place (app/dumps/loaders/setaside.py).
+        self.RESTORE_LOCK_TIMEOUT = float(env.get("RESTORE_LOCK_TIMEOUT", 5))
         # A task that touches site data and starts during a restore is retried this much later.
         self.TASK_RETRY_DURING_RESTORE = float(env.get("TASK_RETRY_DURING_RESTORE", 30))
         # Deleted media wait this long in the trash (a backup may still need them).

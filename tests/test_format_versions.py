@@ -70,6 +70,7 @@ def test_version_1_backup_restores_with_allow_unauthenticated(any_app, make):
     with pytest.raises(Unauthenticated):
         restore_backup(config, db.engine, V1_ID)
     assert db.session.scalar(sa.select(Site.subdomain)) == "to-be-replaced"
+    db.session.remove()  # no transaction of the test's own left open on the tables
 
     restore_backup(config, db.engine, V1_ID, allow_unauthenticated=True)
     db.session.remove()

@@ -27,10 +27,12 @@ from app.dumps.dump import (
     load_database,
 )
 from app.dumps.lines import DEFAULT_MAX_ROW_BYTES, read_lines
+from app.dumps.loaders.setaside import DEFAULT_LOCK_TIMEOUT
 from app.dumps.valuetypes import value_checks
 
 __all__ = [
     "BATCH",
+    "DEFAULT_LOCK_TIMEOUT",
     "DEFAULT_MAX_ROW_BYTES",
     "DatabaseDump",
     "TableDump",

@@ -29,7 +29,7 @@ from app.dumps.codecs import block_decoder, column_decoder
 from app.dumps.lines import BLOCK_BYTES, DEFAULT_MAX_ROW_BYTES, read_blocks, read_lines
 from app.dumps.loaders.mysql import insert_rows as mysql_rows
 from app.dumps.loaders.postgresql import copy_rows
-from app.dumps.loaders.setaside import set_aside
+from app.dumps.loaders.setaside import DEFAULT_LOCK_TIMEOUT, set_aside
 from app.dumps.loaders.sqlite import insert_rows as sqlite_rows
 from app.dumps.valuetypes import column_checks, value_checks
 from app.models import read_int
@@ -46,7 +46,15 @@ _LONE_SURROGATE = re.compile(
 )
 
 
-def load_database(conn, entries, *, progress=None, max_row=DEFAULT_MAX_ROW_BYTES, dialect=None):
+def load_database(
+    conn,
+    entries,
+    *,
+    progress=None,
+    max_row=DEFAULT_MAX_ROW_BYTES,
+    dialect=None,
+    lock_timeout=DEFAULT_LOCK_TIMEOUT,
+):
     """Replace every row of the given tables with their dumps, inside ``conn``'s transaction.
 
     ``entries`` is a list of (Table, dump path) in FK order. Deletes the current
@@ -54,7 +62,9 @@ def load_database(conn, entries, *, progress=None, max_row=DEFAULT_MAX_ROW_BYTES
     bulk-inserts in FK order, then moves id counters on where the engine
     needs it. On PostgreSQL the secondary indexes and foreign keys of the
     tables are dropped first and recreated as they were after the rows
-    (``app.dumps.loaders.setaside``), all inside a savepoint. A row (line)
+    (``app.dumps.loaders.setaside``), all inside a savepoint, unless another
+    session holds a table for more than ``lock_timeout`` seconds
+    (``RESTORE_LOCK_TIMEOUT``): then they stay. A row (line)
     over ``max_row`` bytes is refused (``RESTORE_MAX_ROW_BYTES``). Returns
     {table name: rows loaded}. Values are checked against what the engine
     ``dialect`` (default: ``conn``'s) stores exactly.
@@ -62,7 +72,7 @@ def load_database(conn, entries, *, progress=None, max_row=DEFAULT_MAX_ROW_BYTES
     dialect = dialect or conn.dialect.name
     tables = [table for table, _path in entries]
     with _savepoint(conn):  # on any error, back to here: set aside indexes and keys too
-        put_back, emptied = set_aside(conn, tables)
+        put_back, emptied = set_aside(conn, tables, lock_timeout)
         if not emptied:
             for table in reversed(tables):
                 conn.execute(table.delete())

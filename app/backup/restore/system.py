@@ -45,7 +45,7 @@ from app.backup.restore.journal import (
 from app.backup.restore.staging import open_backup, staged_backup
 from app.config import data_path
 from app.coordination import backup_lock, enter_maintenance, leave_maintenance, wait_for_tasks
-from app.dumps import DEFAULT_MAX_ROW_BYTES, load_database
+from app.dumps import DEFAULT_LOCK_TIMEOUT, DEFAULT_MAX_ROW_BYTES, load_database
 from app.extensions import db
 from app.models import format_utc, parse_utc, utcnow
 
@@ -178,6 +178,7 @@ def _swap_in(config, engine, backup_id, staging, tables, progress):
             entries,
             progress=catalog.phase(progress, "load"),
             max_row=config.get("RESTORE_MAX_ROW_BYTES", DEFAULT_MAX_ROW_BYTES),
+            lock_timeout=config.get("RESTORE_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT),
         )
         for table, _member, rows in tables:
             if counts[table.name] != rows:

@@ -22,15 +22,26 @@ other, nothing is set aside and the load goes on as before.
 
 ``DROP INDEX`` and ``TRUNCATE`` lock the tables against readers too (a
 ``DELETE`` did not): until the commit, another session reading them waits
-rather than seeing the old rows, and the load itself waits for any session
-still holding one of them open. A system restore runs with the whole app in
+rather than seeing the old rows. A system restore runs with the whole app in
 maintenance (every request answered 503 before it reads anything) and the
-workers paused, so nothing of the app's is there to wait. SQLite and
-MariaDB load with their indexes in place: on SQLite it made no difference
-that could be measured (docs/benchmarks.md), and MariaDB commits DDL.
+workers paused, but a session outside the app (a ``psql`` left open inside a
+transaction, a report) may still hold one of the tables, and would make the
+load wait for it without end. So every table is locked first, in one
+statement, waiting at most ``lock_timeout`` seconds (``RESTORE_LOCK_TIMEOUT``);
+when a table cannot be had in that time, nothing is set aside, a warning names
+the table and the sessions holding it, and the load goes on as before (rows
+deleted, indexes kept), which such readers do not block. SQLite and MariaDB
+load with their indexes in place: on SQLite it made no difference that could
+be measured (docs/benchmarks.md), and MariaDB commits DDL.
 """
 
+import logging
+
 import sqlalchemy as sa
+
+DEFAULT_LOCK_TIMEOUT = 5.0  # seconds; RESTORE_LOCK_TIMEOUT unless configured
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE when lock_timeout runs out
+log = logging.getLogger(__name__)
 
 _OWNS_ALL = sa.text(
     "SELECT bool_and(pg_has_role(relowner, 'USAGE')) FROM pg_class "
@@ -61,21 +72,32 @@ _REFERENCED_FROM_ELSEWHERE = sa.text(
     "AND confrelid = ANY(CAST(:tables AS regclass[])) "
     "AND NOT conrelid = ANY(CAST(:tables AS regclass[]))"
 )
+# Other sessions holding a lock on one of the tables, and what they are doing.
+_HOLDERS = sa.text(
+    "SELECT DISTINCT l.relation::regclass::text, a.pid, a.state, a.application_name, "
+    "a.client_addr::text FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+    "WHERE l.granted AND l.relation = ANY(CAST(:tables AS regclass[])) "
+    "AND l.pid <> pg_backend_pid() ORDER BY 1, 2"
+)
 
 
-def set_aside(conn, tables):
+def set_aside(conn, tables, lock_timeout=DEFAULT_LOCK_TIMEOUT):
     """Drop the secondary indexes and foreign keys of ``tables``; return (put_back, truncated).
 
     ``put_back()`` recreates every one exactly as it was; call it before the
     transaction commits. ``truncated`` tells whether the tables were emptied
     too (else the caller deletes their rows). On engines other than
-    PostgreSQL, or for a role that does not own every table, nothing is done.
+    PostgreSQL, for a role that does not own every table, or when another
+    session holds a table for longer than ``lock_timeout`` seconds, nothing
+    is done.
     """
     if conn.dialect.name != "postgresql" or not tables:
         return (lambda: None), False
     quote = conn.dialect.identifier_preparer
     names = [quote.format_table(table) for table in tables]
     if not conn.execute(_OWNS_ALL, {"tables": names}).scalar():
+        return (lambda: None), False
+    if not _lock_all(conn, names, lock_timeout):
         return (lambda: None), False
     indexes = conn.execute(_INDEXES, {"tables": names}).all()
     keys = conn.execute(_FOREIGN_KEYS, {"tables": names}).all()
@@ -94,6 +116,44 @@ def set_aside(conn, tables):
             _run(conn, f"ALTER TABLE {table} ADD CONSTRAINT {key} {definition}")
 
     return put_back, truncated
+
+
+def _lock_all(conn, names, timeout):
+    """Lock every table for this transaction, waiting ``timeout`` s at most; False if not had.
+
+    The wait runs in a savepoint of its own: when it times out, the savepoint
+    is rolled back and the transaction goes on, holding nothing new.
+    """
+    savepoint = conn.begin_nested()
+    try:
+        before = conn.execute(sa.text("SELECT current_setting('lock_timeout')")).scalar()
+        milliseconds = max(1, round(timeout * 1000))
+        _run(conn, f"SET LOCAL lock_timeout = {milliseconds}")
+        _run(conn, f"LOCK TABLE {', '.join(names)} IN ACCESS EXCLUSIVE MODE")
+        conn.execute(sa.text("SELECT set_config('lock_timeout', :value, true)"), {"value": before})
+    except Exception as exc:
+        savepoint.rollback()
+        if getattr(exc, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+            raise
+        _warn_held(conn, names, timeout)
+        return False
+    savepoint.commit()
+    return True
+
+
+def _warn_held(conn, names, timeout):
+    holders = conn.execute(_HOLDERS, {"tables": names}).all()
+    held = "; ".join(
+        f"{table} by pid {pid} ({state or 'unknown state'}, "
+        f"application {application or '-'}, client {client or 'local'})"
+        for table, pid, state, application, client in holders
+    )
+    log.warning(
+        "another session held the tables for more than %g s (RESTORE_LOCK_TIMEOUT): %s; "
+        "loading with their indexes and keys in place (slower) instead of waiting",
+        timeout,
+        held or "it has let go since",
+    )
 
 
 def _run(conn, statement):
