@@ -13,74 +13,14 @@ import re
 import uuid
 
 import pytest
-import sqlalchemy as sa
 
 from app.backup.errors import CorruptArchive
-from app.dumps.dump import dump_database, load_database
+from app.dumps.dump import load_database
 from app.extensions import db
-from tests.backupkit import database_state, seed_everything
+from tests.backupkit import database_state
+from tests.schemakit import object_ids, schema, seeded_dump
 
 pytestmark = pytest.mark.integration
-
-
-def schema(engine):
-    """Return every index and constraint of every table: as SQLAlchemy reflects it, and as the
-    engine itself defines it (PostgreSQL's catalogue, SQLite's schema SQL, MariaDB's DDL)."""
-    inspector = sa.inspect(engine)
-    reflected = {}
-    for table in sorted(inspector.get_table_names()):
-        reflected[table] = {
-            "primary key": inspector.get_pk_constraint(table),
-            "indexes": sorted(map(repr, inspector.get_indexes(table))),
-            "unique": sorted(map(repr, inspector.get_unique_constraints(table))),
-            "foreign keys": sorted(map(repr, inspector.get_foreign_keys(table))),
-        }
-    return reflected, _definitions(engine)
-
-
-def _definitions(engine):
-    with engine.connect() as conn:
-        name = engine.dialect.name
-        if name == "postgresql":
-            indexes = conn.execute(
-                sa.text(
-                    "SELECT tablename, indexname, indexdef FROM pg_indexes "
-                    "WHERE schemaname = current_schema() ORDER BY 1, 2"
-                )
-            ).all()
-            constraints = conn.execute(
-                sa.text(
-                    "SELECT conrelid::regclass::text, conname, contype, "
-                    "pg_get_constraintdef(oid), condeferrable, condeferred, convalidated "
-                    "FROM pg_constraint WHERE connamespace = current_schema()::regnamespace "
-                    "ORDER BY 1, 2"
-                )
-            ).all()
-            return indexes, constraints
-        if name == "sqlite":
-            return conn.exec_driver_sql(
-                "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name"
-            ).all()
-        tables = sa.inspect(conn).get_table_names()
-        return {
-            table: re.sub(
-                r" AUTO_INCREMENT=\d+",
-                "",
-                conn.exec_driver_sql(f"SHOW CREATE TABLE `{table}`").one()[1],
-            )
-            for table in tables
-        }
-
-
-def _seeded_dump(make, tmp_path):
-    """Seed every table and dump it; return (entries for load_database, rows, schema)."""
-    seed_everything(make, media_files=3)
-    db.session.remove()
-    tables = db.metadata.sorted_tables
-    (tmp_path / "dump").mkdir()
-    dump = dump_database(db.engine, tmp_path / "dump", tables)
-    entries = [(table, each.path) for table, each in zip(tables, dump.tables, strict=True)]
-    return entries, database_state(), schema(db.engine)
 
 
 def _path(entries, name):
@@ -101,7 +41,7 @@ def _load_and_roll_back(entries):
 
 
 def test_a_load_leaves_every_index_and_constraint_as_it_was(any_app, make, tmp_path):
-    entries, rows, before = _seeded_dump(make, tmp_path)
+    entries, rows, before = seeded_dump(make, tmp_path)
     with db.engine.begin() as conn:
         load_database(conn, entries)
     db.session.remove()
@@ -109,26 +49,15 @@ def test_a_load_leaves_every_index_and_constraint_as_it_was(any_app, make, tmp_p
     assert database_state() == rows
 
 
-def _object_ids(conn):
-    return conn.execute(
-        sa.text(
-            "SELECT 'index ' || indexrelid::regclass::text, indexrelid::int FROM pg_index "
-            "WHERE indrelid = 'blocks'::regclass UNION ALL "
-            "SELECT 'constraint ' || conname, oid::int FROM pg_constraint "
-            "WHERE conrelid = 'blocks'::regclass"
-        )
-    ).all()
-
-
 def test_postgresql_builds_secondary_indexes_and_keys_after_the_rows(make_app, make, tmp_path):
     app = make_app("postgresql")
     with app.app_context():
-        entries, rows, before = _seeded_dump(make, tmp_path)
+        entries, rows, before = seeded_dump(make, tmp_path)
         with db.engine.connect() as conn:
-            ids_before = dict(_object_ids(conn))
+            ids_before = dict(object_ids(conn))
         with db.engine.begin() as conn:
             load_database(conn, entries)
-            ids_after = dict(_object_ids(conn))
+            ids_after = dict(object_ids(conn))
         assert schema(db.engine) == before
         assert database_state() == rows
     # Recreated, not left alone: the page index and the key to pages are new objects
@@ -140,7 +69,7 @@ def test_postgresql_builds_secondary_indexes_and_keys_after_the_rows(make_app, m
 
 
 def test_a_load_failing_midway_leaves_schema_and_rows_as_they_were(any_app, make, tmp_path):
-    entries, rows, before = _seeded_dump(make, tmp_path)
+    entries, rows, before = seeded_dump(make, tmp_path)
     # The last block's type is not one a block has: refused while loading the blocks,
     # after the tables before them are filled (and on PostgreSQL with indexes and keys gone).
     _edit_lines(
@@ -155,7 +84,7 @@ def test_a_load_failing_midway_leaves_schema_and_rows_as_they_were(any_app, make
 
 
 def test_a_dangling_reference_is_refused_and_changes_nothing(any_app, make, tmp_path):
-    entries, rows, before = _seeded_dump(make, tmp_path)
+    entries, rows, before = seeded_dump(make, tmp_path)
     # A block of a page that is not in the dump: on PostgreSQL found when the key comes back.
     _edit_lines(
         _path(entries, "blocks"),
@@ -168,7 +97,7 @@ def test_a_dangling_reference_is_refused_and_changes_nothing(any_app, make, tmp_
 
 
 def test_a_duplicate_is_refused_and_changes_nothing(any_app, make, tmp_path):
-    entries, rows, before = _seeded_dump(make, tmp_path)
+    entries, rows, before = seeded_dump(make, tmp_path)
     # A page twice: its unique (site, slug) and its primary key both stay during a load.
     _edit_lines(_path(entries, "pages"), lambda lines: [*lines, lines[0]])
     error = _load_and_roll_back(entries)
@@ -187,7 +116,7 @@ def test_on_postgresql_a_failed_load_undoes_itself_even_if_the_caller_commits(
             raise RuntimeError("interrupted")
 
     with app.app_context():
-        entries, rows, before = _seeded_dump(make, tmp_path)
+        entries, rows, before = seeded_dump(make, tmp_path)
         # The transaction commits whatever is left after the error.
         with db.engine.begin() as conn, pytest.raises(RuntimeError, match="interrupted"):
             load_database(conn, entries, progress=fail_after_three_tables)
@@ -202,20 +131,20 @@ def test_on_postgresql_a_role_owning_no_table_loads_with_indexes_and_keys_in_pla
     app = make_app("postgresql")
     role = f"sk_loader_{uuid.uuid4().hex[:8]}"
     with app.app_context():
-        entries, rows, before = _seeded_dump(make, tmp_path)
+        entries, rows, before = seeded_dump(make, tmp_path)
         with db.engine.begin() as conn:
             conn.exec_driver_sql(f"CREATE ROLE {role}")
             here = conn.exec_driver_sql("SELECT quote_ident(current_schema())").scalar()
             conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA {here} TO {role}")
             for grant in ("ALL ON ALL TABLES", "ALL ON ALL SEQUENCES"):
                 conn.exec_driver_sql(f"GRANT {grant} IN SCHEMA {here} TO {role}")
-            ids_before = dict(_object_ids(conn))
+            ids_before = dict(object_ids(conn))
         try:
             with db.engine.begin() as conn:
                 conn.exec_driver_sql(f"SET LOCAL ROLE {role}")  # may write rows, not drop indexes
                 load_database(conn, entries)
                 conn.exec_driver_sql("RESET ROLE")
-                ids_after = dict(_object_ids(conn))
+                ids_after = dict(object_ids(conn))
             db.session.remove()
             assert schema(db.engine) == before
             assert database_state() == rows

@@ -18,7 +18,7 @@ from app.backup.system import create_backup, restore_backup
 from app.dumps.dump import load_database
 from app.extensions import db
 from tests.backupkit import database_state, seed_everything
-from tests.test_load_schema import _object_ids, _seeded_dump, schema
+from tests.schemakit import object_ids, schema, seeded_dump
 
 pytestmark = pytest.mark.integration
 GUARD = "SET LOCAL statement_timeout = '60s'"  # turns a wait without end into a failure
@@ -45,15 +45,15 @@ def _hold(table):
 
 
 def test_a_load_goes_on_with_indexes_in_place_when_a_table_is_held(pg_app, make, tmp_path, caplog):
-    entries, rows, before = _seeded_dump(make, tmp_path)
+    entries, rows, before = seeded_dump(make, tmp_path)
     holder = _hold("sites")
     holder_pid = holder.execute(sa.text("SELECT pg_backend_pid()")).scalar()
     try:
         with caplog.at_level(logging.WARNING), db.engine.begin() as conn:
             conn.exec_driver_sql(GUARD)
-            ids_before = dict(_object_ids(conn))
+            ids_before = dict(object_ids(conn))
             load_database(conn, entries, lock_timeout=0.2)
-            ids_after = dict(_object_ids(conn))
+            ids_after = dict(object_ids(conn))
             # The wait's own lock_timeout is gone with it.
             assert conn.execute(sa.text("SHOW lock_timeout")).scalar() == "0"
     finally:
@@ -67,12 +67,12 @@ def test_a_load_goes_on_with_indexes_in_place_when_a_table_is_held(pg_app, make,
 
 
 def test_with_no_table_held_the_load_sets_indexes_aside(pg_app, make, tmp_path, caplog):
-    entries, rows, before = _seeded_dump(make, tmp_path)
+    entries, rows, before = seeded_dump(make, tmp_path)
     with caplog.at_level(logging.WARNING), db.engine.begin() as conn:
         conn.exec_driver_sql("SET LOCAL lock_timeout = '7s'")
-        ids_before = dict(_object_ids(conn))
+        ids_before = dict(object_ids(conn))
         load_database(conn, entries, lock_timeout=0.2)
-        ids_after = dict(_object_ids(conn))
+        ids_after = dict(object_ids(conn))
         assert conn.execute(sa.text("SHOW lock_timeout")).scalar() == "7s"  # the caller's, back
     db.session.remove()
     assert database_state() == rows
