@@ -5,6 +5,7 @@ NaN, numbers beyond every range and escaped lone surrogates reach the loaders
 exactly as an attacker or a damaged file would write them.
 """
 
+import base64
 import datetime as dt
 import json
 
@@ -164,6 +165,16 @@ def targeted_texts(column):
             ),
             moments.map(lambda m: json.dumps(m.isoformat())),
             odd_strings.map(json.dumps),
+        )
+    if isinstance(kind, sa.LargeBinary):  # base64: valid, with characters off the alphabet,
+        # with spare bits set, or without its padding
+        encoded = st.binary(max_size=12).map(lambda raw: base64.b64encode(raw).decode())
+        return st.one_of(
+            encoded.map(json.dumps),
+            st.builds(
+                lambda e, c: json.dumps(e[:1] + c + e[1:]), encoded, st.sampled_from("-\n !")
+            ),
+            st.sampled_from(['"QR=="', '"QUJ="', '"QQ"', '"2025-07-01"', '"===="']),
         )
     length = getattr(kind, "length", None) or 70000
     return st.one_of(
