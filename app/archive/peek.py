@@ -10,7 +10,7 @@ from os import PathLike
 from pathlib import Path
 
 from app.archive.errors import CorruptArchive, UnsafeArchive
-from app.archive.reader import Members, _read_manifest_member, _Reader, parse_manifest
+from app.archive.reader import Members, _load_manifest, _Reader, _release
 
 
 def read_member(path: str | PathLike[str], member_name: str, *, max_bytes: int) -> bytes:
@@ -20,14 +20,19 @@ def read_member(path: str | PathLike[str], member_name: str, *, max_bytes: int) 
     """
     name = Path(path).name
     with _Reader(path) as reader:
-        _, expected = parse_manifest(_read_manifest_member(reader.tar, name), name)
-        if member_name not in expected:
-            raise CorruptArchive(f"{name}: has no member {member_name!r}")
-        if expected[member_name] > max_bytes:
-            raise UnsafeArchive(f"{name}: {member_name} is implausibly large")
-        members = Members(name, expected)
-        while (entry := reader.tar.next_entry()) is not None:
-            members.check(entry)
-            if entry.name == member_name and not entry.is_dir:
-                return b"".join(reader.tar.data(entry))
+        manifest, head, table = _load_manifest(reader.tar, name)
+        head.close()
+        try:
+            size = table.size_of(member_name)
+            if size is None:
+                raise CorruptArchive(f"{name}: has no member {member_name!r}")
+            if size > max_bytes:
+                raise UnsafeArchive(f"{name}: {member_name} is implausibly large")
+            members = Members(name, table)
+            while (entry := reader.tar.next_entry()) is not None:
+                members.check(entry)
+                if entry.name == member_name and not entry.is_dir:
+                    return b"".join(reader.tar.data(entry))
+        finally:
+            _release(manifest, table)
     raise CorruptArchive(f"{name}: {member_name} is missing (truncated archive?)")
