@@ -12,8 +12,12 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import overload
 
+from app.archive.auth import TAG_NAME
+from app.archive.errors import UnsafeArchive
 from app.archive.members import ManifestFile
+from app.archive.names import check_member_path
 from app.archive.sums import name_bytes, name_from_bytes
+from app.archive.tarstream import Entry
 
 _BATCH = 1024  # rows written at once
 _SCHEMA = (
@@ -247,3 +251,50 @@ class FileList(Sequence[ManifestFile]):
         return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]  # mutable-looking, like a list
+
+
+class Members:
+    """Check each entry against the manifest as it comes, before any of its data is read.
+
+    A file must be listed, come once and have its listed size; a folder must
+    hold a listed file and come once. Every entry but the manifest and the tag
+    counts against ``max_members``, folders included. So what a reader inflates
+    is bounded by what the manifest declares.
+    """
+
+    def __init__(self, source: str, table: FileTable, max_members: int | None = None) -> None:
+        self.source = source
+        self.table = table
+        self.done = 1  # files come, the manifest included
+        self.count = 0
+        self.max_members = max_members
+
+    def check(self, entry: Entry) -> None:
+        """Raise UnsafeArchive unless ``entry`` (a tarstream.Entry) may come next."""
+        name = self.source
+        check_member_path(entry.name)
+        if entry.name != TAG_NAME:
+            self.count += 1
+        if self.max_members is not None and self.count > self.max_members:
+            raise UnsafeArchive(
+                f"{name}: more than {self.max_members:,} members (folders count too), "
+                f"at {entry.name!r}"
+            )
+        if entry.is_dir:
+            if not self.table.is_folder(entry.name):
+                raise UnsafeArchive(f"{name}: refused directory {entry.name!r} not in manifest")
+            if not self.table.mark_folder(entry.name):
+                raise UnsafeArchive(f"{name}: directory {entry.name!r} appears twice")
+            return
+        found = self.table.lookup(entry.name)
+        if found is None:
+            raise UnsafeArchive(f"{name}: refused member {entry.name!r} not listed in manifest")
+        row, size, seen = found
+        if seen:
+            raise UnsafeArchive(f"{name}: member {entry.name!r} appears twice")
+        if entry.size != size:
+            raise UnsafeArchive(
+                f"{name}: member {entry.name!r} is {entry.size} bytes, manifest says {size}"
+            )
+        self.table.mark_seen(row)
+        self.done += 1

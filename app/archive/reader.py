@@ -23,7 +23,7 @@ from typing import cast
 
 from app.archive.auth import TAG_NAME, TAG_SIZE, tag_problem
 from app.archive.errors import CorruptArchive, NotEnoughSpace, Unauthenticated, UnsafeArchive
-from app.archive.filelist import FileList, FileTable
+from app.archive.filelist import FileList, FileTable, Members
 from app.archive.members import Manifest, Progress
 from app.archive.names import CHECKSUMS_NAME, MANIFEST_NAME, check_member_path
 from app.archive.sink import EXTRACT_DISK_FULL, Sink
@@ -138,6 +138,20 @@ def _load_manifest(tar: TarReader, source: str) -> tuple[Manifest, Blob, FileTab
     """
     entry = _manifest_entry(tar, source)
     blob = Blob(tar.data(entry), in_memory=entry.size <= STREAM_MANIFEST_BYTES)
+    try:
+        manifest, table = _parse_manifest_blob(blob, source)
+    except BaseException:
+        blob.close()
+        raise
+    return manifest, blob, table
+
+
+def _parse_manifest_blob(blob: Blob, source: str) -> tuple[Manifest, FileTable]:
+    """Parse the manifest held in ``blob``; return it and its files as a table.
+
+    Streamed when ``blob`` is spooled, with ``parse_manifest`` judging whatever
+    the stream does not take.
+    """
     table = FileTable()
     try:
         manifest = None
@@ -154,9 +168,8 @@ def _load_manifest(tar: TarReader, source: str) -> tuple[Manifest, Blob, FileTab
             table.listed_count = len(manifest["files"])
     except BaseException:
         table.close()
-        blob.close()
         raise
-    return manifest, blob, table
+    return manifest, table
 
 
 def read_manifest(path: str | PathLike[str]) -> Manifest:
@@ -210,53 +223,6 @@ def extract_archive(
     folder = Path(dest)
     folder.mkdir(mode=0o750)
     return _walk(path, folder, max_bytes, progress, key, keep, max_members)
-
-
-class Members:
-    """Check each entry against the manifest as it comes, before any of its data is read.
-
-    A file must be listed, come once and have its listed size; a folder must
-    hold a listed file and come once. Every entry but the manifest and the tag
-    counts against ``max_members``, folders included. So what a reader inflates
-    is bounded by what the manifest declares.
-    """
-
-    def __init__(self, source: str, table: FileTable, max_members: int | None = None) -> None:
-        self.source = source
-        self.table = table
-        self.done = 1  # files come, the manifest included
-        self.count = 0
-        self.max_members = max_members
-
-    def check(self, entry: Entry) -> None:
-        """Raise UnsafeArchive unless ``entry`` (a tarstream.Entry) may come next."""
-        name = self.source
-        check_member_path(entry.name)
-        if entry.name != TAG_NAME:
-            self.count += 1
-        if self.max_members is not None and self.count > self.max_members:
-            raise UnsafeArchive(
-                f"{name}: more than {self.max_members:,} members (folders count too), "
-                f"at {entry.name!r}"
-            )
-        if entry.is_dir:
-            if not self.table.is_folder(entry.name):
-                raise UnsafeArchive(f"{name}: refused directory {entry.name!r} not in manifest")
-            if not self.table.mark_folder(entry.name):
-                raise UnsafeArchive(f"{name}: directory {entry.name!r} appears twice")
-            return
-        found = self.table.lookup(entry.name)
-        if found is None:
-            raise UnsafeArchive(f"{name}: refused member {entry.name!r} not listed in manifest")
-        row, size, seen = found
-        if seen:
-            raise UnsafeArchive(f"{name}: member {entry.name!r} appears twice")
-        if entry.size != size:
-            raise UnsafeArchive(
-                f"{name}: member {entry.name!r} is {entry.size} bytes, manifest says {size}"
-            )
-        self.table.mark_seen(row)
-        self.done += 1
 
 
 def _walk(
@@ -426,32 +392,3 @@ def checksum_problem(name: str, sums_bytes: bytes | None, digests: dict[str, str
         if listed[path] != digest:
             return f"checksum mismatch for {path!r} (the archive is damaged)"
     return None
-
-
-def read_back(
-    path: str | PathLike[str], tail_offset: int, trailer: bytes
-) -> tuple[Manifest, bytes, dict[str, bytes]]:
-    """Read a just-written archive's manifest and, from ``tail_offset``, its last members.
-
-    ``tail_offset`` is where a fresh deflate run holding the tag (if any) and
-    SHA256SUMS starts; ``trailer`` the gzip trailer expected at the end. Returns
-    (manifest, manifest bytes, {member: bytes}) as the reader parses them.
-    """
-    name = Path(path).name
-    with _Reader(path) as reader:
-        manifest_bytes = _read_manifest_member(reader.tar, name)
-    manifest, expected = parse_manifest(manifest_bytes, name)
-    members: dict[str, bytes] = {}
-    with open(path, "rb") as raw:
-        raw.seek(tail_offset)
-        inflater = Inflater(raw, name, wbits=-15)
-        tar = TarReader(inflater, name)
-        while (entry := tar.next_entry()) is not None:
-            if entry.name not in (CHECKSUMS_NAME, TAG_NAME) or entry.size != expected.get(
-                entry.name
-            ):
-                raise CorruptArchive(f"{name}: unexpected member {entry.name!r} at the end")
-            members[entry.name] = b"".join(tar.data(entry))
-    if inflater.trailer != trailer:
-        raise CorruptArchive(f"{name}: the gzip trailer is not the one written")
-    return manifest, manifest_bytes, members
