@@ -112,7 +112,12 @@ def manifest_bytes(manifest: Mapping[str, Any]) -> bytes:
 
     A lone surrogate (a byte of a non-UTF-8 name) is written as the JSON escape
     ``\\udcXX``, which ``json.loads`` reads back as the same lone surrogate.
+    A file list that is a sequence but not a list (a reader's, of a large
+    archive) is written as the list it reads as.
     """
+    files = manifest.get("files")
+    if isinstance(files, Sequence) and not isinstance(files, list | str | bytes):
+        manifest = {**manifest, "files": list(files)}
     data = _fast_manifest_bytes(manifest)
     if data is None:
         data = _encode(json.dumps(manifest, indent=1, ensure_ascii=False))
