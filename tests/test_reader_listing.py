@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import tarfile
+import threading
 from unittest import mock
 
 from hypothesis import HealthCheck, example, given, settings
@@ -178,6 +179,8 @@ SUMS = b'{"path": "SHA256SUMS", "size": 1}'
 @example(data=HEAD + SUMS + b'], "x": 1e400}')
 @example(data=HEAD + SUMS + b'], "x": 12345678901234567890123}')
 @example(data=HEAD + SUMS + b'], "x": NaN}')
+@example(data=HEAD + SUMS + b', {"path": "a", "size": 1208925819614629174706176}]}')
+@example(data=HEAD + SUMS + b', {"path": "a", "size": 9223372036854775808}]}')
 @example(data=HEAD + SUMS + b', {"path": "a", "size": 1, "size": 2}]}')
 @example(data=HEAD + SUMS + b'], "format": "stinkykitty-b"}')
 @example(data=HEAD + SUMS + b", " + SUMS + b"]}")
@@ -196,6 +199,18 @@ def test_a_streamed_manifest_keeps_its_files_on_disk():
     assert manifest["files"][-1]["path"] == "SHA256SUMS"
     assert table.total == sum(range(50)) + manifest["files"][-1]["size"]
     blob.close()
+
+
+def test_a_large_file_list_reads_in_another_thread():
+    data = craft.manifest_for([(f"media/{n}.png", n) for n in range(5)])
+    blob = Blob([data], in_memory=False)
+    manifest, _table = reader._parse_manifest_blob(blob, SOURCE)
+    blob.close()
+    seen = []
+    thread = threading.Thread(target=lambda: seen.extend(manifest["files"]))
+    thread.start()
+    thread.join()
+    assert seen == json.loads(data)["files"]
 
 
 sums_lines = st.one_of(

@@ -22,11 +22,17 @@ from app.archive.tarstream import Entry
 _BATCH = 1024  # rows written at once
 _SCHEMA = (
     # rowid: the order of the manifest; seq: the order the member's digest was made in
-    "CREATE TABLE files (path BLOB PRIMARY KEY, size INTEGER NOT NULL, "
+    # size: no type, so a size past SQLite's 64 bits is kept exactly, as its digits (_stored)
+    "CREATE TABLE files (path BLOB PRIMARY KEY, size NOT NULL, "
     "seen INTEGER NOT NULL DEFAULT 0, seq INTEGER, digest TEXT)",
     "CREATE TABLE folders (path BLOB PRIMARY KEY, seen INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID",
     "CREATE TABLE listed (path BLOB PRIMARY KEY, digest TEXT NOT NULL) WITHOUT ROWID",
 )
+
+
+def _stored(size: int) -> int | str:
+    """Return ``size`` as SQLite keeps it: an integer, or its digits when past 64 bits."""
+    return size if -(2**63) <= size < 2**63 else str(size)
 
 
 class FileTable:
@@ -36,7 +42,9 @@ class FileTable:
     """
 
     def __init__(self) -> None:
-        self.db = sqlite3.connect("")  # "": a temporary database on disk, removed on close
+        # "": a temporary database on disk, removed on close. A manifest's FileList may be
+        # read in another thread than the one that read the archive (never two at once).
+        self.db = sqlite3.connect("", check_same_thread=False)
         self.db.execute("PRAGMA cache_size=-4096")  # KiB: a small, fixed page cache
         self.db.execute("PRAGMA journal_mode=OFF")
         self.db.execute("PRAGMA synchronous=OFF")
@@ -55,7 +63,7 @@ class FileTable:
         """Add a listed file; return False (adding nothing) when ``path`` is already there."""
         try:
             self.db.execute(
-                "INSERT INTO files (path, size) VALUES (?, ?)", (name_bytes(path), size)
+                "INSERT INTO files (path, size) VALUES (?, ?)", (name_bytes(path), _stored(size))
             )
         except sqlite3.IntegrityError:
             return False
@@ -65,9 +73,9 @@ class FileTable:
 
     def add_many(self, files: Iterable[tuple[str, int]]) -> bool:
         """Add listed files in order; return False when one is already there (then drop all)."""
-        rows: list[tuple[bytes, int]] = []
+        rows: list[tuple[bytes, int | str]] = []
         for path, size in files:
-            rows.append((name_bytes(path), size))
+            rows.append((name_bytes(path), _stored(size)))
             self.count += 1
             self.total += size
             parent = path.rpartition("/")[0]
@@ -78,7 +86,7 @@ class FileTable:
                 return False
         return self._insert(rows)
 
-    def _insert(self, rows: list[tuple[bytes, int]]) -> bool:
+    def _insert(self, rows: list[tuple[bytes, int | str]]) -> bool:
         try:
             self.db.executemany("INSERT INTO files (path, size) VALUES (?, ?)", rows)
         except sqlite3.IntegrityError:
@@ -100,7 +108,7 @@ class FileTable:
         row = self.db.execute(
             "SELECT rowid, size, seen FROM files WHERE path = ?", (name_bytes(path),)
         ).fetchone()
-        return None if row is None else (row[0], row[1], bool(row[2]))
+        return None if row is None else (row[0], int(row[1]), bool(row[2]))
 
     def size_of(self, path: str) -> int | None:
         """Return the listed size of ``path`` (None when it is not listed)."""
@@ -121,14 +129,14 @@ class FileTable:
             "SELECT path, size FROM files WHERE rowid > ? ORDER BY rowid", (start,)
         )
         for path, size in cursor:
-            yield name_from_bytes(path), size
+            yield name_from_bytes(path), int(size)
 
     def row(self, index: int) -> tuple[str, int]:
         """Return (path, size) of the file at ``index`` (0-based) in the manifest's order."""
         path, size = self.db.execute(
             "SELECT path, size FROM files WHERE rowid = ?", (index + 1,)
         ).fetchone()
-        return name_from_bytes(path), size
+        return name_from_bytes(path), int(size)
 
     def is_folder(self, path: str) -> bool:
         """Return whether ``path`` is a folder that holds a listed file."""
