@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.archive import Member, extract_archive, verify_archive, write_archive
-from app.archive.reader import MAX_NAME_BYTES
+from app.archive.names import MAX_NAME_BYTES
 from app.archive.trees import FileMaker, remove_tree
 from app.backup.errors import BackupError
 from app.backup.mediasnap import MEMBER_PREFIX, snapshot_media

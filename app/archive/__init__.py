@@ -24,17 +24,9 @@ from app.archive.members import (
     Stream,
     member_count,
 )
+from app.archive.names import CHECKSUMS_NAME, MANIFEST_NAME, MAX_NAME_BYTES, check_member_path
 from app.archive.peek import read_member
-from app.archive.reader import (
-    CHECKSUMS_NAME,
-    FORMAT_VERSION,
-    MANIFEST_NAME,
-    MAX_NAME_BYTES,
-    check_member_path,
-    extract_archive,
-    read_manifest,
-    verify_archive,
-)
+from app.archive.reader import FORMAT_VERSION, extract_archive, read_manifest, verify_archive
 from app.archive.space import check_space, free_space, fsync_dir, human_size, is_disk_full
 from app.archive.sums import checksums_size, name_bytes, parse_checksums
 from app.archive.trees import make_dirs, remove_tree, walk

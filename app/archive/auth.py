@@ -14,9 +14,11 @@ so SHA256SUMS still checks every member with ``sha256sum -c``.
 
 import hashlib
 import hmac
+from collections.abc import Iterable
 from typing import Any
 
 from app.archive.members import Authentication, Manifest
+from app.archive.spool import Blob
 from app.archive.sums import checksum_line
 
 TAG_NAME = "HMAC-SHA256"
@@ -36,28 +38,49 @@ def authentication_field(key: bytes) -> Authentication:
 
 def make_tag(key: bytes, manifest_bytes: bytes, sums_bytes: bytes) -> bytes:
     """Return the tag member's bytes over ``manifest_bytes`` and ``sums_bytes``."""
+    return _tag(key, len(manifest_bytes), [manifest_bytes], [sums_bytes])
+
+
+def _tag(key: bytes, manifest_size: int, manifest: Iterable[bytes], sums: Iterable[bytes]) -> bytes:
+    """Return the tag over the manifest and checksums given as chunks."""
     mac = hmac.new(key, _DOMAIN, hashlib.sha256)
-    mac.update(len(manifest_bytes).to_bytes(8, "big"))
-    mac.update(manifest_bytes)
-    mac.update(sums_bytes)
+    mac.update(manifest_size.to_bytes(8, "big"))
+    for chunk in manifest:
+        mac.update(chunk)
+    for chunk in sums:
+        mac.update(chunk)
     return (mac.hexdigest() + "\n").encode("ascii")
+
+
+def _size(data: bytes | Blob) -> int:
+    return data.size if isinstance(data, Blob) else len(data)
+
+
+def _chunks(data: bytes | Blob, end: int | None = None) -> Iterable[bytes]:
+    if isinstance(data, Blob):
+        return data.chunks(end)
+    return [data if end is None else data[:end]]
 
 
 def tag_problem(
     key: bytes,
     manifest: Manifest,
-    manifest_bytes: bytes,
-    sums_bytes: bytes | None,
+    manifest_bytes: bytes | Blob,
+    sums_bytes: bytes | Blob | None,
     tag_bytes: bytes | None,
 ) -> str | None:
-    """Return why the archive is not authenticated by ``key`` (None when it is)."""
+    """Return why the archive is not authenticated by ``key`` (None when it is).
+
+    The manifest and checksums are given as bytes, or as Blobs when spooled to disk.
+    """
     if tag_bytes is None:
         return "it carries no authentication tag (made before archives were authenticated?)"
     own_line = checksum_line(TAG_NAME, hashlib.sha256(tag_bytes).hexdigest())
-    if not sums_bytes or not sums_bytes.endswith(own_line):
+    if sums_bytes is None or not sums_bytes.endswith(own_line):
         return f"SHA256SUMS does not end with the checksum of {TAG_NAME}"
-    covered = sums_bytes[: -len(own_line)]
-    if hmac.compare_digest(make_tag(key, manifest_bytes, covered), tag_bytes):
+    covered = _chunks(sums_bytes, _size(sums_bytes) - len(own_line))
+    tag = _tag(key, _size(manifest_bytes), _chunks(manifest_bytes), covered)
+    if hmac.compare_digest(tag, tag_bytes):
         return None
     field: dict[str, Any] = manifest.get("authentication") or {}
     listed = field.get("key_id")

@@ -1,7 +1,8 @@
-"""Read one member of an archive without reading the rest: to decide what to extract.
+"""Read part of an archive without the rest: one member, or the last ones of one just written.
 
-What it returns is NOT verified; the caller verifies the whole archive
-(``extract_archive``) before acting on anything it holds. The entries before
+``read_member`` serves to decide what to extract; what it returns is NOT
+verified: the caller verifies the whole archive (``extract_archive``) before
+acting on anything it holds. The entries before
 it are checked against the manifest as a full read checks them (listed, once,
 at their size), so skipping them inflates no more than the manifest declares.
 """
@@ -9,8 +10,19 @@ at their size), so skipping them inflates no more than the manifest declares.
 from os import PathLike
 from pathlib import Path
 
+from app.archive.auth import TAG_NAME
 from app.archive.errors import CorruptArchive, UnsafeArchive
-from app.archive.reader import Members, _read_manifest_member, _Reader, parse_manifest
+from app.archive.filelist import Members
+from app.archive.members import Manifest
+from app.archive.names import CHECKSUMS_NAME
+from app.archive.reader import (
+    _load_manifest,
+    _read_manifest_member,
+    _Reader,
+    _release,
+    parse_manifest,
+)
+from app.archive.tarstream import Inflater, TarReader
 
 
 def read_member(path: str | PathLike[str], member_name: str, *, max_bytes: int) -> bytes:
@@ -20,14 +32,48 @@ def read_member(path: str | PathLike[str], member_name: str, *, max_bytes: int) 
     """
     name = Path(path).name
     with _Reader(path) as reader:
-        _, expected = parse_manifest(_read_manifest_member(reader.tar, name), name)
-        if member_name not in expected:
-            raise CorruptArchive(f"{name}: has no member {member_name!r}")
-        if expected[member_name] > max_bytes:
-            raise UnsafeArchive(f"{name}: {member_name} is implausibly large")
-        members = Members(name, expected)
-        while (entry := reader.tar.next_entry()) is not None:
-            members.check(entry)
-            if entry.name == member_name and not entry.is_dir:
-                return b"".join(reader.tar.data(entry))
+        manifest, head, table = _load_manifest(reader.tar, name)
+        head.close()
+        try:
+            size = table.size_of(member_name)
+            if size is None:
+                raise CorruptArchive(f"{name}: has no member {member_name!r}")
+            if size > max_bytes:
+                raise UnsafeArchive(f"{name}: {member_name} is implausibly large")
+            members = Members(name, table)
+            while (entry := reader.tar.next_entry()) is not None:
+                members.check(entry)
+                if entry.name == member_name and not entry.is_dir:
+                    return b"".join(reader.tar.data(entry))
+        finally:
+            _release(manifest, table)
     raise CorruptArchive(f"{name}: {member_name} is missing (truncated archive?)")
+
+
+def read_back(
+    path: str | PathLike[str], tail_offset: int, trailer: bytes
+) -> tuple[Manifest, bytes, dict[str, bytes]]:
+    """Read a just-written archive's manifest and, from ``tail_offset``, its last members.
+
+    ``tail_offset`` is where a fresh deflate run holding the tag (if any) and
+    SHA256SUMS starts; ``trailer`` the gzip trailer expected at the end. Returns
+    (manifest, manifest bytes, {member: bytes}) as the reader parses them.
+    """
+    name = Path(path).name
+    with _Reader(path) as reader:
+        manifest_bytes = _read_manifest_member(reader.tar, name)
+    manifest, expected = parse_manifest(manifest_bytes, name)
+    members: dict[str, bytes] = {}
+    with open(path, "rb") as raw:
+        raw.seek(tail_offset)
+        inflater = Inflater(raw, name, wbits=-15)
+        tar = TarReader(inflater, name)
+        while (entry := tar.next_entry()) is not None:
+            if entry.name not in (CHECKSUMS_NAME, TAG_NAME) or entry.size != expected.get(
+                entry.name
+            ):
+                raise CorruptArchive(f"{name}: unexpected member {entry.name!r} at the end")
+            members[entry.name] = b"".join(tar.data(entry))
+    if inflater.trailer != trailer:
+        raise CorruptArchive(f"{name}: the gzip trailer is not the one written")
+    return manifest, manifest_bytes, members

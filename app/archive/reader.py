@@ -15,7 +15,7 @@ authentication tag over manifest and checksums (``app.archive.auth``) must match
 import contextlib
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from os import PathLike
 from pathlib import Path
@@ -23,41 +23,22 @@ from typing import cast
 
 from app.archive.auth import TAG_NAME, TAG_SIZE, tag_problem
 from app.archive.errors import CorruptArchive, NotEnoughSpace, Unauthenticated, UnsafeArchive
+from app.archive.filelist import FileList, FileTable, Members
 from app.archive.members import Manifest, Progress
+from app.archive.names import CHECKSUMS_NAME, MANIFEST_NAME, check_member_path
 from app.archive.sink import EXTRACT_DISK_FULL, Sink
-from app.archive.sums import name_bytes, parse_checksums
+from app.archive.space import disk_full_as
+from app.archive.spool import Blob
+from app.archive.streamed import stream_checksums, stream_manifest
+from app.archive.sums import parse_checksums
 from app.archive.tarstream import Entry, Inflater, TarReader
 from app.archive.trees import FileMaker
 
 FORMAT_VERSION = 2  # 1: no authentication tag; 2: HMAC-SHA256 tag, GNU-escaped SHA256SUMS
-MANIFEST_NAME = "manifest.json"
-CHECKSUMS_NAME = "SHA256SUMS"
-RESERVED_NAMES = (MANIFEST_NAME, CHECKSUMS_NAME, TAG_NAME)
 MAX_MANIFEST_BYTES = 256 * 1024 * 1024
-MAX_NAME_BYTES = 4096  # PATH_MAX on Linux
-MAX_PART_BYTES = 255  # NAME_MAX on Linux
 MAX_SUMS_BYTES = 512 * 1024 * 1024
-
-
-def check_member_path(name: object) -> str:
-    """Return ``name`` if it is a safe relative POSIX path, else raise UnsafeArchive.
-
-    Any name Linux allows is safe, backslashes and line breaks included; only
-    NUL, empty, '.' and '..' parts, absolute names and over-long ones are not.
-    """
-    if not isinstance(name, str) or not name or "\x00" in name:
-        raise UnsafeArchive(f"refused member name {name!r}")
-    raw = name_bytes(name)
-    if len(raw) > MAX_NAME_BYTES:
-        raise UnsafeArchive(f"refused member name longer than {MAX_NAME_BYTES} bytes")
-    if name.startswith("/"):  # what PurePosixPath.is_absolute() tests, without its cost
-        raise UnsafeArchive(f"refused absolute member name {name!r}")
-    parts = raw.split(b"/")
-    if any(part in (b"", b".", b"..") for part in parts):
-        raise UnsafeArchive(f"refused member name {name!r} (empty, '.' or '..' part)")
-    if any(len(part) > MAX_PART_BYTES for part in parts):
-        raise UnsafeArchive(f"refused member name {name!r} (a part over {MAX_PART_BYTES} bytes)")
-    return name
+STREAM_MANIFEST_BYTES = 256 * 1024  # a larger manifest is streamed to disk, not parsed whole
+STREAM_SUMS_BYTES = 256 * 1024  # a larger SHA256SUMS is spooled to disk
 
 
 def parse_manifest(data: bytes, source: str) -> tuple[Manifest, dict[str, int]]:
@@ -66,16 +47,9 @@ def parse_manifest(data: bytes, source: str) -> tuple[Manifest, dict[str, int]]:
         manifest = json.loads(data)
     except (UnicodeError, ValueError) as exc:
         raise CorruptArchive(f"{source}: manifest.json is not valid JSON ({exc})") from None
-    if not isinstance(manifest, dict) or not str(manifest.get("format", "")).startswith(
-        "stinkykitty-"
-    ):
-        raise CorruptArchive(f"{source}: not a StinkyKitty archive (manifest has no known format)")
-    version = manifest.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise CorruptArchive(
-            f"{source}: archive format version {version!r} is newer than this app reads "
-            f"({FORMAT_VERSION}); upgrade StinkyKitty to read it"
-        )
+    problem = _head_problem(manifest, source)
+    if problem is not None:
+        raise CorruptArchive(problem)
     files = manifest.get("files")
     if not isinstance(files, list):
         raise CorruptArchive(f"{source}: manifest.json has no file list")
@@ -102,6 +76,21 @@ def parse_manifest(data: bytes, source: str) -> tuple[Manifest, dict[str, int]]:
     return manifest, sizes
 
 
+def _head_problem(manifest: object, source: str) -> str | None:
+    """Return why the parsed ``manifest`` is not one of a format this app reads, if it is not."""
+    if not isinstance(manifest, dict) or not str(manifest.get("format", "")).startswith(
+        "stinkykitty-"
+    ):
+        return f"{source}: not a StinkyKitty archive (manifest has no known format)"
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        return (
+            f"{source}: archive format version {version!r} is newer than this app reads "
+            f"({FORMAT_VERSION}); upgrade StinkyKitty to read it"
+        )
+    return None
+
+
 class _Reader:
     """An archive file opened for one forward pass: the gzip stream and the tar entries in it."""
 
@@ -126,20 +115,76 @@ class _Reader:
         self.close()
 
 
-def _read_manifest_member(tar: TarReader, source: str) -> bytes:
+def _manifest_entry(tar: TarReader, source: str) -> Entry:
     entry = tar.next_entry()
     if entry is None or entry.name != MANIFEST_NAME or entry.is_dir:
         raise CorruptArchive(f"{source}: manifest.json is missing (it must come first)")
     if entry.size > MAX_MANIFEST_BYTES:
         raise UnsafeArchive(f"{source}: manifest.json is implausibly large ({entry.size} bytes)")
-    return b"".join(tar.data(entry))
+    return entry
+
+
+def _read_manifest_member(tar: TarReader, source: str) -> bytes:
+    return b"".join(tar.data(_manifest_entry(tar, source)))
+
+
+def _load_manifest(tar: TarReader, source: str) -> tuple[Manifest, Blob, FileTable]:
+    """Read and check the manifest member; return (manifest, its bytes, its files as a table).
+
+    A manifest over ``STREAM_MANIFEST_BYTES`` is spooled to disk and streamed
+    into the table; its ``files`` is then a FileList over the table, which
+    lives as long as the manifest does. Anything the stream does not take is
+    parsed whole, with the whole parse's refusals.
+    """
+    entry = _manifest_entry(tar, source)
+    blob = Blob(tar.data(entry), in_memory=entry.size <= STREAM_MANIFEST_BYTES)
+    try:
+        manifest, table = _parse_manifest_blob(blob, source)
+    except BaseException:
+        blob.close()
+        raise
+    return manifest, blob, table
+
+
+def _parse_manifest_blob(blob: Blob, source: str) -> tuple[Manifest, FileTable]:
+    """Parse the manifest held in ``blob``; return it and its files as a table.
+
+    Streamed when ``blob`` is spooled, with ``parse_manifest`` judging whatever
+    the stream does not take.
+    """
+    table = FileTable()
+    try:
+        manifest = None
+        if blob.spooled:
+            manifest = stream_manifest(blob.file(), table)
+            if manifest is not None and _head_problem(manifest, source) is not None:
+                manifest = None
+            if manifest is None:
+                table.close()
+                table = FileTable()
+        if manifest is None:
+            manifest, sizes = parse_manifest(blob.data(), source)
+            table.add_many(sizes.items())
+            table.listed_count = len(manifest["files"])
+    except BaseException:
+        table.close()
+        raise
+    return manifest, table
 
 
 def read_manifest(path: str | PathLike[str]) -> Manifest:
     """Read only the first member (``manifest.json``) of an archive and return it."""
     with _Reader(path) as reader:
-        data = _read_manifest_member(reader.tar, reader.name)
-    return parse_manifest(data, Path(path).name)[0]
+        manifest, blob, table = _load_manifest(reader.tar, reader.name)
+    blob.close()
+    _release(manifest, table)
+    return manifest
+
+
+def _release(manifest: Manifest, table: FileTable) -> None:
+    """Close ``table`` unless the manifest's file list reads from it."""
+    if not isinstance(manifest["files"], FileList):
+        table.close()
 
 
 def verify_archive(
@@ -180,69 +225,6 @@ def extract_archive(
     return _walk(path, folder, max_bytes, progress, key, keep, max_members)
 
 
-def _directories(paths: Iterable[str]) -> set[str]:
-    """Return every folder that holds a listed path (linear in the total length of the paths)."""
-    folders: set[str] = set()
-    for path in paths:
-        parts = path.split("/")
-        for end in range(1, len(parts)):
-            folder = "/".join(parts[:end])
-            if folder in folders:
-                continue
-            folders.add(folder)
-    return folders
-
-
-class Members:
-    """Check each entry against the manifest as it comes, before any of its data is read.
-
-    A file must be listed, come once and have its listed size; a folder must
-    hold a listed file and come once. Every entry but the manifest and the tag
-    counts against ``max_members``, folders included. So what a reader inflates
-    is bounded by what the manifest declares.
-    """
-
-    def __init__(
-        self, source: str, expected: dict[str, int], max_members: int | None = None
-    ) -> None:
-        self.source = source
-        self.expected = expected
-        self.folders = _directories(expected)
-        self.seen = {MANIFEST_NAME}
-        self.dirs: set[str] = set()
-        self.count = 0
-        self.max_members = max_members
-
-    def check(self, entry: Entry) -> None:
-        """Raise UnsafeArchive unless ``entry`` (a tarstream.Entry) may come next."""
-        name = self.source
-        check_member_path(entry.name)
-        if entry.name != TAG_NAME:
-            self.count += 1
-        if self.max_members is not None and self.count > self.max_members:
-            raise UnsafeArchive(
-                f"{name}: more than {self.max_members:,} members (folders count too), "
-                f"at {entry.name!r}"
-            )
-        if entry.is_dir:
-            if entry.name not in self.folders:
-                raise UnsafeArchive(f"{name}: refused directory {entry.name!r} not in manifest")
-            if entry.name in self.dirs:
-                raise UnsafeArchive(f"{name}: directory {entry.name!r} appears twice")
-            self.dirs.add(entry.name)
-            return
-        if entry.name not in self.expected:
-            raise UnsafeArchive(f"{name}: refused member {entry.name!r} not listed in manifest")
-        if entry.name in self.seen:
-            raise UnsafeArchive(f"{name}: member {entry.name!r} appears twice")
-        if entry.size != self.expected[entry.name]:
-            raise UnsafeArchive(
-                f"{name}: member {entry.name!r} is {entry.size} bytes, manifest says "
-                f"{self.expected[entry.name]}"
-            )
-        self.seen.add(entry.name)
-
-
 def _walk(
     path: str | PathLike[str],
     dest: Path | None,
@@ -253,64 +235,114 @@ def _walk(
     max_members: int | None = None,
 ) -> Manifest:
     name = Path(path).name
-    with _Reader(path) as reader, Sink() as sink, _maker(dest) as maker:
-        tar = reader.tar
-        manifest_bytes = _read_manifest_member(tar, name)
-        manifest, expected = parse_manifest(manifest_bytes, name)
-        total = sum(size for p, size in expected.items() if keep is None or keep(p))
+    with _Reader(path) as reader:
+        manifest, head, table = _load_manifest(reader.tar, name)
+        try:
+            sums, tag = _read_members(
+                reader.tar, name, table, dest, max_bytes, progress, keep, max_members
+            )
+            try:
+                _check_sums(name, manifest, head, table, sums, tag, key)
+            finally:
+                sums.close()
+        finally:
+            head.close()
+            _release(manifest, table)
+    return manifest
+
+
+def _read_members(
+    tar: TarReader,
+    name: str,
+    table: FileTable,
+    dest: Path | None,
+    max_bytes: int | None,
+    progress: Progress | None,
+    keep: Callable[[str], bool] | None,
+    max_members: int | None,
+) -> tuple[Blob, bytes | None]:
+    """Check, hash (and write) every member after the manifest; return SHA256SUMS and the tag."""
+    with Sink() as sink, _maker(dest) as maker:
+        total = table.total_kept(keep)
         if max_bytes is not None and total > max_bytes:
             raise NotEnoughSpace(
                 f"{name}: unpacks to {total:,} bytes, "
                 f"more than the {max_bytes:,} bytes allowed here"
             )
-        members = Members(name, expected, max_members)
-        seen = members.seen
-        small: dict[str, bytes | None] = {
-            CHECKSUMS_NAME: None,
-            TAG_NAME: None,
-        }  # read whole, not written as files
-        count = len(expected) + 1  # and the manifest: every member, as tar lists them
-        while True:
-            entry = tar.next_entry()
-            if entry is None:
-                break
-            members.check(entry)
-            if entry.is_dir:
-                continue
-            if small[CHECKSUMS_NAME] is not None:
-                raise CorruptArchive(f"{name}: member {entry.name!r} after {CHECKSUMS_NAME}")
-            if small[TAG_NAME] is not None and entry.name != CHECKSUMS_NAME:
-                raise CorruptArchive(f"{name}: member {entry.name!r} after {TAG_NAME}")
-            if entry.name in small:
-                if entry.size > MAX_SUMS_BYTES:
+        members = Members(name, table, max_members)
+        sums: Blob | None = None  # read whole (spooled when large), not written as files
+        tag: bytes | None = None
+        count = table.count + 1  # and the manifest: every member, as tar lists them
+        seq = 0
+        done: list[tuple[str, str]] = []  # digests made, recorded in the table in batches
+        try:
+            while (entry := tar.next_entry()) is not None:
+                members.check(entry)
+                if entry.is_dir:
+                    continue
+                if sums is not None:
+                    raise CorruptArchive(f"{name}: member {entry.name!r} after {CHECKSUMS_NAME}")
+                if tag is not None and entry.name != CHECKSUMS_NAME:
+                    raise CorruptArchive(f"{name}: member {entry.name!r} after {TAG_NAME}")
+                if entry.name in (CHECKSUMS_NAME, TAG_NAME) and entry.size > MAX_SUMS_BYTES:
                     raise UnsafeArchive(f"{name}: {entry.name} is implausibly large")
-                small[entry.name] = data = b"".join(tar.data(entry))
-                if maker is not None:
-                    maker.write_bytes(entry.name, data)
-            else:
-                out = None
-                if maker is not None and (keep is None or keep(entry.name)):
-                    out = maker.open_new(entry.name)
-                sink.begin(entry.name, out)
-                for chunk in tar.data(entry):
-                    sink.put(chunk)
-                sink.end()
-            if progress:
-                progress(len(seen), count)
-        missing = [p for p in expected if p not in seen]
-        if missing:
-            raise CorruptArchive(
-                f"{name}: {len(missing)} member(s) listed in manifest are missing, "
-                f"e.g. {missing[0]!r} (truncated archive?)"
-            )
-        digests = sink.finish()
-    digests[MANIFEST_NAME] = hashlib.sha256(manifest_bytes).hexdigest()
-    if (tag := small[TAG_NAME]) is not None:
-        digests[TAG_NAME] = hashlib.sha256(tag).hexdigest()
-    sums = small[CHECKSUMS_NAME]
-    damage = checksum_problem(name, sums, digests)
+                if entry.name == CHECKSUMS_NAME:
+                    sums = Blob(tar.data(entry), in_memory=entry.size <= STREAM_SUMS_BYTES)
+                    if maker is not None:
+                        _write_blob(maker, entry.name, sums)
+                elif entry.name == TAG_NAME:
+                    tag = b"".join(tar.data(entry))
+                    if maker is not None:
+                        maker.write_bytes(entry.name, tag)
+                else:
+                    out = None
+                    if maker is not None and (keep is None or keep(entry.name)):
+                        out = maker.open_new(entry.name)
+                    sink.begin(entry.name, out)
+                    for chunk in tar.data(entry):
+                        sink.put(chunk)
+                    sink.end()
+                    done += sink.take()
+                    if len(done) >= 1024:
+                        seq = table.record(done, seq)
+                        done.clear()
+                if progress:
+                    progress(members.done, count)
+            missing, first = table.first_missing()
+            if missing:
+                raise CorruptArchive(
+                    f"{name}: {missing} member(s) listed in manifest are missing, "
+                    f"e.g. {first!r} (truncated archive?)"
+                )
+            seq = table.record(done + sink.finish(), seq)
+        except BaseException:
+            if sums is not None:
+                sums.close()
+            raise
+    if tag is not None:
+        table.record([(TAG_NAME, hashlib.sha256(tag).hexdigest())], seq)
+    return cast(Blob, sums), tag  # listed in every manifest, so present once none is missing
+
+
+def _write_blob(maker: FileMaker, member: str, blob: Blob) -> None:
+    with disk_full_as(EXTRACT_DISK_FULL), maker.open_new(member) as out:
+        for chunk in blob.chunks():
+            out.write(chunk)
+
+
+def _check_sums(
+    name: str,
+    manifest: Manifest,
+    head: Blob,
+    table: FileTable,
+    sums: Blob,
+    tag: bytes | None,
+    key: bytes | None,
+) -> None:
+    """Raise unless SHA256SUMS matches every member (and, with ``key``, the tag matches)."""
+    damage = _table_checksum_problem(name, head, table, sums)
     if key is not None:
-        why = tag_problem(key, manifest, manifest_bytes, sums, small[TAG_NAME])
+        why = tag_problem(key, manifest, head, sums, tag)
         if why is not None:
             state = "otherwise intact" if damage is None else f"not intact either ({damage})"
             raise Unauthenticated(
@@ -318,7 +350,26 @@ def _walk(
             )
     if damage is not None:
         raise CorruptArchive(f"{name}: {damage}")
-    return manifest
+
+
+def _table_checksum_problem(name: str, head: Blob, table: FileTable, sums: Blob) -> str | None:
+    """Return what ``checksum_problem`` would of SHA256SUMS and the digests made in ``table``."""
+    if not stream_checksums(sums.lines(), table):
+        try:
+            listed = parse_checksums(sums.data(), name, CHECKSUMS_NAME)
+        except CorruptArchive as exc:
+            return str(exc).removeprefix(f"{name}: ")
+        table.clear_listed()
+        for path, digest in listed.items():
+            table.add_listed(path, digest)
+    if not table.listed_match([MANIFEST_NAME]):
+        return f"{CHECKSUMS_NAME} does not cover exactly the archive's members"
+    bad = table.first_mismatch()  # in the order hashed: the members, then the tag
+    if bad in (None, TAG_NAME) and table.listed_digest(MANIFEST_NAME) != head.sha256:
+        bad = MANIFEST_NAME  # hashed after the members, before the tag
+    if bad is not None:
+        return f"checksum mismatch for {bad!r} (the archive is damaged)"
+    return None
 
 
 def _maker(dest: Path | None) -> AbstractContextManager[FileMaker | None]:
@@ -341,32 +392,3 @@ def checksum_problem(name: str, sums_bytes: bytes | None, digests: dict[str, str
         if listed[path] != digest:
             return f"checksum mismatch for {path!r} (the archive is damaged)"
     return None
-
-
-def read_back(
-    path: str | PathLike[str], tail_offset: int, trailer: bytes
-) -> tuple[Manifest, bytes, dict[str, bytes]]:
-    """Read a just-written archive's manifest and, from ``tail_offset``, its last members.
-
-    ``tail_offset`` is where a fresh deflate run holding the tag (if any) and
-    SHA256SUMS starts; ``trailer`` the gzip trailer expected at the end. Returns
-    (manifest, manifest bytes, {member: bytes}) as the reader parses them.
-    """
-    name = Path(path).name
-    with _Reader(path) as reader:
-        manifest_bytes = _read_manifest_member(reader.tar, name)
-    manifest, expected = parse_manifest(manifest_bytes, name)
-    members: dict[str, bytes] = {}
-    with open(path, "rb") as raw:
-        raw.seek(tail_offset)
-        inflater = Inflater(raw, name, wbits=-15)
-        tar = TarReader(inflater, name)
-        while (entry := tar.next_entry()) is not None:
-            if entry.name not in (CHECKSUMS_NAME, TAG_NAME) or entry.size != expected.get(
-                entry.name
-            ):
-                raise CorruptArchive(f"{name}: unexpected member {entry.name!r} at the end")
-            members[entry.name] = b"".join(tar.data(entry))
-    if inflater.trailer != trailer:
-        raise CorruptArchive(f"{name}: the gzip trailer is not the one written")
-    return manifest, manifest_bytes, members

@@ -24,7 +24,7 @@ class Sink:
 
     def __init__(self) -> None:
         self._queue: queue.Queue[tuple[str, Any, IO[bytes] | None]] = queue.Queue(self._DEPTH)
-        self._digests: dict[str, str] = {}
+        self._done: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="archive-sink", daemon=True)
         self._thread.start()
@@ -63,12 +63,20 @@ class Sink:
         """End the current member."""
         self._hand(("end", None, None))
 
-    def finish(self) -> dict[str, str]:
-        """Wait for every chunk handed over; return {member: SHA-256} or raise the error."""
+    def take(self) -> list[tuple[str, str]]:
+        """Return the (member, SHA-256) of the members ended since the last call, in order."""
+        done = []
+        with contextlib.suppress(queue.Empty):
+            while True:
+                done.append(self._done.get_nowait())
+        return done
+
+    def finish(self) -> list[tuple[str, str]]:
+        """Wait for every chunk handed over; return what ``take`` has not, or raise the error."""
         self._stop()
         if self._error is not None:
             self._raise()
-        return self._digests
+        return self.take()
 
     def _stop(self) -> None:
         if self._thread.is_alive():
@@ -97,7 +105,7 @@ class Sink:
                     if out is not None:
                         with disk_full_as(EXTRACT_DISK_FULL):
                             out.close()
-                    self._digests[cast(str, name)] = digest.hexdigest()
+                    self._done.put((cast(str, name), digest.hexdigest()))
                     name = out = digest = None
         except BaseException as exc:  # handed to the reading thread
             self._error = exc

@@ -68,25 +68,30 @@ def parse_checksums(data: bytes, source: str, member: str) -> dict[str, str]:
         raise CorruptArchive(f"{source}: {member} is malformed (its last line is cut)")
     listed: dict[str, str] = {}
     for number, line in enumerate(_lines(data), 1):
-        escaped = line.startswith(b"\\")
-        if escaped:
-            line = line[1:]
-        digest, raw = line[:64], line[66:]
         try:
-            if not _HEX.match(digest) or line[64:66] != b"  " or not raw:
-                raise ValueError("not '<sha256>  <name>'")
-            if escaped:
-                raw = _ESCAPED.sub(_unescape, raw)
-            elif _NEEDS_ESCAPE.search(raw):
-                raise ValueError("a backslash in a name, on a line that does not start with one")
+            name, digest = checksum_entry(line)
         except ValueError as exc:
             reason = f"line {number}: {exc}"
             raise CorruptArchive(f"{source}: {member} is malformed ({reason})") from None
-        name = name_from_bytes(raw)
         if name in listed:
             raise CorruptArchive(f"{source}: {member} lists {name!r} twice")
-        listed[name] = digest.decode("ascii")
+        listed[name] = digest
     return listed
+
+
+def checksum_entry(line: bytes) -> tuple[str, str]:
+    """Return (name, hex digest) of one SHA256SUMS line without its line feed, or ValueError."""
+    escaped = line.startswith(b"\\")
+    if escaped:
+        line = line[1:]
+    digest, raw = line[:64], line[66:]
+    if not _HEX.match(digest) or line[64:66] != b"  " or not raw:
+        raise ValueError("not '<sha256>  <name>'")
+    if escaped:
+        raw = _ESCAPED.sub(_unescape, raw)
+    elif _NEEDS_ESCAPE.search(raw):
+        raise ValueError("a backslash in a name, on a line that does not start with one")
+    return name_from_bytes(raw), digest.decode("ascii")
 
 
 def _lines(data: bytes) -> Iterator[bytes]:
@@ -107,7 +112,12 @@ def manifest_bytes(manifest: Mapping[str, Any]) -> bytes:
 
     A lone surrogate (a byte of a non-UTF-8 name) is written as the JSON escape
     ``\\udcXX``, which ``json.loads`` reads back as the same lone surrogate.
+    A file list that is a sequence but not a list (a reader's, of a large
+    archive) is written as the list it reads as.
     """
+    files = manifest.get("files")
+    if isinstance(files, Sequence) and not isinstance(files, list | str | bytes):
+        manifest = {**manifest, "files": list(files)}
     data = _fast_manifest_bytes(manifest)
     if data is None:
         data = _encode(json.dumps(manifest, indent=1, ensure_ascii=False))

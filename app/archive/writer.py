@@ -49,15 +49,9 @@ from app.archive.members import (
     read_source,
     tar_header,
 )
-from app.archive.reader import (
-    CHECKSUMS_NAME,
-    FORMAT_VERSION,
-    MANIFEST_NAME,
-    RESERVED_NAMES,
-    check_member_path,
-    checksum_problem,
-    read_back,
-)
+from app.archive.names import CHECKSUMS_NAME, MANIFEST_NAME, RESERVED_NAMES, check_member_path
+from app.archive.peek import read_back
+from app.archive.reader import FORMAT_VERSION, checksum_problem
 from app.archive.space import fsync_dir, is_disk_full
 from app.archive.sums import checksum_line, checksums_size, checksums_text, manifest_bytes_of
 

@@ -118,28 +118,54 @@ def check_system_manifest(manifest, name):
     if manifest.get("format") != FORMAT:
         raise bad(f"not a system backup (format {manifest.get('format')!r})")
     try:
-        files = {f["path"]: f["size"] for f in manifest["files"]}
         tables = manifest["tables"]
         database = manifest["database"]
         media = manifest["media"]
         parse_utc(manifest["created_at"])
         if not isinstance(database["dialect"], str):
             raise TypeError("dialect")
-        table_paths = set()
+        scan = _FileScan(manifest["files"], tables)
         for table in tables:
-            if table["path"] not in files or not table["path"].startswith("db/"):
+            if table["path"] not in scan.dumps or not table["path"].startswith("db/"):
                 raise bad(f"table {table['name']!r} has no dump file in the archive")
             if not isinstance(table["rows"], int) or table["rows"] < 0:
                 raise bad(f"table {table['name']!r} has a bad row count")
-            table_paths.add(table["path"])
-        uploads = [p for p in files if p.startswith("uploads/")]
-        others = set(files) - table_paths - set(uploads) - {CHECKSUMS_NAME, TAG_NAME}
-        if others:
-            raise bad(f"unexpected member {sorted(others)[0]!r}")
-        if len(uploads) != media["files"] or sum(files[p] for p in uploads) != media["bytes"]:
+        if scan.first_other is not None:
+            raise bad(f"unexpected member {scan.first_other!r}")
+        if scan.uploads != media["files"] or scan.upload_bytes != media["bytes"]:
             raise bad("the media totals do not match the file list")
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise bad(f"manifest.json is incomplete or malformed ({exc!s})") from None
+
+
+class _FileScan:
+    """One pass over a manifest's files (a hundred thousand, say): nothing kept per file.
+
+    ``dumps``: the tables' dump paths that are listed; ``uploads`` and
+    ``upload_bytes``: the media files and their total size; ``first_other``:
+    the first (in sort order) listed path that is none of these, if any.
+    """
+
+    def __init__(self, files, tables):
+        wanted = set()
+        for table in tables:
+            with contextlib.suppress(KeyError, TypeError, IndexError):
+                if isinstance(table["path"], str):
+                    wanted.add(table["path"])
+        self.dumps = set()
+        self.uploads = self.upload_bytes = 0
+        self.first_other = None
+        for entry in files:
+            path = entry["path"]
+            if path in wanted:
+                self.dumps.add(path)
+            elif path.startswith("uploads/"):
+                self.uploads += 1
+                self.upload_bytes += entry["size"]
+            elif path not in (CHECKSUMS_NAME, TAG_NAME) and (
+                self.first_other is None or path < self.first_other
+            ):
+                self.first_other = path
 
 
 @dataclass
