@@ -21,10 +21,12 @@ from app.archive.tarstream import Entry
 
 _BATCH = 1024  # rows written at once
 _SCHEMA = (
-    # rowid: the order of the manifest; seq: the order the member's digest was made in
+    # ord: the order of the manifest (from 1); seq: the order the member's digest was made in
     # size: no type, so a size past SQLite's 64 bits is kept exactly, as its digits (_stored)
-    "CREATE TABLE files (path BLOB PRIMARY KEY, size NOT NULL, "
-    "seen INTEGER NOT NULL DEFAULT 0, seq INTEGER, digest TEXT)",
+    # Keyed by path alone (no rowid): a member's lookup and mark is one B-tree search.
+    "CREATE TABLE files (path BLOB PRIMARY KEY, ord INTEGER NOT NULL, size NOT NULL, "
+    "seen INTEGER NOT NULL DEFAULT 0, seq INTEGER, digest TEXT) WITHOUT ROWID",
+    "CREATE UNIQUE INDEX files_ord ON files (ord)",
     "CREATE TABLE folders (path BLOB PRIMARY KEY, seen INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID",
     "CREATE TABLE listed (path BLOB PRIMARY KEY, digest TEXT NOT NULL) WITHOUT ROWID",
 )
@@ -63,7 +65,8 @@ class FileTable:
         """Add a listed file; return False (adding nothing) when ``path`` is already there."""
         try:
             self.db.execute(
-                "INSERT INTO files (path, size) VALUES (?, ?)", (name_bytes(path), _stored(size))
+                "INSERT INTO files (path, ord, size) VALUES (?, ?, ?)",
+                (name_bytes(path), self.count + 1, _stored(size)),
             )
         except sqlite3.IntegrityError:
             return False
@@ -73,10 +76,10 @@ class FileTable:
 
     def add_many(self, files: Iterable[tuple[str, int]]) -> bool:
         """Add listed files in order; return False when one is already there (then drop all)."""
-        rows: list[tuple[bytes, int | str]] = []
+        rows: list[tuple[bytes, int, int | str]] = []
         for path, size in files:
-            rows.append((name_bytes(path), _stored(size)))
             self.count += 1
+            rows.append((name_bytes(path), self.count, _stored(size)))
             self.total += size
             parent = path.rpartition("/")[0]
             if parent and parent != self._parent:
@@ -86,9 +89,9 @@ class FileTable:
                 return False
         return self._insert(rows)
 
-    def _insert(self, rows: list[tuple[bytes, int | str]]) -> bool:
+    def _insert(self, rows: list[tuple[bytes, int, int | str]]) -> bool:
         try:
-            self.db.executemany("INSERT INTO files (path, size) VALUES (?, ?)", rows)
+            self.db.executemany("INSERT INTO files (path, ord, size) VALUES (?, ?, ?)", rows)
         except sqlite3.IntegrityError:
             return False
         rows.clear()
@@ -103,12 +106,13 @@ class FileTable:
             if cursor.rowcount == 0:
                 break
 
-    def lookup(self, path: str) -> tuple[int, int, bool] | None:
-        """Return (row, listed size, whether it has come) of ``path``, None when not listed."""
+    def take(self, path: str) -> int | None:
+        """Mark the listed ``path`` as come and return its size; None if not listed or come."""
         row = self.db.execute(
-            "SELECT rowid, size, seen FROM files WHERE path = ?", (name_bytes(path),)
+            "UPDATE files SET seen = 1 WHERE path = ? AND seen = 0 RETURNING size",
+            (name_bytes(path),),
         ).fetchone()
-        return None if row is None else (row[0], int(row[1]), bool(row[2]))
+        return None if row is None else int(row[0])
 
     def size_of(self, path: str) -> int | None:
         """Return the listed size of ``path`` (None when it is not listed)."""
@@ -126,7 +130,7 @@ class FileTable:
     def rows(self, start: int = 0) -> Iterator[tuple[str, int]]:
         """Yield (path, size) of every file from the ``start``-th, in the manifest's order."""
         cursor = self.db.execute(
-            "SELECT path, size FROM files WHERE rowid > ? ORDER BY rowid", (start,)
+            "SELECT path, size FROM files WHERE ord > ? ORDER BY ord", (start,)
         )
         for path, size in cursor:
             yield name_from_bytes(path), int(size)
@@ -134,7 +138,7 @@ class FileTable:
     def row(self, index: int) -> tuple[str, int]:
         """Return (path, size) of the file at ``index`` (0-based) in the manifest's order."""
         path, size = self.db.execute(
-            "SELECT path, size FROM files WHERE rowid = ?", (index + 1,)
+            "SELECT path, size FROM files WHERE ord = ?", (index + 1,)
         ).fetchone()
         return name_from_bytes(path), int(size)
 
@@ -152,17 +156,13 @@ class FileTable:
         )
         return cursor.rowcount == 1
 
-    def mark_seen(self, row: int) -> None:
-        """Mark the listed file in ``row`` (from ``lookup``) as come."""
-        self.db.execute("UPDATE files SET seen = 1 WHERE rowid = ?", (row,))
-
     def first_missing(self) -> tuple[int, str | None]:
         """Return how many listed files have not come, and the first of them in manifest order."""
         (missing,) = self.db.execute("SELECT COUNT(*) FROM files WHERE seen = 0").fetchone()
         if not missing:
             return 0, None
         (path,) = self.db.execute(
-            "SELECT path FROM files WHERE seen = 0 ORDER BY rowid LIMIT 1"
+            "SELECT path FROM files WHERE seen = 0 ORDER BY ord LIMIT 1"
         ).fetchone()
         return missing, name_from_bytes(path)
 
@@ -174,14 +174,21 @@ class FileTable:
         )
         return seq + len(digests)
 
-    def add_listed(self, path: str, digest: str) -> bool:
-        """Add a SHA256SUMS line; return False (adding nothing) when ``path`` is listed twice."""
+    def add_listed_many(self, entries: Iterable[tuple[str, str]]) -> bool:
+        """Add SHA256SUMS lines in batches; return False when a path is listed twice."""
+        rows: list[tuple[bytes, str]] = []
+        for path, digest in entries:
+            rows.append((name_bytes(path), digest))
+            if len(rows) >= _BATCH and not self._insert_listed(rows):
+                return False
+        return self._insert_listed(rows)
+
+    def _insert_listed(self, rows: list[tuple[bytes, str]]) -> bool:
         try:
-            self.db.execute(
-                "INSERT INTO listed (path, digest) VALUES (?, ?)", (name_bytes(path), digest)
-            )
+            self.db.executemany("INSERT INTO listed (path, digest) VALUES (?, ?)", rows)
         except sqlite3.IntegrityError:
             return False
+        rows.clear()
         return True
 
     def listed_digest(self, path: str) -> str | None:
@@ -294,15 +301,13 @@ class Members:
             if not self.table.mark_folder(entry.name):
                 raise UnsafeArchive(f"{name}: directory {entry.name!r} appears twice")
             return
-        found = self.table.lookup(entry.name)
-        if found is None:
-            raise UnsafeArchive(f"{name}: refused member {entry.name!r} not listed in manifest")
-        row, size, seen = found
-        if seen:
+        size = self.table.take(entry.name)  # one statement for the usual member
+        if size is None:
+            if self.table.size_of(entry.name) is None:
+                raise UnsafeArchive(f"{name}: refused member {entry.name!r} not listed in manifest")
             raise UnsafeArchive(f"{name}: member {entry.name!r} appears twice")
         if entry.size != size:
             raise UnsafeArchive(
                 f"{name}: member {entry.name!r} is {entry.size} bytes, manifest says {size}"
             )
-        self.table.mark_seen(row)
         self.done += 1

@@ -360,8 +360,7 @@ def _table_checksum_problem(name: str, head: Blob, table: FileTable, sums: Blob)
         except CorruptArchive as exc:
             return str(exc).removeprefix(f"{name}: ")
         table.clear_listed()
-        for path, digest in listed.items():
-            table.add_listed(path, digest)
+        table.add_listed_many(listed.items())
     if not table.listed_match([MANIFEST_NAME]):
         return f"{CHECKSUMS_NAME} does not cover exactly the archive's members"
     bad = table.first_mismatch()  # in the order hashed: the members, then the tag

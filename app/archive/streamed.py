@@ -107,13 +107,18 @@ def _value(events: _Events) -> Any:
 
 def stream_checksums(lines: Iterator[bytes], table: FileTable) -> bool:
     """Read SHA256SUMS lines (each with its line feed) into ``table``; False if not plain."""
-    for line in lines:
-        if not line.endswith(b"\n"):
-            return False
-        try:
-            name, digest = checksum_entry(line[:-1])
-        except ValueError:
-            return False
-        if not table.add_listed(name, digest):
-            return False
-    return True
+    plain = True
+
+    def entries() -> Iterator[tuple[str, str]]:
+        nonlocal plain
+        for line in lines:
+            if not line.endswith(b"\n"):
+                plain = False
+                return
+            try:
+                yield checksum_entry(line[:-1])
+            except ValueError:
+                plain = False
+                return
+
+    return table.add_listed_many(entries()) and plain
