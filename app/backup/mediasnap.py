@@ -37,8 +37,8 @@ def snapshot_media(uploads, links, trash=None):
     files, with a warning.
     Deleted media wait in ``trash`` (same layout) until no backup can need them:
     they go in as if still in ``uploads/``, walked after it so that a file moved
-    there meanwhile is found in one place or the other. Files are hard-linked if
-    possible (else read in place).
+    there meanwhile is found in one place or the other. Where no hard link can
+    be made (another filesystem), a file is read in place.
     """
     files = MediaSpool()
     for root, trashed in ((uploads, False), (trash, True)):
