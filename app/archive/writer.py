@@ -114,8 +114,8 @@ def write_archive(
     if late and digest:
         raise ValueError("an archive with late members cannot be hashed whole as it is written")
     stored, deflated = split_by_compressibility(members)
-    entries = [(m.path, m.size) for m in stored + deflated]
-    summed, head = _manifest(meta, entries + [(p, STAND_IN_SIZE) for p in late_paths], key)
+    stand_ins = [(p, STAND_IN_SIZE) for p in late_paths]
+    summed, head = _manifest(meta, _entries(stored, deflated) + stand_ins, key)
     mtime = int(os.environ.get("SOURCE_DATE_EPOCH", "0")) or int(time.time())
 
     tmp = final_path.with_name(f".{final_path.name}.tmp-{secrets.token_hex(4)}")
@@ -143,9 +143,12 @@ def write_archive(
             check = ahead.check if late is None else _both(ahead.check, late.check)
             checksums.update(_add_members(gz, stored, ahead, check, mtime, progress, total))
             if late is not None:
-                entries += [(p, ahead.sizes[p]) for p in late_paths]
-                _, final = _manifest(late.meta(), entries, key)
+                late_sizes = [(p, ahead.sizes[p]) for p in late_paths]
+                # Only the manifest's bytes outlive this: the (path, size) pairs and the
+                # bytes before the spaces that align them are not held while reading back.
+                final = _manifest(late.meta(), _entries(stored, deflated) + late_sizes, key)[1]
                 head = _place_head(gz, raw, head_offset, room, final, mtime)
+                del final
                 checksums[MANIFEST_NAME] = hashlib.sha256(head).hexdigest()
             tail_offset = gz.end_run()  # the tail starts a fresh deflate run, read back below
             sums = checksums_text(checksums, summed)
@@ -202,6 +205,11 @@ def _check_members(members: list[Member], late_paths: Iterable[str] = ()) -> Non
     for member in members:
         if isinstance(member.source, bytes | bytearray) and len(member.source) != member.size:
             raise ArchiveError(f"{member.path}: {len(member.source)} bytes, expected {member.size}")
+
+
+def _entries(stored: list[Member], deflated: list[Member]) -> list[tuple[str, int]]:
+    """Return the (path, size) of ``stored``, then ``deflated``: the archive's order."""
+    return [(m.path, m.size) for m in itertools.chain(stored, deflated)]
 
 
 def _manifest(
@@ -282,13 +290,14 @@ def _check_read_back(
 ) -> None:
     """Parse what was written with the reader's code; raise ArchiveError if it would refuse it.
 
-    ``written`` is the manifest's bytes as written: those read back must be the same.
+    ``written`` is the manifest's bytes as written: those read back must be the same
+    (then ``checksums``, which holds the SHA-256 of those written, holds theirs too:
+    no copy of it is made, it has a line per member).
     """
     try:
         read, head, last = read_back(tmp, *tail)
         problem = None if head == written else "the manifest reads back differently"
-        digests = {**checksums, MANIFEST_NAME: hashlib.sha256(head).hexdigest()}
-        problem = problem or checksum_problem(name, last.get(CHECKSUMS_NAME), digests)
+        problem = problem or checksum_problem(name, last.get(CHECKSUMS_NAME), checksums)
         if problem is None and key is not None:
             sums, tag = last.get(CHECKSUMS_NAME), last.get(TAG_NAME)
             problem = tag_problem(key, read, head, sums, tag)

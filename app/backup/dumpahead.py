@@ -63,15 +63,15 @@ class DumpAhead:
         self._thread.start()
 
     def _run(self):
-        snapshot = []
+        snapshot = []  # the media spool, once walked
 
         def on_snapshot():
             uploads = data_path(self._config, "uploads")
-            snapshot.extend(snapshot_media(uploads, self._links, trash_dir(self._config)))
+            snapshot.append(snapshot_media(uploads, self._links, trash_dir(self._config)))
             # The dump (about the database's size) and the archive (at most the
             # database again plus the media, which are stored, not deflated).
             folder, db_bytes = self._space
-            check_space(2 * db_bytes + sum(f.size for f in snapshot), folder, "the backup")
+            check_space(2 * db_bytes + snapshot[0].size, folder, "the backup")
 
         def sink(path):
             seen = self._watch and self._watch(path.stem.split("-", 1)[1])
@@ -95,7 +95,7 @@ class DumpAhead:
                 self._hand_over(member)
             if table.table == MediaItem.__tablename__:
                 # A file in the media trash is kept only while a dumped row references it.
-                self._media = drop_unreferenced_trash(snapshot, table.path)
+                self._media = drop_unreferenced_trash(snapshot[0], table.path)
                 self._media_ready.set()
 
         try:

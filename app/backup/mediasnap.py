@@ -5,34 +5,29 @@ import json
 import logging
 import os
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 
 from app.archive import MAX_NAME_BYTES, check_member_path, make_dirs, name_bytes, walk
 from app.backup.errors import ArchiveError, BackupError
+from app.backup.mediaspool import MediaFile, MediaSpool
+
+__all__ = [
+    "MEMBER_PREFIX",
+    "MediaFile",
+    "MediaSpool",
+    "content_fingerprint",
+    "drop_unreferenced_trash",
+    "is_partial_upload",
+    "snapshot_media",
+]
 
 log = logging.getLogger(__name__)
 
 MEMBER_PREFIX = "uploads/"  # where media files go in a system backup
 
 
-@dataclass(frozen=True, slots=True)
-class MediaFile:
-    """One file under uploads/, as found when the backup started.
-
-    A backup holds one per file (a hundred thousand on a large server), so it
-    has slots and plain strings: a ``Path`` costs three times the memory.
-    """
-
-    relpath: str  # relative to uploads/, POSIX
-    source: str  # where to read it (a hard link in the media snapshot when possible)
-    size: int
-    mtime_ns: int
-    trashed: bool = False  # found in the media trash: its row was being deleted
-
-
 def snapshot_media(uploads, links, trash=None):
-    """Return the files under ``uploads`` and ``trash``, hard-linked into ``links`` if possible.
+    """Return a MediaSpool of the files under ``uploads`` and ``trash``, hard-linked into ``links``.
 
     Hard links pin each file as it is now, so a media item deleted while the
     archive is being written is still backed up whole. Any name Linux allows
@@ -42,30 +37,33 @@ def snapshot_media(uploads, links, trash=None):
     files, with a warning.
     Deleted media wait in ``trash`` (same layout) until no backup can need them:
     they go in as if still in ``uploads/``, walked after it so that a file moved
-    there meanwhile is found in one place or the other.
+    there meanwhile is found in one place or the other. Where no hard link can
+    be made (another filesystem), a file is read in place.
     """
-    files = []
-    seen = set()
+    files = MediaSpool()
     for root, trashed in ((uploads, False), (trash, True)):
         if root is not None:
-            files.extend(_snapshot_tree(Path(root), links, seen, trashed))
+            files.extend(_snapshot_tree(Path(root), links, files, trashed))
     return files
 
 
 def drop_unreferenced_trash(media, media_rows_dump):
-    """Return ``media`` without the trashed files that no row of the dump references.
+    """Drop from ``media`` (a MediaSpool) the trashed files no row of the dump references.
 
     ``media_rows_dump`` is the dump file of the media table (JSON lines with
     ``site_id`` and ``stored_name``); read only when something was trashed.
+    Returns ``media``.
     """
-    if not any(f.trashed for f in media):
-        return media
-    referenced = set()
-    with open(media_rows_dump, encoding="utf-8") as rows:
-        for line in rows:
-            row = json.loads(line)
-            referenced.add(f"{row['site_id']}/{row['stored_name']}")
-    return [f for f in media if not f.trashed or f.relpath in referenced]
+    if media.any_trashed:
+        with open(media_rows_dump, encoding="utf-8") as rows:
+            media.keep_referenced(_referenced(rows))
+    return media
+
+
+def _referenced(rows):
+    for line in rows:
+        row = json.loads(line)
+        yield f"{row['site_id']}/{row['stored_name']}"
 
 
 def _snapshot_tree(uploads, links, seen, trashed):
@@ -83,7 +81,7 @@ def _snapshot_tree(uploads, links, seen, trashed):
                 continue
             path = os.path.join(root, name)
             relpath = prefix + name
-            if relpath in seen:
+            if trashed and relpath in seen:
                 continue  # moved to the trash after it was linked from uploads/
             try:
                 check_member_path(MEMBER_PREFIX + relpath)
@@ -113,7 +111,6 @@ def _snapshot_tree(uploads, links, seen, trashed):
                 continue  # deleted (moved to the trash) since we listed it
             except OSError:
                 source = path  # no hard links here (other filesystem): read in place
-            seen.add(relpath)
             yield MediaFile(relpath, source, st.st_size, st.st_mtime_ns, trashed)
 
 
@@ -153,7 +150,7 @@ def is_partial_upload(name):
 
 
 def content_fingerprint(dump, media):
-    """Return a SHA-256 naming the content: database rows (via dump hashes) and media.
+    """Return a SHA-256 naming the content: database rows (via dump hashes) and media (a spool).
 
     Media files are immutable once stored (each upload gets a new random name,
     nothing rewrites a file in place), so path, size and mtime identify their
@@ -166,6 +163,6 @@ def content_fingerprint(dump, media):
         "tables": [[t.table, t.rows, t.sha256] for t in dump.tables],
     }
     digest.update(json.dumps(head, sort_keys=True).encode())
-    for f in sorted(media, key=lambda f: f.relpath):
+    for f in media.by_name():  # sorted by relpath, as sorted() sorts str
         digest.update(f"{f.relpath}\0{f.size}\0{f.mtime_ns}\n".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()

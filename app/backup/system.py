@@ -278,7 +278,7 @@ def _meta(backup_id, now, dump, media, fingerprint):
             {"name": name, "path": f"db/{dump_filename(i, name)}", "rows": rows}
             for i, (name, rows) in enumerate(tables, 1)
         ],
-        "media": {"files": len(media), "bytes": sum(f.size for f in media)},
+        "media": {"files": len(media), "bytes": media.size},
         "fingerprint": fingerprint,
     }
 
