@@ -15,13 +15,7 @@ from app.archive.errors import CorruptArchive, UnsafeArchive
 from app.archive.filelist import Members
 from app.archive.members import Manifest
 from app.archive.names import CHECKSUMS_NAME
-from app.archive.reader import (
-    _load_manifest,
-    _read_manifest_member,
-    _Reader,
-    _release,
-    parse_manifest,
-)
+from app.archive.reader import _load_manifest, _Reader, _release
 from app.archive.tarstream import Inflater, TarReader
 
 
@@ -57,23 +51,33 @@ def read_back(
 
     ``tail_offset`` is where a fresh deflate run holding the tag (if any) and
     SHA256SUMS starts; ``trailer`` the gzip trailer expected at the end. Returns
-    (manifest, manifest bytes, {member: bytes}) as the reader parses them.
+    (manifest, manifest bytes, {member: bytes}) as the reader reads them: the
+    manifest without its ``files`` (a large one is streamed, as a full read
+    streams it, so that no dict per file is made).
     """
     name = Path(path).name
     with _Reader(path) as reader:
-        manifest_bytes = _read_manifest_member(reader.tar, name)
-    manifest, expected = parse_manifest(manifest_bytes, name)
-    members: dict[str, bytes] = {}
-    with open(path, "rb") as raw:
-        raw.seek(tail_offset)
-        inflater = Inflater(raw, name, wbits=-15)
-        tar = TarReader(inflater, name)
-        while (entry := tar.next_entry()) is not None:
-            if entry.name not in (CHECKSUMS_NAME, TAG_NAME) or entry.size != expected.get(
-                entry.name
-            ):
-                raise CorruptArchive(f"{name}: unexpected member {entry.name!r} at the end")
-            members[entry.name] = b"".join(tar.data(entry))
+        manifest, head, table = _load_manifest(reader.tar, name)
+    try:
+        manifest_bytes = head.data()
+        members: dict[str, bytes] = {}
+        with open(path, "rb") as raw:
+            raw.seek(tail_offset)
+            inflater = Inflater(raw, name, wbits=-15)
+            tar = TarReader(inflater, name)
+            while (entry := tar.next_entry()) is not None:
+                if entry.name not in (CHECKSUMS_NAME, TAG_NAME) or entry.size != table.size_of(
+                    entry.name
+                ):
+                    raise CorruptArchive(f"{name}: unexpected member {entry.name!r} at the end")
+                members[entry.name] = b"".join(tar.data(entry))
+    finally:
+        head.close()
+        table.close()
     if inflater.trailer != trailer:
         raise CorruptArchive(f"{name}: the gzip trailer is not the one written")
-    return manifest, manifest_bytes, members
+    return (
+        {key: value for key, value in manifest.items() if key != "files"},
+        manifest_bytes,
+        members,
+    )

@@ -124,10 +124,6 @@ def _manifest_entry(tar: TarReader, source: str) -> Entry:
     return entry
 
 
-def _read_manifest_member(tar: TarReader, source: str) -> bytes:
-    return b"".join(tar.data(_manifest_entry(tar, source)))
-
-
 def _load_manifest(tar: TarReader, source: str) -> tuple[Manifest, Blob, FileTable]:
     """Read and check the manifest member; return (manifest, its bytes, its files as a table).
 

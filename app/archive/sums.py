@@ -67,7 +67,7 @@ def parse_checksums(data: bytes, source: str, member: str) -> dict[str, str]:
     if data and not data.endswith(b"\n"):
         raise CorruptArchive(f"{source}: {member} is malformed (its last line is cut)")
     listed: dict[str, str] = {}
-    for number, line in enumerate(_lines(data), 1):
+    for number, line in enumerate(iter_lines(data), 1):
         try:
             name, digest = checksum_entry(line)
         except ValueError as exc:
@@ -94,7 +94,7 @@ def checksum_entry(line: bytes) -> tuple[str, str]:
     return name_from_bytes(raw), digest.decode("ascii")
 
 
-def _lines(data: bytes) -> Iterator[bytes]:
+def iter_lines(data: bytes) -> Iterator[bytes]:
     """Yield the lines of ``data`` (which ends with a line feed) one at a time, without it.
 
     Not ``split``: a list of a hundred thousand lines would cost verify and
@@ -193,3 +193,22 @@ def _with_file_list(
     out += b"\n ]"
     out += _encode(after)
     return bytes(out)
+
+
+def lists_in_order(sums: bytes | None, names: list[str], checksums: dict[str, str]) -> bool:
+    """Return whether ``sums`` reads, line by line, as ``names`` with their checksums.
+
+    What ``checksum_problem`` accepts, without a dict of every line: names
+    that are distinct (a manifest's are) and each read back as itself.
+    """
+    if sums is None or not sums.endswith(b"\n"):
+        return False
+    lines = iter_lines(sums)
+    for expected in names:
+        line = next(lines, None)
+        try:
+            if line is None or checksum_entry(line) != (expected, checksums[expected]):
+                return False
+        except ValueError:
+            return False
+    return next(lines, None) is None

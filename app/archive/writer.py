@@ -53,7 +53,13 @@ from app.archive.names import CHECKSUMS_NAME, MANIFEST_NAME, RESERVED_NAMES, che
 from app.archive.peek import read_back
 from app.archive.reader import FORMAT_VERSION, checksum_problem
 from app.archive.space import fsync_dir, is_disk_full
-from app.archive.sums import checksum_line, checksums_size, checksums_text, manifest_bytes_of
+from app.archive.sums import (
+    checksum_line,
+    checksums_size,
+    checksums_text,
+    lists_in_order,
+    manifest_bytes_of,
+)
 
 __all__ = ["ArchiveResult", "Late", "Member", "RoomExceeded", "remove_temporaries", "write_archive"]
 
@@ -163,7 +169,8 @@ def write_archive(
             os.fsync(raw.fileno())
             if os.fstat(raw.fileno()).st_size != out.size:
                 raise ArchiveError(f"{tmp.name}: the file on disk is not the size written")
-        _check_read_back(tmp, final_path.name, (tail_offset, trailer), head, checksums, key)
+        listed = [*summed, TAG_NAME] if key is not None else summed
+        _check_read_back(tmp, final_path.name, (tail_offset, trailer), head, listed, checksums, key)
         os.replace(tmp, final_path)
         fsync_dir(final_path.parent)
     except OSError as exc:
@@ -285,6 +292,7 @@ def _check_read_back(
     name: str,
     tail: tuple[int, bytes],
     written: bytes,
+    listed: list[str],
     checksums: dict[str, str],
     key: bytes | None,
 ) -> None:
@@ -292,15 +300,17 @@ def _check_read_back(
 
     ``written`` is the manifest's bytes as written: those read back must be the same
     (then ``checksums``, which holds the SHA-256 of those written, holds theirs too:
-    no copy of it is made, it has a line per member).
+    no copy of it is made, it has a line per member). SHA256SUMS must list
+    ``listed`` in that order, each with its checksum.
     """
     try:
         read, head, last = read_back(tmp, *tail)
         problem = None if head == written else "the manifest reads back differently"
-        problem = problem or checksum_problem(name, last.get(CHECKSUMS_NAME), checksums)
+        sums = last.get(CHECKSUMS_NAME)
+        if problem is None and not lists_in_order(sums, listed, checksums):
+            problem = checksum_problem(name, sums, checksums) or "SHA256SUMS reads back differently"
         if problem is None and key is not None:
-            sums, tag = last.get(CHECKSUMS_NAME), last.get(TAG_NAME)
-            problem = tag_problem(key, read, head, sums, tag)
+            problem = tag_problem(key, read, head, sums, last.get(TAG_NAME))
     except ArchiveError as exc:
         problem = str(exc)
     if problem is not None:
