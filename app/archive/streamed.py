@@ -17,13 +17,14 @@ from app.archive.auth import TAG_NAME, TAG_SIZE
 from app.archive.filelist import FileList, FileTable
 from app.archive.names import CHECKSUMS_NAME, MANIFEST_NAME, check_member_path
 from app.archive.sums import checksum_entry
+from app.errors import StinkyKittyError
 
 _Events = Iterator[tuple[str, Any]]
 _ENTRY = ("map_key", "string", "map_key", "number", "end_map")
 
 
-class _Unusual(Exception):
-    """Something the streamed parse leaves to the whole parse."""
+class _Unusual(StinkyKittyError):
+    """Something the streamed parse leaves to the whole parse (never leaves this module)."""
 
 
 def stream_manifest(file: IO[bytes], table: FileTable) -> dict[str, Any] | None:
