@@ -10,7 +10,7 @@ sequence over it, for callers that expect a list of ``{"path", "size"}``.
 
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import overload
+from typing import Any, overload
 
 from app.archive.auth import TAG_NAME
 from app.archive.errors import UnsafeArchive
@@ -20,6 +20,8 @@ from app.archive.sums import name_bytes, name_from_bytes
 from app.archive.tarstream import Entry
 
 _BATCH = 1024  # rows written at once
+_ADD_FILES = "INSERT INTO files (path, ord, size) VALUES (?, ?, ?)"
+_ADD_LISTED = "INSERT INTO listed (path, digest) VALUES (?, ?)"
 _SCHEMA = (
     # ord: the order of the manifest (from 1); seq: the order the member's digest was made in
     # size: no type, so a size past SQLite's 64 bits is kept exactly, as its digits (_stored)
@@ -85,13 +87,14 @@ class FileTable:
             if parent and parent != self._parent:
                 self.add_folders(path)
                 self._parent = parent
-            if len(rows) >= _BATCH and not self._insert(rows):
+            if len(rows) >= _BATCH and not self._insert(_ADD_FILES, rows):
                 return False
-        return self._insert(rows)
+        return self._insert(_ADD_FILES, rows)
 
-    def _insert(self, rows: list[tuple[bytes, int, int | str]]) -> bool:
+    def _insert(self, statement: str, rows: list[Any]) -> bool:
+        """Insert ``rows`` (then emptied); False when one is already there."""
         try:
-            self.db.executemany("INSERT INTO files (path, ord, size) VALUES (?, ?, ?)", rows)
+            self.db.executemany(statement, rows)
         except sqlite3.IntegrityError:
             return False
         rows.clear()
@@ -179,17 +182,9 @@ class FileTable:
         rows: list[tuple[bytes, str]] = []
         for path, digest in entries:
             rows.append((name_bytes(path), digest))
-            if len(rows) >= _BATCH and not self._insert_listed(rows):
+            if len(rows) >= _BATCH and not self._insert(_ADD_LISTED, rows):
                 return False
-        return self._insert_listed(rows)
-
-    def _insert_listed(self, rows: list[tuple[bytes, str]]) -> bool:
-        try:
-            self.db.executemany("INSERT INTO listed (path, digest) VALUES (?, ?)", rows)
-        except sqlite3.IntegrityError:
-            return False
-        rows.clear()
-        return True
+        return self._insert(_ADD_LISTED, rows)
 
     def listed_digest(self, path: str) -> str | None:
         """Return the digest SHA256SUMS gives ``path`` (None when it gives none)."""
