@@ -7,6 +7,7 @@ import tarfile
 
 import pytest
 
+import app.archive.digests as digests_module
 import app.archive.writer as writer_module
 from app.archive import Member, extract_archive, read_manifest, verify_archive, write_archive
 from app.archive.errors import ArchiveError, CorruptArchive, UnsafeArchive
@@ -123,10 +124,12 @@ def test_a_hundred_thousand_members_read_in_one_linear_pass(tmp_path):
 def test_the_writer_never_keeps_an_archive_its_reader_refuses(tmp_path, monkeypatch):
     """As when a name broke the checksum list: the file is not renamed into place."""
 
-    def broken(checksums, names):  # one name split over two lines, as before the escaping
-        return b"".join(f"{checksums[n]}  {n}\n".encode() for n in names).replace(b"a\nb", b"a")
+    real = digests_module.checksum_line
 
-    monkeypatch.setattr(writer_module, "checksums_text", broken)
+    def broken(name, digest):  # a line feed in a name left as it is: one name, two lines
+        return real(name, digest).replace(b"a\\nb", b"a\n-b")  # the size declared still
+
+    monkeypatch.setattr(digests_module, "checksum_line", broken)
     members = [Member("uploads/1/a\nb.jpg", 3, b"abc")]
     with pytest.raises(ArchiveError, match="its own reader refuses it"):
         write_archive(tmp_path / "a.tar.gz", {"format": "stinkykitty-test"}, members)

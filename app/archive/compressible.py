@@ -45,19 +45,7 @@ def guess_compressible(path: str, sample: bytes) -> bool:
     return len(trial) < 0.9 * min(len(sample), PROBE)
 
 
-def split_by_compressibility(members: list[Member]) -> tuple[list[Member], list[Member]]:
-    """Return (stored, deflated) members, each in the given order."""
-    stored: list[Member] = []
-    deflated: list[Member] = []
-    for member in members:
-        compressible = member.compressible
-        if compressible is None:
-            compressible = guess_compressible(member.path, _sample(member))
-        (deflated if compressible else stored).append(member)
-    return stored, deflated
-
-
-def _sample(member: Member) -> bytes:
+def sample(member: Member) -> bytes:
     """Return the first bytes of ``member``, unless its name already tells it is media."""
     if isinstance(member.source, bytes | bytearray):
         return bytes(member.source[:PROBE])

@@ -16,7 +16,10 @@ from app.archive.filelist import Members
 from app.archive.members import Manifest
 from app.archive.names import CHECKSUMS_NAME
 from app.archive.reader import _load_manifest, _Reader, _release
+from app.archive.spool import Blob
 from app.archive.tarstream import Inflater, TarReader
+
+IN_MEMORY = 1024 * 1024  # a last member larger than this is read back into a temporary file
 
 
 def read_member(path: str | PathLike[str], member_name: str, *, max_bytes: int) -> bytes:
@@ -46,21 +49,22 @@ def read_member(path: str | PathLike[str], member_name: str, *, max_bytes: int) 
 
 def read_back(
     path: str | PathLike[str], tail_offset: int, trailer: bytes
-) -> tuple[Manifest, bytes, dict[str, bytes]]:
+) -> tuple[Manifest, bytes, dict[str, Blob]]:
     """Read a just-written archive's manifest and, from ``tail_offset``, its last members.
 
     ``tail_offset`` is where a fresh deflate run holding the tag (if any) and
     SHA256SUMS starts; ``trailer`` the gzip trailer expected at the end. Returns
-    (manifest, manifest bytes, {member: bytes}) as the reader reads them: the
+    (manifest, manifest bytes, {member: Blob}) as the reader reads them: the
     manifest without its ``files`` (a large one is streamed, as a full read
-    streams it, so that no dict per file is made).
+    streams it, so that no dict per file is made), and each last member in
+    memory when small, else spooled to a temporary file (the caller closes them).
     """
     name = Path(path).name
     with _Reader(path) as reader:
         manifest, head, table = _load_manifest(reader.tar, name)
     try:
         manifest_bytes = head.data()
-        members: dict[str, bytes] = {}
+        members: dict[str, Blob] = {}
         with open(path, "rb") as raw:
             raw.seek(tail_offset)
             inflater = Inflater(raw, name, wbits=-15)
@@ -70,7 +74,7 @@ def read_back(
                     entry.name
                 ):
                     raise CorruptArchive(f"{name}: unexpected member {entry.name!r} at the end")
-                members[entry.name] = b"".join(tar.data(entry))
+                members[entry.name] = Blob(tar.data(entry), entry.size <= IN_MEMORY)
     finally:
         head.close()
         table.close()

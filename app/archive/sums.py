@@ -18,6 +18,7 @@ from json.encoder import encode_basestring as _encode_string
 from typing import Any
 
 from app.archive.errors import CorruptArchive
+from app.archive.spool import Blob
 
 _ESCAPES = {b"\\": b"\\\\", b"\n": b"\\n", b"\r": b"\\r"}
 _UNESCAPES = {b"\\\\": b"\\", b"\\n": b"\n", b"\\r": b"\r"}
@@ -131,15 +132,15 @@ def _encode(text: str) -> bytes:
 _FILES_TOKEN = "\x00files\x00"  # a stand-in for the file list while the rest is encoded
 
 
-def manifest_bytes_of(meta: Mapping[str, Any], files: Sequence[tuple[str, int]]) -> bytes:
+def manifest_bytes_of(meta: Mapping[str, Any], files: Iterable[tuple[str, int]]) -> bytes:
     """Return ``manifest_bytes`` of ``meta`` with ``files`` last, each (path, size) an entry.
 
     The same bytes as ``manifest_bytes({**meta, "files": [{"path": p, "size": s}, ...]})``,
-    without a dict per file in between: a writer of a hundred thousand files holds
-    only their list of pairs.
+    without a dict per file in between: ``files`` (read once, twice when the
+    fast encoding does not apply: not an iterator) may make its pairs as asked.
     """
     pairs = ((path, size, True) for path, size in files)
-    data = _with_file_list({**meta, "files": _FILES_TOKEN}, pairs) if files else None
+    data = _with_file_list({**meta, "files": _FILES_TOKEN}, pairs)
     if data is None:
         return manifest_bytes({**meta, "files": [{"path": p, "size": s} for p, s in files]})
     return data
@@ -190,25 +191,34 @@ def _with_file_list(
         out += separator
         out += _encode(f'  {{\n   "path": {_encode_string(path)},\n   "size": {size}\n  }}')
         separator = b",\n"
+    if not separator:  # no entry: json writes an empty list as "[]"
+        return None
     out += b"\n ]"
     out += _encode(after)
     return bytes(out)
 
 
-def lists_in_order(sums: bytes | None, names: list[str], checksums: dict[str, str]) -> bool:
-    """Return whether ``sums`` reads, line by line, as ``names`` with their checksums.
+def lists_in_order(sums: bytes | Blob | None, listed: Iterable[tuple[str, str]]) -> bool:
+    """Return whether ``sums`` reads, line by line, as the (name, hex digest) pairs ``listed``.
 
     What ``checksum_problem`` accepts, without a dict of every line: names
     that are distinct (a manifest's are) and each read back as itself.
+    ``sums`` may be spooled (a Blob): it is then read a line at a time.
     """
     if sums is None or not sums.endswith(b"\n"):
         return False
-    lines = iter_lines(sums)
-    for expected in names:
+    lines = iter_lines(sums) if isinstance(sums, bytes) else _blob_lines(sums)
+    for expected in listed:
         line = next(lines, None)
         try:
-            if line is None or checksum_entry(line) != (expected, checksums[expected]):
+            if line is None or checksum_entry(line) != expected:
                 return False
         except ValueError:
             return False
     return next(lines, None) is None
+
+
+def _blob_lines(blob: Blob) -> Iterator[bytes]:
+    """Yield the lines of a Blob that ends with a line feed, without it."""
+    for line in blob.lines():
+        yield line[:-1]

@@ -34,10 +34,11 @@ from typing import IO, Literal
 from isal import isal_zlib
 
 from app.archive.auth import TAG_NAME, authentication_field, make_tag, tag_problem
-from app.archive.compressible import split_by_compressibility
 from app.archive.deflateahead import DeflateAhead
+from app.archive.digests import DigestSpool, Listed, OnMember, Record, add_checksums, sums_chunks
 from app.archive.errors import ArchiveError, NotEnoughSpace
 from app.archive.gzipstream import GzipStreamWriter, deflated_run, fixed_size_run
+from app.archive.listing import Listing
 from app.archive.members import (
     BLOCK,
     RECORD,
@@ -49,17 +50,11 @@ from app.archive.members import (
     read_source,
     tar_header,
 )
-from app.archive.names import CHECKSUMS_NAME, MANIFEST_NAME, RESERVED_NAMES, check_member_path
+from app.archive.names import CHECKSUMS_NAME, MANIFEST_NAME
 from app.archive.peek import read_back
-from app.archive.reader import FORMAT_VERSION, checksum_problem
+from app.archive.reader import FORMAT_VERSION
 from app.archive.space import fsync_dir, is_disk_full
-from app.archive.sums import (
-    checksum_line,
-    checksums_size,
-    checksums_text,
-    lists_in_order,
-    manifest_bytes_of,
-)
+from app.archive.sums import checksums_size, lists_in_order, manifest_bytes_of
 
 __all__ = ["ArchiveResult", "Late", "Member", "RoomExceeded", "remove_temporaries", "write_archive"]
 
@@ -86,7 +81,6 @@ class ArchiveResult:
     path: Path
     size: int
     sha256: str | None
-    checksums: dict[str, str]
 
 
 def write_archive(
@@ -98,6 +92,7 @@ def write_archive(
     digest: bool = True,
     key: bytes | None = None,
     late: Late | None = None,
+    on_member: OnMember | None = None,
 ) -> ArchiveResult:
     """Write ``members`` under ``meta`` as one ``.tar.gz`` at ``final_path``, atomically.
 
@@ -109,29 +104,31 @@ def write_archive(
     which the second thread deflates as they come; ``meta`` is then a stand-in
     and ``RoomExceeded`` is raised, keeping nothing, if the final manifest
     does not fit where the stand-in's did).
+    ``members`` is read more than once when it is a collection (see
+    ``app.archive.listing``): a view that makes each Member afresh keeps the
+    writer's memory flat, whatever their number.
     ``digest=False`` skips the SHA-256 of the whole archive file (``sha256`` is
-    then None), for callers that do not use it; members are always hashed.
+    then None), for callers that do not use it; members are always hashed, and
+    ``on_member(path, size, sha256)`` is told each one's as it is written.
     With ``key`` (bytes), the archive carries an authentication tag made with it.
     """
     final_path = Path(final_path)
-    members = list(members)
-    late_paths = list(late.paths) if late else []
-    _check_members(members, late_paths)
+    listing = Listing(members, late.paths if late else ())
     if late and digest:
         raise ValueError("an archive with late members cannot be hashed whole as it is written")
-    stored, deflated = split_by_compressibility(members)
-    stand_ins = [(p, STAND_IN_SIZE) for p in late_paths]
-    summed, head = _manifest(meta, _entries(stored, deflated) + stand_ins, key)
+    stand_ins = [(p, STAND_IN_SIZE) for p in listing.late_paths]
+    head = _manifest(meta, listing, stand_ins, key)
     mtime = int(os.environ.get("SOURCE_DATE_EPOCH", "0")) or int(time.time())
 
     tmp = final_path.with_name(f".{final_path.name}.tmp-{secrets.token_hex(4)}")
     try:
         with (
+            DigestSpool() as digests,
             DeflateAhead(
-                itertools.chain(deflated, late.members if late else ()),
+                itertools.chain(listing.deflated, late.members if late else ()),
                 tmp.with_name(tmp.name + "-text"),
                 mtime,
-                paths=None if late is None else [m.path for m in deflated] + late_paths,
+                paths=None if late is None else listing.unstored_names(),
             ) as ahead,
             open(tmp, "xb", buffering=0) as raw,
             _HashingRaw(raw, digest) as out,
@@ -139,38 +136,35 @@ def write_archive(
             os.fchmod(raw.fileno(), 0o640)
             gz = GzipStreamWriter(out, mtime=mtime)
             if late is None:
-                checksums = {MANIFEST_NAME: _add_bytes(gz, MANIFEST_NAME, head, mtime)}
+                head_digest = _add_bytes(gz, MANIFEST_NAME, head, mtime)
             else:
                 room = len(deflated_run(head)) + len(tar_header(MANIFEST_NAME, 0, mtime))
                 room += HEAD_MARGIN
                 head_offset = gz.reserve(room)
-                checksums = {}
-            total = len(stored) + len(deflated) + len(late_paths)
             check = ahead.check if late is None else _both(ahead.check, late.check)
-            checksums.update(_add_members(gz, stored, ahead, check, mtime, progress, total))
+            record = Record(digests, on_member)
+            _add_members(gz, listing, ahead, check, mtime, progress, record)
             if late is not None:
-                late_sizes = [(p, ahead.sizes[p]) for p in late_paths]
-                # Only the manifest's bytes outlive this: the (path, size) pairs and the
-                # bytes before the spaces that align them are not held while reading back.
-                final = _manifest(late.meta(), _entries(stored, deflated) + late_sizes, key)[1]
+                late_sizes = [(p, ahead.sizes[p]) for p in listing.late_paths]
+                # Only the manifest's bytes outlive this: the bytes before the spaces that
+                # align them are not held while reading back.
+                final = _manifest(late.meta(), listing, late_sizes, key)
                 head = _place_head(gz, raw, head_offset, room, final, mtime)
                 del final
-                checksums[MANIFEST_NAME] = hashlib.sha256(head).hexdigest()
+                head_digest = hashlib.sha256(head).hexdigest()
             tail_offset = gz.end_run()  # the tail starts a fresh deflate run, read back below
-            sums = checksums_text(checksums, summed)
+            listed = Listed(listing, head_digest, digests)
             if key is not None:
-                tag = make_tag(key, head, sums)
-                checksums[TAG_NAME] = _add_bytes(gz, TAG_NAME, tag, mtime)
-                sums += checksum_line(TAG_NAME, checksums[TAG_NAME])
-            _add_bytes(gz, CHECKSUMS_NAME, sums, mtime)
+                tag = make_tag(key, head, sums_chunks(listed.untagged()))
+                listed.tag_digest = _add_bytes(gz, TAG_NAME, tag, mtime)
+            add_checksums(gz, listed, mtime)
             gz.compress(bytes(2 * BLOCK + (-(gz.uncompressed_size + 2 * BLOCK)) % RECORD))
             trailer = gz.close()
             out.stop_flushing()
             os.fsync(raw.fileno())
             if os.fstat(raw.fileno()).st_size != out.size:
                 raise ArchiveError(f"{tmp.name}: the file on disk is not the size written")
-        listed = [*summed, TAG_NAME] if key is not None else summed
-        _check_read_back(tmp, final_path.name, (tail_offset, trailer), head, listed, checksums, key)
+            _check_read_back(tmp, final_path.name, (tail_offset, trailer), head, listed, key)
         os.replace(tmp, final_path)
         fsync_dir(final_path.parent)
     except OSError as exc:
@@ -188,7 +182,6 @@ def write_archive(
         path=final_path,
         size=out.size,
         sha256=out.hash.hexdigest() if out.hash else None,
-        checksums=checksums,
     )
 
 
@@ -202,38 +195,19 @@ def _both(first: Callable[[], None], second: Callable[[], None]) -> Callable[[],
     return check
 
 
-def _check_members(members: list[Member], late_paths: Iterable[str] = ()) -> None:
-    """Raise ArchiveError unless every member has a safe, distinct, unreserved name and its size."""
-    names = [m.path for m in members] + list(late_paths)
-    for name in names:
-        check_member_path(name)
-    if len(set(names)) != len(names) or set(RESERVED_NAMES) & set(names):
-        raise ArchiveError("archive members must have distinct names, none reserved")
-    for member in members:
-        if isinstance(member.source, bytes | bytearray) and len(member.source) != member.size:
-            raise ArchiveError(f"{member.path}: {len(member.source)} bytes, expected {member.size}")
-
-
-def _entries(stored: list[Member], deflated: list[Member]) -> list[tuple[str, int]]:
-    """Return the (path, size) of ``stored``, then ``deflated``: the archive's order."""
-    return [(m.path, m.size) for m in itertools.chain(stored, deflated)]
-
-
 def _manifest(
-    meta: Manifest, entries: list[tuple[str, int]], key: bytes | None
-) -> tuple[list[str], bytes]:
-    """Return (the member names SHA256SUMS lists before the tag, the manifest's bytes).
+    meta: Manifest, listing: Listing, late: list[tuple[str, int]], key: bytes | None
+) -> bytes:
+    """Return the manifest's bytes: ``meta`` and the listing's members, ``late`` ones last.
 
-    ``entries`` is a list of (path, size), in the archive's order. Only the
-    bytes are made: the manifest as a dict costs ten times their memory.
+    ``late`` gives the (path, size) of the late members. Only the bytes are
+    made: the manifest as a dict costs ten times their memory.
     """
-    summed = [MANIFEST_NAME, *(path for path, _size in entries)]
     manifest = {**meta, "format_version": FORMAT_VERSION}
     if key is not None:  # the tag member is declared here, not in "files"
         manifest["authentication"] = authentication_field(key)
-    tagged = [TAG_NAME] if key is not None else []
-    sums = (CHECKSUMS_NAME, checksums_size([*summed, *tagged]))
-    return summed, manifest_bytes_of(manifest, [*entries, sums])
+    sums = (CHECKSUMS_NAME, checksums_size(listing.summed(key is not None)))
+    return manifest_bytes_of(manifest, listing.entries([*late, sums]))
 
 
 def _place_head(
@@ -264,27 +238,27 @@ def _place_head(
 
 def _add_members(
     gz: GzipStreamWriter,
-    stored: list[Member],
+    listing: Listing,
     ahead: DeflateAhead,
     check: Callable[[], None],
     mtime: int,
     progress: Progress | None,
-    total: int,
-) -> dict[str, str]:
-    """Store ``stored``, then splice in what ``ahead`` deflated; return every member's SHA-256."""
-    checksums: dict[str, str] = {}
-    for done, member in enumerate(stored, 1):
+    record: Record,
+) -> None:
+    """Store the listing's stored members, then splice in what ``ahead`` deflated; record each."""
+    total = listing.count
+    for done, member in enumerate(listing.stored, 1):
         check()  # a failure in the other thread (or a reason to stop) ends this too
-        checksums[member.path] = _add_stored(gz, member, mtime)
+        record(member.path, member.size, _add_stored(gz, member, mtime))
         if progress:
             progress(done, total)
     segment = ahead.result()
     gz.append_deflate(segment.spool, segment.crc, segment.length)
-    checksums.update(segment.checksums)
+    for path in listing.unstored_names():
+        record(path, ahead.sizes[path], segment.checksums[path])
     if progress:
-        for done in range(len(stored) + 1, total + 1):
+        for done in range(listing.stored_count + 1, total + 1):
             progress(done, total)
-    return checksums
 
 
 def _check_read_back(
@@ -292,25 +266,28 @@ def _check_read_back(
     name: str,
     tail: tuple[int, bytes],
     written: bytes,
-    listed: list[str],
-    checksums: dict[str, str],
+    listed: Listed,
     key: bytes | None,
 ) -> None:
     """Parse what was written with the reader's code; raise ArchiveError if it would refuse it.
 
-    ``written`` is the manifest's bytes as written: those read back must be the same
-    (then ``checksums``, which holds the SHA-256 of those written, holds theirs too:
-    no copy of it is made, it has a line per member). SHA256SUMS must list
-    ``listed`` in that order, each with its checksum.
+    ``written`` is the manifest's bytes as written: those read back must be the
+    same. SHA256SUMS must read, line by line, as ``listed``: each name in the
+    archive's order with the SHA-256 made as it was written.
     """
     try:
         read, head, last = read_back(tmp, *tail)
-        problem = None if head == written else "the manifest reads back differently"
         sums = last.get(CHECKSUMS_NAME)
-        if problem is None and not lists_in_order(sums, listed, checksums):
-            problem = checksum_problem(name, sums, checksums) or "SHA256SUMS reads back differently"
-        if problem is None and key is not None:
-            problem = tag_problem(key, read, head, sums, last.get(TAG_NAME))
+        try:
+            problem = None if head == written else "the manifest reads back differently"
+            if problem is None and not lists_in_order(sums, listed):
+                problem = "SHA256SUMS reads back differently"
+            if problem is None and key is not None:
+                tag = last.get(TAG_NAME)
+                problem = tag_problem(key, read, head, sums, tag.data() if tag else None)
+        finally:
+            for blob in last.values():
+                blob.close()
     except ArchiveError as exc:
         problem = str(exc)
     if problem is not None:

@@ -195,7 +195,8 @@ def _create_locked(config, engine, clock, skip_unchanged, progress, started, wor
             return _meta(backup_id, now, ahead.result(), media, fingerprint.value())
 
         path = folder / (backup_id + SUFFIX)
-        media_members = [Member(MEMBER_PREFIX + f.relpath, f.size, f.source) for f in media]
+        files = _Files()
+        media_members = _MediaMembers(media)
         # "Complete and verified" is established while writing: every member's
         # SHA-256 and the gzip CRC-32 are computed over the very same chunks as
         # they are stored or deflated, sizes are checked against the manifest (a
@@ -214,28 +215,56 @@ def _create_locked(config, engine, clock, skip_unchanged, progress, started, wor
         )
         try:
             late = Late(ahead.member_paths, ahead.members(), final_meta, check)
-            result = write(_meta(backup_id, now, None, media, None), media_members, late=late)
+            stand_in = _meta(backup_id, now, None, media, None)
+            result = write(stand_in, media_members, late=late, on_member=files.add)
         except _Unchanged:
             return outcome(newest.backup_id, newest.path, False, newest.size, newest.created_at)
         except RoomExceeded:  # the manifest came out larger than planned: write it in turn
             dump = ahead.result()
             meta = _meta(backup_id, now, dump, media, fingerprint.value())
-            result = write(meta, media_members + _table_members(dump))
-        _keep_index(config, backup_id, now, ahead.result(), indexer, media_members, result)
+            files.clear()
+            more = _table_members(dump)
+            result = write(meta, _MediaMembers(media, more), on_member=files.add)
+        _keep_index(config, backup_id, now, ahead.result(), indexer, files)
         return outcome(backup_id, result.path, True, result.size, now)
     finally:
         ahead.stop()
 
 
-def _keep_index(config, backup_id, now, dump, indexer, media_members, result):
+def _keep_index(config, backup_id, now, dump, indexer, files):
     """Write the site index beside the new backup (a cache: a failure is logged, not raised)."""
-    sizes = {m.path: m.size for m in media_members}
-    sites = indexer.entries(site_files(sizes, result.checksums))
+    sites = indexer.entries(site_files(files.sizes, files.checksums))
     index = make_index(backup_id, format_utc(now), dump.revision, sites)
     try:
         write_index(config, index)
     except OSError as exc:  # the history indexes the backup from its archive instead
         log.warning("could not write the site index of backup %s: %s", backup_id, exc)
+
+
+class _MediaMembers:
+    """The archive members of a media snapshot, then ``more``: made afresh each time it is read."""
+
+    def __init__(self, media, more=()):
+        self._media, self._more = media, list(more)
+
+    def __iter__(self):
+        for file in self._media:
+            yield Member(MEMBER_PREFIX + file.relpath, file.size, file.source)
+        yield from self._more
+
+
+class _Files:
+    """Every member's size and SHA-256, as the writer tells them (for the site index)."""
+
+    def __init__(self):
+        self.sizes, self.checksums = {}, {}
+
+    def add(self, path, size, sha256):
+        self.sizes[path], self.checksums[path] = size, sha256
+
+    def clear(self):
+        self.sizes.clear()
+        self.checksums.clear()
 
 
 class _Unchanged(StinkyKittyError):
