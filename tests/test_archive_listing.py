@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from app.archive import ArchiveError, Late, Member, extract_archive, verify_archive, write_archive
 from app.archive.digests import DigestSpool
 from app.archive.listing import BATCH
-from app.archive.sums import parse_checksums
+from app.archive.sums import manifest_blob, manifest_bytes_of, parse_checksums
+from app.archive.writer import MANIFEST_IN_MEMORY
 
 KEY = b"listing-key"
 META = {"format": "stinkykitty-test"}
@@ -159,3 +160,49 @@ def test_the_digest_spool_gives_back_every_digest_in_order(count, seed):
         assert spool.count == count
         assert list(spool) == digests
         assert list(spool) == digests  # read again, the same
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+def test_a_manifest_of_many_members_is_spooled_and_reads_back_whole(tmp_path, keyed):
+    """Past MANIFEST_IN_MEMORY members the manifest is a temporary file, late or not."""
+    count = MANIFEST_IN_MEMORY + 500
+    specs = [(f"uploads/{n % 7}/{n}.jpg", n.to_bytes(3, "big"), False) for n in range(count)]
+    key = KEY if keyed else None
+    text = b'{"id": 1}\n' * 50
+
+    def dumps():
+        path = tmp_path / "t.jsonl"
+        path.write_bytes(text)
+        yield Member("db/001-t.jsonl", len(text), path, compressible=True)
+
+    plain = _write(tmp_path, "plain.tar.gz", View(specs), key=key)
+    late = _write(
+        tmp_path,
+        "late.tar.gz",
+        View(specs),
+        late=Late(["db/001-t.jsonl"], dumps(), lambda: {**META, "rows": 50}),
+        key=key,
+    )
+    for result, extra in ((plain, []), (late, [("db/001-t.jsonl", text, True)])):
+        manifest = extract_archive(result.path, tmp_path / result.path.name[:4], key=key)
+        assert [f["path"] for f in manifest["files"][:-1]] == [p for p, _d, _c in specs + extra]
+        for path, data, _c in specs + extra:
+            assert (tmp_path / result.path.name[:4] / path).read_bytes() == data
+    assert extract_archive(late.path, tmp_path / "again", key=key)["rows"] == 50
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    pairs=st.lists(st.tuples(name_part, st.integers(0, 2**40)), max_size=3000),
+    note=st.text(max_size=30),
+)
+def test_a_spooled_manifest_has_the_bytes_of_one_made_in_memory(pairs, note):
+    meta = {"format": "stinkykitty-test", "note": note}
+    spooled = manifest_blob(meta, pairs, in_memory=False)
+    try:
+        data = b"".join(spooled.chunks())
+        assert data == manifest_bytes_of(meta, pairs)
+        assert spooled.size == len(data)
+        assert spooled.sha256 == hashlib.sha256(data).hexdigest()
+    finally:
+        spooled.close()

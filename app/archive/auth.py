@@ -36,13 +36,14 @@ def authentication_field(key: bytes) -> Authentication:
     return {"algorithm": "HMAC-SHA256", "member": TAG_NAME, "key_id": key_id(key)}
 
 
-def make_tag(key: bytes, manifest_bytes: bytes, sums: bytes | Iterable[bytes]) -> bytes:
+def make_tag(key: bytes, manifest_bytes: bytes | Blob, sums: bytes | Iterable[bytes]) -> bytes:
     """Return the tag member's bytes over ``manifest_bytes`` and the checksum lines ``sums``.
 
-    ``sums`` is the SHA256SUMS text before the tag's own line, whole or in chunks.
+    The manifest is given as bytes or a Blob; ``sums``, the SHA256SUMS text
+    before the tag's own line, whole or in chunks.
     """
     chunks = [sums] if isinstance(sums, bytes) else sums
-    return _tag(key, len(manifest_bytes), [manifest_bytes], chunks)
+    return _tag(key, _size(manifest_bytes), _chunks(manifest_bytes), chunks)
 
 
 def _tag(key: bytes, manifest_size: int, manifest: Iterable[bytes], sums: Iterable[bytes]) -> bytes:

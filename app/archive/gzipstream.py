@@ -11,6 +11,7 @@ gzip file.
 
 import struct
 import time
+from collections.abc import Iterable
 from typing import IO, Any
 
 from isal import isal_zlib
@@ -155,10 +156,16 @@ def stored_blocks(data: bytes) -> bytes:
     return bytes(out[: _pack_stored(data, out)])
 
 
-def deflated_run(data: bytes, level: int = COMPRESS_LEVEL) -> bytes:
-    """Return ``data`` deflated by a fresh compressor, ending on a byte boundary (sync flush)."""
+def deflated_run(data: bytes | Iterable[bytes], level: int = COMPRESS_LEVEL) -> bytes:
+    """Return ``data`` (bytes, or chunks) deflated by a fresh compressor, ending on a byte
+    boundary (sync flush)."""
     deflater = isal_zlib.compressobj(level, isal_zlib.DEFLATED, -15)
-    return deflater.compress(data) + deflater.flush(_SYNC_FLUSH)
+    chunks = [data] if isinstance(data, bytes) else data
+    out = bytearray()
+    for chunk in chunks:
+        out += deflater.compress(chunk)
+    out += deflater.flush(_SYNC_FLUSH)
+    return bytes(out)
 
 
 def fixed_size_run(pieces: list[tuple[bytes, bool]], size: int) -> bytes | None:
@@ -172,6 +179,11 @@ def fixed_size_run(pieces: list[tuple[bytes, bool]], size: int) -> bytes | None:
     run = b"".join(
         deflated_run(data) if deflate else stored_blocks(data) for data, deflate in pieces
     )
+    return padded_run(run, size)
+
+
+def padded_run(run: bytes, size: int) -> bytes | None:
+    """Return ``run`` padded with empty stored blocks to exactly ``size`` bytes, or None."""
     rest = size - len(run)
     if rest < 0 or rest % len(EMPTY_STORED_BLOCK):
         return None

@@ -49,21 +49,20 @@ def read_member(path: str | PathLike[str], member_name: str, *, max_bytes: int) 
 
 def read_back(
     path: str | PathLike[str], tail_offset: int, trailer: bytes
-) -> tuple[Manifest, bytes, dict[str, Blob]]:
+) -> tuple[Manifest, Blob, dict[str, Blob]]:
     """Read a just-written archive's manifest and, from ``tail_offset``, its last members.
 
     ``tail_offset`` is where a fresh deflate run holding the tag (if any) and
     SHA256SUMS starts; ``trailer`` the gzip trailer expected at the end. Returns
-    (manifest, manifest bytes, {member: Blob}) as the reader reads them: the
+    (manifest, its bytes, {member: its bytes}) as the reader reads them: the
     manifest without its ``files`` (a large one is streamed, as a full read
-    streams it, so that no dict per file is made), and each last member in
-    memory when small, else spooled to a temporary file (the caller closes them).
+    streams it, so that no dict per file is made); the bytes as Blobs, spooled
+    to temporary files when large, which the caller closes.
     """
     name = Path(path).name
     with _Reader(path) as reader:
         manifest, head, table = _load_manifest(reader.tar, name)
     try:
-        manifest_bytes = head.data()
         members: dict[str, Blob] = {}
         with open(path, "rb") as raw:
             raw.seek(tail_offset)
@@ -75,13 +74,16 @@ def read_back(
                 ):
                     raise CorruptArchive(f"{name}: unexpected member {entry.name!r} at the end")
                 members[entry.name] = Blob(tar.data(entry), entry.size <= IN_MEMORY)
+        if inflater.trailer != trailer:
+            raise CorruptArchive(f"{name}: the gzip trailer is not the one written")
+    except BaseException:
+        for blob in (head, *members.values()):
+            blob.close()
+        raise
     finally:
-        head.close()
         table.close()
-    if inflater.trailer != trailer:
-        raise CorruptArchive(f"{name}: the gzip trailer is not the one written")
     return (
         {key: value for key, value in manifest.items() if key != "files"},
-        manifest_bytes,
+        head,
         members,
     )

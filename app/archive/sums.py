@@ -19,6 +19,7 @@ from typing import Any
 
 from app.archive.errors import CorruptArchive
 from app.archive.spool import Blob
+from app.errors import StinkyKittyError
 
 _ESCAPES = {b"\\": b"\\\\", b"\n": b"\\n", b"\r": b"\\r"}
 _UNESCAPES = {b"\\\\": b"\\", b"\\n": b"\n", b"\\r": b"\r"}
@@ -130,20 +131,34 @@ def _encode(text: str) -> bytes:
 
 
 _FILES_TOKEN = "\x00files\x00"  # a stand-in for the file list while the rest is encoded
+PIECE = 64 * 1024  # bytes of a manifest made at a time
 
 
 def manifest_bytes_of(meta: Mapping[str, Any], files: Iterable[tuple[str, int]]) -> bytes:
     """Return ``manifest_bytes`` of ``meta`` with ``files`` last, each (path, size) an entry.
 
     The same bytes as ``manifest_bytes({**meta, "files": [{"path": p, "size": s}, ...]})``,
-    without a dict per file in between: ``files`` (read once, twice when the
-    fast encoding does not apply: not an iterator) may make its pairs as asked.
+    without a dict per file in between (see ``manifest_blob``).
+    """
+    blob = manifest_blob(meta, files, in_memory=True)
+    return blob.data()
+
+
+def manifest_blob(
+    meta: Mapping[str, Any], files: Iterable[tuple[str, int]], *, in_memory: bool
+) -> Blob:
+    """Return the bytes of ``manifest_bytes_of(meta, files)`` as a Blob, made a piece at a time.
+
+    Spooled (``in_memory`` false), a manifest of a hundred thousand files is never
+    whole in memory. ``files`` (not an iterator) is read once, or twice when an
+    entry is not a plain (str, int) pair and ``json`` writes it all.
     """
     pairs = ((path, size, True) for path, size in files)
-    data = _with_file_list({**meta, "files": _FILES_TOKEN}, pairs)
-    if data is None:
-        return manifest_bytes({**meta, "files": [{"path": p, "size": s} for p, s in files]})
-    return data
+    try:
+        return Blob(_file_list_pieces({**meta, "files": _FILES_TOKEN}, pairs), in_memory)
+    except _NotPlain:
+        whole = {**meta, "files": [{"path": p, "size": s} for p, s in files]}
+        return Blob([manifest_bytes(whole)], in_memory=True)
 
 
 def _fast_manifest_bytes(manifest: Mapping[str, Any]) -> bytes | None:
@@ -168,34 +183,55 @@ def _plain_entry(entry: object) -> tuple[Any, Any, bool]:
     return entry.get("path"), entry.get("size"), True
 
 
+class _NotPlain(StinkyKittyError):
+    """The fast path cannot write this manifest: ``json`` writes it all (never leaves here)."""
+
+
 def _with_file_list(
     manifest: Mapping[str, Any], entries: Iterable[tuple[Any, Any, bool]]
 ) -> bytes | None:
     """Return ``manifest``'s bytes with ``entries`` as the list where its files token stands.
 
+    None when the fast path does not apply (see ``_file_list_pieces``).
+    """
+    try:
+        return b"".join(_file_list_pieces(manifest, entries))
+    except _NotPlain:
+        return None
+
+
+def _file_list_pieces(
+    manifest: Mapping[str, Any], entries: Iterable[tuple[Any, Any, bool]]
+) -> Iterator[bytes]:
+    """Yield ``manifest``'s bytes with ``entries`` as the list where its files token stands.
+
     Each entry is written in the very layout ``json.dumps(indent=1)`` gives a
-    ``{"path": str, "size": int}``; None when one is not such a pair (or the
-    token appears twice), for ``json`` to write it all.
+    ``{"path": str, "size": int}``, in pieces of about ``PIECE`` bytes. Raises
+    _NotPlain when one is not such a pair, when there is none (``json`` writes
+    ``[]``) or when the token appears twice: ``json`` then writes it all.
     """
     rest = json.dumps(manifest, indent=1, ensure_ascii=False)
     token = json.dumps(_FILES_TOKEN, ensure_ascii=False)
     if rest.count(token) != 1:
-        return None
+        raise _NotPlain()
     before, after = rest.split(token)
     out = bytearray(_encode(before))
     out += b"[\n"
     separator = b""
     for path, size, plain in entries:
         if not plain or type(path) is not str or type(size) is not int:
-            return None
+            raise _NotPlain()
         out += separator
         out += _encode(f'  {{\n   "path": {_encode_string(path)},\n   "size": {size}\n  }}')
         separator = b",\n"
-    if not separator:  # no entry: json writes an empty list as "[]"
-        return None
+        if len(out) >= PIECE:
+            yield bytes(out)
+            out.clear()
+    if not separator:
+        raise _NotPlain()
     out += b"\n ]"
     out += _encode(after)
-    return bytes(out)
+    yield bytes(out)
 
 
 def lists_in_order(sums: bytes | Blob | None, listed: Iterable[tuple[str, str]]) -> bool:

@@ -26,6 +26,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
+from contextlib import closing
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -37,7 +38,7 @@ from app.archive.auth import TAG_NAME, authentication_field, make_tag, tag_probl
 from app.archive.deflateahead import DeflateAhead
 from app.archive.digests import DigestSpool, Listed, OnMember, Record, add_checksums, sums_chunks
 from app.archive.errors import ArchiveError, NotEnoughSpace
-from app.archive.gzipstream import GzipStreamWriter, deflated_run, fixed_size_run
+from app.archive.gzipstream import GzipStreamWriter, deflated_run, padded_run, stored_blocks
 from app.archive.listing import Listing
 from app.archive.members import (
     BLOCK,
@@ -54,7 +55,8 @@ from app.archive.names import CHECKSUMS_NAME, MANIFEST_NAME
 from app.archive.peek import read_back
 from app.archive.reader import FORMAT_VERSION
 from app.archive.space import fsync_dir, is_disk_full
-from app.archive.sums import checksums_size, lists_in_order, manifest_bytes_of
+from app.archive.spool import Blob
+from app.archive.sums import checksums_size, lists_in_order, manifest_blob
 
 __all__ = ["ArchiveResult", "Late", "Member", "RoomExceeded", "remove_temporaries", "write_archive"]
 
@@ -68,6 +70,8 @@ STAND_IN_SIZE = 999_999_999_999_999
 # Room for the final manifest beyond the stand-in's: its compressed size may
 # differ a little, and up to four tar blocks of spaces align it (see _place_head).
 HEAD_MARGIN = 1024 + 5 * BLOCK
+# A manifest listing more members than this is made into a temporary file, not memory.
+MANIFEST_IN_MEMORY = 2000
 
 
 class RoomExceeded(ArchiveError):
@@ -117,12 +121,13 @@ def write_archive(
     if late and digest:
         raise ValueError("an archive with late members cannot be hashed whole as it is written")
     stand_ins = [(p, STAND_IN_SIZE) for p in listing.late_paths]
-    head = _manifest(meta, listing, stand_ins, key)
+    head = _manifest(meta, listing, stand_ins, key)  # a Blob: spooled when large
     mtime = int(os.environ.get("SOURCE_DATE_EPOCH", "0")) or int(time.time())
 
     tmp = final_path.with_name(f".{final_path.name}.tmp-{secrets.token_hex(4)}")
     try:
         with (
+            closing(head),
             DigestSpool() as digests,
             DeflateAhead(
                 itertools.chain(listing.deflated, late.members if late else ()),
@@ -136,9 +141,9 @@ def write_archive(
             os.fchmod(raw.fileno(), 0o640)
             gz = GzipStreamWriter(out, mtime=mtime)
             if late is None:
-                head_digest = _add_bytes(gz, MANIFEST_NAME, head, mtime)
+                _add_blob(gz, MANIFEST_NAME, head, mtime)
             else:
-                room = len(deflated_run(head)) + len(tar_header(MANIFEST_NAME, 0, mtime))
+                room = len(deflated_run(head.chunks())) + len(tar_header(MANIFEST_NAME, 0, mtime))
                 room += HEAD_MARGIN
                 head_offset = gz.reserve(room)
             check = ahead.check if late is None else _both(ahead.check, late.check)
@@ -146,14 +151,11 @@ def write_archive(
             _add_members(gz, listing, ahead, check, mtime, progress, record)
             if late is not None:
                 late_sizes = [(p, ahead.sizes[p]) for p in listing.late_paths]
-                # Only the manifest's bytes outlive this: the bytes before the spaces that
-                # align them are not held while reading back.
-                final = _manifest(late.meta(), listing, late_sizes, key)
-                head = _place_head(gz, raw, head_offset, room, final, mtime)
-                del final
-                head_digest = hashlib.sha256(head).hexdigest()
+                head.close()  # the stand-in's
+                with closing(_manifest(late.meta(), listing, late_sizes, key)) as final:
+                    head = _place_head(gz, raw, head_offset, room, final, mtime)
             tail_offset = gz.end_run()  # the tail starts a fresh deflate run, read back below
-            listed = Listed(listing, head_digest, digests)
+            listed = Listed(listing, head.sha256, digests)
             if key is not None:
                 tag = make_tag(key, head, sums_chunks(listed.untagged()))
                 listed.tag_digest = _add_bytes(gz, TAG_NAME, tag, mtime)
@@ -165,6 +167,7 @@ def write_archive(
             if os.fstat(raw.fileno()).st_size != out.size:
                 raise ArchiveError(f"{tmp.name}: the file on disk is not the size written")
             _check_read_back(tmp, final_path.name, (tail_offset, trailer), head, listed, key)
+            head.close()
         os.replace(tmp, final_path)
         fsync_dir(final_path.parent)
     except OSError as exc:
@@ -197,22 +200,24 @@ def _both(first: Callable[[], None], second: Callable[[], None]) -> Callable[[],
 
 def _manifest(
     meta: Manifest, listing: Listing, late: list[tuple[str, int]], key: bytes | None
-) -> bytes:
+) -> Blob:
     """Return the manifest's bytes: ``meta`` and the listing's members, ``late`` ones last.
 
     ``late`` gives the (path, size) of the late members. Only the bytes are
-    made: the manifest as a dict costs ten times their memory.
+    made, a piece at a time, into a temporary file when the members are many:
+    the manifest as a dict costs ten times their memory.
     """
     manifest = {**meta, "format_version": FORMAT_VERSION}
     if key is not None:  # the tag member is declared here, not in "files"
         manifest["authentication"] = authentication_field(key)
     sums = (CHECKSUMS_NAME, checksums_size(listing.summed(key is not None)))
-    return manifest_bytes_of(manifest, listing.entries([*late, sums]))
+    entries = listing.entries([*late, sums])
+    return manifest_blob(manifest, entries, in_memory=len(entries) <= MANIFEST_IN_MEMORY)
 
 
 def _place_head(
-    gz: GzipStreamWriter, raw: IO[bytes], offset: int, room: int, head: bytes, mtime: int
-) -> bytes:
+    gz: GzipStreamWriter, raw: IO[bytes], offset: int, room: int, head: Blob, mtime: int
+) -> Blob:
     """Write the manifest member into the room reserved at ``offset``; return the manifest's bytes.
 
     The manifest is followed by spaces (JSON allows them) up to a tar block, or
@@ -220,11 +225,11 @@ def _place_head(
     which is 2 modulo 5, so one of the five choices leaves room for a whole
     number of 5-byte empty stored blocks.
     """
+    deflated = deflated_run(head.chunks())
     for extra in range(5):
-        spaces = b" " * ((-len(head)) % BLOCK + extra * BLOCK)
-        body = head + spaces
-        header = tar_header(MANIFEST_NAME, len(body), mtime)
-        run = fixed_size_run([(header, False), (head, True), (spaces, False)], room)
+        spaces = b" " * ((-head.size) % BLOCK + extra * BLOCK)
+        header = tar_header(MANIFEST_NAME, head.size + len(spaces), mtime)
+        run = padded_run(stored_blocks(header) + deflated + stored_blocks(spaces), room)
         if run is not None:
             break
     else:
@@ -232,7 +237,11 @@ def _place_head(
     written = os.pwrite(raw.fileno(), run, offset)
     if written != len(run):
         raise ArchiveError("could not write the manifest in full")
-    gz.prepend(isal_zlib.crc32(header + body), len(header) + len(body))
+    body = Blob(itertools.chain(head.chunks(), [spaces]), in_memory=not head.spooled)
+    crc = isal_zlib.crc32(header)
+    for chunk in body.chunks():
+        crc = isal_zlib.crc32(chunk, crc)
+    gz.prepend(crc, len(header) + body.size)
     return body
 
 
@@ -265,28 +274,30 @@ def _check_read_back(
     tmp: Path,
     name: str,
     tail: tuple[int, bytes],
-    written: bytes,
+    written: Blob,
     listed: Listed,
     key: bytes | None,
 ) -> None:
     """Parse what was written with the reader's code; raise ArchiveError if it would refuse it.
 
     ``written`` is the manifest's bytes as written: those read back must be the
-    same. SHA256SUMS must read, line by line, as ``listed``: each name in the
-    archive's order with the SHA-256 made as it was written.
+    same (the same size and SHA-256). SHA256SUMS must read, line by line, as
+    ``listed``: each name in the archive's order with the SHA-256 made as it
+    was written.
     """
     try:
         read, head, last = read_back(tmp, *tail)
         sums = last.get(CHECKSUMS_NAME)
         try:
-            problem = None if head == written else "the manifest reads back differently"
+            same = (head.size, head.sha256) == (written.size, written.sha256)
+            problem = None if same else "the manifest reads back differently"
             if problem is None and not lists_in_order(sums, listed):
                 problem = "SHA256SUMS reads back differently"
             if problem is None and key is not None:
                 tag = last.get(TAG_NAME)
                 problem = tag_problem(key, read, head, sums, tag.data() if tag else None)
         finally:
-            for blob in last.values():
+            for blob in (head, *last.values()):
                 blob.close()
     except ArchiveError as exc:
         problem = str(exc)
@@ -356,6 +367,14 @@ class _HashingRaw:
     def __exit__(self, *exc: object) -> Literal[False]:
         self.stop_flushing()
         return False
+
+
+def _add_blob(gz: GzipStreamWriter, path: str, blob: Blob, mtime: int) -> None:
+    """Deflate a member whose bytes are a Blob, a chunk at a time."""
+    gz.compress(tar_header(path, blob.size, mtime))
+    for chunk in blob.chunks():
+        gz.compress(chunk)
+    gz.compress(padding(blob.size))
 
 
 def _add_bytes(gz: GzipStreamWriter, path: str, data: bytes, mtime: int) -> str:
