@@ -1,4 +1,4 @@
-"""The site index as it was made before its state moved to SQLite: the reference the new one must match.
+"""The site index as it was made in memory: the reference the one kept in SQLite must match.
 
 A copy of the former ``app.backup.history.index`` (its indexer keeps a running
 SHA-256 per page and a tuple per media item in memory) and of the former

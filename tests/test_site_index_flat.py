@@ -7,6 +7,7 @@ random archive members are fed both to ``SiteIndexer`` and to the former
 indexer (``tests.indexref``); their entries and index files must be the same.
 """
 
+import itertools
 import json
 import tempfile
 
@@ -92,7 +93,7 @@ def fed(draw):
         data = b"".join(_line(row, draw(st.booleans())) for row in rows)
         cuts = sorted(draw(st.lists(st.integers(0, len(data)), max_size=4)))
         bounds = [0, *cuts, len(data)]
-        out.append((table, [data[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]))
+        out.append((table, [data[a:b] for a, b in itertools.pairwise(bounds)]))
     return out
 
 

@@ -11,10 +11,15 @@ site's history reads these and no archive (see ``app.backup.history.listing``).
 
 ``SiteIndexer`` is fed the dump's bytes as each table's file is written, in
 foreign-key order (sites before pages before blocks, media before tags), so
-nothing is read twice. It keeps a running SHA-256 per site part, per page and
-per media item, plus their names: memory grows with the number of pages and
-media items (the index's own size), never with blocks, tags or the size of a
-row. The same indexer reads the dump files of an older backup (lazily, once)
+nothing is read twice, then the archive's files (``add_file``). It keeps in
+memory only each site's names, row counts and the running SHA-256 of its
+three parts; pages, block lines, media items, tag sums and files go to a
+temporary SQLite database (``app.backup.history.indexspool``), so its memory
+stays flat however many pages, blocks, media items and files there are (the
+database's temporary file holds about the blocks' dump). Its entries come one
+site at a time (``iter_entries``), and ``write_index`` writes each as it
+comes: a backup holds one site's entry at a time, never the whole index.
+The same indexer reads the dump files of an older backup (lazily, once)
 and the live rows of one site (``app.backup.history.listing``): the same bytes give
 the same fingerprints, so "unchanged" means the same rows, byte for byte.
 """

@@ -10,11 +10,13 @@ and hands back one site's at a time.
 A page's SHA-256 is that of its line then its blocks' lines, in dump order. A
 running hash cannot be stored, and a page's blocks are not together in the
 dump (blocks come by id, after all pages), so the block lines are kept as
-rows and each page is hashed when its site's entry is made: its line, then
-its blocks' in the order they came. The tags of a media item are a set whose
-fingerprint is the sum of their SHA-256 (mod 2**256): sums are added up in a
-small dict and written out when it fills, each media item's parts added again
-when read. Files are sorted as Python sorts their names (``name_key``).
+rows (the lines of one page that come one after another as one row) and,
+once all are in, every page is hashed in one pass over the blocks sorted by
+page (SQLite sorts on disk): its line, then its blocks' in the order they
+came. The tags of a media item are a set whose fingerprint is the sum of
+their SHA-256 (mod 2**256): sums are added up in a small dict and written out
+when it fills, each media item's parts added again when read. Files come
+back sorted as Python sorts their names (``name_key``).
 
 Pages and media items are kept by id with the last line that came for that id
 (as the former dicts did), and separately in the order each site listed them.
