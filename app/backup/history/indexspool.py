@@ -36,6 +36,7 @@ from typing import cast
 from app.backup.mediaspool import name_key
 
 BATCH = 2000  # rows held before they are inserted together
+BATCH_BYTES = 1 << 20  # or lines of pages and blocks held, whichever comes first
 RUN_BYTES = 1 << 16  # the block lines of one page kept as one row, at most
 CACHE_KIB = 4096  # SQLite's page cache: the spool's memory, whatever its rows
 MODULUS = 1 << 256
@@ -83,6 +84,7 @@ class IndexSpool:
         self._lock = threading.Lock()
         self._pending: dict[str, list[tuple]] = {table: [] for table in _INSERTS}
         self._held = 0
+        self._held_bytes = 0
         self._tags: dict[int, list[int]] = {}  # media id -> [tags, sum of their SHA-256]
         # The block lines of one page that came one after the other, kept as one row.
         self._run: list[bytes] = []
@@ -94,7 +96,7 @@ class IndexSpool:
         """Keep a page's line (it replaces an earlier one of the same id), listed in its site."""
         key = _key(page_id)
         self._hashed = False
-        self._add("pages", (key, _key(site_id), _text(slug), _text(title), line))
+        self._add("pages", (key, _key(site_id), _text(slug), _text(title), line), len(line))
         self._add("site_pages", (_key(site_id), key))
 
     def add_block(self, page_id: int, line: bytes) -> None:
@@ -109,7 +111,8 @@ class IndexSpool:
     def _end_run(self) -> None:
         if self._run:
             self._hashed = False
-            self._add("blocks", (self._run_page, len(self._run), b"".join(self._run)))
+            lines = b"".join(self._run)
+            self._add("blocks", (self._run_page, len(self._run), lines), len(lines))
             self._run.clear()
             self._run_bytes = 0
 
@@ -135,10 +138,11 @@ class IndexSpool:
         """Keep one file of site ``site_id``'s folder: its name there, size and SHA-256."""
         self._add("files", (_key(site_id), name_key(name), _size(size), name_key(sha256)))
 
-    def _add(self, table: str, row: tuple) -> None:
+    def _add(self, table: str, row: tuple, size: int = 0) -> None:
         self._pending[table].append(row)
         self._held += 1
-        if self._held >= BATCH:
+        self._held_bytes += size
+        if self._held >= BATCH or self._held_bytes >= BATCH_BYTES:
             self._flush()
 
     def _flush(self) -> None:
@@ -158,7 +162,7 @@ class IndexSpool:
                 )
                 self._tags.clear()
             self._db.execute("COMMIT")
-            self._held = 0
+            self._held = self._held_bytes = 0
 
     def finish(self) -> None:
         """Insert what is held, index the tables and hash the pages, before the sites are read."""
@@ -182,20 +186,16 @@ class IndexSpool:
         page: object = None
         digest = None
         count = 0
-        while True:
-            batch = rows.fetchmany(BATCH)
-            for block_page, block_count, lines in batch:
-                if block_page != page or digest is None:
-                    self._keep_sum(page, digest, count)
-                    page, count = block_page, 0
-                    found = self._db.execute("SELECT line FROM pages WHERE id = ?", (page,))
-                    line = found.fetchone()
-                    digest = hashlib.sha256(line[0]) if line is not None else None
-                if digest is not None:
-                    digest.update(lines)
-                    count += block_count
-            if not batch:
-                break
+        for block_page, block_count, lines in rows:  # a row at a time: rows are up to RUN_BYTES
+            if block_page != page or digest is None:
+                self._keep_sum(page, digest, count)
+                page, count = block_page, 0
+                found = self._db.execute("SELECT line FROM pages WHERE id = ?", (page,))
+                line = found.fetchone()
+                digest = hashlib.sha256(line[0]) if line is not None else None
+            if digest is not None:
+                digest.update(lines)
+                count += block_count
         self._keep_sum(page, digest, count)
         self._db.execute("COMMIT")
 
