@@ -10,6 +10,7 @@ indexer (``tests.indexref``); their entries and index files must be the same.
 import itertools
 import json
 import tempfile
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 
 from app.backup.catalog import backups_dir
 from app.backup.errors import CorruptArchive
+from app.backup.history import indexspool
 from app.backup.history import store as indexfiles
 from app.backup.history.index import PARENTS, SiteIndexer, site_files
 from tests import indexref
@@ -144,11 +146,23 @@ def _reference_bytes(index):
         return "unwritable"
 
 
+# How many rows the spool holds before it inserts them, the bytes of a run of block lines kept
+# as one row, and of lines held: small ones cut runs and batches (a media item's tag sum in
+# parts) anywhere.
+limits = st.tuples(st.sampled_from([1, 2, 3, 2000]), st.sampled_from([1, 60, 1 << 16]))
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(fed(), members)
-def test_the_flat_index_is_the_former_one(chunks_by_table, files):
+@given(fed(), members, limits)
+def test_the_flat_index_is_the_former_one(chunks_by_table, files, limit):
     reference = indexref.SiteIndexer()
-    with SiteIndexer() as indexer:
+    batch, run_bytes = limit
+    with (
+        mock.patch.object(indexspool, "BATCH", batch),
+        mock.patch.object(indexspool, "RUN_BYTES", run_bytes),
+        mock.patch.object(indexspool, "BATCH_BYTES", run_bytes * 4),
+        SiteIndexer() as indexer,
+    ):
         refused = _refused(reference, chunks_by_table)
         assert _refused(indexer, chunks_by_table) == refused
         if refused is not None:
