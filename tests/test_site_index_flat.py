@@ -241,9 +241,24 @@ def test_the_indexer_fed_in_one_thread_is_read_in_another():
 
 
 def test_a_closed_indexer_has_dropped_its_database():
-    import sqlite3
-
     with SiteIndexer() as indexer:
         indexer.watch("sites")(b'{"id":1,"subdomain":"a","title":"A"}\n')
-    with pytest.raises(sqlite3.ProgrammingError):
+    with pytest.raises(indexspool.IndexSpoolFailed, match="closed database"):
         indexer.entries()
+
+
+def test_a_failing_temporary_database_spares_the_dump_and_fails_the_index_as_an_os_error(
+    tmp_path,
+):
+    config = {"STINKY_DATA_DIR": str(tmp_path)}
+    backups_dir(config).mkdir(parents=True)
+    with SiteIndexer() as indexer:
+        indexer._spool._db.execute("PRAGMA max_page_count = 8")  # a temporary folder that fills
+        indexer.watch("sites")(b'{"id":1,"subdomain":"a","title":"A"}\n')
+        indexer.watch("pages")(b'{"id":1,"site_id":1,"slug":"p","title":"P"}\n')
+        block = b'{"id":%d,"page_id":1,"data":"' + b"x" * 500 + b'"}\n'
+        indexer.watch("blocks")(b"".join(block % n for n in range(1, 5000)))  # does not raise
+        made = indexfiles.make_index("stinkykitty-2026-01-02-030405", None, None, [])
+        with pytest.raises(OSError, match=r"temporary database failed .*full"):
+            indexfiles.write_index(config, {**made, "sites": indexer.iter_entries()})
+    assert list(backups_dir(config).iterdir()) == []

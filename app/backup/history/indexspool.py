@@ -26,6 +26,7 @@ Ids beyond SQLite's 64 bits are kept as their digits (text), names as UTF-8
 bytes with ``surrogatepass`` (SQLite's text would refuse lone surrogates).
 """
 
+import contextlib
 import hashlib
 import json
 import sqlite3
@@ -34,6 +35,7 @@ from collections.abc import Iterator
 from typing import cast
 
 from app.backup.mediaspool import name_key
+from app.errors import BackupError
 
 BATCH = 2000  # rows held before they are inserted together
 BATCH_BYTES = 1 << 20  # or lines of pages and blocks held, whichever comes first
@@ -72,8 +74,21 @@ CREATE INDEX IF NOT EXISTS files_site ON files (site, key, size, sha);
 _INT64 = range(-(1 << 63), 1 << 63)
 
 
+class IndexSpoolFailed(BackupError, OSError):
+    """The index's temporary database failed (its folder full?): the index cannot be made.
+
+    An OSError, as a full disk is: the index is a cache, and a backup logs this
+    and goes on; the history indexes that backup from its archive later.
+    """
+
+
 class IndexSpool:
-    """Pages, blocks, media items, tags and files of the sites indexed (see the module)."""
+    """Pages, blocks, media items, tags and files of the sites indexed (see the module).
+
+    A database error while rows come in is kept, not raised (the rows come from
+    the thread that dumps the tables, and the backup must not fail for its
+    index): the rows after it are dropped, and reading raises IndexSpoolFailed.
+    """
 
     def __init__(self) -> None:
         # Filled by the thread that dumps the tables, read by the one that writes the
@@ -91,6 +106,7 @@ class IndexSpool:
         self._run_page: int | str | None = None
         self._run_bytes = 0
         self._hashed = True  # the pages' SHA-256 are those of the rows in
+        self._failure: sqlite3.Error | None = None
 
     def add_page(self, page_id: int, site_id: int, slug: str, title: str, line: bytes) -> None:
         """Keep a page's line (it replaces an earlier one of the same id), listed in its site."""
@@ -147,28 +163,51 @@ class IndexSpool:
 
     def _flush(self) -> None:
         with self._lock:
-            self._db.execute("BEGIN")
-            for table, rows in self._pending.items():
-                if rows:
-                    self._db.executemany(_INSERTS[table], rows)
+            try:
+                if self._failure is None:
+                    self._insert()
+            except sqlite3.Error as exc:
+                self._failure = exc
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.rollback()
+            finally:
+                for rows in self._pending.values():
                     rows.clear()
-            if self._tags:
-                self._db.executemany(
-                    _INSERTS["tags"],
-                    (
-                        (_key(media), count, (total % MODULUS).to_bytes(32, "big"))
-                        for media, (count, total) in self._tags.items()
-                    ),
-                )
                 self._tags.clear()
-            self._db.execute("COMMIT")
-            self._held = self._held_bytes = 0
+                self._held = self._held_bytes = 0
+
+    def _insert(self) -> None:
+        self._db.execute("BEGIN")
+        for table, rows in self._pending.items():
+            if rows:
+                self._db.executemany(_INSERTS[table], rows)
+        if self._tags:
+            self._db.executemany(
+                _INSERTS["tags"],
+                (
+                    (_key(media), count, (total % MODULUS).to_bytes(32, "big"))
+                    for media, (count, total) in self._tags.items()
+                ),
+            )
+        self._db.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Hold the lock; raise IndexSpoolFailed for a database error, now or while filled."""
+        with self._lock:
+            if self._failure is not None:
+                raise IndexSpoolFailed(_failed(self._failure)) from self._failure
+            try:
+                yield
+            except sqlite3.Error as exc:
+                self._failure = exc
+                raise IndexSpoolFailed(_failed(exc)) from exc
 
     def finish(self) -> None:
         """Insert what is held, index the tables and hash the pages, before the sites are read."""
         self._end_run()
         self._flush()
-        with self._lock:
+        with self._reading():
             self._db.executescript(_INDEXES)
             if not self._hashed:
                 self._hash_pages()
@@ -208,7 +247,7 @@ class IndexSpool:
     def pages(self, site_id: int) -> list[tuple[int, str, str, str]]:
         """Return (id, slug, title, SHA-256 with its blocks) of each page the site listed."""
         found = []
-        with self._lock:
+        with self._reading():
             listed = self._db.execute(
                 "SELECT p.id, p.slug, p.title, d.sha, CASE WHEN d.sha IS NULL THEN p.line END"
                 " FROM site_pages s JOIN pages p ON p.id = s.id"
@@ -225,7 +264,7 @@ class IndexSpool:
         """Return (id, stored name, name, size, line's SHA-256, sum of tags) of the site's media."""
         found: list[tuple[int, str, str, int, bytes, int]] = []
         last = None
-        with self._lock:
+        with self._reading():
             listed = self._db.execute(
                 "SELECT s.n, m.id, m.stored, m.name, m.size, m.sha, t.total"
                 " FROM site_media s JOIN media m ON m.id = s.id LEFT JOIN tags t ON t.media = s.id"
@@ -244,7 +283,7 @@ class IndexSpool:
 
     def counts(self, site_id: int) -> tuple[int, int]:
         """Return the blocks and the media tags of site ``site_id`` (by their parent's site)."""
-        with self._lock:
+        with self._reading():
             (blocks,) = self._db.execute(
                 "SELECT coalesce(sum(d.blocks), 0) FROM pages p JOIN page_sums d ON d.id = p.id"
                 " WHERE p.site = ?",
@@ -259,13 +298,13 @@ class IndexSpool:
 
     def files(self, site_id: int) -> Iterator[tuple[str, int, str]]:
         """Yield (name, size, SHA-256) of the site's files, sorted as ``sorted()`` sorts them."""
-        with self._lock:
+        with self._reading():
             rows = self._db.execute(
                 "SELECT key, size, sha FROM files WHERE site = ? ORDER BY key, size, sha",
                 (_key(site_id),),
             )
         while True:
-            with self._lock:
+            with self._reading():
                 batch = rows.fetchmany(BATCH)
             if not batch:
                 return
@@ -276,6 +315,10 @@ class IndexSpool:
         """Close the database (its temporary file goes with it)."""
         with self._lock:
             self._db.close()
+
+
+def _failed(exc: sqlite3.Error) -> str:
+    return f"the site index's temporary database failed ({exc}); is its folder full?"
 
 
 def _key(value: int) -> int | str:
