@@ -212,7 +212,8 @@ class SiteIndexer:
 
         Each site's files are those given in ``files`` (none when it has no
         entry there) or, without ``files``, those added with ``add_file``.
-        Call it once the dump and the files are all in.
+        Call it once the dump and the files are all in (again if need be).
+        Raises IndexSpoolFailed, an OSError, if the temporary database failed.
         """
         self._spool.finish()
         for site_id in sorted(self.sites):
