@@ -3,6 +3,8 @@
 - ``index``: the per-site index of a backup (counts, files, SHA-256
   fingerprints per page, media item and part), made from the dump's lines as
   they are written;
+- ``indexspool``: what the index keeps of pages, blocks, media items and files
+  while it is made, in a temporary SQLite database (flat memory);
 - ``store``: that index kept beside each backup (``<id>.sites.json``),
   written when the backup is made, made lazily from the archive for older ones;
 - ``listing``: a site's versions, runs of the same collapsed, each compared

@@ -11,10 +11,15 @@ site's history reads these and no archive (see ``app.backup.history.listing``).
 
 ``SiteIndexer`` is fed the dump's bytes as each table's file is written, in
 foreign-key order (sites before pages before blocks, media before tags), so
-nothing is read twice. It keeps a running SHA-256 per site part, per page and
-per media item, plus their names: memory grows with the number of pages and
-media items (the index's own size), never with blocks, tags or the size of a
-row. The same indexer reads the dump files of an older backup (lazily, once)
+nothing is read twice, then the archive's files (``add_file``). It keeps in
+memory only each site's names, row counts and the running SHA-256 of its
+three parts; pages, block lines, media items, tag sums and files go to a
+temporary SQLite database (``app.backup.history.indexspool``), so its memory
+stays flat however many pages, blocks, media items and files there are (the
+database's temporary file holds about the blocks' dump). Its entries come one
+site at a time (``iter_entries``), and ``write_index`` writes each as it
+comes: a backup holds one site's entry at a time, never the whole index.
+The same indexer reads the dump files of an older backup (lazily, once)
 and the live rows of one site (``app.backup.history.listing``): the same bytes give
 the same fingerprints, so "unchanged" means the same rows, byte for byte.
 """
@@ -22,10 +27,11 @@ the same fingerprints, so "unchanged" means the same rows, byte for byte.
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable
-from typing import Any, TypedDict
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypedDict
 
 from app.backup.errors import CorruptArchive
+from app.backup.history.indexspool import IndexSpool
 
 FORMAT = "stinkykitty-site-index"
 VERSION = 1
@@ -85,6 +91,8 @@ class SiteEntry(TypedDict):
 
 
 class _Site:
+    """What the indexer keeps in memory of one site: its names, row counts and part digests."""
+
     def __init__(self, record: dict, line: bytes) -> None:
         self.subdomain = str(record.get("subdomain"))
         self.title = str(record.get("title") or "")
@@ -96,23 +104,28 @@ class _Site:
             "site_users": hashlib.sha256(),
             "menu_items": hashlib.sha256(),
         }
-        self.pages: list[int] = []
-        self.media: list[int] = []
 
 
 class SiteIndexer:
-    """Fingerprints of every site, fed the dump's lines table by table (see the module)."""
+    """Fingerprints of every site, fed the dump's lines table by table (see the module).
+
+    Close it (or use it as a context manager) to drop its temporary database.
+    """
 
     def __init__(self) -> None:
         self.sites: dict[int, _Site] = {}
-        self._page_site: dict[int, int] = {}
-        self._page_meta: dict[int, tuple[str, str]] = {}
-        # per media item, one tuple (a hundred thousand of them on a large server): its site,
-        # stored name, the uploader's name, size and the SHA-256 of its line (its tags apart)
-        self._media: dict[int, tuple[int, str, str, int, bytes]] = {}
-        self._digests: dict[tuple[str, int], Any] = {}  # running SHA-256 per page
-        self._tags: dict[int, int] = {}  # per media item: the sum of its tags' SHA-256
+        self._spool = IndexSpool()
         self._rest: dict[str, bytes] = {}
+
+    def __enter__(self) -> "SiteIndexer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Drop the indexer's temporary database (its entries cannot be read after)."""
+        self._spool.close()
 
     def watch(self, table: str) -> Callable[[bytes], None] | None:
         """Return the function fed ``table``'s dump as it is written (None: not a site table)."""
@@ -138,6 +151,12 @@ class SiteIndexer:
         if self._rest[table]:
             raise CorruptArchive(f"the dump of {table} ends in the middle of a line")
 
+    def add_file(self, path: str, size: int, sha256: str) -> None:
+        """Add one archive member to its site's files (only ``uploads/<site id>/<name>``)."""
+        found = _site_file(path)
+        if found is not None:
+            self._spool.add_file(found[0], found[1], size, sha256)
+
     def _lines(self, table: str, lines: Iterable[bytes]) -> None:
         fk = PARENTS[table]
         for line in lines:
@@ -156,81 +175,85 @@ class SiteIndexer:
 
     def _row(self, table: str, row_id: int, parent: int, line: bytes) -> None:
         """Count and fingerprint one row whose parent (site, page or media item) is ``parent``."""
-        if table == "blocks":
-            part, site_id = ("page", parent), self._page_site.get(parent)
-        elif table == "media_tags":
-            media = self._media.get(parent)
-            part, site_id = ("media", parent), media[0] if media else None
-        else:
-            part, site_id = None, parent
-        site = self.sites.get(site_id) if site_id is not None else None
+        if table == "blocks":  # counted for its page's site when the entries are made
+            self._spool.add_block(parent, line)
+            return
+        if table == "media_tags":  # a set: restores give tags new ids, in another order
+            self._spool.add_tag(parent, _set_member(line))
+            return
+        site = self.sites.get(parent)
         if site is None:
             return  # a row of no site in this dump
         site.rows[table] += 1
         if table == "pages":
             record = _record(table, line)
-            self._digests[("page", row_id)] = hashlib.sha256(line)
-            site.pages.append(row_id)
-            self._page_site[row_id] = parent
-            self._page_meta[row_id] = (str(record.get("slug")), str(record.get("title")))
+            slug, title = str(record.get("slug")), str(record.get("title"))
+            self._spool.add_page(row_id, parent, slug, title, line)
         elif table == "media_items":
             record = _record(table, line)
-            site.media.append(row_id)
             size = record.get("size")
-            self._media[row_id] = (
+            self._spool.add_media(
+                row_id,
                 parent,
                 str(record.get("stored_name")),
                 str(record.get("original_name")),
                 size if isinstance(size, int) else 0,
                 hashlib.sha256(line).digest(),
             )
-        elif table == "media_tags":  # a set: restores give tags new ids, in another order
-            self._tags[parent] = (self._tags.get(parent, 0) + _set_member(line)) % _MODULUS
-        elif part is not None:
-            self._digests[part].update(line)
         else:
             site.parts[table].update(line)
 
-    def _media_digest(self, media_id: int) -> str:
-        tags = self._tags.get(media_id, 0).to_bytes(32, "big")
-        return hashlib.sha256(self._media[media_id][4] + tags).hexdigest()
-
     def entries(self, files: dict[int, FilesEntry] | None = None) -> list[SiteEntry]:
-        """Return the index of every site, by id; ``files`` gives each site's media files."""
-        files = files or {}
-        return [self._entry(site_id, files.get(site_id)) for site_id in sorted(self.sites)]
+        """Return the index of every site, by id (see ``iter_entries``)."""
+        return list(self.iter_entries(files))
 
-    def _entry(self, site_id: int, files: FilesEntry | None) -> SiteEntry:
+    def iter_entries(self, files: dict[int, FilesEntry] | None = None) -> Iterator[SiteEntry]:
+        """Yield the index of every site, by id, one site at a time.
+
+        Each site's files are those given in ``files`` (none when it has no
+        entry there) or, without ``files``, those added with ``add_file``.
+        Call it once the dump and the files are all in (again if need be).
+        Raises IndexSpoolFailed, an OSError, if the temporary database failed.
+        """
+        self._spool.finish()
+        for site_id in sorted(self.sites):
+            if files is None:
+                found = self._files(site_id)
+            else:
+                found = files.get(site_id) or _files_entry(iter(()))
+            yield self._entry(site_id, found)
+
+    def _files(self, site_id: int) -> FilesEntry:
+        return _files_entry(self._spool.files(site_id))
+
+    def _entry(self, site_id: int, files: FilesEntry) -> SiteEntry:
         site = self.sites[site_id]
         pages: list[PageEntry] = [
-            {
-                "id": page_id,
-                "slug": self._page_meta[page_id][0],
-                "title": self._page_meta[page_id][1],
-                "sha256": self._digests[("page", page_id)].hexdigest(),
-            }
-            for page_id in site.pages
+            {"id": page_id, "slug": slug, "title": title, "sha256": sha256}
+            for page_id, slug, title, sha256 in self._spool.pages(site_id)
         ]
         media: list[MediaEntry] = [
             {
                 "id": media_id,
-                "stored_name": self._media[media_id][1],
-                "name": self._media[media_id][2],
-                "size": self._media[media_id][3],
-                "sha256": self._media_digest(media_id),
+                "stored_name": stored,
+                "name": name,
+                "size": size,
+                "sha256": hashlib.sha256(line_sha + tags.to_bytes(32, "big")).hexdigest(),
             }
-            for media_id in site.media
+            for media_id, stored, name, size, line_sha, tags in self._spool.media(site_id)
         ]
+        rows = dict(site.rows)
+        rows["blocks"], rows["media_tags"] = self._spool.counts(site_id)
         parts = {name: digest.hexdigest() for name, digest in site.parts.items()}
         return {
             "id": site_id,
             "subdomain": site.subdomain,
             "title": site.title,
             "created_at": site.created_at,
-            "rows": dict(site.rows),
+            "rows": rows,
             "rows_sha256": rows_digest(parts, pages, media),
             "parts": parts,
-            "files": files or {"count": 0, "bytes": 0, "sha256": files_digest([])},
+            "files": files,
             "pages": pages,
             "media": media,
         }
@@ -248,33 +271,45 @@ def rows_digest(parts: dict[str, str], pages: list[PageEntry], media: list[Media
 
 def files_digest(files: Iterable[tuple[str, int, str]]) -> str:
     """Return the SHA-256 of a site's files from (name in its folder, size, SHA-256), any order."""
-    digest = hashlib.sha256()
-    for name, size, sha256 in sorted(files):
-        digest.update(f"{name}\0{size}\0{sha256}\n".encode("utf-8", "surrogateescape"))
-    return digest.hexdigest()
+    return _files_totals(iter(sorted(files)))[2]
 
 
 def site_files(sizes: dict[str, int], checksums: dict[str, str]) -> dict[int, FilesEntry]:
     """Return each site's FilesEntry from an archive's member sizes and SHA-256s."""
     found: dict[int, list[tuple[str, int, str]]] = {}
     for path, size in sizes.items():
-        if not path.startswith(UPLOADS):
+        site_file = _site_file(path)
+        if site_file is None or path not in checksums:
             continue
-        folder, _, name = path[len(UPLOADS) :].partition("/")
-        if not folder.isdigit() or not name or path not in checksums:
-            continue
-        found.setdefault(int(folder), []).append((name, size, checksums[path]))
-    return {
-        site_id: {
-            "count": len(files),
-            "bytes": sum(size for _name, size, _sha in files),
-            "sha256": files_digest(files),
-        }
-        for site_id, files in found.items()
-    }
+        found.setdefault(site_file[0], []).append((site_file[1], size, checksums[path]))
+    return {site_id: _files_entry(iter(sorted(files))) for site_id, files in found.items()}
 
 
-_MODULUS = 1 << 256
+def _site_file(path: str) -> tuple[int, str] | None:
+    """Return (site id, name in its folder) of a member under ``uploads/<site id>/``, else None."""
+    if not path.startswith(UPLOADS):
+        return None
+    folder, _, name = path[len(UPLOADS) :].partition("/")
+    if not folder.isdigit() or not name:
+        return None
+    return int(folder), name
+
+
+def _files_entry(files: Iterator[tuple[str, int, str]]) -> FilesEntry:
+    """Return the FilesEntry of a site's files, given sorted (name, size, SHA-256)."""
+    count, total, sha256 = _files_totals(files)
+    return {"count": count, "bytes": total, "sha256": sha256}
+
+
+def _files_totals(files: Iterator[tuple[str, int, str]]) -> tuple[int, int, str]:
+    """Return the count, bytes and SHA-256 of files given sorted (name, size, SHA-256)."""
+    count = total = 0
+    digest = hashlib.sha256()
+    for name, size, sha256 in files:
+        count += 1
+        total += size
+        digest.update(f"{name}\0{size}\0{sha256}\n".encode("utf-8", "surrogateescape"))
+    return count, total, digest.hexdigest()
 
 
 def _set_member(line: bytes) -> int:

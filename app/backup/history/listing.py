@@ -254,8 +254,7 @@ def live_entry(engine, site_id: int) -> SiteEntry | None:
     (``files.sha256`` is None).
     """
     tables = [t for t in db.metadata.sorted_tables if t.name in PARENTS]
-    indexer = SiteIndexer()
-    with tempfile.TemporaryDirectory(prefix="site-history-") as folder:
+    with SiteIndexer() as indexer, tempfile.TemporaryDirectory(prefix="site-history-") as folder:
         dump_database(
             engine,
             folder,
@@ -263,7 +262,7 @@ def live_entry(engine, site_id: int) -> SiteEntry | None:
             sink=lambda path: indexer.watch(path.stem.split("-", 1)[1]),
             where=lambda table: _of_site(table, site_id),
         )
-    entries = indexer.entries()
+        entries = indexer.entries()
     if not entries:
         return None
     (entry,) = entries

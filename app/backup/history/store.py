@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
 from typing import NotRequired, TypedDict, cast
 
@@ -43,7 +44,6 @@ from app.backup.history.index import (
     VERSION,
     SiteEntry,
     SiteIndexer,
-    site_files,
 )
 from app.backup.offsite import read_record
 from app.backup.restore import staged_backup
@@ -55,19 +55,29 @@ LOCK_WAIT = 5.0  # seconds a lazy index waits for a running backup or restore
 
 
 class BackupIndex(TypedDict):
-    """The file beside a backup: its sites, or why it could not be indexed."""
+    """The file beside a backup: its sites, or why it could not be indexed.
+
+    Read (``read_index``), ``sites`` is a list; to be written, any iterable of
+    entries, consumed once as the file is written (one site at a time).
+    """
 
     format: str
     version: int
     backup_id: str
     created_at: str | None
     revision: str | None
-    sites: list[SiteEntry]
+    sites: Iterable[SiteEntry]
     error: NotRequired[str | None]
 
 
-def make_index(backup_id, created_at, revision, sites, error=None) -> BackupIndex:
-    """Return the index record of a backup."""
+def make_index(
+    backup_id: str,
+    created_at: str | None,
+    revision: str | None,
+    sites: Iterable[SiteEntry],
+    error: str | None = None,
+) -> BackupIndex:
+    """Return the index record of a backup (``sites`` may be an iterator: see ``write_index``)."""
     return {
         "format": FORMAT,
         "version": VERSION,
@@ -84,14 +94,17 @@ def write_index(config, index: BackupIndex) -> Path:
 
     JSON lines: the backup's line (the index without its sites), then one line
     per site that starts with its id, so a reader parses only the site it wants.
+    Each site's line is written as ``index["sites"]`` yields it (an iterator,
+    such as ``SiteIndexer.iter_entries()``, is consumed once; no list is made).
     """
     path = index_path(config, index["backup_id"])
     tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}")
     head = {key: value for key, value in index.items() if key != "sites"}
     try:
         with open(tmp, "xb") as out:
-            for record in (head, *index["sites"]):
-                out.write(_line(record))
+            out.write(_line(head))
+            for site in index["sites"]:
+                out.write(_line(site))
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
@@ -156,25 +169,29 @@ def _index_archive(config, backup_id, path) -> BackupIndex:
     manifest = read_manifest(path)
     catalog.check_system_manifest(manifest, path.name)
     dumps = {t["path"]: t["name"] for t in manifest["tables"] if t["name"] in PARENTS}
-    indexer = SiteIndexer()
-    with staged_backup(
-        config,
-        path,
-        manifest,
-        what=f"indexing backup {backup_id}",
-        keep=lambda name: name in dumps,
-        key=catalog.key_for(config),
-    ) as staging:
-        for member, table in dumps.items():
-            indexer.read_file(table, staging / member)
-        sums = parse_checksums((staging / CHECKSUMS_NAME).read_bytes(), path.name, CHECKSUMS_NAME)
-    sizes = {f["path"]: f["size"] for f in manifest["files"]}
-    return make_index(
-        backup_id,
-        manifest["created_at"],
-        manifest["database"].get("revision"),
-        indexer.entries(site_files(sizes, sums)),
-    )
+    with SiteIndexer() as indexer:
+        with staged_backup(
+            config,
+            path,
+            manifest,
+            what=f"indexing backup {backup_id}",
+            keep=lambda name: name in dumps,
+            key=catalog.key_for(config),
+        ) as staging:
+            for member, table in dumps.items():
+                indexer.read_file(table, staging / member)
+            sums = parse_checksums(
+                (staging / CHECKSUMS_NAME).read_bytes(), path.name, CHECKSUMS_NAME
+            )
+        for member in manifest["files"]:
+            if member["path"] in sums:
+                indexer.add_file(member["path"], member["size"], sums[member["path"]])
+        return make_index(
+            backup_id,
+            manifest["created_at"],
+            manifest["database"].get("revision"),
+            indexer.entries(),
+        )
 
 
 def sweep_orphans(config) -> list[str]:
