@@ -9,6 +9,7 @@ import pytest
 import app as app_package
 from app.archive import extract_archive, read_manifest
 from app.backup import system as system_module
+from app.backup.history import store as indexfiles
 from app.backup.catalog import backups_dir
 from app.backup.errors import BackupError
 from app.backup.system import (
@@ -292,6 +293,11 @@ def test_a_manifest_that_outgrows_its_room_is_written_after_the_dump_instead(
     assert {t["name"]: t["rows"] for t in manifest["tables"]} == outcome.counts
     assert sum(outcome.counts.values()) > 0
     assert leftovers(app.config) == []
+    # The site index counts each file once, as one made afresh from the archive does.
+    kept = indexfiles.read_index(app.config, outcome.backup_id)
+    indexfiles.index_path(app.config, outcome.backup_id).unlink()
+    assert indexfiles.index_backup(app.config, outcome.backup_id) == kept
+    assert sum(site["files"]["count"] for site in kept["sites"]) == 3
 
 
 def test_a_dump_that_fails_midway_fails_the_backup_clearly_and_keeps_nothing(

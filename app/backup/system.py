@@ -35,7 +35,7 @@ from app.backup import catalog
 from app.backup.catalog import FORMAT, SUFFIX, backup_path, backups_dir, list_backups
 from app.backup.dumpahead import DumpAhead
 from app.backup.errors import NotEnoughSpace
-from app.backup.history import SiteIndexer, make_index, site_files, sweep_orphans, write_index
+from app.backup.history import SiteIndexer, make_index, sweep_orphans, write_index
 from app.backup.mediasnap import MEMBER_PREFIX, content_fingerprint
 from app.backup.restore import RestoreOutcome, recover_locked, restore_backup
 from app.backup.retention import delete_backup, prune_backups, prune_locked
@@ -195,7 +195,6 @@ def _create_locked(config, engine, clock, skip_unchanged, progress, started, wor
             return _meta(backup_id, now, ahead.result(), media, fingerprint.value())
 
         path = folder / (backup_id + SUFFIX)
-        files = _Files()
         media_members = _MediaMembers(media)
         # "Complete and verified" is established while writing: every member's
         # SHA-256 and the gzip CRC-32 are computed over the very same chunks as
@@ -216,25 +215,28 @@ def _create_locked(config, engine, clock, skip_unchanged, progress, started, wor
         try:
             late = Late(ahead.member_paths, ahead.members(), final_meta, check)
             stand_in = _meta(backup_id, now, None, media, None)
-            result = write(stand_in, media_members, late=late, on_member=files.add)
+            result = write(stand_in, media_members, late=late, on_member=indexer.add_file)
         except _Unchanged:
             return outcome(newest.backup_id, newest.path, False, newest.size, newest.created_at)
         except RoomExceeded:  # the manifest came out larger than planned: write it in turn
             dump = ahead.result()
             meta = _meta(backup_id, now, dump, media, fingerprint.value())
-            files.clear()
+            indexer.forget_files()
             more = _table_members(dump)
-            result = write(meta, _MediaMembers(media, more), on_member=files.add)
-        _keep_index(config, backup_id, now, ahead.result(), indexer, files)
+            result = write(meta, _MediaMembers(media, more), on_member=indexer.add_file)
+        _keep_index(config, backup_id, now, ahead.result(), indexer)
         return outcome(backup_id, result.path, True, result.size, now)
     finally:
-        ahead.stop()
+        ahead.stop()  # the dump thread feeds the indexer: it ends first
+        indexer.close()
 
 
-def _keep_index(config, backup_id, now, dump, indexer, files):
-    """Write the site index beside the new backup (a cache: a failure is logged, not raised)."""
-    sites = indexer.entries(site_files(files.sizes, files.checksums))
-    index = make_index(backup_id, format_utc(now), dump.revision, sites)
+def _keep_index(config, backup_id, now, dump, indexer):
+    """Write the site index beside the new backup (a cache: a failure is logged, not raised).
+
+    Its sites are made one at a time as they are written (see SiteIndexer.iter_entries).
+    """
+    index = make_index(backup_id, format_utc(now), dump.revision, indexer.iter_entries())
     try:
         write_index(config, index)
     except OSError as exc:  # the history indexes the backup from its archive instead
@@ -251,20 +253,6 @@ class _MediaMembers:
         for file in self._media:
             yield Member(MEMBER_PREFIX + file.relpath, file.size, file.source)
         yield from self._more
-
-
-class _Files:
-    """Every member's size and SHA-256, as the writer tells them (for the site index)."""
-
-    def __init__(self):
-        self.sizes, self.checksums = {}, {}
-
-    def add(self, path, size, sha256):
-        self.sizes[path], self.checksums[path] = size, sha256
-
-    def clear(self):
-        self.sizes.clear()
-        self.checksums.clear()
 
 
 class _Unchanged(StinkyKittyError):

@@ -157,6 +157,10 @@ class SiteIndexer:
         if found is not None:
             self._spool.add_file(found[0], found[1], size, sha256)
 
+    def forget_files(self) -> None:
+        """Drop every file added (before the archive's members are added again)."""
+        self._spool.forget_files()
+
     def _lines(self, table: str, lines: Iterable[bytes]) -> None:
         fk = PARENTS[table]
         for line in lines:

@@ -60,8 +60,8 @@ _INSERTS = {
     "media": "INSERT OR REPLACE INTO media VALUES (?, ?, ?, ?, ?, ?)",
     "site_media": "INSERT INTO site_media (site, id) VALUES (?, ?)",
     "tags": "INSERT INTO tags (media, count, total) VALUES (?, ?, ?)",
-    "files": "INSERT INTO files VALUES (?, ?, ?, ?)",
 }
+_INSERT_FILES = "INSERT INTO files VALUES (?, ?, ?, ?)"
 # Made once the rows are in (kept up to date if more come after).
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS site_pages_site ON site_pages (site);
@@ -101,6 +101,7 @@ class IndexSpool:
         self._held = 0
         self._held_bytes = 0
         self._tags: dict[int, list[int]] = {}  # media id -> [tags, sum of their SHA-256]
+        self._files: list[tuple] = []  # held apart: see add_file
         # The block lines of one page that came one after the other, kept as one row.
         self._run: list[bytes] = []
         self._run_page: int | str | None = None
@@ -151,8 +152,30 @@ class IndexSpool:
             self._flush()
 
     def add_file(self, site_id: int, name: str, size: int, sha256: str) -> None:
-        """Keep one file of site ``site_id``'s folder: its name there, size and SHA-256."""
-        self._add("files", (_key(site_id), name_key(name), _size(size), name_key(sha256)))
+        """Keep one file of site ``site_id``'s folder: its name there, size and SHA-256.
+
+        Files are held apart from the dump's rows: they may come from another
+        thread (the archive's writer) while the dump is still being fed.
+        """
+        self._files.append((_key(site_id), name_key(name), _size(size), name_key(sha256)))
+        if len(self._files) >= BATCH:
+            self._flush_files()
+
+    def _flush_files(self) -> None:
+        with self._lock:
+            try:
+                if self._failure is None and self._files:
+                    self._db.executemany(_INSERT_FILES, self._files)
+            except sqlite3.Error as exc:
+                self._failure = exc
+            finally:
+                self._files.clear()
+
+    def forget_files(self) -> None:
+        """Drop every file kept (an archive written again gives them all again)."""
+        self._files.clear()
+        with self._reading():
+            self._db.execute("DELETE FROM files")
 
     def _add(self, table: str, row: tuple, size: int = 0) -> None:
         self._pending[table].append(row)
@@ -207,6 +230,7 @@ class IndexSpool:
         """Insert what is held, index the tables and hash the pages, before the sites are read."""
         self._end_run()
         self._flush()
+        self._flush_files()
         with self._reading():
             self._db.executescript(_INDEXES)
             if not self._hashed:
