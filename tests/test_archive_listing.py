@@ -11,7 +11,15 @@ from hypothesis import strategies as st
 from app.archive import ArchiveError, Late, Member, extract_archive, verify_archive, write_archive
 from app.archive.digests import DigestSpool
 from app.archive.listing import BATCH
-from app.archive.sums import manifest_blob, manifest_bytes_of, parse_checksums
+from app.archive.sums import (
+    checksum_line,
+    checksum_line_size,
+    checksums_size,
+    manifest_blob,
+    manifest_bytes_of,
+    name_bytes,
+    parse_checksums,
+)
 from app.archive.writer import MANIFEST_IN_MEMORY
 
 KEY = b"listing-key"
@@ -206,3 +214,10 @@ def test_a_spooled_manifest_has_the_bytes_of_one_made_in_memory(pairs, note):
         assert spooled.sha256 == hashlib.sha256(data).hexdigest()
     finally:
         spooled.close()
+
+
+@given(name=st.text(min_size=1) | st.sampled_from(["a\\b", "a\nb\r", "\udcff\\", "\u2028"]))
+def test_a_checksum_line_is_as_long_as_its_size_says(name):
+    line = checksum_line(name, "0" * 64)
+    assert checksum_line_size(name_bytes(name)) == len(line)
+    assert checksums_size([name, "x"]) == len(line) + len(checksum_line("x", "0" * 64))

@@ -9,9 +9,9 @@ import pytest
 import app as app_package
 from app.archive import extract_archive, read_manifest
 from app.backup import system as system_module
-from app.backup.history import store as indexfiles
 from app.backup.catalog import backups_dir
 from app.backup.errors import BackupError
+from app.backup.history import store as indexfiles
 from app.backup.system import (
     backup_status,
     create_backup,

@@ -20,11 +20,13 @@ from app.archive.gzipstream import GzipStreamWriter
 from app.archive.listing import Listing
 from app.archive.members import padding, tar_header
 from app.archive.names import CHECKSUMS_NAME
-from app.archive.sums import checksum_line, checksums_size
+from app.archive.spool import Blob
+from app.archive.sums import checksum_line
 
 _SIZE = 32  # bytes of one SHA-256
 _BUFFER = 2048 * _SIZE  # digests kept in memory before they are written out
 CHUNK = 64 * 1024  # bytes of SHA256SUMS text made at a time
+SPOOL_LINES = 2000  # SHA256SUMS listing more members than this is made into a temporary file
 
 # Told each member's name, size and SHA-256 as it is written (a caller's record of them).
 OnMember = Callable[[str, int, str], None]
@@ -110,20 +112,27 @@ class Listed:
         names = self._listing.summed(tagged=False)
         return zip(names, itertools.chain([self._head], self._digests), strict=True)
 
+    def untagged_text(self) -> Blob:
+        """Return the SHA256SUMS lines of ``untagged()``, in memory when few, else spooled."""
+        return Blob(sums_chunks(self.untagged()), in_memory=self._digests.count < SPOOL_LINES)
+
     def __iter__(self) -> Iterator[tuple[str, str]]:
         yield from self.untagged()
         if self.tag_digest is not None:
             yield TAG_NAME, self.tag_digest
 
 
-def add_checksums(gz: GzipStreamWriter, listed: Listed, mtime: int) -> None:
-    """Deflate SHA256SUMS, made a chunk at a time; its size is the one the manifest declares."""
-    size = checksums_size(name for name, _digest in listed)
+def add_checksums(gz: GzipStreamWriter, sums: Blob, listed: Listed, size: int, mtime: int) -> None:
+    """Deflate SHA256SUMS: ``sums`` (the lines before the tag's), then the tag's line if any.
+
+    ``size`` is the size the manifest declared: what is written must be as long.
+    """
+    tag = b"" if listed.tag_digest is None else checksum_line(TAG_NAME, listed.tag_digest)
+    if sums.size + len(tag) != size:
+        raise ArchiveError(
+            f"{CHECKSUMS_NAME} came out {sums.size + len(tag)} bytes, not the {size} declared"
+        )
     gz.compress(tar_header(CHECKSUMS_NAME, size, mtime))
-    written = 0
-    for chunk in sums_chunks(listed):
-        written += len(chunk)
+    for chunk in sums.chunks():
         gz.compress(chunk)
-    if written != size:
-        raise ArchiveError(f"{CHECKSUMS_NAME} came out {written} bytes, not the {size} declared")
-    gz.compress(padding(size))
+    gz.compress(tag + padding(size))

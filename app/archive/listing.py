@@ -9,20 +9,22 @@ pass: the manifest's entries, the members stored, the names SHA256SUMS lists
 and the read-back. Only the few members to deflate (dumps, JSON) are kept.
 
 The single checking pass refuses unsafe, reserved or repeated names (kept in a
-temporary SQLite table, ``FileTable``, not a set) and in-memory sources whose
+temporary SQLite table, not a set) and in-memory sources whose
 length is not their size, and decides each member's compressibility once.
 """
 
+import sqlite3
 from collections.abc import Iterable, Iterator
 
 from app.archive.auth import TAG_NAME
 from app.archive.compressible import guess_compressible, sample
 from app.archive.errors import ArchiveError
-from app.archive.filelist import FileTable
 from app.archive.members import Member
 from app.archive.names import MANIFEST_NAME, RESERVED_NAMES, check_member_path
+from app.archive.sums import checksum_line_size, checksums_size, name_bytes
 
 BATCH = 1024  # names checked for repeats at a time
+CACHE_KIB = 4096  # the names table's page cache: its memory, whatever their number
 
 
 class Listing:
@@ -36,13 +38,13 @@ class Listing:
         self.deflated: list[Member] = []
         self._deflated_paths: set[str] = set()
         self.stored_count = 0
+        self.lines_size = 0  # the size of the members' SHA256SUMS lines
         self._check()
 
     def _check(self) -> None:
         """Check every name and size, once; decide which members are deflated."""
-        names = FileTable()
+        names = _Names()
         try:
-            batch: list[tuple[str, int]] = []
             for member in self._members:
                 _check_member(member)
                 compressible = member.compressible
@@ -53,15 +55,19 @@ class Listing:
                     self._deflated_paths.add(member.path)
                 else:
                     self.stored_count += 1
-                batch.append((member.path, 0))
-                if len(batch) >= BATCH:
-                    _add_distinct(names, batch)
+                names.add(member.path)
             for path in self.late_paths:
                 check_member_path(path)
                 _refuse_reserved(path)
-            _add_distinct(names, batch + [(path, 0) for path in self.late_paths])
+                names.add(path)
+            names.check()
+            self.lines_size = names.lines_size
         finally:
             names.close()
+
+    def checksums_size(self, tagged: bool) -> int:
+        """Return the size of the SHA256SUMS listing ``summed(tagged)`` (see ``checksums_size``)."""
+        return self.lines_size + checksums_size([MANIFEST_NAME, *([TAG_NAME] if tagged else [])])
 
     @property
     def stored(self) -> "Stored":
@@ -139,8 +145,34 @@ def _refuse_reserved(path: str) -> None:
         raise ArchiveError("archive members must have distinct names, none reserved")
 
 
-def _add_distinct(names: FileTable, batch: list[tuple[str, int]]) -> None:
-    """Add ``batch`` (then emptied) to ``names``; raise ArchiveError when a name is there twice."""
-    if not names.add_many(batch):
-        raise ArchiveError("archive members must have distinct names, none reserved")
-    batch.clear()
+class _Names:
+    """Member names seen, in a temporary SQLite table: a name given twice is refused.
+
+    It also adds up the size of their SHA256SUMS lines (``checksums_size``).
+    """
+
+    def __init__(self) -> None:
+        self._db = sqlite3.connect("")
+        self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+        self._db.execute("PRAGMA journal_mode=OFF")
+        self._db.execute("CREATE TABLE names (name BLOB PRIMARY KEY) WITHOUT ROWID")
+        self._batch: list[tuple[bytes]] = []
+        self.lines_size = 0
+
+    def add(self, name: str) -> None:
+        raw = name_bytes(name)
+        self._batch.append((raw,))
+        self.lines_size += checksum_line_size(raw)
+        if len(self._batch) >= BATCH:
+            self.check()
+
+    def check(self) -> None:
+        """Add the names held; raise ArchiveError if one was there before."""
+        try:
+            self._db.executemany("INSERT INTO names VALUES (?)", self._batch)
+        except sqlite3.IntegrityError:
+            raise ArchiveError("archive members must have distinct names, none reserved") from None
+        self._batch.clear()
+
+    def close(self) -> None:
+        self._db.close()

@@ -54,7 +54,15 @@ def checksums_text(checksums: Mapping[str, str], names: Iterable[str]) -> bytes:
 
 def checksums_size(names: Iterable[str]) -> int:
     """Return the exact size of the SHA256SUMS member listing ``names``."""
-    return sum(len(checksum_line(name, "0" * 64)) for name in names)
+    return sum(checksum_line_size(name_bytes(name)) for name in names)
+
+
+def checksum_line_size(raw: bytes) -> int:
+    """Return the size of the SHA256SUMS line of the name whose bytes are ``raw``."""
+    if _NEEDS_ESCAPE.search(raw):  # as checksum_line escapes it, after a leading backslash
+        raw = _NEEDS_ESCAPE.sub(lambda m: _ESCAPES[m.group()], raw)
+        return 1 + 64 + 2 + len(raw) + 1
+    return 64 + 2 + len(raw) + 1
 
 
 def _unescape(match: re.Match[bytes]) -> bytes:

@@ -36,7 +36,7 @@ from isal import isal_zlib
 
 from app.archive.auth import TAG_NAME, authentication_field, make_tag, tag_problem
 from app.archive.deflateahead import DeflateAhead
-from app.archive.digests import DigestSpool, Listed, OnMember, Record, add_checksums, sums_chunks
+from app.archive.digests import DigestSpool, Listed, OnMember, Record, add_checksums
 from app.archive.errors import ArchiveError, NotEnoughSpace
 from app.archive.gzipstream import GzipStreamWriter, deflated_run, padded_run, stored_blocks
 from app.archive.listing import Listing
@@ -56,7 +56,7 @@ from app.archive.peek import read_back
 from app.archive.reader import FORMAT_VERSION
 from app.archive.space import fsync_dir, is_disk_full
 from app.archive.spool import Blob
-from app.archive.sums import checksums_size, lists_in_order, manifest_blob
+from app.archive.sums import lists_in_order, manifest_blob
 
 __all__ = ["ArchiveResult", "Late", "Member", "RoomExceeded", "remove_temporaries", "write_archive"]
 
@@ -156,10 +156,11 @@ def write_archive(
                     head = _place_head(gz, raw, head_offset, room, final, mtime)
             tail_offset = gz.end_run()  # the tail starts a fresh deflate run, read back below
             listed = Listed(listing, head.sha256, digests)
-            if key is not None:
-                tag = make_tag(key, head, sums_chunks(listed.untagged()))
-                listed.tag_digest = _add_bytes(gz, TAG_NAME, tag, mtime)
-            add_checksums(gz, listed, mtime)
+            with closing(listed.untagged_text()) as sums:  # made once, spooled when large
+                if key is not None:
+                    tag = make_tag(key, head, sums.chunks())
+                    listed.tag_digest = _add_bytes(gz, TAG_NAME, tag, mtime)
+                add_checksums(gz, sums, listed, listing.checksums_size(key is not None), mtime)
             gz.compress(bytes(2 * BLOCK + (-(gz.uncompressed_size + 2 * BLOCK)) % RECORD))
             trailer = gz.close()
             out.stop_flushing()
@@ -210,7 +211,7 @@ def _manifest(
     manifest = {**meta, "format_version": FORMAT_VERSION}
     if key is not None:  # the tag member is declared here, not in "files"
         manifest["authentication"] = authentication_field(key)
-    sums = (CHECKSUMS_NAME, checksums_size(listing.summed(key is not None)))
+    sums = (CHECKSUMS_NAME, listing.checksums_size(key is not None))
     entries = listing.entries([*late, sums])
     return manifest_blob(manifest, entries, in_memory=len(entries) <= MANIFEST_IN_MEMORY)
 
