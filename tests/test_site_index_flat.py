@@ -147,17 +147,23 @@ def _reference_bytes(index):
 
 
 # How many rows the spool holds before it inserts them, the bytes of a run of block lines kept
-# as one row, and of lines held: small ones cut runs and batches (a media item's tag sum in
-# parts) anywhere.
-limits = st.tuples(st.sampled_from([1, 2, 3, 2000]), st.sampled_from([1, 60, 1 << 16]))
+# as one row, and of lines held, and how many pages' SHA-256 stay open: small ones cut runs
+# and batches (a media item's tag sum in parts) anywhere, and seal pages whose blocks come
+# again later (hashed again from their runs).
+limits = st.tuples(
+    st.sampled_from([1, 2, 3, 2000]),
+    st.sampled_from([1, 60, 1 << 16]),
+    st.sampled_from([1, 2, 1024]),
+)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(fed(), members, limits)
 def test_the_flat_index_is_the_former_one(chunks_by_table, files, limit):
     reference = indexref.SiteIndexer()
-    batch, run_bytes = limit
+    batch, run_bytes, open_pages = limit
     with (
+        mock.patch.object(indexspool, "OPEN_PAGES", open_pages),
         mock.patch.object(indexspool, "BATCH", batch),
         mock.patch.object(indexspool, "RUN_BYTES", run_bytes),
         mock.patch.object(indexspool, "BATCH_BYTES", run_bytes * 4),

@@ -8,70 +8,55 @@ with a small page cache (its memory, whatever its rows), inserted in batches,
 and hands back one site's at a time.
 
 A page's SHA-256 is that of its line then its blocks' lines, in dump order. A
-running hash cannot be stored, and a page's blocks are not together in the
-dump (blocks come by id, after all pages), so the block lines are kept as
-rows (the lines of one page that come one after another as one row) and,
-once all are in, every page is hashed in one pass over the blocks sorted by
-page (SQLite sorts on disk): its line, then its blocks' in the order they
-came. The tags of a media item are a set whose fingerprint is the sum of
-their SHA-256 (mod 2**256): sums are added up in a small dict and written out
-when it fills, each media item's parts added again when read. Files come
+running hash cannot be stored, so it is kept open in memory for the
+``OPEN_PAGES`` pages whose blocks came last (a page's blocks mostly come
+together) and sealed into ``page_sums`` when it falls out; each run of block
+lines (the lines of one page that come one after another) is also appended to
+a temporary file, so that a page whose blocks come again after it was sealed
+is hashed again from its runs (``app.backup.history.pagesums``). The tags of a
+media item are a set whose fingerprint is the sum of their SHA-256 (mod
+2**256): sums are added up in a small dict and written out when it fills, each
+media item's parts added again when read. Files come
 back sorted as Python sorts their names (``name_key``).
 
 Pages and media items are kept by id with the last line that came for that id
 (as the former dicts did), and separately in the order each site listed them.
 Tables are expected in foreign-key order (pages before blocks, media items
 before tags): a block or tag counts for the site its parent has at the end.
-Ids beyond SQLite's 64 bits are kept as their digits (text), names as UTF-8
-bytes with ``surrogatepass`` (SQLite's text would refuse lone surrogates).
+How ids, sizes and names are kept is ``app.backup.history.indexschema``'s.
 """
 
 import contextlib
 import hashlib
-import json
 import sqlite3
+import tempfile
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
-from typing import cast
 
+from app.backup.history.indexschema import (
+    INDEXES,
+    INSERT_FILES,
+    INSERTS,
+    SCHEMA,
+    id_key,
+    id_of,
+    name_of,
+    size_key,
+    size_of,
+    text_key,
+    text_of,
+)
+from app.backup.history.pagesums import rehash_broken
 from app.backup.mediaspool import name_key
 from app.errors import BackupError
 
 BATCH = 2000  # rows held before they are inserted together
 BATCH_BYTES = 1 << 20  # or lines of pages and blocks held, whichever comes first
 RUN_BYTES = 1 << 16  # the block lines of one page kept as one row, at most
+OPEN_PAGES = 1024  # pages whose SHA-256 is still being made, at most (the others are sealed)
 CACHE_KIB = 4096  # SQLite's page cache: the spool's memory, whatever its rows
 MODULUS = 1 << 256
-
-_SCHEMA = """
-CREATE TABLE pages (id PRIMARY KEY, site, slug BLOB, title BLOB, line BLOB);
-CREATE TABLE site_pages (n INTEGER PRIMARY KEY, site, id);
-CREATE TABLE blocks (n INTEGER PRIMARY KEY, page, count INTEGER, lines BLOB);
-CREATE TABLE page_sums (id PRIMARY KEY, sha BLOB, blocks INTEGER);
-CREATE TABLE media (id PRIMARY KEY, site, stored BLOB, name BLOB, size, sha BLOB);
-CREATE TABLE site_media (n INTEGER PRIMARY KEY, site, id);
-CREATE TABLE tags (n INTEGER PRIMARY KEY, media, count INTEGER, total BLOB);
-CREATE TABLE files (site, key BLOB, size, sha BLOB);
-"""
-_INSERTS = {
-    "pages": "INSERT OR REPLACE INTO pages VALUES (?, ?, ?, ?, ?)",
-    "site_pages": "INSERT INTO site_pages (site, id) VALUES (?, ?)",
-    "blocks": "INSERT INTO blocks (page, count, lines) VALUES (?, ?, ?)",
-    "media": "INSERT OR REPLACE INTO media VALUES (?, ?, ?, ?, ?, ?)",
-    "site_media": "INSERT INTO site_media (site, id) VALUES (?, ?)",
-    "tags": "INSERT INTO tags (media, count, total) VALUES (?, ?, ?)",
-}
-_INSERT_FILES = "INSERT INTO files VALUES (?, ?, ?, ?)"
-# Made once the rows are in (kept up to date if more come after).
-_INDEXES = """
-CREATE INDEX IF NOT EXISTS site_pages_site ON site_pages (site);
-CREATE INDEX IF NOT EXISTS pages_site ON pages (site);
-CREATE INDEX IF NOT EXISTS site_media_site ON site_media (site);
-CREATE INDEX IF NOT EXISTS media_site ON media (site);
-CREATE INDEX IF NOT EXISTS tags_media ON tags (media);
-CREATE INDEX IF NOT EXISTS files_site ON files (site, key, size, sha);
-"""
-_INT64 = range(-(1 << 63), 1 << 63)
 
 
 class IndexSpoolFailed(BackupError, OSError):
@@ -95,9 +80,9 @@ class IndexSpool:
         # index: one at a time, each under the lock.
         self._db = sqlite3.connect("", check_same_thread=False, isolation_level=None)
         self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
-        self._db.executescript(_SCHEMA)
+        self._db.executescript(SCHEMA)
         self._lock = threading.Lock()
-        self._pending: dict[str, list[tuple]] = {table: [] for table in _INSERTS}
+        self._pending: dict[str, list[tuple]] = {table: [] for table in INSERTS}
         self._held = 0
         self._held_bytes = 0
         self._tags: dict[int, list[int]] = {}  # media id -> [tags, sum of their SHA-256]
@@ -106,19 +91,26 @@ class IndexSpool:
         self._run: list[bytes] = []
         self._run_page: int | str | None = None
         self._run_bytes = 0
-        self._hashed = True  # the pages' SHA-256 are those of the rows in
-        self._failure: sqlite3.Error | None = None
+        self._runs = tempfile.TemporaryFile()  # noqa: SIM115  (closed by close())
+        self._runs_size = 0
+        # page -> [its running SHA-256 (None: a page not listed), blocks]: the pages whose
+        # blocks came last, in that order; the others are sealed into page_sums.
+        self._open: OrderedDict[int | str, list] = OrderedDict()
+        self._sealed: dict[int | str, tuple[bytes | None, int]] = {}  # held, not yet inserted
+        self._blocks_came = False
+        self._rehash = False  # a page came after blocks: every page is hashed again, in finish
+        self._failure: Exception | None = None  # a database (or runs file) error, kept
 
     def add_page(self, page_id: int, site_id: int, slug: str, title: str, line: bytes) -> None:
         """Keep a page's line (it replaces an earlier one of the same id), listed in its site."""
-        key = _key(page_id)
-        self._hashed = False
-        self._add("pages", (key, _key(site_id), _text(slug), _text(title), line), len(line))
-        self._add("site_pages", (_key(site_id), key))
+        key = id_key(page_id)
+        self._rehash = self._rehash or self._blocks_came
+        self._add("pages", (key, id_key(site_id), text_key(slug), text_key(title), line), len(line))
+        self._add("site_pages", (id_key(site_id), key))
 
     def add_block(self, page_id: int, line: bytes) -> None:
         """Keep a block's line, to be hashed after its page's line and its earlier blocks'."""
-        key = _key(page_id)
+        key = id_key(page_id)
         if key != self._run_page or self._run_bytes >= RUN_BYTES:
             self._end_run()
             self._run_page = key
@@ -126,20 +118,78 @@ class IndexSpool:
         self._run_bytes += len(line)
 
     def _end_run(self) -> None:
-        if self._run:
-            self._hashed = False
-            lines = b"".join(self._run)
-            self._add("blocks", (self._run_page, len(self._run), lines), len(lines))
-            self._run.clear()
-            self._run_bytes = 0
+        """Hash the run of block lines that just ended into its page's SHA-256, and keep it.
+
+        The run's lines go to a temporary file (its place in the ``runs`` table):
+        a page whose SHA-256 was sealed before another of its runs came is
+        hashed again from there, in ``finish``.
+        """
+        if not self._run:
+            return
+        page = self._run_page
+        assert page is not None
+        lines = b"".join(self._run)
+        try:
+            self._runs.write(lines)
+        except OSError as exc:  # kept, not raised into the dump (see the class)
+            self._failure = self._failure or exc
+        self._add("runs", (page, len(self._run), self._runs_size, len(lines)))
+        self._runs_size += len(lines)
+        state = self._open.get(page)
+        if state is None:
+            state = self._open_page(page)
+        else:
+            self._open.move_to_end(page)
+        if state[0] is not None:
+            state[0].update(lines)
+        state[1] += len(self._run)
+        self._run.clear()
+        self._run_bytes = 0
+
+    def _open_page(self, page: int | str) -> list:
+        """Start the SHA-256 of ``page`` from its line; a page sealed already is broken instead."""
+        if not self._blocks_came:
+            self._blocks_came = True
+            self._flush()  # every page's line in, to be looked up
+        if len(self._open) >= OPEN_PAGES:
+            self._seal(*self._open.popitem(last=False))
+        line = sealed = None
+        with self._lock:
+            try:
+                if self._failure is None:
+                    found = self._db.execute("SELECT line FROM pages WHERE id = ?", (page,))
+                    line = found.fetchone()
+                    sealed = (
+                        page in self._sealed
+                        or self._db.execute(
+                            "SELECT 1 FROM page_sums WHERE id = ?", (page,)
+                        ).fetchone()
+                    )
+            except sqlite3.Error as exc:  # kept, not raised into the dump (see the class)
+                self._failure = exc
+        if sealed:
+            self._add("broken", (page,))
+        state = [hashlib.sha256(line[0]) if line is not None else None, 0]
+        self._open[page] = state
+        return state
+
+    def _seal(self, page: int | str, state: list) -> None:
+        """Keep the SHA-256 of ``page`` made so far (its blocks' count too)."""
+        digest, blocks = state
+        if digest is not None:
+            self._sealed[page] = (digest.digest(), blocks)
+        if len(self._sealed) >= BATCH:
+            self._flush()
 
     def add_media(
         self, media_id: int, site_id: int, stored: str, name: str, size: int, sha: bytes
     ) -> None:
         """Keep a media item (it replaces an earlier one of the same id), listed in its site."""
-        key = _key(media_id)
-        self._add("media", (key, _key(site_id), _text(stored), _text(name), _size(size), sha))
-        self._add("site_media", (_key(site_id), key))
+        key = id_key(media_id)
+        self._add(
+            "media", (key, id_key(site_id), text_key(stored), text_key(name), size_key(size), sha)
+        )
+        self._add("site_media", (id_key(site_id), key))
 
     def add_tag(self, media_id: int, member: int) -> None:
         """Count a tag of media item ``media_id`` and add ``member`` to the sum of its tags."""
@@ -157,7 +207,7 @@ class IndexSpool:
         Files are held apart from the dump's rows: they may come from another
         thread (the archive's writer) while the dump is still being fed.
         """
-        self._files.append((_key(site_id), name_key(name), _size(size), name_key(sha256)))
+        self._files.append((id_key(site_id), name_key(name), size_key(size), name_key(sha256)))
         if len(self._files) >= BATCH:
             self._flush_files()
 
@@ -165,7 +215,7 @@ class IndexSpool:
         with self._lock:
             try:
                 if self._failure is None and self._files:
-                    self._db.executemany(_INSERT_FILES, self._files)
+                    self._db.executemany(INSERT_FILES, self._files)
             except sqlite3.Error as exc:
                 self._failure = exc
             finally:
@@ -197,20 +247,26 @@ class IndexSpool:
                 for rows in self._pending.values():
                     rows.clear()
                 self._tags.clear()
+                self._sealed.clear()
                 self._held = self._held_bytes = 0
 
     def _insert(self) -> None:
         self._db.execute("BEGIN")
         for table, rows in self._pending.items():
             if rows:
-                self._db.executemany(_INSERTS[table], rows)
+                self._db.executemany(INSERTS[table], rows)
         if self._tags:
             self._db.executemany(
-                _INSERTS["tags"],
+                INSERTS["tags"],
                 (
-                    (_key(media), count, (total % MODULUS).to_bytes(32, "big"))
+                    (id_key(media), count, (total % MODULUS).to_bytes(32, "big"))
                     for media, (count, total) in self._tags.items()
                 ),
+            )
+        if self._sealed:
+            self._db.executemany(
+                INSERTS["page_sums"],
+                ((page, digest, blocks) for page, (digest, blocks) in self._sealed.items()),
             )
         self._db.execute("COMMIT")
 
@@ -227,46 +283,22 @@ class IndexSpool:
                 raise IndexSpoolFailed(_failed(exc)) from exc
 
     def finish(self) -> None:
-        """Insert what is held, index the tables and hash the pages, before the sites are read."""
+        """Seal the pages still open, hash again the broken ones, index the tables.
+
+        Call it before the sites are read (again if more rows came since).
+        """
         self._end_run()
+        while self._open:
+            self._seal(*self._open.popitem(last=False))
         self._flush()
         self._flush_files()
         with self._reading():
-            self._db.executescript(_INDEXES)
-            if not self._hashed:
-                self._hash_pages()
-                self._hashed = True
-
-    def _hash_pages(self) -> None:
-        """Keep each page's SHA-256 (its line, then its blocks') and its blocks' count.
-
-        One pass over the blocks sorted by page (SQLite sorts on disk), in the
-        order they came within a page: not a lookup per block.
-        """
-        self._db.execute("BEGIN")
-        self._db.execute("DELETE FROM page_sums")
-        rows = self._db.execute("SELECT page, count, lines FROM blocks ORDER BY page, n")
-        page: object = None
-        digest = None
-        count = 0
-        for block_page, block_count, lines in rows:  # a row at a time: rows are up to RUN_BYTES
-            if block_page != page or digest is None:
-                self._keep_sum(page, digest, count)
-                page, count = block_page, 0
-                found = self._db.execute("SELECT line FROM pages WHERE id = ?", (page,))
-                line = found.fetchone()
-                digest = hashlib.sha256(line[0]) if line is not None else None
-            if digest is not None:
-                digest.update(lines)
-                count += block_count
-        self._keep_sum(page, digest, count)
-        self._db.execute("COMMIT")
-
-    def _keep_sum(self, page: object, digest: "hashlib._Hash | None", count: int) -> None:
-        if digest is not None:
-            self._db.execute(
-                "INSERT INTO page_sums VALUES (?, ?, ?)", (page, digest.digest(), count)
-            )
+            self._db.executescript(INDEXES)
+            if self._rehash:  # a page's line changed after its blocks came: every page again
+                self._db.execute("INSERT OR IGNORE INTO broken SELECT DISTINCT page FROM runs")
+                self._rehash = False
+            self._runs.flush()
+            rehash_broken(self._db, self._runs.fileno())
 
     def pages(self, site_id: int) -> list[tuple[int, str, str, str]]:
         """Return (id, slug, title, SHA-256 with its blocks) of each page the site listed."""
@@ -277,11 +309,11 @@ class IndexSpool:
                 " FROM site_pages s JOIN pages p ON p.id = s.id"
                 " LEFT JOIN page_sums d ON d.id = s.id"
                 " WHERE s.site = ? ORDER BY s.n",
-                (_key(site_id),),
+                (id_key(site_id),),
             )
             for page_id, slug, title, sha, line in listed:  # a page without blocks: its line's
                 sha256 = sha.hex() if sha is not None else hashlib.sha256(line).hexdigest()
-                found.append((_int(page_id), _str(slug), _str(title), sha256))
+                found.append((id_of(page_id), text_of(slug), text_of(title), sha256))
         return found
 
     def media(self, site_id: int) -> list[tuple[int, str, str, int, bytes, int]]:
@@ -293,7 +325,7 @@ class IndexSpool:
                 "SELECT s.n, m.id, m.stored, m.name, m.size, m.sha, t.total"
                 " FROM site_media s JOIN media m ON m.id = s.id LEFT JOIN tags t ON t.media = s.id"
                 " WHERE s.site = ? ORDER BY s.n, t.n",
-                (_key(site_id),),
+                (id_key(site_id),),
             )
             for n, media_id, stored, name, size, sha, total in listed:
                 tags = int.from_bytes(total, "big") if total is not None else 0
@@ -302,7 +334,9 @@ class IndexSpool:
                     found[-1] = (*item[:5], (item[5] + tags) % MODULUS)
                     continue
                 last = n
-                found.append((_int(media_id), _str(stored), _str(name), _unsize(size), sha, tags))
+                found.append(
+                    (id_of(media_id), text_of(stored), text_of(name), size_of(size), sha, tags)
+                )
         return found
 
     def counts(self, site_id: int) -> tuple[int, int]:
@@ -311,12 +345,12 @@ class IndexSpool:
             (blocks,) = self._db.execute(
                 "SELECT coalesce(sum(d.blocks), 0) FROM pages p JOIN page_sums d ON d.id = p.id"
                 " WHERE p.site = ?",
-                (_key(site_id),),
+                (id_key(site_id),),
             ).fetchone()
             (tags,) = self._db.execute(
                 "SELECT coalesce(sum(t.count), 0) FROM media m JOIN tags t ON t.media = m.id"
                 " WHERE m.site = ?",
-                (_key(site_id),),
+                (id_key(site_id),),
             ).fetchone()
         return blocks, tags
 
@@ -325,7 +359,7 @@ class IndexSpool:
         with self._reading():
             rows = self._db.execute(
                 "SELECT key, size, sha FROM files WHERE site = ? ORDER BY key, size, sha",
-                (_key(site_id),),
+                (id_key(site_id),),
             )
         while True:
             with self._reading():
@@ -333,44 +367,14 @@ class IndexSpool:
             if not batch:
                 return
             for key, size, sha in batch:
-                yield _name(key), _unsize(size), _name(sha)
+                yield name_of(key), size_of(size), name_of(sha)
 
     def close(self) -> None:
         """Close the database (its temporary file goes with it)."""
         with self._lock:
             self._db.close()
+            self._runs.close()
 
 
-def _failed(exc: sqlite3.Error) -> str:
+def _failed(exc: Exception) -> str:
     return f"the site index's temporary database failed ({exc}); is its folder full?"
-
-
-def _key(value: int) -> int | str:
-    """Return an id as SQLite keeps it: an integer, or its digits beyond 64 bits."""
-    return value if value in _INT64 else str(value)
-
-
-def _int(value: int | str) -> int:
-    return int(value) if isinstance(value, str) else value
-
-
-def _size(size: object) -> object:
-    """Return a size as kept: an integer, or its JSON (true, or beyond 64 bits)."""
-    return size if type(size) is int and size in _INT64 else json.dumps(size)
-
-
-def _unsize(size: object) -> int:
-    # an int, or a bool (a JSON true kept as it came), both ints to Python
-    return cast(int, json.loads(size) if isinstance(size, str) else size)
-
-
-def _text(text: str) -> bytes:
-    return text.encode("utf-8", "surrogatepass")
-
-
-def _str(data: bytes) -> str:
-    return data.decode("utf-8", "surrogatepass")
-
-
-def _name(key: bytes) -> str:
-    return key.decode("utf-32-be", "surrogatepass")
