@@ -22,6 +22,7 @@ from app.backup.system import (
 )
 from app.extensions import db
 from app.media import uploads_dir
+from tests import craft
 from tests.backupkit import FakeClock, leftovers, media_state, seed_everything
 
 
@@ -324,3 +325,24 @@ def test_a_dump_that_fails_midway_fails_the_backup_clearly_and_keeps_nothing(
     assert leftovers(app.config) == []
     monkeypatch.undo()
     assert create_backup(app.config, db.engine, clock=clock).created
+
+
+def test_the_list_checks_each_file_list_and_keeps_only_the_manifest_head(app, make):
+    """Read, not held: a large list reads from a temporary database while it is kept."""
+    seed_everything(make, media_files=3)
+    outcome = create_backup(app.config, db.engine, clock=FakeClock())
+    (info,) = list_backups(app.config)
+    assert info.ok
+    assert info.files == 3
+    assert "files" not in info.manifest
+    assert info.manifest["fingerprint"] == outcome.fingerprint
+    # A manifest whose media totals are not those of its file list is listed as damaged.
+    manifest = read_manifest(outcome.path)
+    head = {k: v for k, v in manifest.items() if k not in ("files", "format_version")}
+    head.pop("authentication", None)
+    dumps = [(table["path"], b"") for table in manifest["tables"]]  # no uploads listed
+    craft.honest(backups_dir(app.config) / "stinkykitty-2020-01-01-000000.tar.gz", dumps, **head)
+    infos = {i.backup_id: i for i in list_backups(app.config)}
+    damaged = infos["stinkykitty-2020-01-01-000000"]
+    assert not damaged.ok
+    assert "the media totals do not match the file list" in damaged.error

@@ -177,7 +177,7 @@ class BackupInfo:
     size: int
     created_at: dt.datetime
     error: str | None = None
-    manifest: dict = field(default_factory=dict, repr=False)
+    manifest: dict = field(default_factory=dict, repr=False)  # without its "files"
 
     @property
     def ok(self):
@@ -233,7 +233,10 @@ def read_info(path):
         created_at = parse_utc(manifest["created_at"])
     except (BackupError, ArchiveError, OSError) as exc:
         return BackupInfo(backup_id, path, size, id_time(backup_id), error=str(exc))
-    return BackupInfo(backup_id, path, size, created_at, manifest=manifest)
+    # Its file list is checked, not kept: a large one reads from a temporary database
+    # (the reader's), which a list of ten backups of 100,000 files each would keep open.
+    head = {key: value for key, value in manifest.items() if key != "files"}
+    return BackupInfo(backup_id, path, size, created_at, manifest=head)
 
 
 def backup_files(config):

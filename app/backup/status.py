@@ -210,11 +210,7 @@ def _read_info_cached(path):
     key = (str(path), st.st_size, st.st_mtime_ns)
     info = _infos.get(key)
     if info is None:
-        info = catalog.read_info(path)
-        # Keep the summary, not the list of every member (large for many media files).
-        info = dataclasses.replace(
-            info, manifest={k: v for k, v in info.manifest.items() if k != "files"}
-        )
+        info = catalog.read_info(path)  # its manifest without the list of every member
         if len(_infos) > 32:
             _infos.clear()
         _infos[key] = info
