@@ -36,16 +36,21 @@ def name_key(name: str) -> bytes:
     return name.encode("utf-32-be", "surrogatepass")
 
 
-def _name_of(key: bytes) -> str:
+def name_of(key: bytes) -> str:
+    """Return the name whose ``name_key`` is ``key``."""
     return key.decode("utf-32-be", "surrogatepass")
 
 
-def _encode(path: str) -> bytes:
-    # Any str back as itself, lone surrogates included (SQLite's TEXT would refuse them).
-    return path.encode("utf-8", "surrogatepass")
+def text_key(text: str) -> bytes:
+    """Return ``text`` as SQLite keeps it: UTF-8 bytes, lone surrogates included.
+
+    Any str comes back as itself (SQLite's TEXT would refuse lone surrogates).
+    """
+    return text.encode("utf-8", "surrogatepass")
 
 
-def _decode(data: bytes) -> str:
+def text_of(data: bytes) -> str:
+    """Return the text kept as ``data`` (see ``text_key``)."""
     return data.decode("utf-8", "surrogatepass")
 
 
@@ -70,7 +75,7 @@ class MediaSpool:
 
     def add(self, file: MediaFile) -> None:
         """Add ``file`` after the others (its name must not be in the spool yet)."""
-        row = (name_key(file.relpath), _encode(file.source), file.size, file.mtime_ns)
+        row = (name_key(file.relpath), text_key(file.source), file.size, file.mtime_ns)
         self._pending.append((*row, int(file.trashed)))
         self._count += 1
         self._size += file.size
@@ -137,7 +142,7 @@ class MediaSpool:
             with self._lock:
                 batch = rows.fetchmany(BATCH)
             for key, source, size, mtime_ns, trashed in batch:
-                yield MediaFile(_name_of(key), _decode(source), size, mtime_ns, bool(trashed))
+                yield MediaFile(name_of(key), text_of(source), size, mtime_ns, bool(trashed))
             if not batch:
                 return
 

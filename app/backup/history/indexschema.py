@@ -9,6 +9,22 @@ surrogates), and file names as their ``name_key`` (which sorts as Python does).
 import json
 from typing import cast
 
+from app.backup.mediaspool import name_of, text_key, text_of
+
+__all__ = [
+    "INDEXES",
+    "INSERTS",
+    "INSERT_FILES",
+    "SCHEMA",
+    "id_key",
+    "id_of",
+    "name_of",
+    "size_key",
+    "size_of",
+    "text_key",
+    "text_of",
+]
+
 SCHEMA = """
 CREATE TABLE pages (id PRIMARY KEY, site, slug BLOB, title BLOB, line BLOB);
 CREATE TABLE site_pages (n INTEGER PRIMARY KEY, site, id);
@@ -61,18 +77,3 @@ def size_key(size: object) -> object:
 def size_of(kept: object) -> int:
     """Return the size kept as ``kept`` (a bool when a JSON true came: an int to Python)."""
     return cast(int, json.loads(kept) if isinstance(kept, str) else kept)
-
-
-def text_key(text: str) -> bytes:
-    """Return ``text`` as kept: UTF-8, lone surrogates included."""
-    return text.encode("utf-8", "surrogatepass")
-
-
-def text_of(data: bytes) -> str:
-    """Return the text kept as ``data``."""
-    return data.decode("utf-8", "surrogatepass")
-
-
-def name_of(key: bytes) -> str:
-    """Return the name whose ``name_key`` is ``key``."""
-    return key.decode("utf-32-be", "surrogatepass")
