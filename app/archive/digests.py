@@ -109,7 +109,7 @@ class Listed:
 
     def untagged(self) -> Iterator[tuple[str, str]]:
         """Yield (name, SHA-256) of the manifest and every member: what the tag covers."""
-        names = self._listing.summed(tagged=False)
+        names = self._listing.summed()
         return zip(names, itertools.chain([self._head], self._digests), strict=True)
 
     def untagged_text(self) -> Blob:

@@ -84,7 +84,7 @@ class GzipStreamWriter:
         self._out(memoryview(self._buffer)[: _pack_stored(data, self._buffer)])
 
     def reserve(self, size: int) -> int:
-        """Leave ``size`` bytes for a run made later (see ``fixed_size_run``); return its offset.
+        """Leave ``size`` bytes for a run made later (see ``padded_run``); return its offset.
 
         Must come first, before any other data; the bytes written now are
         placeholders. Once the run is written over them at that offset,
@@ -166,20 +166,6 @@ def deflated_run(data: bytes | Iterable[bytes], level: int = COMPRESS_LEVEL) -> 
         out += deflater.compress(chunk)
     out += deflater.flush(_SYNC_FLUSH)
     return bytes(out)
-
-
-def fixed_size_run(pieces: list[tuple[bytes, bool]], size: int) -> bytes | None:
-    """Return a deflate run of exactly ``size`` bytes holding ``pieces``, or None if it cannot.
-
-    ``pieces`` is a list of (data, deflate?) in order. An empty stored block
-    (5 bytes, no data) is a no-op in any deflate stream: the run is padded with
-    them. None when the pieces take more than ``size`` or the rest is not a
-    multiple of 5.
-    """
-    run = b"".join(
-        deflated_run(data) if deflate else stored_blocks(data) for data, deflate in pieces
-    )
-    return padded_run(run, size)
 
 
 def padded_run(run: bytes, size: int) -> bytes | None:

@@ -2,11 +2,12 @@
 
 A backup of a hundred thousand media files would hold as many ``Member``
 objects, then as many (path, size) pairs for the manifest and as many names
-for SHA256SUMS. ``Listing`` holds none of them: it is given the members as a
-collection that can be iterated more than once (a list, or a view of the
-media spool that makes each ``Member`` afresh) and reads it again for each
-pass: the manifest's entries, the members stored, the names SHA256SUMS lists
-and the read-back. Only the few members to deflate (dumps, JSON) are kept.
+for SHA256SUMS. ``Listing`` holds none of them: it is given the members as an
+iterable it can read more than once (a list, or a view of the media spool that
+makes each ``Member`` afresh; an iterator is made a list) and reads it again
+for each pass: the manifest's entries, the members stored, the names
+SHA256SUMS lists and the read-back. Only the few members to deflate (dumps,
+JSON) are kept.
 
 The single checking pass refuses unsafe, reserved or repeated names (kept in a
 temporary SQLite table, not a set) and in-memory sources whose
@@ -66,7 +67,7 @@ class Listing:
             names.close()
 
     def checksums_size(self, tagged: bool) -> int:
-        """Return the size of the SHA256SUMS listing ``summed(tagged)`` (see ``checksums_size``)."""
+        """Return the size of SHA256SUMS: ``summed()``, then the tag's line when ``tagged``."""
         return self.lines_size + checksums_size([MANIFEST_NAME, *([TAG_NAME] if tagged else [])])
 
     @property
@@ -93,12 +94,10 @@ class Listing:
         yield from (member.path for member in self.deflated)
         yield from self.late_paths
 
-    def summed(self, tagged: bool) -> Iterator[str]:
-        """Yield the names SHA256SUMS lists, in order: the manifest, every member, the tag."""
+    def summed(self) -> Iterator[str]:
+        """Yield the names SHA256SUMS lists before the tag's: the manifest, every member."""
         yield MANIFEST_NAME
         yield from self.names()
-        if tagged:
-            yield TAG_NAME
 
 
 class Stored:

@@ -47,11 +47,6 @@ def checksum_line(name: str, digest: str) -> bytes:
     return digest.encode("ascii") + b"  " + raw + b"\n"
 
 
-def checksums_text(checksums: Mapping[str, str], names: Iterable[str]) -> bytes:
-    """Return the SHA256SUMS bytes listing ``names`` (in order) with ``checksums[name]``."""
-    return b"".join(checksum_line(name, checksums[name]) for name in names)
-
-
 def checksums_size(names: Iterable[str]) -> int:
     """Return the exact size of the SHA256SUMS member listing ``names``."""
     return sum(checksum_line_size(name_bytes(name)) for name in names)
